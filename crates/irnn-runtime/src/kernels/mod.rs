@@ -1,0 +1,135 @@
+//! int8 matrix kernels: `acc = W · x` with int8 weights and activations and
+//! exact int32 accumulation, then an epilogue that adds a bias and
+//! requantizes each row to int8 or int16.
+//!
+//! One interface, several implementations (the shape of tract's `linalg`):
+//! [`PackedMatrix`] holds the weights in the one layout every kernel reads,
+//! [`Isa`] names an implementation, and [`Isa::detect`] picks the fastest one
+//! the running CPU supports. [`scalar`] is the reference: every SIMD kernel is
+//! tested bit-exact against it, and it is what non-x86 targets run.
+//!
+//! Integer accumulation is exact (no saturation anywhere in the product), so
+//! "bit-exact" is a property of the algorithm, not a tolerance: any order of
+//! summation gives the same int32.
+
+pub mod packed;
+pub mod requant;
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
+pub use packed::PackedMatrix;
+pub use requant::RowRequant;
+
+use crate::error::{check_len, Error};
+
+/// An instruction-set implementation of the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable Rust; the reference every other kernel must match.
+    Scalar,
+    /// x86-64 AVX2: int8 widened to int16, `vpmaddwd` (no saturating
+    /// u8×s8 multiply, which can overflow).
+    Avx2,
+    /// x86-64 AVX-VNNI (VEX-encoded `vpdpbusd` on 256-bit registers).
+    AvxVnni,
+    /// The same 256-bit VNNI kernel compiled for AVX-512 VNNI + VL, so the
+    /// AVX-VNNI code path can be tested on AVX-512 machines too.
+    Avx512VnniYmm,
+    /// x86-64 AVX-512 VNNI (`vpdpbusd` on 512-bit registers).
+    Avx512Vnni,
+}
+
+impl Isa {
+    /// Every implementation, slowest first.
+    pub const ALL: [Isa; 5] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::AvxVnni,
+        Isa::Avx512VnniYmm,
+        Isa::Avx512Vnni,
+    ];
+
+    /// A short stable name, for benchmarks and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::AvxVnni => "avx-vnni",
+            Isa::Avx512VnniYmm => "avx512-vnni-ymm",
+            Isa::Avx512Vnni => "avx512-vnni",
+        }
+    }
+
+    /// Whether this implementation can run on the current CPU.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => x86::has_avx_vnni(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512VnniYmm | Isa::Avx512Vnni => x86::has_avx512_vnni(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The fastest implementation available on this CPU.
+    pub fn detect() -> Isa {
+        [Isa::Avx512Vnni, Isa::AvxVnni, Isa::Avx2]
+            .into_iter()
+            .find(|isa| isa.is_available())
+            .unwrap_or(Isa::Scalar)
+    }
+
+    /// Every implementation available on this CPU.
+    pub fn available() -> impl Iterator<Item = Isa> {
+        Isa::ALL.into_iter().filter(|isa| isa.is_available())
+    }
+
+    pub(crate) fn checked(self) -> Result<Isa, Error> {
+        if self.is_available() {
+            Ok(self)
+        } else {
+            Err(Error::InvalidParameter {
+                what: "the requested instruction set is not available on this CPU",
+            })
+        }
+    }
+}
+
+impl PackedMatrix {
+    /// `acc[r] = Σ_c W[r][c] · x[c]` for one input vector (batch 1, the
+    /// streaming case). `x.len() == cols`, `acc.len() == rows`.
+    pub fn matvec(&self, isa: Isa, x: &[i8], acc: &mut [i32]) -> Result<(), Error> {
+        self.matmul(isa, x, 1, acc)
+    }
+
+    /// `acc[b·rows + r] = Σ_c W[r][c] · x[b·cols + c]` for `batch` input
+    /// vectors stored one after another.
+    pub fn matmul(&self, isa: Isa, x: &[i8], batch: usize, acc: &mut [i32]) -> Result<(), Error> {
+        let isa = isa.checked()?;
+        check_len("matmul input", batch * self.cols(), x.len())?;
+        check_len("matmul output", batch * self.rows(), acc.len())?;
+        match isa {
+            Isa::Scalar => scalar::matmul(self, x, batch, acc),
+            // SAFETY: `checked` confirmed the CPU supports the features.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86::avx2::matmul(self, x, batch, acc) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => unsafe { x86::vnni256::matmul_avx_vnni(self, x, batch, acc) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512VnniYmm => unsafe { x86::vnni256::matmul_avx512_vl(self, x, batch, acc) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => unsafe { x86::vnni512::matmul(self, x, batch, acc) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("checked() admits only available ISAs"),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! The packed int8 weight layout that every kernel reads.
+//!
+//! Rows are grouped in blocks of 16 and columns in groups of 4. One block ×
+//! group is a 64-byte cache line holding `W[r0+i][c0+k]` at byte `4·i + k`:
+//! exactly the operand of one 512-bit `vpdpbusd` (16 rows, each a dot
+//! product of 4 bytes), or two 256-bit ones, or four 128-bit loads widened to
+//! int16 for AVX2. Blocks are gathered in tiles of up to four (64 rows) and,
+//! inside a tile, stored group-major, so a kernel that computes 64 rows at
+//! once reads memory strictly sequentially:
+//!
+//! ```text
+//! line index of (tile t, group g, block b in tile) = 4·t·groups + g·nb(t) + b
+//! ```
+//!
+//! where `nb(t)` is 4 except in the last tile. Padding rows and columns hold
+//! zero weights, so they add nothing to any sum.
+//!
+//! The layout also stores `128 · Σ_c W[r][c]` per row: the VNNI kernels
+//! multiply unsigned bytes `x + 128` by signed weights and subtract it.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{check_len, Error};
+
+/// Rows per block.
+pub const ROW_BLOCK: usize = 16;
+/// Columns per group.
+pub const COL_GROUP: usize = 4;
+/// Blocks per tile.
+pub const TILE_BLOCKS: usize = 4;
+
+/// Largest column count: the VNNI kernels accumulate `(x + 128) · w`, at most
+/// `255 · 128` per column, and must stay below 2^31.
+pub const MAX_COLS: usize = 65_536;
+/// Largest row count accepted (bounds the allocation a hostile header can ask for).
+pub const MAX_ROWS: usize = 1 << 24;
+
+/// One 64-byte line: 16 rows × 4 columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct Line(pub [i8; 64]);
+
+/// An int8 matrix in the kernels' layout, packed once at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackedMatrix {
+    rows: usize,
+    cols: usize,
+    lines: Vec<Line>,
+    row_sums_x128: Vec<i32>,
+}
+
+impl PackedMatrix {
+    /// Packs a row-major `rows × cols` matrix.
+    pub fn from_row_major(rows: usize, cols: usize, weights: &[i8]) -> Result<Self, Error> {
+        if rows == 0 || cols == 0 {
+            return Err(Error::InvalidParameter {
+                what: "a packed matrix needs at least one row and one column",
+            });
+        }
+        if cols > MAX_COLS {
+            return Err(Error::DimensionTooLarge {
+                what: "matrix columns",
+                value: cols,
+                max: MAX_COLS,
+            });
+        }
+        if rows > MAX_ROWS {
+            return Err(Error::DimensionTooLarge {
+                what: "matrix rows",
+                value: rows,
+                max: MAX_ROWS,
+            });
+        }
+        let len = rows.checked_mul(cols).ok_or(Error::DimensionTooLarge {
+            what: "matrix elements",
+            value: usize::MAX,
+            max: isize::MAX as usize,
+        })?;
+        check_len("row-major weights", len, weights.len())?;
+        let row_blocks = rows.div_ceil(ROW_BLOCK);
+        let groups = cols.div_ceil(COL_GROUP);
+        let mut packed = PackedMatrix {
+            rows,
+            cols,
+            lines: vec![Line([0; 64]); row_blocks * groups],
+            row_sums_x128: vec![0; row_blocks * ROW_BLOCK],
+        };
+        for r in 0..rows {
+            let row = &weights[r * cols..(r + 1) * cols];
+            for (c, &w) in row.iter().enumerate() {
+                let (line, byte) = packed.position(r, c);
+                packed.lines[line].0[byte] = w;
+            }
+            packed.row_sums_x128[r] = 128 * row.iter().map(|&w| w as i32).sum::<i32>();
+        }
+        Ok(packed)
+    }
+
+    /// Number of rows (outputs).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns (inputs).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Number of 16-row blocks, padding included.
+    pub fn row_blocks(&self) -> usize {
+        self.rows.div_ceil(ROW_BLOCK)
+    }
+
+    /// Number of 4-column groups, padding included.
+    pub fn groups(&self) -> usize {
+        self.cols.div_ceil(COL_GROUP)
+    }
+
+    /// Number of tiles of up to four blocks.
+    pub fn tiles(&self) -> usize {
+        self.row_blocks().div_ceil(TILE_BLOCKS)
+    }
+
+    /// Blocks in tile `t` (4, or fewer in the last tile).
+    pub fn blocks_in_tile(&self, t: usize) -> usize {
+        (self.row_blocks() - t * TILE_BLOCKS).min(TILE_BLOCKS)
+    }
+
+    /// The packed lines.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// The first line of tile `t`.
+    pub fn tile_start(&self, t: usize) -> usize {
+        t * TILE_BLOCKS * self.groups()
+    }
+
+    /// `128 · Σ_c W[r][c]` for every row, padded to a whole block with zeros.
+    pub fn row_sums_x128(&self) -> &[i32] {
+        &self.row_sums_x128
+    }
+
+    /// Size of the packed weights in bytes (padding included).
+    pub fn weight_bytes(&self) -> usize {
+        self.lines.len() * 64
+    }
+
+    /// Where `W[r][c]` lives: (line index, byte in the line).
+    pub fn position(&self, r: usize, c: usize) -> (usize, usize) {
+        let block = r / ROW_BLOCK;
+        let tile = block / TILE_BLOCKS;
+        let line = self.tile_start(tile)
+            + (c / COL_GROUP) * self.blocks_in_tile(tile)
+            + block % TILE_BLOCKS;
+        (line, (r % ROW_BLOCK) * COL_GROUP + c % COL_GROUP)
+    }
+
+    /// `W[r][c]`.
+    pub fn get(&self, r: usize, c: usize) -> i8 {
+        let (line, byte) = self.position(r, c);
+        self.lines[line].0[byte]
+    }
+
+    /// The matrix back in row-major order.
+    pub fn to_row_major(&self) -> Vec<i8> {
+        let mut out = Vec::with_capacity(self.rows * self.cols);
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                out.push(self.get(r, c));
+            }
+        }
+        out
+    }
+}

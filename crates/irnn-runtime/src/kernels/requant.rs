@@ -1,0 +1,169 @@
+//! The epilogue of a matrix product: add an int32 bias and requantize each
+//! row with its own multiplier to int8 or int16.
+//!
+//! For row `r` (NUMERICS.md §2):
+//!
+//! ```text
+//! s   = saturate_i32(acc[r] + bias[r])                 (exact sum, clamped)
+//! y   = multiplier[r].apply(s)                         (fixed_point::QuantizedMultiplier)
+//! out = clamp(y + zero_point, OUT::MIN, OUT::MAX)      (exact sum, clamped)
+//! ```
+//!
+//! The SIMD versions compute the same bits; they are tested against
+//! [`RowRequant::apply_scalar`].
+
+use alloc::vec::Vec;
+
+use crate::error::{check_len, Error};
+use crate::fixed_point::{saturate_i64_to_i32, QuantizedMultiplier};
+
+use super::Isa;
+
+/// An output type of the epilogue.
+pub trait RequantOutput: Copy + Default {
+    /// Smallest value, as i32.
+    const MIN: i32;
+    /// Largest value, as i32.
+    const MAX: i32;
+    /// Narrows a value already clamped to `MIN..=MAX`.
+    fn from_clamped(v: i32) -> Self;
+}
+
+impl RequantOutput for i8 {
+    const MIN: i32 = i8::MIN as i32;
+    const MAX: i32 = i8::MAX as i32;
+    fn from_clamped(v: i32) -> Self {
+        v as i8
+    }
+}
+
+impl RequantOutput for i16 {
+    const MIN: i32 = i16::MIN as i32;
+    const MAX: i32 = i16::MAX as i32;
+    fn from_clamped(v: i32) -> Self {
+        v as i16
+    }
+}
+
+/// Per-row bias and multiplier, stored as separate arrays so SIMD code loads
+/// 8 or 16 rows at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRequant {
+    bias: Vec<i32>,
+    mantissa: Vec<i32>,
+    left_shift: Vec<i32>,
+    right_shift: Vec<i32>,
+    zero_point: i32,
+}
+
+impl RowRequant {
+    /// One bias and one multiplier per row; the output zero point must be in
+    /// the int16 range (an int8 output further clamps the result).
+    pub fn new(
+        bias: Vec<i32>,
+        multipliers: &[QuantizedMultiplier],
+        zero_point: i32,
+    ) -> Result<Self, Error> {
+        check_len("requantization multipliers", bias.len(), multipliers.len())?;
+        if !(i16::MIN as i32..=i16::MAX as i32).contains(&zero_point) {
+            return Err(Error::InvalidParameter {
+                what: "output zero point must be in the int16 range",
+            });
+        }
+        for m in multipliers {
+            QuantizedMultiplier::new(m.mantissa, m.shift)?;
+        }
+        Ok(Self {
+            bias,
+            mantissa: multipliers.iter().map(|m| m.mantissa).collect(),
+            left_shift: multipliers.iter().map(|m| m.shift.max(0)).collect(),
+            right_shift: multipliers.iter().map(|m| (-m.shift).max(0)).collect(),
+            zero_point,
+        })
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// The multiplier of row `r`.
+    pub fn multiplier(&self, r: usize) -> QuantizedMultiplier {
+        QuantizedMultiplier {
+            mantissa: self.mantissa[r],
+            shift: self.left_shift[r] - self.right_shift[r],
+        }
+    }
+
+    /// The output zero point.
+    pub fn zero_point(&self) -> i32 {
+        self.zero_point
+    }
+
+    /// The bias of row `r`.
+    pub fn bias(&self, r: usize) -> i32 {
+        self.bias[r]
+    }
+
+    /// One element of the epilogue: the definition.
+    #[inline(always)]
+    pub fn apply_one<T: RequantOutput>(&self, r: usize, acc: i32) -> T {
+        let s = saturate_i64_to_i32(acc as i64 + self.bias[r] as i64);
+        let y = self.multiplier(r).apply(s);
+        T::from_clamped(
+            (y as i64 + self.zero_point as i64).clamp(T::MIN as i64, T::MAX as i64) as i32,
+        )
+    }
+
+    /// The scalar reference over rows `r0..r0 + out.len()`.
+    pub fn apply_scalar<T: RequantOutput>(&self, r0: usize, acc: &[i32], out: &mut [T]) {
+        for (i, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
+            *o = self.apply_one(r0 + i, a);
+        }
+    }
+
+    /// Requantizes `batch` rows-long vectors: `out[b·rows + r]` from
+    /// `acc[b·rows + r]`.
+    pub fn apply<T: RequantOutput>(
+        &self,
+        isa: Isa,
+        acc: &[i32],
+        out: &mut [T],
+    ) -> Result<(), Error> {
+        let rows = self.rows();
+        check_len("requantization input", out.len(), acc.len())?;
+        if rows == 0 || !acc.len().is_multiple_of(rows) {
+            return Err(Error::ShapeMismatch {
+                what: "requantization input (a whole number of rows-long vectors)",
+                expected: rows,
+                found: acc.len(),
+            });
+        }
+        let isa = isa.checked()?;
+        for (a, o) in acc.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
+                    // SAFETY: `checked` confirmed AVX-512 support.
+                    unsafe { super::x86::requant_simd::apply_avx512(self, a, o) }
+                }
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::AvxVnni => {
+                    // SAFETY: `checked` confirmed AVX2 support.
+                    unsafe { super::x86::requant_simd::apply_avx2(self, a, o) }
+                }
+                _ => self.apply_scalar(0, a, o),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn parts(&self) -> (&[i32], &[i32], &[i32], &[i32]) {
+        (
+            &self.bias,
+            &self.mantissa,
+            &self.left_shift,
+            &self.right_shift,
+        )
+    }
+}

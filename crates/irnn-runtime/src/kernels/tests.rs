@@ -1,0 +1,231 @@
+//! Every kernel against the scalar reference, and the scalar reference
+//! against a naive row-major product in i64.
+
+use alloc::vec::Vec;
+
+use proptest::prelude::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use super::*;
+use crate::fixed_point::QuantizedMultiplier;
+
+fn naive(rows: usize, cols: usize, w: &[i8], x: &[i8], batch: usize) -> Vec<i32> {
+    let mut out = Vec::with_capacity(batch * rows);
+    for b in 0..batch {
+        for r in 0..rows {
+            let s: i64 = (0..cols)
+                .map(|c| w[r * cols + c] as i64 * x[b * cols + c] as i64)
+                .sum();
+            out.push(i32::try_from(s).unwrap());
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fill {
+    Random,
+    /// Weights ±127 and activations −128 / 127: the largest magnitudes.
+    Extreme,
+    /// Weights −128 (outside the symmetric range, still exact).
+    MinWeights,
+}
+
+fn data(rng: &mut StdRng, n: usize, fill: Fill, weights: bool) -> Vec<i8> {
+    (0..n)
+        .map(|_| match (fill, weights) {
+            (Fill::Random, _) => rng.gen(),
+            (Fill::Extreme, true) => {
+                if rng.gen() {
+                    127
+                } else {
+                    -127
+                }
+            }
+            (Fill::Extreme, false) | (Fill::MinWeights, false) => {
+                if rng.gen() {
+                    127
+                } else {
+                    -128
+                }
+            }
+            (Fill::MinWeights, true) => -128,
+        })
+        .collect()
+}
+
+fn check_all_isas(rows: usize, cols: usize, batch: usize, fill: Fill, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let w = data(&mut rng, rows * cols, fill, true);
+    let x = data(&mut rng, batch * cols, fill, false);
+    let m = PackedMatrix::from_row_major(rows, cols, &w).unwrap();
+    assert_eq!(m.to_row_major(), w);
+    let expected = naive(rows, cols, &w, &x, batch);
+    let mut reference = vec![0i32; batch * rows];
+    m.matmul(Isa::Scalar, &x, batch, &mut reference).unwrap();
+    assert_eq!(
+        reference, expected,
+        "scalar vs naive {rows}x{cols} batch {batch} {fill:?}"
+    );
+    for isa in Isa::available() {
+        let mut got = vec![i32::MIN; batch * rows];
+        m.matmul(isa, &x, batch, &mut got).unwrap();
+        assert_eq!(
+            got,
+            reference,
+            "{} {rows}x{cols} batch {batch} {fill:?}",
+            isa.name()
+        );
+    }
+}
+
+#[test]
+fn listed_shapes_all_isas() {
+    let mut seed = 0;
+    for cols in [1, 7, 33, 257, 1000] {
+        for rows in [1, 15, 16, 17, 64, 65, 100, 200] {
+            for batch in [1, 2, 3, 4, 5, 9] {
+                for fill in [Fill::Random, Fill::Extreme, Fill::MinWeights] {
+                    seed += 1;
+                    check_all_isas(rows, cols, batch, fill, seed);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_64_and_tall_matrix() {
+    check_all_isas(300, 129, 64, Fill::Random, 1);
+    check_all_isas(1024, 256, 1, Fill::Extreme, 2);
+}
+
+#[test]
+fn reports_which_isas_ran() {
+    // Not an assertion on speed: it documents in the test log which kernels
+    // the bit-exactness tests actually covered on this machine.
+    let names: Vec<_> = Isa::available().map(Isa::name).collect();
+    std::println!(
+        "kernels available here: {names:?}; detected best: {}",
+        Isa::detect().name()
+    );
+    assert!(names.contains(&"scalar"));
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let m = PackedMatrix::from_row_major(3, 5, &[1; 15]).unwrap();
+    let mut acc = [0; 3];
+    assert!(matches!(
+        m.matvec(Isa::Scalar, &[0; 4], &mut acc),
+        Err(crate::Error::ShapeMismatch { .. })
+    ));
+    assert!(m.matvec(Isa::Scalar, &[0; 5], &mut [0; 2]).is_err());
+    assert!(PackedMatrix::from_row_major(3, 5, &[1; 14]).is_err());
+    assert!(PackedMatrix::from_row_major(0, 5, &[]).is_err());
+    assert!(matches!(
+        PackedMatrix::from_row_major(1, MAX_COLS_PLUS_ONE, &[]),
+        Err(crate::Error::DimensionTooLarge { .. })
+    ));
+}
+
+const MAX_COLS_PLUS_ONE: usize = packed::MAX_COLS + 1;
+
+#[test]
+fn widest_matrix_does_not_overflow() {
+    // 65536 columns of 127 · 127 and of −128 · −128 (the VNNI worst case).
+    let cols = packed::MAX_COLS;
+    for (w, x) in [(127i8, 127i8), (-128, -128), (-128, 127), (127, -128)] {
+        let m = PackedMatrix::from_row_major(1, cols, &vec![w; cols]).unwrap();
+        let xs = vec![x; cols];
+        let expected = w as i32 * x as i32 * cols as i32;
+        for isa in Isa::available() {
+            let mut acc = [0];
+            m.matvec(isa, &xs, &mut acc).unwrap();
+            assert_eq!(acc[0], expected, "{}", isa.name());
+        }
+    }
+}
+
+fn requant_case(rng: &mut StdRng, rows: usize, extreme: bool) -> (RowRequant, Vec<i32>) {
+    let pick = |r: &mut StdRng| -> i32 {
+        if extreme {
+            [i32::MIN, i32::MAX, 0, 1, -1, i32::MIN + 1][r.gen_range(0..6)]
+        } else {
+            r.gen_range(-3_000_000..3_000_000)
+        }
+    };
+    let bias: Vec<i32> = (0..rows).map(|_| pick(rng)).collect();
+    let acc: Vec<i32> = (0..rows).map(|_| pick(rng)).collect();
+    let multipliers: Vec<QuantizedMultiplier> = (0..rows)
+        .map(|_| QuantizedMultiplier {
+            mantissa: if extreme && rng.gen() {
+                i32::MAX
+            } else {
+                rng.gen_range(1 << 30..i32::MAX)
+            },
+            shift: rng.gen_range(-31..=30),
+        })
+        .collect();
+    let zp = rng.gen_range(-200..200);
+    (RowRequant::new(bias, &multipliers, zp).unwrap(), acc)
+}
+
+#[test]
+fn requant_simd_matches_scalar() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for case in 0..400 {
+        let rows = [1, 7, 8, 15, 16, 17, 33, 100][case % 8];
+        let (rq, acc) = requant_case(&mut rng, rows, case % 3 == 0);
+        let mut ref8 = vec![0i8; rows];
+        let mut ref16 = vec![0i16; rows];
+        rq.apply_scalar(0, &acc, &mut ref8);
+        rq.apply_scalar(0, &acc, &mut ref16);
+        for r in 0..rows {
+            // The definition, in i128.
+            let s = (acc[r] as i128 + rq.bias(r) as i128).clamp(i32::MIN as i128, i32::MAX as i128);
+            let y = rq.multiplier(r).apply(s as i32) as i128 + rq.zero_point() as i128;
+            assert_eq!(ref16[r] as i128, y.clamp(-32768, 32767));
+            assert_eq!(ref8[r] as i128, y.clamp(-128, 127));
+        }
+        for isa in Isa::available() {
+            let mut got8 = vec![0i8; rows];
+            let mut got16 = vec![0i16; rows];
+            rq.apply(isa, &acc, &mut got8).unwrap();
+            rq.apply(isa, &acc, &mut got16).unwrap();
+            assert_eq!(got8, ref8, "{} int8", isa.name());
+            assert_eq!(got16, ref16, "{} int16", isa.name());
+        }
+    }
+}
+
+#[test]
+fn requant_rejects_bad_parameters() {
+    let q = QuantizedMultiplier {
+        mantissa: 1 << 30,
+        shift: 0,
+    };
+    assert!(RowRequant::new(vec![0; 2], &[q], 0).is_err());
+    assert!(RowRequant::new(vec![0], &[q], 40_000).is_err());
+    let bad = QuantizedMultiplier {
+        mantissa: 1 << 30,
+        shift: 31,
+    };
+    assert!(RowRequant::new(vec![0], &[bad], 0).is_err());
+    let rq = RowRequant::new(vec![0; 3], &[q; 3], 0).unwrap();
+    assert!(rq.apply::<i8>(Isa::Scalar, &[0; 4], &mut [0; 4]).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn random_shapes_all_isas(
+        rows in 1usize..150,
+        cols in 1usize..300,
+        batch in 1usize..=64,
+        seed in any::<u64>(),
+    ) {
+        check_all_isas(rows, cols, batch, Fill::Random, seed);
+    }
+}

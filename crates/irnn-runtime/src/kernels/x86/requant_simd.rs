@@ -1,0 +1,152 @@
+//! SIMD versions of the requantizing epilogue ([`super::super::RowRequant`]),
+//! bit-exact with its scalar definition: the high multiply is computed in
+//! 64-bit lanes (`vpmuldq` on even and odd lanes), the saturations by
+//! explicit compares, the rounding shift exactly as gemmlowp defines it.
+
+use core::arch::x86_64::*;
+
+use super::super::requant::{RequantOutput, RowRequant};
+
+/// Largest magnitude kept before the zero point is added; any value beyond it
+/// saturates every output type the same way, and the sum cannot overflow.
+const PRE_ZERO_POINT_CLAMP: i32 = 1 << 17;
+
+/// # Safety
+/// The CPU must support AVX-512 F and BW; `acc` and `out` are one row vector.
+#[target_feature(enable = "avx2,avx512f,avx512bw")]
+pub unsafe fn apply_avx512<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: &mut [T]) {
+    let (bias, mant, left, right) = rq.parts();
+    let n = acc.len().min(out.len());
+    let full = n - n % 16;
+    let zp = _mm512_set1_epi32(rq.zero_point());
+    let lo = _mm512_set1_epi32(T::MIN);
+    let hi = _mm512_set1_epi32(T::MAX);
+    let min32 = _mm512_set1_epi32(i32::MIN);
+    let max32 = _mm512_set1_epi32(i32::MAX);
+    let zero = _mm512_setzero_si512();
+    let one = _mm512_set1_epi32(1);
+    let nudge = _mm512_set1_epi64(1 << 30);
+    let mut tmp = [0i32; 16];
+    for i in (0..full).step_by(16) {
+        // SAFETY: i + 16 <= n, and all the per-row arrays have n entries.
+        let (a, b, m, l, r) = unsafe {
+            (
+                _mm512_loadu_si512(acc[i..].as_ptr().cast()),
+                _mm512_loadu_si512(bias[i..].as_ptr().cast()),
+                _mm512_loadu_si512(mant[i..].as_ptr().cast()),
+                _mm512_loadu_si512(left[i..].as_ptr().cast()),
+                _mm512_loadu_si512(right[i..].as_ptr().cast()),
+            )
+        };
+        // s = saturate(a + b)
+        let s = _mm512_add_epi32(a, b);
+        let overflow = _mm512_cmplt_epi32_mask(
+            _mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(b, s)),
+            zero,
+        );
+        let a_neg = _mm512_cmplt_epi32_mask(a, zero);
+        let s = _mm512_mask_blend_epi32(overflow, s, _mm512_mask_blend_epi32(a_neg, max32, min32));
+        // x = saturating_shift_left(s, l)
+        let shifted = _mm512_sllv_epi32(s, l);
+        let lost = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(shifted, l), s);
+        let s_neg = _mm512_cmplt_epi32_mask(s, zero);
+        let x =
+            _mm512_mask_blend_epi32(lost, shifted, _mm512_mask_blend_epi32(s_neg, max32, min32));
+        // y = saturating_rounding_doubling_high_mul(x, m)
+        let even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), nudge), 31);
+        let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32));
+        let odd = _mm512_slli_epi64(_mm512_add_epi64(odd, nudge), 1);
+        let y = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+        let both_min = _mm512_cmpeq_epi32_mask(x, min32) & _mm512_cmpeq_epi32_mask(m, min32);
+        let y = _mm512_mask_blend_epi32(both_min, y, max32);
+        // z = rounding_divide_by_pot(y, r)
+        let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, r), one);
+        let remainder = _mm512_and_si512(y, mask);
+        let y_neg = _mm512_cmplt_epi32_mask(y, zero);
+        let threshold = _mm512_mask_add_epi32(
+            _mm512_srai_epi32(mask, 1),
+            y_neg,
+            _mm512_srai_epi32(mask, 1),
+            one,
+        );
+        let round_up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+        let z = _mm512_mask_add_epi32(
+            _mm512_srav_epi32(y, r),
+            round_up,
+            _mm512_srav_epi32(y, r),
+            one,
+        );
+        // out = clamp(z + zero_point)
+        let z = _mm512_max_epi32(z, _mm512_set1_epi32(-PRE_ZERO_POINT_CLAMP));
+        let z = _mm512_min_epi32(z, _mm512_set1_epi32(PRE_ZERO_POINT_CLAMP));
+        let o = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(z, zp), lo), hi);
+        // SAFETY: tmp holds 16 i32.
+        unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), o) };
+        for (d, &v) in out[i..i + 16].iter_mut().zip(&tmp) {
+            *d = T::from_clamped(v);
+        }
+    }
+    rq.apply_scalar(full, &acc[full..n], &mut out[full..n]);
+}
+
+/// # Safety
+/// The CPU must support AVX2; `acc` and `out` are one row vector.
+#[target_feature(enable = "avx2")]
+pub unsafe fn apply_avx2<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: &mut [T]) {
+    let (bias, mant, left, right) = rq.parts();
+    let n = acc.len().min(out.len());
+    let full = n - n % 8;
+    let zp = _mm256_set1_epi32(rq.zero_point());
+    let lo = _mm256_set1_epi32(T::MIN);
+    let hi = _mm256_set1_epi32(T::MAX);
+    let min32 = _mm256_set1_epi32(i32::MIN);
+    let max32 = _mm256_set1_epi32(i32::MAX);
+    let zero = _mm256_setzero_si256();
+    let one = _mm256_set1_epi32(1);
+    let nudge = _mm256_set1_epi64x(1 << 30);
+    // max32 where v < 0 is false, min32 where true: the saturation value for v's sign.
+    let sat_for_sign = |neg: __m256i| _mm256_blendv_epi8(max32, min32, neg);
+    let mut tmp = [0i32; 8];
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 <= n, and all the per-row arrays have n entries.
+        let (a, b, m, l, r) = unsafe {
+            (
+                _mm256_loadu_si256(acc[i..].as_ptr().cast()),
+                _mm256_loadu_si256(bias[i..].as_ptr().cast()),
+                _mm256_loadu_si256(mant[i..].as_ptr().cast()),
+                _mm256_loadu_si256(left[i..].as_ptr().cast()),
+                _mm256_loadu_si256(right[i..].as_ptr().cast()),
+            )
+        };
+        let s = _mm256_add_epi32(a, b);
+        let overflow = _mm256_cmpgt_epi32(
+            zero,
+            _mm256_and_si256(_mm256_xor_si256(a, s), _mm256_xor_si256(b, s)),
+        );
+        let s = _mm256_blendv_epi8(s, sat_for_sign(_mm256_cmpgt_epi32(zero, a)), overflow);
+        let shifted = _mm256_sllv_epi32(s, l);
+        let kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, l), s);
+        let x = _mm256_blendv_epi8(sat_for_sign(_mm256_cmpgt_epi32(zero, s)), shifted, kept);
+        let even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nudge), 31);
+        let odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32));
+        let odd = _mm256_slli_epi64(_mm256_add_epi64(odd, nudge), 1);
+        let y = _mm256_blend_epi32(even, odd, 0b1010_1010);
+        let both_min = _mm256_and_si256(_mm256_cmpeq_epi32(x, min32), _mm256_cmpeq_epi32(m, min32));
+        let y = _mm256_blendv_epi8(y, max32, both_min);
+        let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r), one);
+        let remainder = _mm256_and_si256(y, mask);
+        let y_neg = _mm256_cmpgt_epi32(zero, y);
+        let threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), y_neg);
+        let round_up = _mm256_cmpgt_epi32(remainder, threshold);
+        let z = _mm256_sub_epi32(_mm256_srav_epi32(y, r), round_up);
+        let z = _mm256_max_epi32(z, _mm256_set1_epi32(-PRE_ZERO_POINT_CLAMP));
+        let z = _mm256_min_epi32(z, _mm256_set1_epi32(PRE_ZERO_POINT_CLAMP));
+        let o = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(z, zp), lo), hi);
+        // SAFETY: tmp holds 8 i32.
+        unsafe { _mm256_storeu_si256(tmp.as_mut_ptr().cast(), o) };
+        for (d, &v) in out[i..i + 8].iter_mut().zip(&tmp) {
+            *d = T::from_clamped(v);
+        }
+    }
+    rq.apply_scalar(full, &acc[full..n], &mut out[full..n]);
+}

@@ -1,0 +1,93 @@
+//! AVX-512 VNNI: one `vpdpbusd` multiplies 16 rows by a 4-column group.
+//!
+//! `x` is made unsigned by adding 128 (an XOR of the sign bit), so the product
+//! is `Σ (x + 128) · w = Σ x · w + 128 · Σ w`, and the packed matrix's
+//! `128 · row sum` is subtracted at the end. The non-saturating
+//! `vpdpbusd` cannot overflow for `cols ≤ MAX_COLS`.
+//!
+//! A tile of up to 4 blocks (64 rows) is computed for up to 4 batch entries
+//! at once: 16 accumulators, each weight line loaded once per 4 inputs.
+
+use core::arch::x86_64::*;
+
+use super::super::packed::{PackedMatrix, ROW_BLOCK};
+use super::{group_bytes_plus_128, tile_rows};
+
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL and VNNI; lengths checked by the caller.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    for t in 0..m.tiles() {
+        let nb = m.blocks_in_tile(t);
+        let mut b0 = 0;
+        while b0 < batch {
+            let nx = (batch - b0).min(4);
+            // SAFETY: same features as this function.
+            unsafe {
+                match (nb, nx) {
+                    (4, 4) => tile::<4, 4>(m, t, x, b0, acc),
+                    (4, 3) => tile::<4, 3>(m, t, x, b0, acc),
+                    (4, 2) => tile::<4, 2>(m, t, x, b0, acc),
+                    (4, _) => tile::<4, 1>(m, t, x, b0, acc),
+                    (3, 4) => tile::<3, 4>(m, t, x, b0, acc),
+                    (3, 3) => tile::<3, 3>(m, t, x, b0, acc),
+                    (3, 2) => tile::<3, 2>(m, t, x, b0, acc),
+                    (3, _) => tile::<3, 1>(m, t, x, b0, acc),
+                    (2, 4) => tile::<2, 4>(m, t, x, b0, acc),
+                    (2, 3) => tile::<2, 3>(m, t, x, b0, acc),
+                    (2, 2) => tile::<2, 2>(m, t, x, b0, acc),
+                    (2, _) => tile::<2, 1>(m, t, x, b0, acc),
+                    (_, 4) => tile::<1, 4>(m, t, x, b0, acc),
+                    (_, 3) => tile::<1, 3>(m, t, x, b0, acc),
+                    (_, 2) => tile::<1, 2>(m, t, x, b0, acc),
+                    (_, _) => tile::<1, 1>(m, t, x, b0, acc),
+                }
+            }
+            b0 += nx;
+        }
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile<const NB: usize, const NX: usize>(
+    m: &PackedMatrix,
+    t: usize,
+    x: &[i8],
+    b0: usize,
+    acc: &mut [i32],
+) {
+    let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
+    let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + NB * groups];
+    let xs: [&[i8]; NX] = core::array::from_fn(|i| &x[(b0 + i) * cols..(b0 + i + 1) * cols]);
+    let mut sums = [[_mm512_setzero_si512(); NB]; NX];
+    for g in 0..groups {
+        let xb: [__m512i; NX] =
+            core::array::from_fn(|i| _mm512_set1_epi32(group_bytes_plus_128(xs[i], g)));
+        for blk in 0..NB {
+            // SAFETY: `Line` is 64 bytes, aligned to 64.
+            let w = unsafe { _mm512_load_si512(lines[g * NB + blk].0.as_ptr().cast()) };
+            for i in 0..NX {
+                sums[i][blk] = _mm512_dpbusd_epi32(sums[i][blk], xb[i], w);
+            }
+        }
+    }
+    let (r0, r1) = tile_rows(m, t, NB);
+    for (i, sums_i) in sums.iter().enumerate() {
+        let out = &mut acc[(b0 + i) * rows..(b0 + i + 1) * rows];
+        for (blk, &s) in sums_i.iter().enumerate() {
+            let r = r0 + blk * ROW_BLOCK;
+            // SAFETY: row_sums_x128 is padded to whole blocks.
+            let correction = unsafe { _mm512_loadu_si512(m.row_sums_x128()[r..].as_ptr().cast()) };
+            let v = _mm512_sub_epi32(s, correction);
+            let n = (r1 - r).min(ROW_BLOCK);
+            let mask: __mmask16 = if n == ROW_BLOCK {
+                0xFFFF
+            } else {
+                (1u16 << n) - 1
+            };
+            // SAFETY: the mask limits the store to rows r..r+n < rows.
+            unsafe { _mm512_mask_storeu_epi32(out[r..].as_mut_ptr().cast(), mask, v) };
+        }
+    }
+}

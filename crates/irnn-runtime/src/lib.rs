@@ -1,0 +1,38 @@
+//! # irnn-runtime — integer-only inference for recurrent networks
+//!
+//! Everything a deployed iRNN model computes lives here, and all of it is
+//! integer arithmetic: there is no floating-point type anywhere in this crate
+//! (clippy's `float_arithmetic` lint is denied, and CI greps for the type
+//! names). That is the product's promise: a model that runs the same, bit for
+//! bit, on a phone, a DSP without an FPU, or a microcontroller.
+//!
+//! The crate is `no_std` + `alloc`. The optional `std` feature (on by default)
+//! adds run-time CPU-feature detection, so one binary picks the fastest kernel
+//! for the machine it runs on, and `std::error::Error` impls.
+//!
+//! Layers of the crate, bottom up:
+//! * [`fixed_point`] — rounding multiplies, shifts, narrowing, integer square
+//!   root, inverse square root and reciprocal; their exact semantics are in
+//!   `docs/NUMERICS.md`.
+//! * [`kernels`] — int8 × int8 → int32 matrix–vector and small-batch products
+//!   on a packed weight layout, and the requantizing epilogue, with a scalar
+//!   reference and x86-64 SIMD versions (AVX2, AVX-VNNI, AVX-512 VNNI) chosen
+//!   at run time.
+//! * [`pwl`] — piecewise-linear activations (sigmoid, tanh, exp) evaluated on
+//!   the integer grid.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(clippy::float_arithmetic)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod error;
+pub mod fixed_point;
+pub mod kernels;
+pub mod pwl;
+
+pub use error::Error;
+pub use fixed_point::QuantizedMultiplier;
+pub use kernels::{Isa, PackedMatrix};
+pub use pwl::PwlTable;

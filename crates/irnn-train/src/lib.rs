@@ -1,0 +1,1 @@
+//! irnn-train: placeholder
