@@ -1,1 +1,11 @@
-//! irnn-train: placeholder
+//! # irnn-train — the float half of irnn
+//!
+//! Float training, quantization-aware training, PWL fitting, calibration and
+//! conversion to the integer runtime's model live here, on `std`. The
+//! dependency runs one way: this crate uses `irnn-runtime`, never the
+//! reverse, so a deployed model carries none of it.
+//!
+//! Today it holds the bridge from real numbers to the runtime's fixed point
+//! ([`quant`]); training arrives with the later milestones (see README).
+
+pub mod quant;

@@ -59,10 +59,12 @@ unsafe fn block<const NX: usize>(
 ) {
     let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
     let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * groups];
-    let xs: [&[i8]; NX] = core::array::from_fn(|i| &x[(b0 + i) * cols..(b0 + i + 1) * cols]);
     let mut sums = [[_mm256_setzero_si256(); 4]; NX];
     for g in 0..groups {
-        let xv: [__m256i; NX] = core::array::from_fn(|i| broadcast_group(xs[i], g));
+        let mut xv = [_mm256_setzero_si256(); NX];
+        for i in 0..NX {
+            xv[i] = broadcast_group(&x[(b0 + i) * cols..(b0 + i + 1) * cols], g);
+        }
         let p = lines[g * nb + blk].0.as_ptr();
         for q in 0..4 {
             // SAFETY: a line is 64 bytes; quarter q is bytes 16q..16q+16.

@@ -46,20 +46,30 @@ macro_rules! vnni256_kernel {
             let xb = &x[b * cols..(b + 1) * cols];
             let mut lo = [_mm256_setzero_si256(); NB];
             let mut hi = [_mm256_setzero_si256(); NB];
+            let k80 = _mm256_set1_epi32(0x8080_8080u32 as i32);
+            let full = cols / 4;
+            let mut w = lines.as_ptr().cast::<__m256i>();
             for g in 0..groups {
-                let xv = _mm256_set1_epi32(group_bytes_plus_128(xb, g));
+                let xv = if g < full {
+                    // SAFETY: 4·g + 4 ≤ cols.
+                    let four = unsafe { xb.as_ptr().add(4 * g).cast::<i32>().read_unaligned() };
+                    _mm256_xor_si256(_mm256_set1_epi32(four), k80)
+                } else {
+                    _mm256_set1_epi32(group_bytes_plus_128(xb, g))
+                };
                 for blk in 0..NB {
-                    let p = lines[g * NB + blk].0.as_ptr();
-                    // SAFETY: a line is 64 bytes aligned to 64.
+                    // SAFETY: line g·NB + blk exists; lines are 64 bytes aligned to 64.
                     let (w0, w1) = unsafe {
                         (
-                            _mm256_load_si256(p.cast()),
-                            _mm256_load_si256(p.add(32).cast()),
+                            _mm256_load_si256(w.add(2 * blk)),
+                            _mm256_load_si256(w.add(2 * blk + 1)),
                         )
                     };
                     lo[blk] = $dpbusd(lo[blk], xv, w0);
                     hi[blk] = $dpbusd(hi[blk], xv, w1);
                 }
+                // SAFETY: stays within (or one past) `lines`.
+                w = unsafe { w.add(2 * NB) };
             }
             let (r0, r1) = tile_rows(m, t, NB);
             let out = &mut acc[b * rows..(b + 1) * rows];

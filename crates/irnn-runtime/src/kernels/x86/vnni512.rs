@@ -59,16 +59,43 @@ unsafe fn tile<const NB: usize, const NX: usize>(
 ) {
     let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
     let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + NB * groups];
-    let xs: [&[i8]; NX] = core::array::from_fn(|i| &x[(b0 + i) * cols..(b0 + i + 1) * cols]);
+    let k80 = _mm512_set1_epi32(0x8080_8080u32 as i32);
     let mut sums = [[_mm512_setzero_si512(); NB]; NX];
-    for g in 0..groups {
-        let xb: [__m512i; NX] =
-            core::array::from_fn(|i| _mm512_set1_epi32(group_bytes_plus_128(xs[i], g)));
+    // Full groups: raw loads, everything in registers. (No closures or
+    // `array::from_fn` here: they are not inlined into target-feature code.)
+    let full = cols / 4;
+    let mut w = lines.as_ptr().cast::<__m512i>();
+    for g in 0..full {
+        let mut xb = [k80; NX];
+        for i in 0..NX {
+            // SAFETY: 4·g + 4 ≤ cols, inside input vector b0 + i.
+            let four = unsafe {
+                x.as_ptr()
+                    .add((b0 + i) * cols + 4 * g)
+                    .cast::<i32>()
+                    .read_unaligned()
+            };
+            xb[i] = _mm512_xor_si512(_mm512_set1_epi32(four), k80);
+        }
         for blk in 0..NB {
-            // SAFETY: `Line` is 64 bytes, aligned to 64.
-            let w = unsafe { _mm512_load_si512(lines[g * NB + blk].0.as_ptr().cast()) };
+            // SAFETY: lines[g·NB + blk] exists; a line is 64 bytes aligned to 64.
+            let wv = unsafe { _mm512_load_si512(w.add(blk)) };
             for i in 0..NX {
-                sums[i][blk] = _mm512_dpbusd_epi32(sums[i][blk], xb[i], w);
+                sums[i][blk] = _mm512_dpbusd_epi32(sums[i][blk], xb[i], wv);
+            }
+        }
+        // SAFETY: stays within (or one past) `lines`.
+        w = unsafe { w.add(NB) };
+    }
+    // The last, partial group (zero weights meet the padding).
+    if groups > full {
+        for i in 0..NX {
+            let xi = &x[(b0 + i) * cols..(b0 + i + 1) * cols];
+            let xb = _mm512_set1_epi32(group_bytes_plus_128(xi, full));
+            for blk in 0..NB {
+                // SAFETY: as above.
+                let wv = unsafe { _mm512_load_si512(w.add(blk)) };
+                sums[i][blk] = _mm512_dpbusd_epi32(sums[i][blk], xb, wv);
             }
         }
     }
