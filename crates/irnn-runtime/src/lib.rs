@@ -10,6 +10,14 @@
 //! adds run-time CPU-feature detection, so one binary picks the fastest kernel
 //! for the machine it runs on, and `std::error::Error` impls.
 //!
+//! ```
+//! use irnn_runtime::{Isa, PackedMatrix};
+//! let m = PackedMatrix::from_row_major(2, 3, &[1, 2, 3, -1, -2, -3]).unwrap();
+//! let mut acc = [0i32; 2];
+//! m.matvec(Isa::detect(), &[1, 1, 1], &mut acc).unwrap();
+//! assert_eq!(acc, [6, -6]);
+//! ```
+//!
 //! Layers of the crate, bottom up:
 //! * [`fixed_point`] — rounding multiplies, shifts, narrowing, integer square
 //!   root, inverse square root and reciprocal; their exact semantics are in

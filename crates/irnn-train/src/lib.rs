@@ -9,3 +9,8 @@
 //! ([`quant`]); training arrives with the later milestones (see README).
 
 pub mod quant;
+
+// The README's Rust examples run as doctests, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
