@@ -24,6 +24,13 @@ pub enum Error {
         /// The largest value accepted.
         max: usize,
     },
+    /// A token id outside the vocabulary.
+    UnknownToken {
+        /// The token id.
+        token: u32,
+        /// The vocabulary size.
+        vocab: usize,
+    },
     /// A parameter is outside its documented range.
     InvalidParameter {
         /// Which parameter, and the rule it broke.
@@ -41,6 +48,12 @@ impl fmt::Display for Error {
             } => write!(f, "{what}: expected length {expected}, found {found}"),
             Error::DimensionTooLarge { what, value, max } => {
                 write!(f, "{what} is {value}, larger than the maximum {max}")
+            }
+            Error::UnknownToken { token, vocab } => {
+                write!(
+                    f,
+                    "token id {token} is outside the vocabulary of {vocab} tokens"
+                )
             }
             Error::InvalidParameter { what } => write!(f, "invalid parameter: {what}"),
         }

@@ -40,6 +40,17 @@ pub const fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
     (x >> exponent) + (remainder > threshold) as i32
 }
 
+/// `x / 2^exponent` rounded to nearest, ties away from zero, for i64 and
+/// `exponent` in `0..=63` (larger exponents are treated as 63).
+#[inline(always)]
+pub const fn rounding_divide_by_pot_i64(x: i64, exponent: u32) -> i64 {
+    let exponent = if exponent > 63 { 63 } else { exponent };
+    let mask = ((1i128 << exponent) - 1) as i64;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + (x < 0) as i64;
+    (x >> exponent) + (remainder > threshold) as i64
+}
+
 /// `x · 2^exponent`, saturated to the i32 range, for `exponent` in `0..=31`
 /// (larger exponents are treated as 31).
 #[inline(always)]
@@ -308,6 +319,14 @@ mod tests {
         #[test]
         fn rdbpot_matches_exact(x in i32_with_extremes(), e in 0u32..=31) {
             prop_assert_eq!(rounding_divide_by_pot(x, e) as i128, round_half_away(x as i128, e));
+        }
+
+        #[test]
+        fn rdbpot_i64_matches_exact(
+            x in prop_oneof![Just(i64::MIN), Just(i64::MAX), Just(0i64), Just(-1i64), Just(1i64), any::<i64>()],
+            e in 0u32..=63,
+        ) {
+            prop_assert_eq!(rounding_divide_by_pot_i64(x, e) as i128, round_half_away(x as i128, e));
         }
 
         #[test]

@@ -38,6 +38,8 @@ extern crate alloc;
 pub mod error;
 pub mod fixed_point;
 pub mod kernels;
+pub mod layers;
+pub mod model;
 pub mod pwl;
 
 pub use error::Error;

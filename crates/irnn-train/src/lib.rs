@@ -6,9 +6,14 @@
 //! reverse, so a deployed model carries none of it.
 //!
 //! Today it holds the bridge from real numbers to the runtime's fixed point
-//! ([`quant`]); training arrives with the later milestones (see README).
+//! ([`quant`]), adaptive PWL fitting ([`pwl_fit`]), f64 reference cells
+//! ([`reference`]) and conversion of float cells to integer ones
+//! ([`convert`]); training arrives with the later milestones (see README).
 
+pub mod convert;
+pub mod pwl_fit;
 pub mod quant;
+pub mod reference;
 
 // The README's Rust examples run as doctests, so they stay true.
 #[cfg(doctest)]

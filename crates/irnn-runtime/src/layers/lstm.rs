@@ -1,0 +1,222 @@
+//! The integer LSTM cell: one time step, readable top to bottom.
+//!
+//! Tensors and their types (NUMERICS.md §4.2):
+//!
+//! | tensor | type | scale |
+//! |---|---|---|
+//! | x, h | int8, asymmetric | `s_x, z_x`; `s_h, z_h` |
+//! | W_x, W_h | int8, symmetric per row | folded into the gate multipliers |
+//! | gate pre-activations | int16 | one scale per gate (i, f, g, o) |
+//! | sigmoid / tanh outputs | int16 Q0.15 | 2^−15 |
+//! | cell state c | int16 | 2^−`cell_fraction_bits` |
+//!
+//! Gate order in every [4H] tensor is i, f, g, o (PyTorch's).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{check_len, Error};
+use crate::fixed_point::{
+    rounding_divide_by_pot, saturate_i32_to_i16, saturate_i32_to_i8, QuantizedMultiplier,
+};
+use crate::kernels::{Isa, PackedMatrix, RowRequant};
+use crate::layers::norm::IntLayerNorm;
+use crate::pwl::PwlTable;
+
+/// Q0.15 one: sigmoid and tanh outputs are in units of 2^−15.
+pub const Q15_ONE: i32 = 1 << 15;
+
+/// The parameters of one integer LSTM cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntLstmCell {
+    /// Input size.
+    pub input: usize,
+    /// Hidden size H.
+    pub hidden: usize,
+    /// Input weights, [4H × input].
+    pub w_x: PackedMatrix,
+    /// Recurrent weights, [4H × H].
+    pub w_h: PackedMatrix,
+    /// Input contribution → gate int16 (bias and z_x folded in).
+    pub requant_x: RowRequant,
+    /// Recurrent contribution → gate int16 (bias and z_h folded in).
+    pub requant_h: RowRequant,
+    /// Optional LayerNorm of each gate's pre-activation (i, f, g, o).
+    pub gate_norm: Option<[IntLayerNorm; 4]>,
+    /// Activation of each gate: sigmoid, sigmoid, tanh, sigmoid, each fitted
+    /// on its own pre-activation grid.
+    pub gate_activation: [PwlTable; 4],
+    /// The cell state's scale is 2^−cell_fraction_bits (0..=15).
+    pub cell_fraction_bits: u32,
+    /// `c = f⊙c + min(1 − f, i)⊙g` instead of `f⊙c + i⊙g`.
+    pub capped_input_gate: bool,
+    /// Optional LayerNorm of the cell before its tanh.
+    pub cell_norm: Option<IntLayerNorm>,
+    /// tanh of the (normalised) cell, on its int16 grid.
+    pub cell_tanh: PwlTable,
+    /// `o·tanh(c)` (units of 2^−30) → h's int8 grid: `2^−30 / s_h`.
+    pub output_multiplier: QuantizedMultiplier,
+    /// h's zero point.
+    pub h_zero_point: i32,
+}
+
+/// The state a caller carries between steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LstmState {
+    /// int8 hidden state.
+    pub h: Vec<i8>,
+    /// int16 cell state.
+    pub c: Vec<i16>,
+}
+
+/// Buffers reused across steps so a step allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub struct LstmScratch {
+    acc_x: Vec<i32>,
+    acc_h: Vec<i32>,
+    gate_x: Vec<i16>,
+    gate_h: Vec<i16>,
+    gates: Vec<i16>,
+    normed: Vec<i16>,
+    activated: Vec<i16>,
+    cell_in: Vec<i16>,
+    cell_tanh: Vec<i16>,
+}
+
+impl IntLstmCell {
+    /// Checks that every part agrees on the sizes.
+    pub fn validate(&self) -> Result<(), Error> {
+        let (i, h) = (self.input, self.hidden);
+        check_len("LSTM W_x rows", 4 * h, self.w_x.rows())?;
+        check_len("LSTM W_x columns", i, self.w_x.cols())?;
+        check_len("LSTM W_h rows", 4 * h, self.w_h.rows())?;
+        check_len("LSTM W_h columns", h, self.w_h.cols())?;
+        check_len(
+            "LSTM input requantization rows",
+            4 * h,
+            self.requant_x.rows(),
+        )?;
+        check_len(
+            "LSTM recurrent requantization rows",
+            4 * h,
+            self.requant_h.rows(),
+        )?;
+        if let Some(norms) = &self.gate_norm {
+            for n in norms {
+                check_len("LSTM gate LayerNorm size", h, n.len())?;
+            }
+        }
+        if let Some(n) = &self.cell_norm {
+            check_len("LSTM cell LayerNorm size", h, n.len())?;
+        }
+        if self.cell_fraction_bits > 15 {
+            return Err(Error::InvalidParameter {
+                what: "LSTM cell fraction bits must be in 0..=15",
+            });
+        }
+        if !(-128..=127).contains(&self.h_zero_point) {
+            return Err(Error::InvalidParameter {
+                what: "LSTM h zero point must be in the int8 range",
+            });
+        }
+        Ok(())
+    }
+
+    /// The zero state: h = the quantized 0 (its zero point), c = 0.
+    pub fn zero_state(&self) -> LstmState {
+        LstmState {
+            h: vec![self.h_zero_point as i8; self.hidden],
+            c: vec![0; self.hidden],
+        }
+    }
+
+    /// One time step: reads `x` and `state`, overwrites `state`.
+    pub fn step(
+        &self,
+        isa: Isa,
+        x: &[i8],
+        state: &mut LstmState,
+        s: &mut LstmScratch,
+    ) -> Result<(), Error> {
+        let h = self.hidden;
+        check_len("LSTM input", self.input, x.len())?;
+        check_len("LSTM state h", h, state.h.len())?;
+        check_len("LSTM state c", h, state.c.len())?;
+        for buf in [&mut s.acc_x, &mut s.acc_h] {
+            buf.resize(4 * h, 0);
+        }
+        for buf in [
+            &mut s.gate_x,
+            &mut s.gate_h,
+            &mut s.gates,
+            &mut s.normed,
+            &mut s.activated,
+        ] {
+            buf.resize(4 * h, 0);
+        }
+        s.cell_in.resize(h, 0);
+        s.cell_tanh.resize(h, 0);
+
+        // 1. Gate pre-activations: two int8 products, each requantized to
+        //    the gate's int16 grid, then a saturating sum.
+        self.w_x.matvec(isa, x, &mut s.acc_x)?;
+        self.w_h.matvec(isa, &state.h, &mut s.acc_h)?;
+        self.requant_x.apply(isa, &s.acc_x, &mut s.gate_x)?;
+        self.requant_h.apply(isa, &s.acc_h, &mut s.gate_h)?;
+        for ((g, &a), &b) in s.gates.iter_mut().zip(&s.gate_x).zip(&s.gate_h) {
+            *g = a.saturating_add(b);
+        }
+
+        // 2. Optional LayerNorm per gate, then the activations (Q0.15).
+        let pre = if let Some(norms) = &self.gate_norm {
+            for (k, norm) in norms.iter().enumerate() {
+                norm.apply(
+                    &s.gates[k * h..(k + 1) * h],
+                    &mut s.normed[k * h..(k + 1) * h],
+                )?;
+            }
+            &s.normed
+        } else {
+            &s.gates
+        };
+        for (k, table) in self.gate_activation.iter().enumerate() {
+            table.eval_i16(
+                isa,
+                &pre[k * h..(k + 1) * h],
+                &mut s.activated[k * h..(k + 1) * h],
+            )?;
+        }
+        let (i_gate, rest) = s.activated.split_at(h);
+        let (f_gate, rest) = rest.split_at(h);
+        let (g_gate, o_gate) = rest.split_at(h);
+
+        // 3. Cell update: c = f⊙c + i⊙g (or min(1 − f, i)⊙g), in c's grid.
+        let cf = self.cell_fraction_bits;
+        for u in 0..h {
+            let f = f_gate[u] as i32;
+            let i = if self.capped_input_gate {
+                (Q15_ONE - f).min(i_gate[u] as i32)
+            } else {
+                i_gate[u] as i32
+            };
+            let kept = rounding_divide_by_pot(f * state.c[u] as i32, 15);
+            let added = rounding_divide_by_pot(i * g_gate[u] as i32, 30 - cf);
+            state.c[u] = saturate_i32_to_i16(kept.saturating_add(added));
+        }
+
+        // 4. h = o ⊙ tanh(LN(c)), requantized to int8.
+        let cell_in: &[i16] = if let Some(norm) = &self.cell_norm {
+            norm.apply(&state.c, &mut s.cell_in)?;
+            &s.cell_in
+        } else {
+            &state.c
+        };
+        self.cell_tanh.eval_i16(isa, cell_in, &mut s.cell_tanh)?;
+        for u in 0..h {
+            let product = o_gate[u] as i32 * s.cell_tanh[u] as i32;
+            let q = self.output_multiplier.apply(product) + self.h_zero_point;
+            state.h[u] = saturate_i32_to_i8(q);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! Integer layers: each one's arithmetic is defined in NUMERICS.md §4 and
+//! uses only [`crate::fixed_point`], [`crate::kernels`] and [`crate::pwl`].
+
+// Cell steps walk several per-unit arrays with one index; that reads
+// better than nested zips.
+#![allow(clippy::needless_range_loop)]
+
+pub mod embedding;
+pub mod gru;
+pub mod lstm;
+pub mod norm;
+pub mod output;
+pub mod residual;
+
+pub use embedding::IntEmbedding;
+pub use gru::{GruScratch, GruState, IntGruCell, ResetMode};
+pub use lstm::{IntLstmCell, LstmScratch, LstmState};
+pub use norm::IntLayerNorm;
+pub use output::IntOutputLayer;
+pub use residual::QuantizedAdd;

@@ -1,0 +1,41 @@
+//! The output layer: int8 weights with **one** scale for the whole matrix,
+//! and int32 logits that are not requantized (the paper, appendix A.1).
+//! One scale keeps every logit on the same grid, so argmax, beam search and
+//! the softmax read the int32 values directly; the logit scale
+//! `s_W · s_h` is stored for whoever needs real values.
+
+use alloc::vec::Vec;
+
+use crate::error::{check_len, Error};
+use crate::kernels::{Isa, PackedMatrix};
+
+/// Output projection to int32 logits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntOutputLayer {
+    /// Weights, [classes × hidden].
+    pub weights: PackedMatrix,
+    /// Bias in logit units, with the input zero point folded in.
+    pub bias: Vec<i32>,
+}
+
+impl IntOutputLayer {
+    /// Checks sizes.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_len("output bias", self.weights.rows(), self.bias.len())
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.weights.rows()
+    }
+
+    /// `logits = W · h + bias` (int32, wrapping is impossible: |W·h| < 2^30
+    /// and the bias is bounded at load time).
+    pub fn logits(&self, isa: Isa, h: &[i8], logits: &mut [i32]) -> Result<(), Error> {
+        self.weights.matvec(isa, h, logits)?;
+        for (l, &b) in logits.iter_mut().zip(&self.bias) {
+            *l = l.saturating_add(b);
+        }
+        Ok(())
+    }
+}

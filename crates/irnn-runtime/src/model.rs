@@ -1,0 +1,231 @@
+//! Whole models and the streaming API.
+//!
+//! The caller owns the state ([`LmState`]) and feeds tokens one call per
+//! step ([`IntLanguageModel::step`]) or a sequence per call
+//! ([`IntLanguageModel::run`]). Integer arithmetic with fixed quantization
+//! parameters has no hidden dependence on how a sequence is split, so the
+//! results are identical whether a sequence is fed whole or in chunks of any
+//! size — a property the tests check, and one that runtimes with dynamic
+//! (per-call) activation scales do not have.
+
+use alloc::vec;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use crate::error::{check_len, Error};
+use crate::kernels::Isa;
+use crate::layers::{
+    GruScratch, GruState, IntEmbedding, IntGruCell, IntLstmCell, IntOutputLayer, LstmScratch,
+    LstmState, QuantizedAdd,
+};
+
+/// A recurrent cell of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecurrentCell {
+    /// An LSTM cell.
+    Lstm(Box<IntLstmCell>),
+    /// A GRU cell.
+    Gru(Box<IntGruCell>),
+}
+
+impl RecurrentCell {
+    /// Input size.
+    pub fn input(&self) -> usize {
+        match self {
+            RecurrentCell::Lstm(c) => c.input,
+            RecurrentCell::Gru(c) => c.input,
+        }
+    }
+
+    /// Hidden size.
+    pub fn hidden(&self) -> usize {
+        match self {
+            RecurrentCell::Lstm(c) => c.hidden,
+            RecurrentCell::Gru(c) => c.hidden,
+        }
+    }
+
+    /// Checks sizes.
+    pub fn validate(&self) -> Result<(), Error> {
+        match self {
+            RecurrentCell::Lstm(c) => c.validate(),
+            RecurrentCell::Gru(c) => c.validate(),
+        }
+    }
+
+    fn zero_state(&self) -> CellState {
+        match self {
+            RecurrentCell::Lstm(c) => CellState::Lstm(c.zero_state(), LstmScratch::default()),
+            RecurrentCell::Gru(c) => CellState::Gru(c.zero_state(), GruScratch::default()),
+        }
+    }
+
+    /// One step; returns the new h.
+    fn step<'s>(&self, isa: Isa, x: &[i8], state: &'s mut CellState) -> Result<&'s [i8], Error> {
+        match (self, state) {
+            (RecurrentCell::Lstm(c), CellState::Lstm(st, scratch)) => {
+                c.step(isa, x, st, scratch)?;
+                Ok(&st.h)
+            }
+            (RecurrentCell::Gru(c), CellState::Gru(st, scratch)) => {
+                c.step(isa, x, st, scratch)?;
+                Ok(&st.h)
+            }
+            _ => Err(Error::InvalidParameter {
+                what: "state does not belong to this model (cell kinds differ)",
+            }),
+        }
+    }
+}
+
+/// A stacked layer: a cell and, optionally, a residual connection adding
+/// the layer's input to its output (input size must equal hidden size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackedLayer {
+    /// The recurrent cell.
+    pub cell: RecurrentCell,
+    /// `out = h ⊕ x` on the output's grid.
+    pub residual: Option<QuantizedAdd>,
+}
+
+/// Embedding → stacked recurrent layers → output layer with int32 logits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntLanguageModel {
+    /// Token embedding.
+    pub embedding: IntEmbedding,
+    /// Recurrent layers, bottom first.
+    pub layers: Vec<StackedLayer>,
+    /// Output projection.
+    pub output: IntOutputLayer,
+}
+
+/// The state of one layer, with its scratch buffers.
+#[derive(Debug, Clone)]
+pub enum CellState {
+    /// LSTM state.
+    Lstm(LstmState, LstmScratch),
+    /// GRU state.
+    Gru(GruState, GruScratch),
+}
+
+impl CellState {
+    /// The hidden state.
+    pub fn h(&self) -> &[i8] {
+        match self {
+            CellState::Lstm(s, _) => &s.h,
+            CellState::Gru(s, _) => &s.h,
+        }
+    }
+}
+
+/// The streaming state of a language model, owned by the caller.
+#[derive(Debug, Clone)]
+pub struct LmState {
+    /// One state per layer.
+    pub layers: Vec<CellState>,
+    residual_out: Vec<Vec<i8>>,
+}
+
+impl IntLanguageModel {
+    /// Checks that the layers connect.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut width = self.embedding.dim();
+        if self.layers.is_empty() {
+            return Err(Error::InvalidParameter {
+                what: "a language model needs at least one recurrent layer",
+            });
+        }
+        for layer in &self.layers {
+            layer.cell.validate()?;
+            check_len("recurrent layer input", width, layer.cell.input())?;
+            if layer.residual.is_some() {
+                check_len(
+                    "residual connection (input = hidden)",
+                    width,
+                    layer.cell.hidden(),
+                )?;
+            }
+            width = layer.cell.hidden();
+        }
+        self.output.validate()?;
+        check_len("output layer input", width, self.output.weights.cols())
+    }
+
+    /// The zero state.
+    pub fn zero_state(&self) -> LmState {
+        LmState {
+            layers: self.layers.iter().map(|l| l.cell.zero_state()).collect(),
+            residual_out: self
+                .layers
+                .iter()
+                .map(|l| {
+                    vec![
+                        0;
+                        if l.residual.is_some() {
+                            l.cell.hidden()
+                        } else {
+                            0
+                        }
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    /// Number of output classes.
+    pub fn classes(&self) -> usize {
+        self.output.classes()
+    }
+
+    /// Feeds one token; writes the int32 logits for the next token.
+    pub fn step(
+        &self,
+        isa: Isa,
+        token: u32,
+        state: &mut LmState,
+        logits: &mut [i32],
+    ) -> Result<(), Error> {
+        check_len("logits", self.classes(), logits.len())?;
+        if state.layers.len() != self.layers.len() {
+            return Err(Error::InvalidParameter {
+                what: "state does not belong to this model (layer counts differ)",
+            });
+        }
+        let mut x: &[i8] = self.embedding.lookup(token)?;
+        let LmState {
+            layers,
+            residual_out,
+        } = state;
+        for ((layer, st), res) in self.layers.iter().zip(layers.iter_mut()).zip(residual_out) {
+            let h = layer.cell.step(isa, x, st)?;
+            x = match &layer.residual {
+                Some(add) => {
+                    add.add(h, x, res)?;
+                    res
+                }
+                None => h,
+            };
+        }
+        self.output.logits(isa, x, logits)
+    }
+
+    /// Feeds a sequence; `logits` receives `tokens.len() × classes` values.
+    pub fn run(
+        &self,
+        isa: Isa,
+        tokens: &[u32],
+        state: &mut LmState,
+        logits: &mut [i32],
+    ) -> Result<(), Error> {
+        let classes = self.classes();
+        check_len(
+            "logits for the sequence",
+            tokens.len() * classes,
+            logits.len(),
+        )?;
+        for (&t, out) in tokens.iter().zip(logits.chunks_exact_mut(classes)) {
+            self.step(isa, t, state, out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! Conversion of float cells (plus calibrated ranges) to the runtime's
+//! integer cells. Every real number the runtime needs becomes an integer
+//! here: weights, biases with the input zero point folded in, fixed-point
+//! multipliers, PWL tables fitted on each gate's own input grid.
+
+use irnn_runtime::fixed_point::QuantizedMultiplier;
+use irnn_runtime::kernels::{PackedMatrix, RowRequant};
+use irnn_runtime::layers::{IntGruCell, IntLayerNorm, IntLstmCell, ResetMode};
+
+use crate::pwl_fit::{fit_sigmoid, fit_tanh};
+use crate::quant::{quantize_multiplier, QuantError};
+use crate::reference::{GruParams, LstmParams, StepTrace, LN_EPSILON};
+
+/// Conversion failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// A multiplier has no fixed-point form.
+    #[error("quantization: {0}")]
+    Quant(#[from] QuantError),
+    /// The runtime rejected the result.
+    #[error("runtime: {0}")]
+    Runtime(#[from] irnn_runtime::Error),
+}
+
+/// An asymmetric int8 quantizer: `real = scale · (q − zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AffineQuant {
+    /// Real value of one step.
+    pub scale: f64,
+    /// The integer that represents 0.
+    pub zero_point: i32,
+}
+
+impl AffineQuant {
+    /// The int8 quantizer of `[min, max]` (widened to include 0, as zero must
+    /// be exact).
+    pub fn int8_from_range(min: f64, max: f64) -> Self {
+        let (min, max) = (min.min(0.0), max.max(0.0));
+        let scale = ((max - min) / 255.0).max(1e-8);
+        let zero_point = (-128.0 - min / scale).round().clamp(-128.0, 127.0) as i32;
+        Self { scale, zero_point }
+    }
+
+    /// Nearest int8.
+    pub fn quantize(&self, v: f64) -> i8 {
+        ((v / self.scale).round() + self.zero_point as f64).clamp(-128.0, 127.0) as i8
+    }
+
+    /// The real value of `q`.
+    pub fn dequantize(&self, q: i8) -> f64 {
+        self.scale * (q as i32 - self.zero_point) as f64
+    }
+}
+
+/// Symmetric per-row int8 quantization: `(q, scales)` with
+/// `W[r][c] ≈ scales[r] · q[r][c]`, `q ∈ [−127, 127]`.
+pub fn quantize_rows(w: &[f64], rows: usize, cols: usize) -> (Vec<i8>, Vec<f64>) {
+    let mut q = Vec::with_capacity(rows * cols);
+    let mut scales = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let row = &w[r * cols..(r + 1) * cols];
+        let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+        q.extend(
+            row.iter()
+                .map(|v| (v / s).round().clamp(-127.0, 127.0) as i8),
+        );
+        scales.push(s);
+    }
+    (q, scales)
+}
+
+/// Ranges seen while running the float model on calibration data.
+#[derive(Debug, Clone, Default)]
+pub struct Ranges {
+    /// max |·| of each gate's pre-activation.
+    pub pre: Vec<f64>,
+    /// max |·| of each gate's normalised pre-activation.
+    pub pre_normed: Vec<f64>,
+    /// max |·| of each gate's recurrent contribution (GRU).
+    pub recurrent: Vec<f64>,
+    /// max |c|.
+    pub cell: f64,
+    /// max |input of the cell tanh|.
+    pub cell_in: f64,
+}
+
+impl Ranges {
+    /// Ranges for a cell with `gates` gates.
+    pub fn new(gates: usize) -> Self {
+        Self {
+            pre: vec![0.0; gates],
+            pre_normed: vec![0.0; gates],
+            recurrent: vec![0.0; gates],
+            ..Self::default()
+        }
+    }
+
+    /// Widens the ranges with one step's values.
+    pub fn observe(&mut self, trace: &StepTrace, cell: &[f64]) {
+        let gates = self.pre.len();
+        let maxabs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        for k in 0..gates {
+            let n = trace.pre.len() / gates;
+            self.pre[k] = self.pre[k].max(maxabs(&trace.pre[k * n..(k + 1) * n]));
+            if !trace.pre_normed.is_empty() {
+                self.pre_normed[k] =
+                    self.pre_normed[k].max(maxabs(&trace.pre_normed[k * n..(k + 1) * n]));
+            }
+            if !trace.recurrent.is_empty() {
+                self.recurrent[k] =
+                    self.recurrent[k].max(maxabs(&trace.recurrent[k * n..(k + 1) * n]));
+            }
+        }
+        self.cell = self.cell.max(maxabs(cell));
+        self.cell_in = self.cell_in.max(maxabs(&trace.cell_in));
+    }
+}
+
+/// The int16 grid for values up to `maxabs` (capped: beyond ±32 every
+/// sigmoid/tanh is saturated anyway, and a coarser grid would waste bits).
+pub fn int16_scale(maxabs: f64) -> f64 {
+    maxabs.clamp(1e-3, 32.0) / 32767.0
+}
+
+/// Fraction bits of the power-of-two cell grid covering `maxabs`.
+pub fn cell_fraction_bits(maxabs: f64) -> u32 {
+    let int_bits = maxabs.max(1e-6).log2().ceil().max(0.0) as i32;
+    (15 - int_bits).clamp(0, 15) as u32
+}
+
+fn multiplier(real: f64) -> Result<QuantizedMultiplier, ConvertError> {
+    Ok(quantize_multiplier(real)?)
+}
+
+fn round_i32(v: f64) -> i32 {
+    v.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32
+}
+
+/// One side (input or recurrent) of the gate products: packed weights and
+/// the epilogue to the gate grids. `gate_scales[k]` is gate k's int16 grid;
+/// `bias` (in real units, may be empty) is folded in.
+fn gate_side(
+    w: &[f64],
+    rows: usize,
+    cols: usize,
+    input: AffineQuant,
+    gate_scales: &[f64],
+    bias: &[f64],
+) -> Result<(PackedMatrix, RowRequant), ConvertError> {
+    let (q, scales) = quantize_rows(w, rows, cols);
+    let per_gate = rows / gate_scales.len();
+    let mut biases = Vec::with_capacity(rows);
+    let mut multipliers = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let acc_scale = scales[r] * input.scale;
+        let row_sum: i64 = q[r * cols..(r + 1) * cols].iter().map(|&v| v as i64).sum();
+        let b = bias.get(r).map_or(0.0, |b| b / acc_scale);
+        biases.push(round_i32(b - (input.zero_point as i64 * row_sum) as f64));
+        multipliers.push(multiplier(acc_scale / gate_scales[r / per_gate])?);
+    }
+    Ok((
+        PackedMatrix::from_row_major(rows, cols, &q)?,
+        RowRequant::new(biases, &multipliers, 0)?,
+    ))
+}
+
+/// An integer LayerNorm from input grid `s_in` to output grid `s_out`.
+pub fn convert_layer_norm(
+    gamma: &[f64],
+    beta: &[f64],
+    s_in: f64,
+    s_out: f64,
+) -> Result<IntLayerNorm, ConvertError> {
+    let unit = 2f64.powi(-(irnn_runtime::layers::norm::NORMALIZED_FRACTION_BITS as i32));
+    let g = gamma
+        .iter()
+        .map(|g| multiplier(g.abs() * unit / s_out))
+        .collect::<Result<Vec<_>, _>>()?;
+    let eps = (LN_EPSILON / (s_in * s_in)
+        * 2f64.powi(irnn_runtime::layers::norm::VARIANCE_FRACTION_BITS as i32))
+    .round() as u64;
+    Ok(IntLayerNorm::new(
+        eps,
+        g,
+        gamma.iter().map(|g| *g < 0.0).collect(),
+        beta.iter().map(|b| round_i32(b / s_out)).collect(),
+    )?)
+}
+
+/// Converts a float LSTM cell. `x` and `h` are the int8 grids of the input
+/// and the hidden state; `knots` is the PWL budget per activation.
+pub fn convert_lstm(
+    p: &LstmParams,
+    ranges: &Ranges,
+    x: AffineQuant,
+    h: AffineQuant,
+    knots: usize,
+) -> Result<IntLstmCell, ConvertError> {
+    let n = p.hidden;
+    let gate_scales: Vec<f64> = ranges.pre.iter().map(|&m| int16_scale(m)).collect();
+    let (w_x, requant_x) = gate_side(&p.w_x, 4 * n, p.input, x, &gate_scales, &p.bias)?;
+    let (w_h, requant_h) = gate_side(&p.w_h, 4 * n, n, h, &gate_scales, &[])?;
+    let (gate_norm, act_scales) = match &p.gate_norm {
+        Some((g, b)) => {
+            let out: Vec<f64> = ranges.pre_normed.iter().map(|&m| int16_scale(m)).collect();
+            let norms: Vec<IntLayerNorm> = (0..4)
+                .map(|k| {
+                    let s = k * n..(k + 1) * n;
+                    convert_layer_norm(&g[s.clone()], &b[s], gate_scales[k], out[k])
+                })
+                .collect::<Result<_, _>>()?;
+            let norms: [IntLayerNorm; 4] = norms.try_into().expect("four gates");
+            (Some(norms), out)
+        }
+        None => (None, gate_scales.clone()),
+    };
+    let gate_activation = [
+        fit_sigmoid(act_scales[0], knots).table,
+        fit_sigmoid(act_scales[1], knots).table,
+        fit_tanh(act_scales[2], knots).table,
+        fit_sigmoid(act_scales[3], knots).table,
+    ];
+    let cf = cell_fraction_bits(ranges.cell);
+    let cell_scale = 2f64.powi(-(cf as i32));
+    let (cell_norm, tanh_scale) = match &p.cell_norm {
+        Some((g, b)) => {
+            let out = int16_scale(ranges.cell_in);
+            (Some(convert_layer_norm(g, b, cell_scale, out)?), out)
+        }
+        None => (None, cell_scale),
+    };
+    let cell = IntLstmCell {
+        input: p.input,
+        hidden: n,
+        w_x,
+        w_h,
+        requant_x,
+        requant_h,
+        gate_norm,
+        gate_activation,
+        cell_fraction_bits: cf,
+        capped_input_gate: p.capped_input_gate,
+        cell_norm,
+        cell_tanh: fit_tanh(tanh_scale, knots).table,
+        output_multiplier: multiplier(2f64.powi(-30) / h.scale)?,
+        h_zero_point: h.zero_point,
+    };
+    cell.validate()?;
+    Ok(cell)
+}
+
+/// Converts a float GRU cell.
+pub fn convert_gru(
+    p: &GruParams,
+    ranges: &Ranges,
+    x: AffineQuant,
+    h: AffineQuant,
+    knots: usize,
+) -> Result<IntGruCell, ConvertError> {
+    let n = p.hidden;
+    // r and z: the gate pre-activation grid. n: the grid must hold the
+    // input part, the recurrent part and their sum.
+    let mut gate_scales: Vec<f64> = ranges.pre.iter().map(|&m| int16_scale(m)).collect();
+    gate_scales[2] = int16_scale(ranges.pre[2].max(ranges.recurrent[2]));
+    let (w_x, requant_x) = gate_side(&p.w_x, 3 * n, p.input, x, &gate_scales, &p.b_x)?;
+    let (w_h, w_hn, requant_h) = if p.reset_before {
+        let (w_rz, rq_rz) = gate_side(
+            &p.w_h[..2 * n * n],
+            2 * n,
+            n,
+            h,
+            &gate_scales[..2],
+            &p.b_h[..2 * n],
+        )?;
+        let (w_n, rq_n) = gate_side(
+            &p.w_h[2 * n * n..],
+            n,
+            n,
+            h,
+            &gate_scales[2..],
+            &p.b_h[2 * n..],
+        )?;
+        // One epilogue for all 3H rows: concatenate.
+        let rows = 3 * n;
+        let biases = (0..rows)
+            .map(|r| {
+                if r < 2 * n {
+                    rq_rz.bias(r)
+                } else {
+                    rq_n.bias(r - 2 * n)
+                }
+            })
+            .collect();
+        let mults: Vec<QuantizedMultiplier> = (0..rows)
+            .map(|r| {
+                if r < 2 * n {
+                    rq_rz.multiplier(r)
+                } else {
+                    rq_n.multiplier(r - 2 * n)
+                }
+            })
+            .collect();
+        (w_rz, Some(w_n), RowRequant::new(biases, &mults, 0)?)
+    } else {
+        let (w, rq) = gate_side(&p.w_h, 3 * n, n, h, &gate_scales, &p.b_h)?;
+        (w, None, rq)
+    };
+    let cell = IntGruCell {
+        input: p.input,
+        hidden: n,
+        reset: if p.reset_before {
+            ResetMode::Before
+        } else {
+            ResetMode::After
+        },
+        w_x,
+        w_h,
+        w_hn,
+        requant_x,
+        requant_h,
+        gate_activation: [
+            fit_sigmoid(gate_scales[0], knots).table,
+            fit_sigmoid(gate_scales[1], knots).table,
+            fit_tanh(gate_scales[2], knots).table,
+        ],
+        h_to_q15: multiplier(h.scale * 32768.0)?,
+        output_multiplier: multiplier(2f64.powi(-30) / h.scale)?,
+        h_zero_point: h.zero_point,
+    };
+    cell.validate()?;
+    Ok(cell)
+}

@@ -1,0 +1,184 @@
+//! f64 reference cells: the real-valued functions the integer layers
+//! approximate. They define what "correct" means in the accuracy tests and
+//! record the ranges a calibration pass needs.
+//!
+//! Weights are row-major `[gates·H × input]`, gate order i, f, g, o (LSTM)
+//! and r, z, n (GRU), as in PyTorch.
+
+/// A float LSTM cell.
+#[derive(Debug, Clone)]
+pub struct LstmParams {
+    /// Input size.
+    pub input: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// [4H × input].
+    pub w_x: Vec<f64>,
+    /// [4H × H].
+    pub w_h: Vec<f64>,
+    /// [4H], b_ih + b_hh.
+    pub bias: Vec<f64>,
+    /// Per-gate LayerNorm (γ, β each [4H]) on the gate pre-activations.
+    pub gate_norm: Option<(Vec<f64>, Vec<f64>)>,
+    /// LayerNorm (γ, β each [H]) of the cell before its tanh.
+    pub cell_norm: Option<(Vec<f64>, Vec<f64>)>,
+    /// `c = f⊙c + min(1 − f, i)⊙g`.
+    pub capped_input_gate: bool,
+}
+
+/// LayerNorm ε used by the reference and the converter.
+pub const LN_EPSILON: f64 = 1e-5;
+
+/// A float GRU cell.
+#[derive(Debug, Clone)]
+pub struct GruParams {
+    /// Input size.
+    pub input: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// [3H × input].
+    pub w_x: Vec<f64>,
+    /// [3H × H].
+    pub w_h: Vec<f64>,
+    /// [3H].
+    pub b_x: Vec<f64>,
+    /// [3H].
+    pub b_h: Vec<f64>,
+    /// Reset applied before the recurrent product (original GRU) instead of
+    /// after it (PyTorch).
+    pub reset_before: bool,
+}
+
+/// Values seen during one step, for calibration.
+#[derive(Debug, Clone, Default)]
+pub struct StepTrace {
+    /// Gate pre-activations (before LN), [gates·H].
+    pub pre: Vec<f64>,
+    /// Gate pre-activations after LN (LSTM with gate LN), [4H].
+    pub pre_normed: Vec<f64>,
+    /// Recurrent contribution `W_h h (+ b_h)` ([3H], GRU only).
+    pub recurrent: Vec<f64>,
+    /// The cell input to its tanh (after cell LN if any), [H].
+    pub cell_in: Vec<f64>,
+}
+
+/// `W · x` for row-major W.
+pub fn matvec(w: &[f64], rows: usize, x: &[f64]) -> Vec<f64> {
+    let cols = x.len();
+    (0..rows)
+        .map(|r| {
+            w[r * cols..(r + 1) * cols]
+                .iter()
+                .zip(x)
+                .map(|(a, b)| a * b)
+                .sum()
+        })
+        .collect()
+}
+
+/// Standard LayerNorm with ε = [`LN_EPSILON`].
+pub fn layer_norm(v: &[f64], gamma: &[f64], beta: &[f64]) -> Vec<f64> {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    let inv = 1.0 / (var + LN_EPSILON).sqrt();
+    v.iter()
+        .zip(gamma.iter().zip(beta))
+        .map(|(x, (g, b))| (x - mean) * inv * g + b)
+        .collect()
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl LstmParams {
+    /// One step; updates `h` and `c`, returns the trace.
+    pub fn step(&self, x: &[f64], h: &mut [f64], c: &mut [f64]) -> StepTrace {
+        let n = self.hidden;
+        let wx = matvec(&self.w_x, 4 * n, x);
+        let wh = matvec(&self.w_h, 4 * n, h);
+        let pre: Vec<f64> = (0..4 * n).map(|r| wx[r] + wh[r] + self.bias[r]).collect();
+        let normed = match &self.gate_norm {
+            Some((g, b)) => (0..4)
+                .flat_map(|k| {
+                    let s = k * n..(k + 1) * n;
+                    layer_norm(&pre[s.clone()], &g[s.clone()], &b[s])
+                })
+                .collect(),
+            None => pre.clone(),
+        };
+        let mut cell_in = vec![0.0; n];
+        for u in 0..n {
+            let i = sigmoid(normed[u]);
+            let f = sigmoid(normed[n + u]);
+            let g = normed[2 * n + u].tanh();
+            let i = if self.capped_input_gate {
+                i.min(1.0 - f)
+            } else {
+                i
+            };
+            c[u] = f * c[u] + i * g;
+        }
+        match &self.cell_norm {
+            Some((g, b)) => cell_in.copy_from_slice(&layer_norm(c, g, b)),
+            None => cell_in.copy_from_slice(c),
+        }
+        for u in 0..n {
+            let o = sigmoid(normed[3 * n + u]);
+            h[u] = o * cell_in[u].tanh();
+        }
+        StepTrace {
+            pre,
+            pre_normed: normed,
+            recurrent: Vec::new(),
+            cell_in,
+        }
+    }
+}
+
+impl GruParams {
+    /// One step; updates `h`, returns the trace.
+    pub fn step(&self, x: &[f64], h: &mut [f64]) -> StepTrace {
+        let n = self.hidden;
+        let wx: Vec<f64> = matvec(&self.w_x, 3 * n, x)
+            .iter()
+            .zip(&self.b_x)
+            .map(|(a, b)| a + b)
+            .collect();
+        let mut wh: Vec<f64> = matvec(&self.w_h, 3 * n, h)
+            .iter()
+            .zip(&self.b_h)
+            .map(|(a, b)| a + b)
+            .collect();
+        let r: Vec<f64> = (0..n).map(|u| sigmoid(wx[u] + wh[u])).collect();
+        let z: Vec<f64> = (0..n).map(|u| sigmoid(wx[n + u] + wh[n + u])).collect();
+        let mut pre = vec![0.0; 3 * n];
+        for u in 0..2 * n {
+            pre[u] = wx[u] + wh[u];
+        }
+        if self.reset_before {
+            let rh: Vec<f64> = (0..n).map(|u| r[u] * h[u]).collect();
+            let w_hn = &self.w_h[2 * n * n..];
+            let rec = matvec(w_hn, n, &rh);
+            for u in 0..n {
+                wh[2 * n + u] = rec[u] + self.b_h[2 * n + u];
+                pre[2 * n + u] = wx[2 * n + u] + wh[2 * n + u];
+            }
+        } else {
+            for u in 0..n {
+                pre[2 * n + u] = wx[2 * n + u] + r[u] * wh[2 * n + u];
+            }
+        }
+        for u in 0..n {
+            let cand = pre[2 * n + u].tanh();
+            h[u] = (1.0 - z[u]) * cand + z[u] * h[u];
+        }
+        StepTrace {
+            pre,
+            pre_normed: Vec::new(),
+            recurrent: wh,
+            cell_in: Vec::new(),
+        }
+    }
+}
