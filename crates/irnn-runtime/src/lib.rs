@@ -37,10 +37,13 @@ extern crate alloc;
 
 pub mod error;
 pub mod fixed_point;
+pub mod format;
 pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod pwl;
+#[cfg(test)]
+mod test_models;
 
 pub use error::Error;
 pub use fixed_point::QuantizedMultiplier;

@@ -8,11 +8,12 @@
 //! size — a property the tests check, and one that runtimes with dynamic
 //! (per-call) activation scales do not have.
 
-use alloc::vec;
 use alloc::boxed::Box;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{check_len, Error};
+use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::Isa;
 use crate::layers::{
     GruScratch, GruState, IntEmbedding, IntGruCell, IntLstmCell, IntOutputLayer, LstmScratch,
@@ -138,12 +139,23 @@ impl IntLanguageModel {
         for layer in &self.layers {
             layer.cell.validate()?;
             check_len("recurrent layer input", width, layer.cell.input())?;
-            if layer.residual.is_some() {
+            if let Some(add) = &layer.residual {
                 check_len(
                     "residual connection (input = hidden)",
                     width,
                     layer.cell.hidden(),
                 )?;
+                let int8 = -128..=127;
+                if !(int8.contains(&add.zero_point_a)
+                    && int8.contains(&add.zero_point_b)
+                    && int8.contains(&add.zero_point_out))
+                {
+                    return Err(Error::InvalidParameter {
+                        what: "residual zero points must be in the int8 range",
+                    });
+                }
+                QuantizedMultiplier::new(add.multiplier_a.mantissa, add.multiplier_a.shift)?;
+                QuantizedMultiplier::new(add.multiplier_b.mantissa, add.multiplier_b.shift)?;
             }
             width = layer.cell.hidden();
         }
@@ -227,5 +239,74 @@ impl IntLanguageModel {
             self.step(isa, t, state, out)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_models::random_language_model;
+
+    fn run_in_chunks(m: &IntLanguageModel, isa: Isa, tokens: &[u32], chunk: usize) -> Vec<i32> {
+        let mut state = m.zero_state();
+        let mut logits = vec![0; tokens.len() * m.classes()];
+        for (t, out) in tokens
+            .chunks(chunk)
+            .zip(logits.chunks_mut(chunk * m.classes()))
+        {
+            m.run(isa, t, &mut state, out).unwrap();
+        }
+        logits
+    }
+
+    #[test]
+    fn results_do_not_depend_on_chunking_or_kernel() {
+        let m = random_language_model(5, 13, 24);
+        let tokens: Vec<u32> = (0..60).map(|i| (i * 7 + i / 3) % 13).collect();
+        let whole = run_in_chunks(&m, Isa::Scalar, &tokens, tokens.len());
+        // The model is not degenerate: logits change from step to step.
+        assert_ne!(whole[..13], whole[13..26]);
+        for isa in Isa::available() {
+            for chunk in [1, 2, 3, 7, 59, 60] {
+                assert_eq!(
+                    run_in_chunks(&m, isa, &tokens, chunk),
+                    whole,
+                    "{} chunk {chunk}",
+                    isa.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn state_is_carried_between_calls() {
+        let m = random_language_model(6, 9, 16);
+        let mut a = m.zero_state();
+        let mut b = m.zero_state();
+        let mut la = vec![0; m.classes()];
+        let mut lb = vec![0; m.classes()];
+        m.step(Isa::Scalar, 1, &mut a, &mut la).unwrap();
+        m.step(Isa::Scalar, 2, &mut a, &mut la).unwrap();
+        m.step(Isa::Scalar, 2, &mut b, &mut lb).unwrap();
+        // Same token, different history: different logits.
+        assert_ne!(la, lb);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let m = random_language_model(7, 9, 16);
+        let mut state = m.zero_state();
+        let mut logits = vec![0; m.classes()];
+        assert_eq!(
+            m.step(Isa::Scalar, 9, &mut state, &mut logits),
+            Err(Error::UnknownToken { token: 9, vocab: 9 })
+        );
+        assert!(m
+            .step(Isa::Scalar, 0, &mut state, &mut logits[..3])
+            .is_err());
+        let other = random_language_model(8, 9, 8);
+        let mut wrong = other.zero_state();
+        wrong.layers.pop();
+        assert!(m.step(Isa::Scalar, 0, &mut wrong, &mut logits).is_err());
     }
 }

@@ -22,6 +22,10 @@ use crate::error::Error;
 use crate::fixed_point::saturate_i32_to_i16;
 use crate::kernels::Isa;
 
+/// Bound on `(k_{j+1} − k_j − 1)·|m_j| + round_j`: the segment product plus
+/// any int16 knot value stays inside int32.
+pub const MAX_SEGMENT_PRODUCT: i64 = i32::MAX as i64 - 32768;
+
 /// Largest number of knots a table may have.
 pub const MAX_KNOTS: usize = 1024;
 
@@ -76,7 +80,7 @@ impl PwlTable {
             }
             let max_dx = (knots[j + 1] - knots[j] - 1) as i64;
             let round = (1i64 << shifts[j]) >> 1;
-            if max_dx * (slopes[j] as i64).abs() + round > i32::MAX as i64 {
+            if max_dx * (slopes[j] as i64).abs() + round > MAX_SEGMENT_PRODUCT {
                 return Err(invalid(
                     "a PWL slope is too large for its segment: (x − k)·m would overflow int32",
                 ));
@@ -170,6 +174,7 @@ impl PwlTable {
         let s = self.shifts[j];
         let round = (1i32 << s) >> 1;
         let t = ((x - self.knots[j]) * self.slopes[j] + round) >> s;
+        // Cannot overflow: |t| ≤ MAX_SEGMENT_PRODUCT and |v_j| ≤ 32768.
         saturate_i32_to_i16(self.values[j] + t)
     }
 
@@ -216,7 +221,7 @@ impl PwlTable {
 }
 
 /// The most precise `(m, s)` with `m / 2^s ≈ dv / dk` (rounded half away
-/// from zero) such that `(dk − 1)·|m| + 2^(s−1)` fits in int32.
+/// from zero) such that `(dk − 1)·|m| + 2^(s−1) ≤ MAX_SEGMENT_PRODUCT`.
 fn fit_slope(dv: i64, dk: i64) -> (i32, i32) {
     let rounded = |s: i64| {
         let num = dv << s;
@@ -224,7 +229,7 @@ fn fit_slope(dv: i64, dk: i64) -> (i32, i32) {
     };
     for s in (1..=30).rev() {
         let m = rounded(s);
-        if (dk - 1) * m.abs() + (1i64 << (s - 1)) <= i32::MAX as i64 {
+        if (dk - 1) * m.abs() + (1i64 << (s - 1)) <= MAX_SEGMENT_PRODUCT {
             return (m as i32, s as i32);
         }
     }

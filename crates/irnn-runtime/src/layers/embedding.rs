@@ -22,7 +22,12 @@ impl IntEmbedding {
                 what: "an embedding needs at least one token and one dimension",
             });
         }
-        check_len("embedding table", vocab * dim, table.len())?;
+        let len = vocab.checked_mul(dim).ok_or(Error::DimensionTooLarge {
+            what: "embedding elements",
+            value: usize::MAX,
+            max: isize::MAX as usize,
+        })?;
+        check_len("embedding table", len, table.len())?;
         Ok(Self { vocab, dim, table })
     }
 

@@ -194,7 +194,9 @@ impl IntGruCell {
 
         // 4. h' = (1 − z) ⊙ n + z ⊙ h in units of 2^−30, then to int8.
         for u in 0..h {
-            let z = z_gate[u] as i32;
+            // A sigmoid is never negative; clamping keeps a malformed table
+            // from overflowing the product below.
+            let z = (z_gate[u] as i32).max(0);
             let h_q15 =
                 saturate_i32_to_i16(self.h_to_q15.apply(state.h[u] as i32 - self.h_zero_point))
                     as i32;

@@ -214,7 +214,10 @@ impl IntLstmCell {
         self.cell_tanh.eval_i16(isa, cell_in, &mut s.cell_tanh)?;
         for u in 0..h {
             let product = o_gate[u] as i32 * s.cell_tanh[u] as i32;
-            let q = self.output_multiplier.apply(product) + self.h_zero_point;
+            let q = self
+                .output_multiplier
+                .apply(product)
+                .saturating_add(self.h_zero_point);
             state.h[u] = saturate_i32_to_i8(q);
         }
         Ok(())

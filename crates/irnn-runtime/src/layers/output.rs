@@ -16,6 +16,10 @@ pub struct IntOutputLayer {
     pub weights: PackedMatrix,
     /// Bias in logit units, with the input zero point folded in.
     pub bias: Vec<i32>,
+    /// The real value of one logit unit, `s_W · s_h`, as a fixed-point
+    /// number (`mantissa · 2^(shift − 31)`): the runtime never needs it, the
+    /// trainer reads it to turn logits into probabilities.
+    pub logit_scale: crate::fixed_point::QuantizedMultiplier,
 }
 
 impl IntOutputLayer {

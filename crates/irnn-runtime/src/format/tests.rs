@@ -1,0 +1,156 @@
+use alloc::vec::Vec;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::test_models::random_language_model;
+
+fn sample_file() -> Vec<u8> {
+    write_language_model(&random_language_model(3, 11, 16))
+}
+
+#[test]
+fn round_trips_exactly() {
+    let model = random_language_model(3, 11, 16);
+    let bytes = write_language_model(&model);
+    let back = read_language_model(&bytes).unwrap();
+    assert_eq!(back, model);
+    assert_eq!(write_language_model(&back), bytes);
+}
+
+#[test]
+fn names_each_problem() {
+    let good = sample_file();
+    assert_eq!(
+        read_language_model(&[]).unwrap_err(),
+        FormatError::Truncated {
+            what: "magic bytes".into(),
+            needed: 8,
+            available: 0
+        }
+    );
+    let mut bad_magic = good.clone();
+    bad_magic[0] = b'X';
+    assert_eq!(
+        read_language_model(&bad_magic).unwrap_err(),
+        FormatError::BadMagic
+    );
+    let mut version = good.clone();
+    version[8] = 9;
+    assert_eq!(
+        read_language_model(&version).unwrap_err(),
+        FormatError::UnsupportedVersion(9)
+    );
+    let mut flipped = good.clone();
+    flipped[HEADER_LEN + 40] ^= 0x10;
+    assert!(matches!(
+        read_language_model(&flipped).unwrap_err(),
+        FormatError::ChecksumMismatch { .. }
+    ));
+    let truncated = &good[..good.len() - 1];
+    assert!(matches!(
+        read_language_model(truncated).unwrap_err(),
+        FormatError::Truncated { .. }
+    ));
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert_eq!(
+        read_language_model(&trailing).unwrap_err(),
+        FormatError::TrailingBytes(1)
+    );
+    // The messages say what is wrong.
+    let msg = alloc::format!("{}", read_language_model(&version).unwrap_err());
+    assert!(msg.contains("version 9"), "{msg}");
+}
+
+/// Rewrites the payload with `edit` and a fresh checksum, so the reader gets
+/// past the checksum and must catch the problem itself.
+fn with_payload_edit(file: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut payload = file[HEADER_LEN..file.len() - 4].to_vec();
+    edit(&mut payload);
+    let mut out = Vec::new();
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out
+}
+
+#[test]
+fn shape_and_size_errors_behind_a_valid_checksum() {
+    let good = sample_file();
+    // Byte 1 is the embedding's dtype, 2 its ndim, 3..7 its vocab dim.
+    let huge = with_payload_edit(&good, |p| p[3..7].copy_from_slice(&u32::MAX.to_le_bytes()));
+    assert!(matches!(
+        read_language_model(&huge).unwrap_err(),
+        FormatError::DimensionTooLarge { .. }
+    ));
+    let big = with_payload_edit(&good, |p| {
+        p[3..7].copy_from_slice(&(1u32 << 20).to_le_bytes())
+    });
+    assert!(matches!(
+        read_language_model(&big).unwrap_err(),
+        FormatError::Truncated { .. }
+    ));
+    let kind = with_payload_edit(&good, |p| p[0] = 7);
+    assert!(matches!(
+        read_language_model(&kind).unwrap_err(),
+        FormatError::InvalidValue { .. }
+    ));
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let good = sample_file();
+    for len in 0..good.len() {
+        assert!(read_language_model(&good[..len]).is_err(), "length {len}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Random byte edits behind a valid checksum: never a panic, and either
+    /// an error or a model that is valid and round-trips.
+    #[test]
+    fn mutated_payloads_never_panic(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let good = sample_file();
+        let file = with_payload_edit(&good, |p| {
+            for (i, v) in &edits {
+                let at = i.index(p.len());
+                p[at] = *v;
+            }
+            if let Some(c) = cut {
+                let at = c.index(p.len());
+                p.truncate(at);
+            }
+        });
+        if let Ok(model) = read_language_model(&file) {
+            prop_assert!(model.validate().is_ok());
+            // A model that loads must also run without panicking.
+            let mut state = model.zero_state();
+            let mut logits = alloc::vec![0; model.classes()];
+            for t in 0..3 {
+                model.step(crate::kernels::Isa::Scalar, t, &mut state, &mut logits).unwrap();
+            }
+            prop_assert_eq!(read_language_model(&write_language_model(&model)).unwrap(), model);
+        }
+    }
+
+    /// Raw byte edits anywhere in the file (header and checksum included).
+    #[test]
+    fn mutated_files_never_panic(at in any::<prop::sample::Index>(), v in any::<u8>()) {
+        let mut file = sample_file();
+        let i = at.index(file.len());
+        let changed = file[i] != v;
+        file[i] = v;
+        let result = read_language_model(&file);
+        if changed {
+            prop_assert!(result.is_err());
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Random but valid integer models, built without floats, for tests of the
+//! model file and the streaming API. (Accuracy against a float reference is
+//! tested in irnn-train, which converts real float models.)
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use crate::fixed_point::QuantizedMultiplier;
+use crate::kernels::{PackedMatrix, RowRequant};
+use crate::layers::{
+    IntEmbedding, IntGruCell, IntLayerNorm, IntLstmCell, IntOutputLayer, QuantizedAdd, ResetMode,
+};
+use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
+use crate::pwl::PwlTable;
+
+fn matrix(rng: &mut StdRng, rows: usize, cols: usize) -> PackedMatrix {
+    let w: Vec<i8> = (0..rows * cols)
+        .map(|_| rng.gen_range(-127..=127))
+        .collect();
+    PackedMatrix::from_row_major(rows, cols, &w).unwrap()
+}
+
+fn requant(rng: &mut StdRng, rows: usize) -> RowRequant {
+    let bias = (0..rows).map(|_| rng.gen_range(-5000..5000)).collect();
+    // Gate grids: a product of ~64 int8 terms mapped to a few thousand LSBs.
+    let mults: Vec<QuantizedMultiplier> = (0..rows)
+        .map(|_| QuantizedMultiplier {
+            mantissa: rng.gen_range(1 << 30..i32::MAX),
+            shift: rng.gen_range(-4..=-1),
+        })
+        .collect();
+    RowRequant::new(bias, &mults, 0).unwrap()
+}
+
+/// A monotone S-shaped table through random knots: sigmoid-like when
+/// `low` is 0, tanh-like when it is −32767.
+fn s_curve(rng: &mut StdRng, low: i32) -> PwlTable {
+    let mut knots: Vec<i32> = (0..6).map(|_| rng.gen_range(-20000..20000)).collect();
+    knots.push(-30000);
+    knots.push(30000);
+    knots.sort_unstable();
+    knots.dedup();
+    let n = knots.len() as i32;
+    let values = (0..n).map(|i| low + (32767 - low) * i / (n - 1)).collect();
+    PwlTable::from_points(knots, values).unwrap()
+}
+
+fn norm(rng: &mut StdRng, len: usize) -> IntLayerNorm {
+    IntLayerNorm::new(
+        rng.gen_range(0..1000),
+        (0..len)
+            .map(|_| QuantizedMultiplier {
+                mantissa: rng.gen_range(1 << 30..i32::MAX),
+                shift: rng.gen_range(-10..=-6),
+            })
+            .collect(),
+        (0..len).map(|_| rng.gen_bool(0.1)).collect(),
+        (0..len).map(|_| rng.gen_range(-2000..2000)).collect(),
+    )
+    .unwrap()
+}
+
+fn h_multiplier() -> QuantizedMultiplier {
+    // 2^−30 / (1/127): o·tanh(c) in [−1, 1] onto ±127.
+    QuantizedMultiplier {
+        mantissa: 127 << 23,
+        shift: -22,
+    }
+}
+
+fn lstm(rng: &mut StdRng, input: usize, hidden: usize, ln: bool, capped: bool) -> IntLstmCell {
+    let cell = IntLstmCell {
+        input,
+        hidden,
+        w_x: matrix(rng, 4 * hidden, input),
+        w_h: matrix(rng, 4 * hidden, hidden),
+        requant_x: requant(rng, 4 * hidden),
+        requant_h: requant(rng, 4 * hidden),
+        gate_norm: ln.then(|| core::array::from_fn(|_| norm(rng, hidden))),
+        gate_activation: [
+            s_curve(rng, 0),
+            s_curve(rng, 0),
+            s_curve(rng, -32767),
+            s_curve(rng, 0),
+        ],
+        cell_fraction_bits: rng.gen_range(10..=13),
+        capped_input_gate: capped,
+        cell_norm: ln.then(|| norm(rng, hidden)),
+        cell_tanh: s_curve(rng, -32767),
+        output_multiplier: h_multiplier(),
+        h_zero_point: rng.gen_range(-3..=3),
+    };
+    cell.validate().unwrap();
+    cell
+}
+
+fn gru(rng: &mut StdRng, input: usize, hidden: usize, reset: ResetMode) -> IntGruCell {
+    let before = reset == ResetMode::Before;
+    let cell = IntGruCell {
+        input,
+        hidden,
+        reset,
+        w_x: matrix(rng, 3 * hidden, input),
+        w_h: matrix(rng, if before { 2 } else { 3 } * hidden, hidden),
+        w_hn: before.then(|| matrix(rng, hidden, hidden)),
+        requant_x: requant(rng, 3 * hidden),
+        requant_h: requant(rng, 3 * hidden),
+        gate_activation: [s_curve(rng, 0), s_curve(rng, 0), s_curve(rng, -32767)],
+        h_to_q15: QuantizedMultiplier {
+            mantissa: 1 << 30,
+            shift: 9,
+        },
+        output_multiplier: h_multiplier(),
+        h_zero_point: rng.gen_range(-3..=3),
+    };
+    cell.validate().unwrap();
+    cell
+}
+
+/// A 4-layer model: LSTM, LSTM with LN and capped gate (residual), GRU
+/// reset-after, GRU reset-before (residual).
+pub(crate) fn random_language_model(seed: u64, vocab: usize, width: usize) -> IntLanguageModel {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let table = (0..vocab * width).map(|_| rng.gen()).collect();
+    let add = QuantizedAdd {
+        multiplier_a: QuantizedMultiplier {
+            mantissa: 1 << 30,
+            shift: 0,
+        },
+        multiplier_b: QuantizedMultiplier {
+            mantissa: 1 << 30,
+            shift: 0,
+        },
+        zero_point_a: 1,
+        zero_point_b: -1,
+        zero_point_out: 0,
+    };
+    let layers = Vec::from([
+        StackedLayer {
+            cell: RecurrentCell::Lstm(Box::new(lstm(&mut rng, width, width, false, false))),
+            residual: None,
+        },
+        StackedLayer {
+            cell: RecurrentCell::Lstm(Box::new(lstm(&mut rng, width, width, true, true))),
+            residual: Some(add),
+        },
+        StackedLayer {
+            cell: RecurrentCell::Gru(Box::new(gru(&mut rng, width, width, ResetMode::After))),
+            residual: None,
+        },
+        StackedLayer {
+            cell: RecurrentCell::Gru(Box::new(gru(&mut rng, width, width, ResetMode::Before))),
+            residual: Some(add),
+        },
+    ]);
+    let model = IntLanguageModel {
+        embedding: IntEmbedding::new(vocab, width, table).unwrap(),
+        layers,
+        output: IntOutputLayer {
+            weights: matrix(&mut rng, vocab, width),
+            bias: (0..vocab).map(|_| rng.gen_range(-1000..1000)).collect(),
+            logit_scale: QuantizedMultiplier {
+                mantissa: 1 << 30,
+                shift: -10,
+            },
+        },
+    };
+    model.validate().unwrap();
+    model
+}
