@@ -331,3 +331,82 @@ pub fn convert_gru(
     cell.validate()?;
     Ok(cell)
 }
+
+/// The grid of exp's input in the integer softmax: [−16, 0] over int16
+/// (exp(−16) ≈ 1e−7 is below Q0.15's resolution anyway).
+pub const EXP_INPUT_SCALE: f64 = 16.0 / 32768.0;
+
+/// An exp table for the integer softmax (inputs ≤ 0 on [`EXP_INPUT_SCALE`],
+/// output Q0.15).
+pub fn exp_table(knots: usize) -> crate::pwl_fit::PwlFit {
+    let target = crate::pwl_fit::ideal_outputs(
+        |x| if x <= 0.0 { x.exp() } else { 1.0 },
+        EXP_INPUT_SCALE,
+        crate::pwl_fit::Q15,
+    );
+    crate::pwl_fit::fit_adaptive(&target, knots, 1)
+}
+
+/// Converts float attention. `memory` and `query` are the int8 grids of the
+/// memory and the query; `max_pre` bounds |W_k m + b + W_q q| (and each part)
+/// from calibration; the context uses the memory's grid (a convex
+/// combination of memory rows stays in its range).
+pub fn convert_attention(
+    p: &crate::reference::AttentionParams,
+    memory_dim: usize,
+    query_dim: usize,
+    memory: AffineQuant,
+    query: AffineQuant,
+    max_pre: f64,
+    knots: usize,
+) -> Result<irnn_runtime::layers::IntAttention, ConvertError> {
+    use irnn_runtime::layers::{AttentionScore, IntAttention};
+    let (score, score_scale) = match p {
+        crate::reference::AttentionParams::Additive {
+            attn,
+            w_key,
+            b_key,
+            w_query,
+            v,
+        } => {
+            let s_a = int16_scale(max_pre);
+            let (w_key, key_requant) = gate_side(w_key, *attn, memory_dim, memory, &[s_a], b_key)?;
+            let (w_query, query_requant) =
+                gate_side(w_query, *attn, query_dim, query, &[s_a], &[])?;
+            let v_max = v.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-12);
+            let s_v = v_max / 127.0;
+            let vq = v
+                .iter()
+                .map(|x| (x / s_v).round().clamp(-127.0, 127.0) as i8)
+                .collect();
+            (
+                AttentionScore::Additive {
+                    w_key,
+                    key_requant,
+                    w_query,
+                    query_requant,
+                    tanh: fit_tanh(s_a, knots).table,
+                    v: vq,
+                },
+                s_v * crate::pwl_fit::Q15,
+            )
+        }
+        crate::reference::AttentionParams::Dot => (
+            AttentionScore::Dot {
+                query_zero_point: query.zero_point,
+            },
+            memory.scale * query.scale,
+        ),
+    };
+    let attention = IntAttention {
+        score,
+        memory_dim,
+        memory_zero_point: memory.zero_point,
+        score_to_exp: multiplier(score_scale / EXP_INPUT_SCALE)?,
+        exp: exp_table(knots).table,
+        context_multiplier: multiplier(crate::pwl_fit::Q15)?,
+        context_zero_point: memory.zero_point,
+    };
+    attention.validate()?;
+    Ok(attention)
+}

@@ -182,3 +182,103 @@ impl GruParams {
         }
     }
 }
+
+/// Float attention: additive (`w_key`, `b_key`, `w_query`, `v`) or dot-product.
+#[derive(Debug, Clone)]
+pub enum AttentionParams {
+    /// Bahdanau.
+    Additive {
+        /// Attention width A.
+        attn: usize,
+        /// [A × D].
+        w_key: Vec<f64>,
+        /// [A].
+        b_key: Vec<f64>,
+        /// [A × Q].
+        w_query: Vec<f64>,
+        /// [A].
+        v: Vec<f64>,
+    },
+    /// Luong dot product.
+    Dot,
+}
+
+/// What one attention call computed: scores, the tanh inputs (additive), weights, context.
+#[derive(Debug, Clone)]
+pub struct AttentionTrace {
+    /// Scores e_j.
+    pub scores: Vec<f64>,
+    /// `W_k m_j + b + W_q q` for every (j, a), additive only.
+    pub pre: Vec<f64>,
+    /// `W_k m_j + b` for every (j, a), additive only.
+    pub keys: Vec<f64>,
+    /// `W_q q`, additive only.
+    pub query: Vec<f64>,
+    /// Softmax weights.
+    pub weights: Vec<f64>,
+    /// Context vector, [D].
+    pub context: Vec<f64>,
+}
+
+impl AttentionParams {
+    /// Attends `query` over `memory` (`steps × dim`).
+    pub fn attend(&self, memory: &[f64], dim: usize, query: &[f64]) -> AttentionTrace {
+        let steps = memory.len() / dim;
+        let (scores, pre, keys, q) = match self {
+            AttentionParams::Additive {
+                attn,
+                w_key,
+                b_key,
+                w_query,
+                v,
+            } => {
+                let q = matvec(w_query, *attn, query);
+                let mut keys = Vec::new();
+                let mut pre = Vec::new();
+                let scores: Vec<f64> = (0..steps)
+                    .map(|j| {
+                        let k = matvec(w_key, *attn, &memory[j * dim..(j + 1) * dim]);
+                        (0..*attn)
+                            .map(|a| {
+                                let key = k[a] + b_key[a];
+                                keys.push(key);
+                                pre.push(key + q[a]);
+                                v[a] * (key + q[a]).tanh()
+                            })
+                            .sum()
+                    })
+                    .collect();
+                (scores, pre, keys, q)
+            }
+            AttentionParams::Dot => (
+                (0..steps)
+                    .map(|j| {
+                        memory[j * dim..(j + 1) * dim]
+                            .iter()
+                            .zip(query)
+                            .map(|(a, b)| a * b)
+                            .sum()
+                    })
+                    .collect(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
+        let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let exps: Vec<f64> = scores.iter().map(|s: &f64| (s - max).exp()).collect();
+        let total: f64 = exps.iter().sum();
+        let weights: Vec<f64> = exps.iter().map(|e| e / total).collect();
+        let context = (0..dim)
+            .map(|i| (0..steps).map(|j| weights[j] * memory[j * dim + i]).sum())
+            .collect();
+        AttentionTrace {
+            scores,
+            pre,
+            keys,
+            query: q,
+            weights,
+            context,
+        }
+    }
+}

@@ -234,3 +234,217 @@ fn gru_reset_after() {
 fn gru_reset_before() {
     check("GRU reset before", &gru_case(5, true), 0.6, 10.0);
 }
+
+/// Bidirectional LSTM with a shared h grid: both halves within the same
+/// bounds as a single LSTM.
+#[test]
+fn bidirectional_lstm() {
+    use irnn_runtime::layers::IntBiLstm;
+    let (input, hidden, steps) = (32, 48, STEPS);
+    let mut rng = StdRng::seed_from_u64(9);
+    let fwd = lstm_params(&mut rng, input, hidden, true, false);
+    let bwd = lstm_params(&mut rng, input, hidden, true, false);
+    let xq = AffineQuant::int8_from_range(-1.0, 1.0);
+    let seq = |rng: &mut StdRng| -> Vec<i8> {
+        (0..steps * input)
+            .map(|_| xq.quantize(rng.gen_range(-1.0..1.0)))
+            .collect()
+    };
+    let run_float =
+        |p: &LstmParams, xs: &[i8], reverse: bool, ranges: &mut Ranges| -> Vec<Vec<f64>> {
+            let (mut h, mut c) = (vec![0.0; hidden], vec![0.0; hidden]);
+            let mut out = vec![Vec::new(); steps];
+            let order: Vec<usize> = if reverse {
+                (0..steps).rev().collect()
+            } else {
+                (0..steps).collect()
+            };
+            for t in order {
+                let x: Vec<f64> = xs[t * input..(t + 1) * input]
+                    .iter()
+                    .map(|&q| xq.dequantize(q))
+                    .collect();
+                let trace = p.step(&x, &mut h, &mut c);
+                ranges.observe(&trace, &c);
+                out[t] = h.clone();
+            }
+            out
+        };
+    // Calibrate both directions; one h range for both.
+    let (mut rf, mut rb) = (Ranges::new(4), Ranges::new(4));
+    let (mut lo, mut hi) = (0.0f64, 0.0f64);
+    for _ in 0..4 {
+        let xs = seq(&mut rng);
+        for h in run_float(&fwd, &xs, false, &mut rf)
+            .iter()
+            .chain(&run_float(&bwd, &xs, true, &mut rb))
+        {
+            lo = h.iter().fold(lo, |m, &v| m.min(v));
+            hi = h.iter().fold(hi, |m, &v| m.max(v));
+        }
+    }
+    let hq = AffineQuant::int8_from_range(lo, hi);
+    let layer = IntBiLstm {
+        forward: convert_lstm(&fwd, &rf, xq, hq, 64).unwrap(),
+        backward: convert_lstm(&bwd, &rb, xq, hq, 64).unwrap(),
+    };
+    layer.validate().unwrap();
+    let xs = seq(&mut rng);
+    let mut out = vec![0i8; steps * 2 * hidden];
+    layer.run(Isa::detect(), &xs, &mut out).unwrap();
+    let (f, b) = (
+        run_float(&fwd, &xs, false, &mut rf),
+        run_float(&bwd, &xs, true, &mut rb),
+    );
+    let per_step: Vec<(f64, f64)> = (0..steps)
+        .map(|t| {
+            let float: Vec<f64> = f[t].iter().chain(&b[t]).copied().collect();
+            step_error(&out[t * 2 * hidden..(t + 1) * 2 * hidden], &float, hq)
+        })
+        .collect();
+    check("BiLSTM + LN", &summarize(&per_step), 0.6, 10.0);
+}
+
+/// Integer LayerNorm alone, on random int16 vectors of awkward sizes.
+#[test]
+fn layer_norm_alone() {
+    use irnn_train::convert::{convert_layer_norm, int16_scale};
+    use irnn_train::reference::layer_norm;
+    let mut rng = StdRng::seed_from_u64(10);
+    let mut worst = 0.0f64;
+    let mut total = 0.0;
+    let mut count = 0;
+    for &n in &[1usize, 3, 7, 100, 257, 1000] {
+        let gamma: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.5..1.5)).collect();
+        let beta = uniform(&mut rng, n, 0.5);
+        let s_in = int16_scale(8.0);
+        let s_out = int16_scale(8.0);
+        let ln = convert_layer_norm(&gamma, &beta, s_in, s_out).unwrap();
+        for _ in 0..20 {
+            let spread = rng.gen_range(0.01..8.0);
+            let q: Vec<i16> = (0..n)
+                .map(|_| (rng.gen_range(-spread..spread) / s_in) as i16)
+                .collect();
+            let real: Vec<f64> = q.iter().map(|&v| v as f64 * s_in).collect();
+            let expected = layer_norm(&real, &gamma, &beta);
+            let mut out = vec![0i16; n];
+            ln.apply(&q, &mut out).unwrap();
+            for (o, e) in out.iter().zip(&expected) {
+                let err = (*o as f64 * s_out - e.clamp(-8.0, 8.0)).abs() / s_out;
+                worst = worst.max(err);
+                total += err;
+                count += 1;
+            }
+        }
+    }
+    println!(
+        "LayerNorm: mean |Δ| = {:.3} LSB, max = {:.2} LSB (int16 output grid)",
+        total / count as f64,
+        worst
+    );
+    // The mean is rounded to an integer before centring, which shifts every
+    // centred value by up to 0.5 input LSB: the worst case is small-spread
+    // vectors (NUMERICS.md §4.1).
+    assert!(worst <= 5.0, "LayerNorm max error {worst} LSB");
+    assert!(total / count as f64 <= 0.5, "LayerNorm mean error");
+}
+
+fn attention_case(additive: bool, seed: u64) {
+    use irnn_train::convert::convert_attention;
+    use irnn_train::reference::AttentionParams;
+    let (steps, dim, qdim, attn) = (20, 32, 24, 32);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let p = if additive {
+        AttentionParams::Additive {
+            attn,
+            w_key: uniform(&mut rng, attn * dim, 0.3),
+            b_key: uniform(&mut rng, attn, 0.3),
+            w_query: uniform(&mut rng, attn * qdim, 0.3),
+            v: uniform(&mut rng, attn, 1.0),
+        }
+    } else {
+        AttentionParams::Dot
+    };
+    let mq = AffineQuant::int8_from_range(-1.0, 1.0);
+    let qq = AffineQuant::int8_from_range(-1.0, 1.0);
+    let query_len = if additive { qdim } else { dim };
+    let sample = |rng: &mut StdRng, n: usize, q: AffineQuant| -> (Vec<i8>, Vec<f64>) {
+        let ints: Vec<i8> = (0..n)
+            .map(|_| q.quantize(rng.gen_range(-1.0..1.0)))
+            .collect();
+        let reals = ints.iter().map(|&v| q.dequantize(v)).collect();
+        (ints, reals)
+    };
+    let mut max_pre = 0.0f64;
+    for _ in 0..20 {
+        let (_, m) = sample(&mut rng, steps * dim, mq);
+        let (_, q) = sample(&mut rng, query_len, qq);
+        let tr = p.attend(&m, dim, &q);
+        for v in tr.pre.iter().chain(&tr.keys).chain(&tr.query) {
+            max_pre = max_pre.max(v.abs());
+        }
+    }
+    let layer = convert_attention(&p, dim, qdim, mq, qq, max_pre, 64).unwrap();
+    let (mut ctx_err, mut ctx_max, mut w_err) = (0.0, 0.0f64, 0.0f64);
+    let trials = 20;
+    for _ in 0..trials {
+        let (mi, mf) = sample(&mut rng, steps * dim, mq);
+        let (qi, qf) = sample(&mut rng, query_len, qq);
+        let tr = p.attend(&mf, dim, &qf);
+        let mem = layer.prepare(Isa::detect(), &mi).unwrap();
+        let mut weights = vec![0i32; steps];
+        let mut ctx = vec![0i8; dim];
+        layer
+            .attend(Isa::detect(), &mem, &qi, &mut weights, &mut ctx)
+            .unwrap();
+        for (c, e) in ctx.iter().zip(&tr.context) {
+            let err = (mq.dequantize(*c) - e).abs() / mq.scale;
+            ctx_err += err / (dim * trials) as f64;
+            ctx_max = ctx_max.max(err);
+        }
+        for (w, e) in weights.iter().zip(&tr.weights) {
+            w_err = w_err.max((*w as f64 / 32768.0 - e).abs());
+        }
+    }
+    let name = if additive { "additive" } else { "dot-product" };
+    println!("attention ({name}): context mean |Δ| = {ctx_err:.3} LSB, max = {ctx_max:.2} LSB; max |Δα| = {w_err:.5}");
+    assert!(
+        ctx_err <= 0.6 && ctx_max <= 3.0,
+        "{name}: context error {ctx_err} / {ctx_max}"
+    );
+    assert!(w_err <= 0.01, "{name}: attention weight error {w_err}");
+}
+
+#[test]
+fn attention_additive() {
+    attention_case(true, 11);
+}
+
+#[test]
+fn attention_dot_product() {
+    attention_case(false, 12);
+}
+
+/// The PWL activations used by the layers, against the ideal integer
+/// function over all int16 inputs (the numbers NUMERICS.md quotes).
+#[test]
+fn pwl_activation_errors() {
+    use irnn_train::convert::exp_table;
+    use irnn_train::pwl_fit::{fit_sigmoid, fit_tanh};
+    let sig = fit_sigmoid(8.0 / 32767.0, 64);
+    let tanh = fit_tanh(4.0 / 32767.0, 64);
+    let exp = exp_table(64);
+    for (name, fit) in [
+        ("sigmoid [-8,8]", &sig),
+        ("tanh [-4,4]", &tanh),
+        ("exp [-16,0]", &exp),
+    ] {
+        println!(
+            "PWL {name}, 64 knots: max {} LSB, mean {:.3} LSB (Q0.15)",
+            fit.max_error, fit.mean_error
+        );
+        // Knot values interpolate the function, so a convex piece's error
+        // has one sign; 64 knots over these ranges leave 10–20 LSB at most.
+        assert!(fit.max_error <= 32 && fit.mean_error <= 10.0, "{name}");
+    }
+}

@@ -5,6 +5,8 @@
 // better than nested zips.
 #![allow(clippy::needless_range_loop)]
 
+pub mod attention;
+pub mod bidirectional;
 pub mod embedding;
 pub mod gru;
 pub mod lstm;
@@ -12,6 +14,8 @@ pub mod norm;
 pub mod output;
 pub mod residual;
 
+pub use attention::{AttentionScore, IntAttention};
+pub use bidirectional::IntBiLstm;
 pub use embedding::IntEmbedding;
 pub use gru::{GruScratch, GruState, IntGruCell, ResetMode};
 pub use lstm::{IntLstmCell, LstmScratch, LstmState};
