@@ -11,6 +11,9 @@
 //! ([`convert`]); training arrives with the later milestones (see README).
 
 pub mod convert;
+pub mod data;
+pub mod lm;
+pub mod nn;
 pub mod pwl_fit;
 pub mod quant;
 pub mod reference;

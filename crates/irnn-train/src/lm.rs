@@ -1,0 +1,294 @@
+//! The float language model: embedding → stacked LSTM/GRU (dropout between
+//! layers, optional residual connections) → linear decoder, trained with
+//! truncated BPTT. Parameter names follow PyTorch's word_language_model
+//! (`encoder.weight`, `rnn.weight_ih_l0`, …, `decoder.weight`).
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Level;
+use crate::nn::dropout::DropoutMask;
+use crate::nn::gru::{Gru, GruCache};
+use crate::nn::linear::{Embedding, Linear};
+use crate::nn::loss::softmax_cross_entropy;
+use crate::nn::lstm::{Lstm, LstmCache};
+use crate::nn::{Param, Real};
+
+/// Recurrent cell kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellKind {
+    /// LSTM.
+    Lstm,
+    /// GRU.
+    Gru,
+}
+
+impl std::str::FromStr for CellKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lstm" => Ok(CellKind::Lstm),
+            "gru" => Ok(CellKind::Gru),
+            o => Err(format!("unknown cell '{o}' (expected 'lstm' or 'gru')")),
+        }
+    }
+}
+
+/// Everything that defines the model's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmConfig {
+    /// Token granularity of the data.
+    pub level: Level,
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// Cell kind.
+    pub cell: CellKind,
+    /// Number of recurrent layers.
+    pub layers: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Embedding size.
+    pub embedding: usize,
+    /// Dropout probability (embedding, between layers, before the decoder).
+    pub dropout: f64,
+    /// Reuse one dropout mask across the time steps of a window.
+    pub locked_dropout: bool,
+    /// LSTM: `c = f⊙c + min(i, 1 − f)⊙g`.
+    pub capped_input_gate: bool,
+    /// GRU: reset before the recurrent product.
+    pub reset_before: bool,
+    /// Add each layer's input to its output (sizes must match).
+    pub residual: bool,
+}
+
+/// One recurrent layer.
+#[derive(Debug, Clone)]
+pub enum Rnn<T> {
+    /// LSTM.
+    Lstm(Lstm<T>),
+    /// GRU.
+    Gru(Gru<T>),
+}
+
+/// The float language model.
+#[derive(Debug, Clone)]
+pub struct LanguageModel<T> {
+    /// Its configuration.
+    pub config: LmConfig,
+    /// Token embedding.
+    pub encoder: Embedding<T>,
+    /// Recurrent layers, bottom first.
+    pub rnns: Vec<Rnn<T>>,
+    /// Output projection.
+    pub decoder: Linear<T>,
+}
+
+/// Hidden state carried from window to window: per layer `h` and `c`
+/// (`batch × H`; `c` unused by GRU).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LmState<T> {
+    /// Hidden states.
+    pub h: Vec<Vec<T>>,
+    /// Cell states.
+    pub c: Vec<Vec<T>>,
+}
+
+enum Cache<T> {
+    Lstm(LstmCache<T>),
+    Gru(GruCache<T>),
+}
+
+impl<T: Real> LanguageModel<T> {
+    /// A freshly initialised model.
+    pub fn new(config: LmConfig, rng: &mut impl RngCore) -> Self {
+        let mut rnns = Vec::new();
+        for l in 0..config.layers {
+            let input = if l == 0 {
+                config.embedding
+            } else {
+                config.hidden
+            };
+            rnns.push(match config.cell {
+                CellKind::Lstm => Rnn::Lstm(Lstm::new(
+                    l,
+                    input,
+                    config.hidden,
+                    config.capped_input_gate,
+                    rng,
+                )),
+                CellKind::Gru => {
+                    Rnn::Gru(Gru::new(l, input, config.hidden, config.reset_before, rng))
+                }
+            });
+        }
+        let mut decoder = Linear::new("decoder", config.hidden, config.vocab, rng);
+        // As PyTorch's word_language_model: decoder U(−0.1, 0.1), bias 0.
+        for v in &mut decoder.weight.value {
+            *v = T::of(rand::Rng::gen_range(rng, -0.1..=0.1));
+        }
+        decoder.bias.value.iter_mut().for_each(|b| *b = T::zero());
+        Self {
+            encoder: Embedding::new("encoder.weight", config.vocab, config.embedding, rng),
+            rnns,
+            decoder,
+            config,
+        }
+    }
+
+    /// All parameters, in a fixed order.
+    pub fn params(&self) -> Vec<&Param<T>> {
+        let mut out = vec![&self.encoder.weight];
+        for r in &self.rnns {
+            match r {
+                Rnn::Lstm(l) => out.extend(l.params()),
+                Rnn::Gru(g) => out.extend(g.params()),
+            }
+        }
+        out.push(&self.decoder.weight);
+        out.push(&self.decoder.bias);
+        out
+    }
+
+    /// All parameters, mutable, in the same order.
+    pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        let mut out = vec![&mut self.encoder.weight];
+        for r in &mut self.rnns {
+            match r {
+                Rnn::Lstm(l) => out.extend(l.params_mut()),
+                Rnn::Gru(g) => out.extend(g.params_mut()),
+            }
+        }
+        out.push(&mut self.decoder.weight);
+        out.push(&mut self.decoder.bias);
+        out
+    }
+
+    /// Zeroes every gradient.
+    pub fn zero_grad(&mut self) {
+        for p in self.params_mut() {
+            p.zero_grad();
+        }
+    }
+
+    /// The zero state for `batch` streams.
+    pub fn zero_state(&self, batch: usize) -> LmState<T> {
+        let n = self.config.layers;
+        LmState {
+            h: vec![vec![T::zero(); batch * self.config.hidden]; n],
+            c: vec![vec![T::zero(); batch * self.config.hidden]; n],
+        }
+    }
+
+    /// Forward (and, when `rng` is given, training-mode dropout and the
+    /// backward pass, accumulating gradients) over one window of `steps ×
+    /// batch` tokens. Returns the mean cross-entropy in nats.
+    pub fn window(
+        &mut self,
+        x: &[u32],
+        y: &[u32],
+        steps: usize,
+        batch: usize,
+        state: &mut LmState<T>,
+        mut rng: Option<&mut dyn RngCore>,
+    ) -> f64 {
+        let rows = steps * batch;
+        let train = rng.is_some();
+        let p = self.config.dropout;
+        let use_dropout = train && p > 0.0;
+        let mut masks = Vec::new();
+        let mut caches = Vec::new();
+        let mut inputs = Vec::new();
+
+        let mut h = self.encoder.forward(x);
+        for l in 0..=self.rnns.len() {
+            if use_dropout {
+                let width = if l == 0 {
+                    self.config.embedding
+                } else {
+                    self.config.hidden
+                };
+                let rng = rng.as_deref_mut().expect("training has an rng");
+                let m =
+                    DropoutMask::sample(p, steps, batch, width, self.config.locked_dropout, rng);
+                m.apply(&mut h);
+                masks.push(m);
+            }
+            if l == self.rnns.len() {
+                break;
+            }
+            let (hs, cs) = (&mut state.h[l], &mut state.c[l]);
+            let mut out = match &self.rnns[l] {
+                Rnn::Lstm(cell) => {
+                    let mut cache = LstmCache::default();
+                    let o = cell.forward(&h, steps, batch, hs, cs, train.then_some(&mut cache));
+                    caches.push(Cache::Lstm(cache));
+                    o
+                }
+                Rnn::Gru(cell) => {
+                    let mut cache = GruCache::default();
+                    let o = cell.forward(&h, steps, batch, hs, train.then_some(&mut cache));
+                    caches.push(Cache::Gru(cache));
+                    o
+                }
+            };
+            if self.config.residual && out.len() == h.len() {
+                for (o, &i) in out.iter_mut().zip(&h) {
+                    *o += i;
+                }
+            }
+            inputs.push(std::mem::replace(&mut h, out));
+        }
+        let mut logits = self.decoder.forward(&h, rows);
+        let loss = softmax_cross_entropy(&mut logits, y, self.config.vocab, train);
+        if !train {
+            return loss;
+        }
+
+        // Backward.
+        let mut d = self.decoder.backward(&h, &logits, rows);
+        for l in (0..self.rnns.len()).rev() {
+            if use_dropout {
+                masks[l + 1].apply(&mut d);
+            }
+            let mut dx = match (&mut self.rnns[l], &caches[l]) {
+                (Rnn::Lstm(cell), Cache::Lstm(c)) => cell.backward(c, &d),
+                (Rnn::Gru(cell), Cache::Gru(c)) => cell.backward(c, &d),
+                _ => unreachable!("caches follow the layers"),
+            };
+            if self.config.residual && dx.len() == d.len() {
+                for (a, &b) in dx.iter_mut().zip(&d) {
+                    *a += b;
+                }
+            }
+            d = dx;
+        }
+        if use_dropout {
+            masks[0].apply(&mut d);
+        }
+        self.encoder.backward(x, &d);
+        loss
+    }
+
+    /// Mean cross-entropy (nats per token) over a token sequence, evaluated
+    /// in `batch` parallel streams of `bptt`-step windows.
+    pub fn evaluate(&mut self, tokens: &[u32], batch: usize, bptt: usize) -> f64 {
+        let batches = crate::data::Batches::new(tokens, batch);
+        let mut state = self.zero_state(batches.batch());
+        let (mut total, mut count) = (0.0, 0usize);
+        for w in 0..batches.windows(bptt) {
+            let (x, y, steps) = batches.window(w, bptt);
+            let loss = self.window(&x, &y, steps, batches.batch(), &mut state, None);
+            total += loss * (steps * batches.batch()) as f64;
+            count += steps * batches.batch();
+        }
+        if count == 0 {
+            f64::NAN
+        } else {
+            total / count as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! GRU layer over a window, forward and backward, with both reset
+//! conventions:
+//!
+//! ```text
+//! r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr),  z = σ(… same for z …)
+//! reset after (PyTorch):  n = tanh(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))
+//! reset before (Cho):     n = tanh(x W_inᵀ + b_in + (r ⊙ h) W_hnᵀ + b_hn)
+//! h' = (1 − z) ⊙ n + z ⊙ h
+//! ```
+
+use rand::Rng;
+
+use super::ops::{add_rows, matmul};
+use super::{sigmoid, Param, Real};
+
+/// One GRU layer's parameters (PyTorch layout: gates r, z, n).
+#[derive(Debug, Clone)]
+pub struct Gru<T> {
+    /// Input size.
+    pub input: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Reset before the recurrent product instead of after it.
+    pub reset_before: bool,
+    /// [3H × input].
+    pub w_ih: Param<T>,
+    /// [3H × H].
+    pub w_hh: Param<T>,
+    /// [3H].
+    pub b_ih: Param<T>,
+    /// [3H].
+    pub b_hh: Param<T>,
+}
+
+/// What the forward pass keeps.
+#[derive(Debug, Clone, Default)]
+pub struct GruCache<T> {
+    steps: usize,
+    batch: usize,
+    x: Vec<T>,
+    /// r, z, n per step: [T·B × 3H].
+    gates: Vec<T>,
+    /// The recurrent n term: `h W_hnᵀ + b_hn` (after) or `(r⊙h) W_hnᵀ + b_hn` (before): [T·B × H].
+    hn: Vec<T>,
+    /// h_0 … h_T.
+    h: Vec<T>,
+}
+
+impl<T: Real> Gru<T> {
+    /// PyTorch's initialisation.
+    pub fn new(
+        layer: usize,
+        input: usize,
+        hidden: usize,
+        reset_before: bool,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let k = 1.0 / (hidden as f64).sqrt();
+        Self {
+            input,
+            hidden,
+            reset_before,
+            w_ih: Param::uniform(
+                format!("rnn.weight_ih_l{layer}"),
+                &[3 * hidden, input],
+                k,
+                rng,
+            ),
+            w_hh: Param::uniform(
+                format!("rnn.weight_hh_l{layer}"),
+                &[3 * hidden, hidden],
+                k,
+                rng,
+            ),
+            b_ih: Param::uniform(format!("rnn.bias_ih_l{layer}"), &[3 * hidden], k, rng),
+            b_hh: Param::uniform(format!("rnn.bias_hh_l{layer}"), &[3 * hidden], k, rng),
+        }
+    }
+
+    /// The parameters, in PyTorch's order.
+    pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
+        [
+            &mut self.w_ih,
+            &mut self.w_hh,
+            &mut self.b_ih,
+            &mut self.b_hh,
+        ]
+    }
+
+    /// The parameters, read-only.
+    pub fn params(&self) -> [&Param<T>; 4] {
+        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+    }
+
+    /// Runs the window; see [`super::lstm::Lstm::forward`].
+    pub fn forward(
+        &self,
+        x: &[T],
+        steps: usize,
+        batch: usize,
+        h: &mut [T],
+        cache: Option<&mut GruCache<T>>,
+    ) -> Vec<T> {
+        let (n, rows) = (self.hidden, steps * batch);
+        let mut xw = vec![T::zero(); rows * 3 * n];
+        matmul(
+            &mut xw,
+            x,
+            &self.w_ih.value,
+            rows,
+            self.input,
+            3 * n,
+            false,
+            true,
+            false,
+        );
+        for row in xw.chunks_exact_mut(3 * n) {
+            for (p, &b) in row.iter_mut().zip(&self.b_ih.value) {
+                *p += b;
+            }
+        }
+        let w_hn = &self.w_hh.value[2 * n * n..];
+        let mut hs = Vec::with_capacity((steps + 1) * batch * n);
+        hs.extend_from_slice(h);
+        let mut hn_all = vec![T::zero(); rows * n];
+        let mut out = vec![T::zero(); rows * n];
+        // Recurrent products: r, z rows (and n rows in reset-after mode).
+        let rec_rows = if self.reset_before { 2 * n } else { 3 * n };
+        let mut hw = vec![T::zero(); batch * rec_rows];
+        let mut rh = vec![T::zero(); batch * n];
+        for t in 0..steps {
+            matmul(
+                &mut hw,
+                h,
+                &self.w_hh.value,
+                batch,
+                n,
+                rec_rows,
+                false,
+                true,
+                false,
+            );
+            let g = &mut xw[t * batch * 3 * n..(t + 1) * batch * 3 * n];
+            let hn = &mut hn_all[t * batch * n..(t + 1) * batch * n];
+            for b in 0..batch {
+                for u in 0..n {
+                    let r = sigmoid(g[b * 3 * n + u] + hw[b * rec_rows + u] + self.b_hh.value[u]);
+                    let z = sigmoid(
+                        g[b * 3 * n + n + u] + hw[b * rec_rows + n + u] + self.b_hh.value[n + u],
+                    );
+                    g[b * 3 * n + u] = r;
+                    g[b * 3 * n + n + u] = z;
+                    if self.reset_before {
+                        rh[b * n + u] = r * h[b * n + u];
+                    } else {
+                        hn[b * n + u] = hw[b * rec_rows + 2 * n + u] + self.b_hh.value[2 * n + u];
+                    }
+                }
+            }
+            if self.reset_before {
+                matmul(hn, &rh, w_hn, batch, n, n, false, true, false);
+                for row in hn.chunks_exact_mut(n) {
+                    for (v, &b) in row.iter_mut().zip(&self.b_hh.value[2 * n..]) {
+                        *v += b;
+                    }
+                }
+            }
+            for b in 0..batch {
+                for u in 0..n {
+                    let r = g[b * 3 * n + u];
+                    let z = g[b * 3 * n + n + u];
+                    let pre = g[b * 3 * n + 2 * n + u]
+                        + if self.reset_before {
+                            hn[b * n + u]
+                        } else {
+                            r * hn[b * n + u]
+                        };
+                    let cand = pre.tanh();
+                    g[b * 3 * n + 2 * n + u] = cand;
+                    h[b * n + u] = (T::one() - z) * cand + z * h[b * n + u];
+                }
+            }
+            out[t * batch * n..(t + 1) * batch * n].copy_from_slice(h);
+            hs.extend_from_slice(h);
+        }
+        if let Some(cache) = cache {
+            *cache = GruCache {
+                steps,
+                batch,
+                x: x.to_vec(),
+                gates: xw,
+                hn: hn_all,
+                h: hs,
+            };
+        }
+        out
+    }
+
+    /// Back-propagates `dy` through the window (truncated BPTT); returns `dx`.
+    pub fn backward(&mut self, cache: &GruCache<T>, dy: &[T]) -> Vec<T> {
+        let (n, steps, batch) = (self.hidden, cache.steps, cache.batch);
+        let rows = steps * batch;
+        let one = T::one();
+        // Gradients of the input projection (r, z, n pre-activations) and of
+        // the recurrent terms (r, z pre-activations and the n term).
+        let mut dxw = vec![T::zero(); rows * 3 * n];
+        let mut dhw = vec![T::zero(); rows * 3 * n];
+        // Reset before: inputs of the W_hn product.
+        let mut rh_all = vec![T::zero(); rows * n];
+        let mut dh = vec![T::zero(); batch * n];
+        let mut dh_prev = vec![T::zero(); batch * n];
+        let w_hn = &self.w_hh.value[2 * n * n..];
+        for t in (0..steps).rev() {
+            for (d, &y) in dh.iter_mut().zip(&dy[t * batch * n..(t + 1) * batch * n]) {
+                *d += y;
+            }
+            let g = &cache.gates[t * batch * 3 * n..(t + 1) * batch * 3 * n];
+            let hn = &cache.hn[t * batch * n..(t + 1) * batch * n];
+            let h_prev = &cache.h[t * batch * n..(t + 1) * batch * n];
+            let dx_t = &mut dxw[t * batch * 3 * n..(t + 1) * batch * 3 * n];
+            let dh_t = &mut dhw[t * batch * 3 * n..(t + 1) * batch * 3 * n];
+            let mut dr = vec![T::zero(); batch * n];
+            for b in 0..batch {
+                for u in 0..n {
+                    let k = b * n + u;
+                    let gi = b * 3 * n + u;
+                    let (r, z, cand) = (g[gi], g[gi + n], g[gi + 2 * n]);
+                    let d = dh[k];
+                    let dn = d * (one - z);
+                    let dz = d * (h_prev[k] - cand);
+                    dh_prev[k] = d * z;
+                    let dpre_n = dn * (one - cand * cand);
+                    dx_t[gi + 2 * n] = dpre_n;
+                    if self.reset_before {
+                        dh_t[gi + 2 * n] = dpre_n;
+                        rh_all[t * batch * n + k] = r * h_prev[k];
+                    } else {
+                        dh_t[gi + 2 * n] = dpre_n * r;
+                        dr[k] = dpre_n * hn[k];
+                    }
+                    let dpre_z = dz * z * (one - z);
+                    dx_t[gi + n] = dpre_z;
+                    dh_t[gi + n] = dpre_z;
+                }
+            }
+            if self.reset_before {
+                // d(r⊙h) = dpre_n · W_hn
+                let mut drh = vec![T::zero(); batch * n];
+                let dn_rows: Vec<T> = (0..batch)
+                    .flat_map(|b| dh_t[b * 3 * n + 2 * n..(b + 1) * 3 * n].to_vec())
+                    .collect();
+                matmul(&mut drh, &dn_rows, w_hn, batch, n, n, false, false, false);
+                for k in 0..batch * n {
+                    let r = g[(k / n) * 3 * n + k % n];
+                    dr[k] = drh[k] * h_prev[k];
+                    dh_prev[k] += drh[k] * r;
+                }
+            }
+            for b in 0..batch {
+                for u in 0..n {
+                    let k = b * n + u;
+                    let r = g[b * 3 * n + u];
+                    let dpre_r = dr[k] * r * (one - r);
+                    dx_t[b * 3 * n + u] = dpre_r;
+                    dh_t[b * 3 * n + u] = dpre_r;
+                }
+            }
+            // dh_{t−1} += [dr dz (dn)] · W_hh for the rows applied to h.
+            let rec_rows = if self.reset_before { 2 * n } else { 3 * n };
+            let d_rec: Vec<T> = (0..batch)
+                .flat_map(|b| dh_t[b * 3 * n..b * 3 * n + rec_rows].to_vec())
+                .collect();
+            matmul(
+                &mut dh_prev,
+                &d_rec,
+                &self.w_hh.value,
+                batch,
+                rec_rows,
+                n,
+                false,
+                false,
+                true,
+            );
+            std::mem::swap(&mut dh, &mut dh_prev);
+        }
+        let h_prev = &cache.h[..rows * n];
+        if self.reset_before {
+            let (w_rz, w_n) = self.w_hh.grad.split_at_mut(2 * n * n);
+            let d_rz: Vec<T> = dhw
+                .chunks_exact(3 * n)
+                .flat_map(|r| r[..2 * n].to_vec())
+                .collect();
+            let d_n: Vec<T> = dhw
+                .chunks_exact(3 * n)
+                .flat_map(|r| r[2 * n..].to_vec())
+                .collect();
+            matmul(w_rz, &d_rz, h_prev, 2 * n, rows, n, true, false, true);
+            matmul(w_n, &d_n, &rh_all, n, rows, n, true, false, true);
+        } else {
+            matmul(
+                &mut self.w_hh.grad,
+                &dhw,
+                h_prev,
+                3 * n,
+                rows,
+                n,
+                true,
+                false,
+                true,
+            );
+        }
+        add_rows(&mut self.b_hh.grad, &dhw, 3 * n);
+        matmul(
+            &mut self.w_ih.grad,
+            &dxw,
+            &cache.x,
+            3 * n,
+            rows,
+            self.input,
+            true,
+            false,
+            true,
+        );
+        add_rows(&mut self.b_ih.grad, &dxw, 3 * n);
+        let mut dx = vec![T::zero(); rows * self.input];
+        matmul(
+            &mut dx,
+            &dxw,
+            &self.w_ih.value,
+            rows,
+            3 * n,
+            self.input,
+            false,
+            false,
+            false,
+        );
+        dx
+    }
+}

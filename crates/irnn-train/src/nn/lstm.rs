@@ -1,0 +1,272 @@
+//! LSTM layer over a window of time steps, forward and backward.
+//!
+//! ```text
+//! [i f g o] = [σ σ tanh σ](x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)
+//! c' = f⊙c + i'⊙g,   i' = i, or min(i, 1 − f) with the capped input gate
+//! h' = o⊙tanh(c')
+//! ```
+//!
+//! The input projection of the whole window is one GEMM; only `h W_hhᵀ` runs
+//! per step. The backward pass stores every step's gate gradient and forms
+//! the weight gradients with two GEMMs at the end.
+
+use rand::Rng;
+
+use super::ops::{add_rows, matmul};
+use super::{sigmoid, Param, Real};
+
+/// One LSTM layer's parameters.
+#[derive(Debug, Clone)]
+pub struct Lstm<T> {
+    /// Input size.
+    pub input: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// `c = f⊙c + min(i, 1 − f)⊙g`.
+    pub capped_input_gate: bool,
+    /// [4H × input].
+    pub w_ih: Param<T>,
+    /// [4H × H].
+    pub w_hh: Param<T>,
+    /// [4H].
+    pub b_ih: Param<T>,
+    /// [4H].
+    pub b_hh: Param<T>,
+}
+
+/// What the forward pass keeps for the backward pass.
+#[derive(Debug, Clone, Default)]
+pub struct LstmCache<T> {
+    steps: usize,
+    batch: usize,
+    x: Vec<T>,
+    /// Post-activation gates i, f, g, o per step: [T·B × 4H].
+    gates: Vec<T>,
+    /// c_0 … c_T: [(T+1)·B × H].
+    c: Vec<T>,
+    /// h_0 … h_T: [(T+1)·B × H].
+    h: Vec<T>,
+}
+
+impl<T: Real> Lstm<T> {
+    /// PyTorch's initialisation: every tensor `U(−1/√H, 1/√H)`.
+    pub fn new(
+        layer: usize,
+        input: usize,
+        hidden: usize,
+        capped: bool,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let k = 1.0 / (hidden as f64).sqrt();
+        Self {
+            input,
+            hidden,
+            capped_input_gate: capped,
+            w_ih: Param::uniform(
+                format!("rnn.weight_ih_l{layer}"),
+                &[4 * hidden, input],
+                k,
+                rng,
+            ),
+            w_hh: Param::uniform(
+                format!("rnn.weight_hh_l{layer}"),
+                &[4 * hidden, hidden],
+                k,
+                rng,
+            ),
+            b_ih: Param::uniform(format!("rnn.bias_ih_l{layer}"), &[4 * hidden], k, rng),
+            b_hh: Param::uniform(format!("rnn.bias_hh_l{layer}"), &[4 * hidden], k, rng),
+        }
+    }
+
+    /// The parameters, in PyTorch's order.
+    pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
+        [
+            &mut self.w_ih,
+            &mut self.w_hh,
+            &mut self.b_ih,
+            &mut self.b_hh,
+        ]
+    }
+
+    /// The parameters, read-only.
+    pub fn params(&self) -> [&Param<T>; 4] {
+        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+    }
+
+    /// Runs `steps` steps on `x` (`steps·batch × input`), starting from and
+    /// updating `h`, `c` (`batch × H`); returns the outputs (`steps·batch × H`).
+    pub fn forward(
+        &self,
+        x: &[T],
+        steps: usize,
+        batch: usize,
+        h: &mut [T],
+        c: &mut [T],
+        cache: Option<&mut LstmCache<T>>,
+    ) -> Vec<T> {
+        let (n, rows) = (self.hidden, steps * batch);
+        let mut pre = vec![T::zero(); rows * 4 * n];
+        matmul(
+            &mut pre,
+            x,
+            &self.w_ih.value,
+            rows,
+            self.input,
+            4 * n,
+            false,
+            true,
+            false,
+        );
+        for row in pre.chunks_exact_mut(4 * n) {
+            for ((p, &a), &b) in row.iter_mut().zip(&self.b_ih.value).zip(&self.b_hh.value) {
+                *p += a + b;
+            }
+        }
+        let mut hs = Vec::with_capacity((steps + 1) * batch * n);
+        let mut cs = Vec::with_capacity((steps + 1) * batch * n);
+        hs.extend_from_slice(h);
+        cs.extend_from_slice(c);
+        let mut out = vec![T::zero(); rows * n];
+        for t in 0..steps {
+            let g = &mut pre[t * batch * 4 * n..(t + 1) * batch * 4 * n];
+            matmul(g, h, &self.w_hh.value, batch, n, 4 * n, false, true, true);
+            for b in 0..batch {
+                let gb = &mut g[b * 4 * n..(b + 1) * 4 * n];
+                for u in 0..n {
+                    let i = sigmoid(gb[u]);
+                    let f = sigmoid(gb[n + u]);
+                    let cand = gb[2 * n + u].tanh();
+                    let o = sigmoid(gb[3 * n + u]);
+                    let i_eff = if self.capped_input_gate {
+                        i.min(T::one() - f)
+                    } else {
+                        i
+                    };
+                    let cn = f * c[b * n + u] + i_eff * cand;
+                    c[b * n + u] = cn;
+                    h[b * n + u] = o * cn.tanh();
+                    gb[u] = i;
+                    gb[n + u] = f;
+                    gb[2 * n + u] = cand;
+                    gb[3 * n + u] = o;
+                }
+            }
+            out[t * batch * n..(t + 1) * batch * n].copy_from_slice(h);
+            hs.extend_from_slice(h);
+            cs.extend_from_slice(c);
+        }
+        if let Some(cache) = cache {
+            *cache = LstmCache {
+                steps,
+                batch,
+                x: x.to_vec(),
+                gates: pre,
+                c: cs,
+                h: hs,
+            };
+        }
+        out
+    }
+
+    /// Back-propagates `dy` (`steps·batch × H`, the gradient of the outputs)
+    /// through the window; gradients do not flow into the initial state
+    /// (truncated BPTT). Accumulates parameter gradients; returns `dx`.
+    pub fn backward(&mut self, cache: &LstmCache<T>, dy: &[T]) -> Vec<T> {
+        let (n, steps, batch) = (self.hidden, cache.steps, cache.batch);
+        let rows = steps * batch;
+        let mut dgates = vec![T::zero(); rows * 4 * n];
+        let mut dh = vec![T::zero(); batch * n];
+        let mut dc = vec![T::zero(); batch * n];
+        let one = T::one();
+        for t in (0..steps).rev() {
+            for (d, &y) in dh.iter_mut().zip(&dy[t * batch * n..(t + 1) * batch * n]) {
+                *d += y;
+            }
+            let gates = &cache.gates[t * batch * 4 * n..(t + 1) * batch * 4 * n];
+            let c_prev = &cache.c[t * batch * n..(t + 1) * batch * n];
+            let c_now = &cache.c[(t + 1) * batch * n..(t + 2) * batch * n];
+            let dg = &mut dgates[t * batch * 4 * n..(t + 1) * batch * 4 * n];
+            for b in 0..batch {
+                for u in 0..n {
+                    let gi = b * 4 * n + u;
+                    let (i, f, g, o) = (
+                        gates[gi],
+                        gates[gi + n],
+                        gates[gi + 2 * n],
+                        gates[gi + 3 * n],
+                    );
+                    let k = b * n + u;
+                    let tc = c_now[k].tanh();
+                    let d_o = dh[k] * tc;
+                    let dcell = dc[k] + dh[k] * o * (one - tc * tc);
+                    let capped_by_f = self.capped_input_gate && one - f < i;
+                    let i_eff = if capped_by_f { one - f } else { i };
+                    let d_ieff = dcell * g;
+                    let (di, mut df) = if capped_by_f {
+                        (T::zero(), -d_ieff)
+                    } else {
+                        (d_ieff, T::zero())
+                    };
+                    df += dcell * c_prev[k];
+                    let dgc = dcell * i_eff;
+                    dc[k] = dcell * f;
+                    dg[gi] = di * i * (one - i);
+                    dg[gi + n] = df * f * (one - f);
+                    dg[gi + 2 * n] = dgc * (one - g * g);
+                    dg[gi + 3 * n] = d_o * o * (one - o);
+                }
+            }
+            // dh_{t−1} = dG_t · W_hh
+            matmul(
+                &mut dh,
+                dg,
+                &self.w_hh.value,
+                batch,
+                4 * n,
+                n,
+                false,
+                false,
+                false,
+            );
+        }
+        let h_prev = &cache.h[..rows * n];
+        matmul(
+            &mut self.w_hh.grad,
+            &dgates,
+            h_prev,
+            4 * n,
+            rows,
+            n,
+            true,
+            false,
+            true,
+        );
+        matmul(
+            &mut self.w_ih.grad,
+            &dgates,
+            &cache.x,
+            4 * n,
+            rows,
+            self.input,
+            true,
+            false,
+            true,
+        );
+        add_rows(&mut self.b_ih.grad, &dgates, 4 * n);
+        add_rows(&mut self.b_hh.grad, &dgates, 4 * n);
+        let mut dx = vec![T::zero(); rows * self.input];
+        matmul(
+            &mut dx,
+            &dgates,
+            &self.w_ih.value,
+            rows,
+            4 * n,
+            self.input,
+            false,
+            false,
+            false,
+        );
+        dx
+    }
+}
