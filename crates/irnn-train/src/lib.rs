@@ -10,6 +10,7 @@
 //! ([`reference`]) and conversion of float cells to integer ones
 //! ([`convert`]); training arrives with the later milestones (see README).
 
+pub mod checkpoint;
 pub mod convert;
 pub mod data;
 pub mod lm;
@@ -17,6 +18,7 @@ pub mod nn;
 pub mod pwl_fit;
 pub mod quant;
 pub mod reference;
+pub mod train;
 
 // The README's Rust examples run as doctests, so they stay true.
 #[cfg(doctest)]

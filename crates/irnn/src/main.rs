@@ -2,6 +2,9 @@
 //! shows progress and calls the libraries; the work lives in `irnn-train`
 //! and `irnn-runtime`.
 
+mod progress;
+mod train_cmd;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use irnn_runtime::{Isa, PackedMatrix};
@@ -21,6 +24,11 @@ struct Cli {
 enum Command {
     /// Run the end-to-end demo on the embedded corpus.
     Demo,
+    /// Train a model.
+    #[command(subcommand)]
+    Train(TrainWhat),
+    /// Evaluate a float checkpoint: perplexity (word) or bits per character.
+    Eval(train_cmd::Eval),
     /// Show which integer kernels this CPU can run, and check each one
     /// bit-exact against the scalar reference on a random matrix.
     Kernels {
@@ -33,9 +41,17 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TrainWhat {
+    /// A language model (word or character level).
+    Lm(train_cmd::TrainLm),
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Demo => demo(),
+        Command::Train(TrainWhat::Lm(a)) => train_cmd::train_lm(a),
+        Command::Eval(a) => train_cmd::eval(a),
         Command::Kernels { rows, cols } => kernels(rows, cols),
     }
 }

@@ -11,7 +11,7 @@
 use rand::Rng;
 
 use super::ops::{add_rows, matmul};
-use super::{sigmoid, Param, Real};
+use super::{sigmoid, tanh, Param, Real};
 
 /// One GRU layer's parameters (PyTorch layout: gates r, z, n).
 #[derive(Debug, Clone)]
@@ -175,7 +175,7 @@ impl<T: Real> Gru<T> {
                         } else {
                             r * hn[b * n + u]
                         };
-                    let cand = pre.tanh();
+                    let cand = tanh(pre);
                     g[b * 3 * n + 2 * n + u] = cand;
                     h[b * n + u] = (T::one() - z) * cand + z * h[b * n + u];
                 }

@@ -13,7 +13,7 @@
 use rand::Rng;
 
 use super::ops::{add_rows, matmul};
-use super::{sigmoid, Param, Real};
+use super::{sigmoid, tanh, Param, Real};
 
 /// One LSTM layer's parameters.
 #[derive(Debug, Clone)]
@@ -136,7 +136,7 @@ impl<T: Real> Lstm<T> {
                 for u in 0..n {
                     let i = sigmoid(gb[u]);
                     let f = sigmoid(gb[n + u]);
-                    let cand = gb[2 * n + u].tanh();
+                    let cand = tanh(gb[2 * n + u]);
                     let o = sigmoid(gb[3 * n + u]);
                     let i_eff = if self.capped_input_gate {
                         i.min(T::one() - f)
@@ -145,7 +145,7 @@ impl<T: Real> Lstm<T> {
                     };
                     let cn = f * c[b * n + u] + i_eff * cand;
                     c[b * n + u] = cn;
-                    h[b * n + u] = o * cn.tanh();
+                    h[b * n + u] = o * tanh(cn);
                     gb[u] = i;
                     gb[n + u] = f;
                     gb[2 * n + u] = cand;
@@ -197,7 +197,7 @@ impl<T: Real> Lstm<T> {
                         gates[gi + 3 * n],
                     );
                     let k = b * n + u;
-                    let tc = c_now[k].tanh();
+                    let tc = tanh(c_now[k]);
                     let d_o = dh[k] * tc;
                     let dcell = dc[k] + dh[k] * o * (one - tc * tc);
                     let capped_by_f = self.capped_input_gate && one - f < i;

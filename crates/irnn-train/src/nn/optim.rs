@@ -119,8 +119,8 @@ pub struct ScheduleState {
     pub lr: f64,
     /// Initial rate.
     pub initial_lr: f64,
-    /// Best validation loss seen.
-    pub best: f64,
+    /// Best validation loss seen (None before the first; JSON has no ∞).
+    pub best: Option<f64>,
     /// Epochs since the best.
     pub bad_epochs: usize,
 }
@@ -131,7 +131,7 @@ impl ScheduleState {
         Self {
             lr,
             initial_lr: lr,
-            best: f64::INFINITY,
+            best: None,
             bad_epochs: 0,
         }
     }
@@ -146,8 +146,8 @@ impl ScheduleState {
                 }
             }
             Schedule::Plateau { factor, patience } => {
-                if valid_loss < self.best {
-                    self.best = valid_loss;
+                if self.best.is_none_or(|b| valid_loss < b) {
+                    self.best = Some(valid_loss);
                     self.bad_epochs = 0;
                 } else {
                     self.bad_epochs += 1;

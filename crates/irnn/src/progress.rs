@@ -1,0 +1,84 @@
+//! Progress bars for training (indicatif): tokens/s, loss and ETA per epoch,
+//! and one validation line per epoch.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use irnn_train::train::{EpochReport, Observer};
+
+/// Draws a bar per epoch.
+pub struct Bars {
+    bar: Option<ProgressBar>,
+    /// Perplexity (word) or bits per token (char).
+    pub char_level: bool,
+    loss_ema: Option<f64>,
+}
+
+impl Bars {
+    /// New bars; `char_level` picks bits per character over perplexity.
+    pub fn new(char_level: bool) -> Self {
+        Self {
+            bar: None,
+            char_level,
+            loss_ema: None,
+        }
+    }
+}
+
+/// Human form of a loss in nats: perplexity or bits per character.
+pub fn metric(char_level: bool, nats: f64) -> String {
+    if char_level {
+        format!("{:.3} bpc", nats / std::f64::consts::LN_2)
+    } else {
+        format!("ppl {:.2}", nats.exp())
+    }
+}
+
+impl Observer for Bars {
+    fn epoch_start(&mut self, epoch: usize, _windows: usize, tokens: usize) {
+        let bar = ProgressBar::new(tokens as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} tok  {per_sec}  {msg}  ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(epoch.to_string());
+        self.bar = Some(bar);
+        self.loss_ema = None;
+    }
+
+    fn window_done(&mut self, _done: usize, tokens: usize, loss: f64, lr: f64) {
+        let ema = match self.loss_ema {
+            Some(e) => 0.95 * e + 0.05 * loss,
+            None => loss,
+        };
+        self.loss_ema = Some(ema);
+        if let Some(bar) = &self.bar {
+            bar.set_position(tokens as u64);
+            bar.set_message(format!(
+                "loss {ema:.3} ({})  lr {lr:.4}",
+                metric(self.char_level, ema)
+            ));
+        }
+    }
+
+    fn epoch_end(&mut self, r: &EpochReport) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let valid = if r.valid_loss.is_finite() {
+            metric(self.char_level, r.valid_loss)
+        } else {
+            "-".into()
+        };
+        println!(
+            "epoch {:>3} | lr {:.4} | {:.0} tok/s | {:.1} s | train {} | valid {}",
+            r.epoch,
+            r.lr,
+            r.tokens_per_second,
+            r.seconds,
+            metric(self.char_level, r.train_loss),
+            valid
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! `irnn train lm` and `irnn eval`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use irnn_train::checkpoint::{self, TrainSettings};
+use irnn_train::data::{load_corpus, Level, EMBEDDED_DATA};
+use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
+use irnn_train::nn::optim::{Optimizer, OptimizerKind, Schedule};
+use irnn_train::nn::rng::TrainRng;
+use irnn_train::train::{fresh_progress, train, RunOptions, EVAL_BATCH};
+
+use crate::progress::{metric, Bars};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LevelArg {
+    Word,
+    Char,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CellArg {
+    Lstm,
+    Gru,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OptimArg {
+    Sgd,
+    Adam,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScheduleArg {
+    /// Constant learning rate.
+    Constant,
+    /// Multiply by --decay after every epoch from --decay-start on.
+    Step,
+    /// Multiply by --decay when validation stops improving.
+    Plateau,
+    /// Cosine to 0 over the run.
+    Cosine,
+}
+
+/// Arguments of `irnn train lm`.
+#[derive(Args, Debug)]
+pub struct TrainLm {
+    /// Corpus: a directory with train/valid/test files (PTB: ptb.train.txt…),
+    /// one text file (split 90/5/5 by lines), or "embedded:tinyshakespeare".
+    #[arg(long, default_value = EMBEDDED_DATA)]
+    data: String,
+    /// Token level.
+    #[arg(long, value_enum, default_value_t = LevelArg::Word)]
+    level: LevelArg,
+    /// Recurrent cell.
+    #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
+    cell: CellArg,
+    /// Recurrent layers.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Hidden size.
+    #[arg(long, default_value_t = 200)]
+    hidden: usize,
+    /// Embedding size (default: the hidden size).
+    #[arg(long)]
+    embedding: Option<usize>,
+    /// Epochs.
+    #[arg(long, default_value_t = 13)]
+    epochs: usize,
+    /// Parallel streams.
+    #[arg(long, default_value_t = 20)]
+    batch: usize,
+    /// Truncated-BPTT window.
+    #[arg(long, default_value_t = 35)]
+    bptt: usize,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimArg::Sgd)]
+    optimizer: OptimArg,
+    /// Initial learning rate.
+    #[arg(long, default_value_t = 1.0)]
+    lr: f64,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Step)]
+    schedule: ScheduleArg,
+    /// Decay factor of the step/plateau schedules.
+    #[arg(long, default_value_t = 0.5)]
+    decay: f64,
+    /// First epoch whose end decays the rate (step schedule).
+    #[arg(long, default_value_t = 4)]
+    decay_start: usize,
+    /// Gradient-norm clip (0 disables).
+    #[arg(long, default_value_t = 5.0)]
+    clip: f64,
+    /// Dropout probability.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f64,
+    /// Reuse one dropout mask across the steps of a window.
+    #[arg(long)]
+    locked_dropout: bool,
+    /// LSTM: c = f⊙c + min(i, 1 − f)⊙g.
+    #[arg(long)]
+    capped_input_gate: bool,
+    /// GRU: apply the reset gate before the recurrent product.
+    #[arg(long)]
+    reset_before: bool,
+    /// Residual connections between layers of equal size.
+    #[arg(long)]
+    residual: bool,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Checkpoint file to write (safetensors).
+    #[arg(long, short, default_value = "checkpoints/lm.safetensors")]
+    out: PathBuf,
+    /// Also checkpoint every this many windows within an epoch.
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Continue the run saved in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this many windows (timing runs).
+    #[arg(long)]
+    max_windows: Option<usize>,
+}
+
+fn level(l: LevelArg) -> Level {
+    match l {
+        LevelArg::Word => Level::Word,
+        LevelArg::Char => Level::Char,
+    }
+}
+
+pub fn train_lm(a: TrainLm) -> Result<()> {
+    if !(0.0..1.0).contains(&a.dropout) {
+        bail!("--dropout must be in [0, 1), got {}", a.dropout);
+    }
+    if a.layers == 0 || a.hidden == 0 || a.batch == 0 || a.bptt == 0 {
+        bail!("--layers, --hidden, --batch and --bptt must be positive");
+    }
+    let lv = level(a.level);
+    let corpus = load_corpus(&a.data, lv).with_context(|| format!("loading --data {}", a.data))?;
+    if corpus.train.len() < a.batch * 2 {
+        bail!(
+            "{}: only {} training tokens, too few for batch {}",
+            a.data,
+            corpus.train.len(),
+            a.batch
+        );
+    }
+    let (mut model, mut progress, mut optimizer, state) = if a.resume {
+        let ck = checkpoint::load(&a.out)
+            .with_context(|| format!("resuming from {}", a.out.display()))?;
+        let progress = ck
+            .progress
+            .with_context(|| format!("{} holds no training progress to resume", a.out.display()))?;
+        if ck.vocab.tokens != corpus.vocab.tokens {
+            bail!(
+                "{}: the checkpoint's vocabulary differs from --data {}",
+                a.out.display(),
+                a.data
+            );
+        }
+        println!(
+            "resuming {} at epoch {} window {}",
+            a.out.display(),
+            progress.epoch + 1,
+            progress.window
+        );
+        (ck.model, progress, ck.optimizer, ck.state)
+    } else {
+        let config = LmConfig {
+            level: lv,
+            vocab: corpus.vocab.len(),
+            cell: match a.cell {
+                CellArg::Lstm => CellKind::Lstm,
+                CellArg::Gru => CellKind::Gru,
+            },
+            layers: a.layers,
+            hidden: a.hidden,
+            embedding: a.embedding.unwrap_or(a.hidden),
+            dropout: a.dropout,
+            locked_dropout: a.locked_dropout,
+            capped_input_gate: a.capped_input_gate,
+            reset_before: a.reset_before,
+            residual: a.residual,
+        };
+        let settings = TrainSettings {
+            epochs: a.epochs,
+            batch: a.batch,
+            bptt: a.bptt,
+            optimizer: match a.optimizer {
+                OptimArg::Sgd => OptimizerKind::Sgd,
+                OptimArg::Adam => OptimizerKind::Adam,
+            },
+            clip: a.clip,
+            schedule: match a.schedule {
+                ScheduleArg::Constant => Schedule::Constant,
+                ScheduleArg::Step => Schedule::Step {
+                    start: a.decay_start,
+                    factor: a.decay,
+                },
+                ScheduleArg::Plateau => Schedule::Plateau {
+                    factor: a.decay,
+                    patience: 0,
+                },
+                ScheduleArg::Cosine => Schedule::Cosine {
+                    epochs: a.epochs,
+                    min_lr: 0.0,
+                },
+            },
+            seed: a.seed,
+        };
+        let model = LanguageModel::new(config, &mut TrainRng::seed(a.seed ^ 0x5EED));
+        (
+            model,
+            fresh_progress(settings, a.lr),
+            Optimizer::default(),
+            None,
+        )
+    };
+    let params: usize = model.params().iter().map(|p| p.len()).sum();
+    println!(
+        "data {} ({} level): {} train / {} valid / {} test tokens, vocabulary {}",
+        a.data,
+        if lv == Level::Word { "word" } else { "char" },
+        corpus.train.len(),
+        corpus.valid.len(),
+        corpus.test.len(),
+        corpus.vocab.len()
+    );
+    println!(
+        "model: {:?} {}×{} (embedding {}), {} parameters; {} threads",
+        model.config.cell,
+        model.config.layers,
+        model.config.hidden,
+        model.config.embedding,
+        params,
+        rayon::current_num_threads()
+    );
+    let char_level = lv == Level::Char;
+    let mut bars = Bars::new(char_level);
+    let options = RunOptions {
+        checkpoint: Some(&a.out),
+        checkpoint_every: a.checkpoint_every,
+        max_windows: a.max_windows,
+    };
+    let start = std::time::Instant::now();
+    let reports = train(
+        &mut model,
+        &corpus,
+        &mut progress,
+        &mut optimizer,
+        state,
+        &options,
+        &mut bars,
+    )?;
+    let secs = start.elapsed().as_secs_f64();
+    if a.max_windows.is_some() && reports.is_empty() {
+        println!("stopped after {:?} windows ({secs:.1} s)", a.max_windows);
+        return Ok(());
+    }
+    if !corpus.test.is_empty() && progress.epoch >= progress.settings.epochs {
+        let test = model.evaluate(&corpus.test, EVAL_BATCH, progress.settings.bptt);
+        println!(
+            "test {} | wall time {secs:.0} s | checkpoint {}",
+            metric(char_level, test),
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Arguments of `irnn eval`.
+#[derive(Args, Debug)]
+pub struct Eval {
+    /// A float checkpoint (.safetensors).
+    model: PathBuf,
+    /// Corpus (as for training); the test split is evaluated, or the whole
+    /// file with --whole.
+    #[arg(long, default_value = EMBEDDED_DATA)]
+    data: String,
+    /// Evaluate every token of --data (one file) instead of its test split.
+    #[arg(long)]
+    whole: bool,
+    /// Window length.
+    #[arg(long, default_value_t = 35)]
+    bptt: usize,
+}
+
+pub fn eval(a: Eval) -> Result<()> {
+    let ck =
+        checkpoint::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    let level = ck.model.config.level;
+    let tokens = if a.whole {
+        irnn_train::data::corpus::encode_file(&ck.vocab, std::path::Path::new(&a.data), level)
+            .with_context(|| format!("reading {}", a.data))?
+    } else {
+        let corpus =
+            load_corpus(&a.data, level).with_context(|| format!("loading --data {}", a.data))?;
+        if corpus.vocab.tokens != ck.vocab.tokens {
+            bail!(
+                "--data {} has a different vocabulary from the checkpoint's training data",
+                a.data
+            );
+        }
+        corpus.test
+    };
+    if tokens.len() < EVAL_BATCH + 1 {
+        bail!(
+            "--data {}: too few tokens to evaluate ({})",
+            a.data,
+            tokens.len()
+        );
+    }
+    let mut model = ck.model;
+    let loss = model.evaluate(&tokens, EVAL_BATCH, a.bptt);
+    println!(
+        "{}: {} over {} tokens ({:.4} nats/token)",
+        a.model.display(),
+        metric(level == Level::Char, loss),
+        tokens.len(),
+        loss
+    );
+    Ok(())
+}
