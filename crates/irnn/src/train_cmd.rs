@@ -256,8 +256,12 @@ pub fn train_lm(a: TrainLm) -> Result<()> {
         &mut bars,
     )?;
     let secs = start.elapsed().as_secs_f64();
-    if a.max_windows.is_some() && reports.is_empty() {
-        println!("stopped after {:?} windows ({secs:.1} s)", a.max_windows);
+    if let (Some(max), true) = (a.max_windows, reports.is_empty()) {
+        let tokens = max * progress.settings.batch * progress.settings.bptt;
+        println!(
+            "stopped after {max} windows: {tokens} tokens in {secs:.2} s = {:.0} tokens/s",
+            tokens as f64 / secs
+        );
         return Ok(());
     }
     if !corpus.test.is_empty() && progress.epoch >= progress.settings.epochs {

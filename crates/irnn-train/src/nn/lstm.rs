@@ -11,6 +11,7 @@
 //! the weight gradients with two GEMMs at the end.
 
 use rand::Rng;
+use rayon::prelude::*;
 
 use super::ops::{add_rows, matmul};
 use super::{sigmoid, tanh, Param, Real};
@@ -128,30 +129,17 @@ impl<T: Real> Lstm<T> {
         hs.extend_from_slice(h);
         cs.extend_from_slice(c);
         let mut out = vec![T::zero(); rows * n];
+        let rows_per_task = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
         for t in 0..steps {
             let g = &mut pre[t * batch * 4 * n..(t + 1) * batch * 4 * n];
-            matmul(g, h, &self.w_hh.value, batch, n, 4 * n, false, true, true);
-            for b in 0..batch {
-                let gb = &mut g[b * 4 * n..(b + 1) * 4 * n];
-                for u in 0..n {
-                    let i = sigmoid(gb[u]);
-                    let f = sigmoid(gb[n + u]);
-                    let cand = tanh(gb[2 * n + u]);
-                    let o = sigmoid(gb[3 * n + u]);
-                    let i_eff = if self.capped_input_gate {
-                        i.min(T::one() - f)
-                    } else {
-                        i
-                    };
-                    let cn = f * c[b * n + u] + i_eff * cand;
-                    c[b * n + u] = cn;
-                    h[b * n + u] = o * tanh(cn);
-                    gb[u] = i;
-                    gb[n + u] = f;
-                    gb[2 * n + u] = cand;
-                    gb[3 * n + u] = o;
-                }
-            }
+            // Batch rows are independent within a step: each task runs its
+            // rows' recurrent product and gate update (the prototype's
+            // lesson: splitting this small product ourselves beats gemm's
+            // own threading).
+            g.par_chunks_mut(rows_per_task * 4 * n)
+                .zip(h.par_chunks_mut(rows_per_task * n))
+                .zip(c.par_chunks_mut(rows_per_task * n))
+                .for_each(|((g, h), c)| self.step_rows(g, h, c));
             out[t * batch * n..(t + 1) * batch * n].copy_from_slice(h);
             hs.extend_from_slice(h);
             cs.extend_from_slice(c);
@@ -169,6 +157,35 @@ impl<T: Real> Lstm<T> {
         out
     }
 
+    /// One step for some batch rows: `g += h W_hhᵀ`, then the gates (stored
+    /// post-activation in `g`) and the new `c`, `h`.
+    fn step_rows(&self, g: &mut [T], h: &mut [T], c: &mut [T]) {
+        let n = self.hidden;
+        let rows = h.len() / n;
+        matmul(g, h, &self.w_hh.value, rows, n, 4 * n, false, true, true);
+        for b in 0..rows {
+            let gb = &mut g[b * 4 * n..(b + 1) * 4 * n];
+            for u in 0..n {
+                let i = sigmoid(gb[u]);
+                let f = sigmoid(gb[n + u]);
+                let cand = tanh(gb[2 * n + u]);
+                let o = sigmoid(gb[3 * n + u]);
+                let i_eff = if self.capped_input_gate {
+                    i.min(T::one() - f)
+                } else {
+                    i
+                };
+                let cn = f * c[b * n + u] + i_eff * cand;
+                c[b * n + u] = cn;
+                h[b * n + u] = o * tanh(cn);
+                gb[u] = i;
+                gb[n + u] = f;
+                gb[2 * n + u] = cand;
+                gb[3 * n + u] = o;
+            }
+        }
+    }
+
     /// Back-propagates `dy` (`steps·batch × H`, the gradient of the outputs)
     /// through the window; gradients do not flow into the initial state
     /// (truncated BPTT). Accumulates parameter gradients; returns `dx`.
@@ -178,7 +195,7 @@ impl<T: Real> Lstm<T> {
         let mut dgates = vec![T::zero(); rows * 4 * n];
         let mut dh = vec![T::zero(); batch * n];
         let mut dc = vec![T::zero(); batch * n];
-        let one = T::one();
+        let rows_per_task = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
         for t in (0..steps).rev() {
             for (d, &y) in dh.iter_mut().zip(&dy[t * batch * n..(t + 1) * batch * n]) {
                 *d += y;
@@ -187,48 +204,16 @@ impl<T: Real> Lstm<T> {
             let c_prev = &cache.c[t * batch * n..(t + 1) * batch * n];
             let c_now = &cache.c[(t + 1) * batch * n..(t + 2) * batch * n];
             let dg = &mut dgates[t * batch * 4 * n..(t + 1) * batch * 4 * n];
-            for b in 0..batch {
-                for u in 0..n {
-                    let gi = b * 4 * n + u;
-                    let (i, f, g, o) = (
-                        gates[gi],
-                        gates[gi + n],
-                        gates[gi + 2 * n],
-                        gates[gi + 3 * n],
-                    );
-                    let k = b * n + u;
-                    let tc = tanh(c_now[k]);
-                    let d_o = dh[k] * tc;
-                    let dcell = dc[k] + dh[k] * o * (one - tc * tc);
-                    let capped_by_f = self.capped_input_gate && one - f < i;
-                    let i_eff = if capped_by_f { one - f } else { i };
-                    let d_ieff = dcell * g;
-                    let (di, mut df) = if capped_by_f {
-                        (T::zero(), -d_ieff)
-                    } else {
-                        (d_ieff, T::zero())
-                    };
-                    df += dcell * c_prev[k];
-                    let dgc = dcell * i_eff;
-                    dc[k] = dcell * f;
-                    dg[gi] = di * i * (one - i);
-                    dg[gi + n] = df * f * (one - f);
-                    dg[gi + 2 * n] = dgc * (one - g * g);
-                    dg[gi + 3 * n] = d_o * o * (one - o);
-                }
-            }
-            // dh_{t−1} = dG_t · W_hh
-            matmul(
-                &mut dh,
-                dg,
-                &self.w_hh.value,
-                batch,
-                4 * n,
-                n,
-                false,
-                false,
-                false,
-            );
+            let r4 = rows_per_task * 4 * n;
+            let r1 = rows_per_task * n;
+            dg.par_chunks_mut(r4)
+                .zip(gates.par_chunks(r4))
+                .zip(dh.par_chunks_mut(r1))
+                .zip(dc.par_chunks_mut(r1))
+                .zip(c_prev.par_chunks(r1).zip(c_now.par_chunks(r1)))
+                .for_each(|((((dg, gates), dh), dc), (c_prev, c_now))| {
+                    self.backward_rows(dg, gates, dh, dc, c_prev, c_now)
+                });
         }
         let h_prev = &cache.h[..rows * n];
         matmul(
@@ -268,5 +253,64 @@ impl<T: Real> Lstm<T> {
             false,
         );
         dx
+    }
+
+    /// One step of the backward pass for some batch rows: from `dh`, `dc`
+    /// (gradients reaching h_t, c_t) to the gate gradients `dg`, then
+    /// `dh ← dg W_hh` and `dc ← dc ⊙ f` for step t − 1.
+    fn backward_rows(
+        &self,
+        dg: &mut [T],
+        gates: &[T],
+        dh: &mut [T],
+        dc: &mut [T],
+        c_prev: &[T],
+        c_now: &[T],
+    ) {
+        let n = self.hidden;
+        let rows = dh.len() / n;
+        let one = T::one();
+        for b in 0..rows {
+            for u in 0..n {
+                let gi = b * 4 * n + u;
+                let (i, f, g, o) = (
+                    gates[gi],
+                    gates[gi + n],
+                    gates[gi + 2 * n],
+                    gates[gi + 3 * n],
+                );
+                let k = b * n + u;
+                let tc = tanh(c_now[k]);
+                let d_o = dh[k] * tc;
+                let dcell = dc[k] + dh[k] * o * (one - tc * tc);
+                let capped_by_f = self.capped_input_gate && one - f < i;
+                let i_eff = if capped_by_f { one - f } else { i };
+                let d_ieff = dcell * g;
+                let (di, mut df) = if capped_by_f {
+                    (T::zero(), -d_ieff)
+                } else {
+                    (d_ieff, T::zero())
+                };
+                df += dcell * c_prev[k];
+                let dgc = dcell * i_eff;
+                dc[k] = dcell * f;
+                dg[gi] = di * i * (one - i);
+                dg[gi + n] = df * f * (one - f);
+                dg[gi + 2 * n] = dgc * (one - g * g);
+                dg[gi + 3 * n] = d_o * o * (one - o);
+            }
+        }
+        // dh_{t−1} = dG_t · W_hh
+        matmul(
+            dh,
+            dg,
+            &self.w_hh.value,
+            rows,
+            4 * n,
+            n,
+            false,
+            false,
+            false,
+        );
     }
 }
