@@ -58,6 +58,9 @@ pub struct LmConfig {
     pub capped_input_gate: bool,
     /// GRU: reset before the recurrent product.
     pub reset_before: bool,
+    /// LSTM: LayerNorm on the gate pre-activations and on the cell.
+    #[serde(default)]
+    pub layer_norm: bool,
     /// Add each layer's input to its output (sizes must match).
     pub residual: bool,
 }
@@ -115,6 +118,7 @@ impl<T: Real> LanguageModel<T> {
                     input,
                     config.hidden,
                     config.capped_input_gate,
+                    config.layer_norm,
                     rng,
                 )),
                 CellKind::Gru => {

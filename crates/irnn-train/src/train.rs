@@ -178,6 +178,7 @@ mod tests {
             capped_input_gate: false,
             reset_before: false,
             residual: false,
+            layer_norm: false,
         };
         let settings = TrainSettings {
             epochs: 3,

@@ -101,6 +101,9 @@ pub struct TrainLm {
     /// LSTM: c = f⊙c + min(i, 1 − f)⊙g.
     #[arg(long)]
     capped_input_gate: bool,
+    /// LSTM: LayerNorm on the gate pre-activations and on the cell.
+    #[arg(long)]
+    layer_norm: bool,
     /// GRU: apply the reset gate before the recurrent product.
     #[arg(long)]
     reset_before: bool,
@@ -184,6 +187,7 @@ pub fn train_lm(a: TrainLm) -> Result<()> {
             capped_input_gate: a.capped_input_gate,
             reset_before: a.reset_before,
             residual: a.residual,
+            layer_norm: a.layer_norm,
         };
         let settings = TrainSettings {
             epochs: a.epochs,

@@ -20,6 +20,7 @@ fn config(cell: CellKind) -> LmConfig {
         capped_input_gate: false,
         reset_before: false,
         residual: false,
+        layer_norm: false,
     }
 }
 
@@ -80,6 +81,16 @@ fn lstm_gradients() {
 fn lstm_capped_input_gate_gradients() {
     let mut c = config(CellKind::Lstm);
     c.capped_input_gate = true;
+    check(c);
+}
+
+#[test]
+fn lstm_layer_norm_gradients() {
+    let mut c = config(CellKind::Lstm);
+    c.layer_norm = true;
+    check(c.clone());
+    c.capped_input_gate = true;
+    c.dropout = 0.2;
     check(c);
 }
 

@@ -1,20 +1,40 @@
 //! LSTM layer over a window of time steps, forward and backward.
 //!
 //! ```text
-//! [i f g o] = [σ σ tanh σ](x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)
+//! z = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh                  (4H: i, f, g, o)
+//! with LayerNorm: z_k ← γ_k ⊙ LN(z_k) + β_k for each gate k
+//! [i f g o] = [σ σ tanh σ](z)
 //! c' = f⊙c + i'⊙g,   i' = i, or min(i, 1 − f) with the capped input gate
-//! h' = o⊙tanh(c')
+//! h' = o⊙tanh(c'), or o⊙tanh(γ_c ⊙ LN(c') + β_c) with LayerNorm
 //! ```
 //!
-//! The input projection of the whole window is one GEMM; only `h W_hhᵀ` runs
-//! per step. The backward pass stores every step's gate gradient and forms
-//! the weight gradients with two GEMMs at the end.
+//! This is the structure the integer LSTM computes (NUMERICS.md §4.2). The
+//! input projection of the whole window is one GEMM; per step, batch rows
+//! are independent, so each step's recurrent product and gate update are
+//! split over threads by rows. The backward pass stores every step's gate
+//! gradient and forms the weight gradients with GEMMs at the end.
 
 use rand::Rng;
 use rayon::prelude::*;
 
 use super::ops::{add_rows, matmul};
 use super::{sigmoid, tanh, Param, Real};
+
+/// LayerNorm ε.
+pub const LN_EPSILON: f64 = 1e-5;
+
+/// LayerNorm parameters of an LSTM layer.
+#[derive(Debug, Clone)]
+pub struct LstmNorm<T> {
+    /// γ of the gate pre-activations, [4H].
+    pub gate_gamma: Param<T>,
+    /// β of the gate pre-activations, [4H].
+    pub gate_beta: Param<T>,
+    /// γ of the cell, [H].
+    pub cell_gamma: Param<T>,
+    /// β of the cell, [H].
+    pub cell_beta: Param<T>,
+}
 
 /// One LSTM layer's parameters.
 #[derive(Debug, Clone)]
@@ -33,6 +53,8 @@ pub struct Lstm<T> {
     pub b_ih: Param<T>,
     /// [4H].
     pub b_hh: Param<T>,
+    /// LayerNorm on the gates and the cell.
+    pub norm: Option<LstmNorm<T>>,
 }
 
 /// What the forward pass keeps for the backward pass.
@@ -47,52 +69,98 @@ pub struct LstmCache<T> {
     c: Vec<T>,
     /// h_0 … h_T: [(T+1)·B × H].
     h: Vec<T>,
+    /// LayerNorm: normalised gate pre-activations [T·B × 4H] and their
+    /// 1/σ [T·B × 4]; normalised cells [T·B × H] and 1/σ [T·B].
+    gate_hat: Vec<T>,
+    gate_inv: Vec<T>,
+    cell_hat: Vec<T>,
+    cell_inv: Vec<T>,
+}
+
+/// Normalises `v` in place to `(v − μ)/σ`, returns 1/σ.
+fn normalize<T: Real>(v: &mut [T]) -> T {
+    let n = T::of(v.len() as f64);
+    let mean = v.iter().copied().sum::<T>() / n;
+    let var = v.iter().map(|&x| (x - mean) * (x - mean)).sum::<T>() / n;
+    let inv = T::one() / (var + T::of(LN_EPSILON)).sqrt();
+    for x in v.iter_mut() {
+        *x = (*x - mean) * inv;
+    }
+    inv
+}
+
+/// LayerNorm backward for one vector: from `d_hat` (gradient of the
+/// normalised values) to the gradient of the input, written over `d_hat`.
+fn normalize_backward<T: Real>(d_hat: &mut [T], hat: &[T], inv: T) {
+    let n = T::of(d_hat.len() as f64);
+    let mean_d = d_hat.iter().copied().sum::<T>() / n;
+    let mean_dh = d_hat.iter().zip(hat).map(|(&d, &h)| d * h).sum::<T>() / n;
+    for (d, &h) in d_hat.iter_mut().zip(hat) {
+        *d = inv * (*d - mean_d - h * mean_dh);
+    }
 }
 
 impl<T: Real> Lstm<T> {
-    /// PyTorch's initialisation: every tensor `U(−1/√H, 1/√H)`.
+    /// PyTorch's initialisation: every tensor `U(−1/√H, 1/√H)`; LayerNorm
+    /// γ = 1, β = 0.
     pub fn new(
         layer: usize,
         input: usize,
         hidden: usize,
         capped: bool,
+        layer_norm: bool,
         rng: &mut impl Rng,
     ) -> Self {
         let k = 1.0 / (hidden as f64).sqrt();
+        let h4 = 4 * hidden;
+        let ones = |name: String, n: usize| {
+            let mut p = Param::zeros(name, &[n]);
+            p.value.iter_mut().for_each(|v| *v = T::one());
+            p
+        };
         Self {
             input,
             hidden,
             capped_input_gate: capped,
-            w_ih: Param::uniform(
-                format!("rnn.weight_ih_l{layer}"),
-                &[4 * hidden, input],
-                k,
-                rng,
-            ),
-            w_hh: Param::uniform(
-                format!("rnn.weight_hh_l{layer}"),
-                &[4 * hidden, hidden],
-                k,
-                rng,
-            ),
-            b_ih: Param::uniform(format!("rnn.bias_ih_l{layer}"), &[4 * hidden], k, rng),
-            b_hh: Param::uniform(format!("rnn.bias_hh_l{layer}"), &[4 * hidden], k, rng),
+            w_ih: Param::uniform(format!("rnn.weight_ih_l{layer}"), &[h4, input], k, rng),
+            w_hh: Param::uniform(format!("rnn.weight_hh_l{layer}"), &[h4, hidden], k, rng),
+            b_ih: Param::uniform(format!("rnn.bias_ih_l{layer}"), &[h4], k, rng),
+            b_hh: Param::uniform(format!("rnn.bias_hh_l{layer}"), &[h4], k, rng),
+            norm: layer_norm.then(|| LstmNorm {
+                gate_gamma: ones(format!("rnn.ln_gates_weight_l{layer}"), h4),
+                gate_beta: Param::zeros(format!("rnn.ln_gates_bias_l{layer}"), &[h4]),
+                cell_gamma: ones(format!("rnn.ln_cell_weight_l{layer}"), hidden),
+                cell_beta: Param::zeros(format!("rnn.ln_cell_bias_l{layer}"), &[hidden]),
+            }),
         }
     }
 
-    /// The parameters, in PyTorch's order.
-    pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
-        [
+    /// The parameters, in PyTorch's order (LayerNorm last).
+    pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        let mut v = vec![
             &mut self.w_ih,
             &mut self.w_hh,
             &mut self.b_ih,
             &mut self.b_hh,
-        ]
+        ];
+        if let Some(n) = &mut self.norm {
+            v.extend([
+                &mut n.gate_gamma,
+                &mut n.gate_beta,
+                &mut n.cell_gamma,
+                &mut n.cell_beta,
+            ]);
+        }
+        v
     }
 
     /// The parameters, read-only.
-    pub fn params(&self) -> [&Param<T>; 4] {
-        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+    pub fn params(&self) -> Vec<&Param<T>> {
+        let mut v = vec![&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh];
+        if let Some(n) = &self.norm {
+            v.extend([&n.gate_gamma, &n.gate_beta, &n.cell_gamma, &n.cell_beta]);
+        }
+        v
     }
 
     /// Runs `steps` steps on `x` (`steps·batch × input`), starting from and
@@ -124,22 +192,35 @@ impl<T: Real> Lstm<T> {
                 *p += a + b;
             }
         }
+        // LayerNorm statistics (allocated, if unused, without LayerNorm so the
+        // per-task chunking below lines up in both cases).
+        let (mut gate_hat, mut gate_inv) =
+            (vec![T::zero(); rows * 4 * n], vec![T::zero(); rows * 4]);
+        let (mut cell_hat, mut cell_inv) = (vec![T::zero(); rows * n], vec![T::zero(); rows]);
         let mut hs = Vec::with_capacity((steps + 1) * batch * n);
         let mut cs = Vec::with_capacity((steps + 1) * batch * n);
         hs.extend_from_slice(h);
         cs.extend_from_slice(c);
         let mut out = vec![T::zero(); rows * n];
-        let rows_per_task = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let rpt = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let w = |per_row: usize| rpt * per_row;
         for t in 0..steps {
             let g = &mut pre[t * batch * 4 * n..(t + 1) * batch * 4 * n];
+            let r = |per_row: usize| t * batch * per_row..(t + 1) * batch * per_row;
+            let (gh, gi) = (&mut gate_hat[r(4 * n)], &mut gate_inv[r(4)]);
+            let (ch, ci) = (&mut cell_hat[r(n)], &mut cell_inv[r(1)]);
             // Batch rows are independent within a step: each task runs its
             // rows' recurrent product and gate update (the prototype's
             // lesson: splitting this small product ourselves beats gemm's
             // own threading).
-            g.par_chunks_mut(rows_per_task * 4 * n)
-                .zip(h.par_chunks_mut(rows_per_task * n))
-                .zip(c.par_chunks_mut(rows_per_task * n))
-                .for_each(|((g, h), c)| self.step_rows(g, h, c));
+            g.par_chunks_mut(rpt * 4 * n)
+                .zip(h.par_chunks_mut(rpt * n))
+                .zip(c.par_chunks_mut(rpt * n))
+                .zip(gh.par_chunks_mut(w(4 * n)).zip(gi.par_chunks_mut(w(4))))
+                .zip(ch.par_chunks_mut(w(n)).zip(ci.par_chunks_mut(w(1))))
+                .for_each(|((((g, h), c), (gh, gi)), (ch, ci))| {
+                    self.step_rows(g, h, c, gh, gi, ch, ci)
+                });
             out[t * batch * n..(t + 1) * batch * n].copy_from_slice(h);
             hs.extend_from_slice(h);
             cs.extend_from_slice(c);
@@ -152,19 +233,47 @@ impl<T: Real> Lstm<T> {
                 gates: pre,
                 c: cs,
                 h: hs,
+                gate_hat,
+                gate_inv,
+                cell_hat,
+                cell_inv,
             };
         }
         out
     }
 
-    /// One step for some batch rows: `g += h W_hhᵀ`, then the gates (stored
-    /// post-activation in `g`) and the new `c`, `h`.
-    fn step_rows(&self, g: &mut [T], h: &mut [T], c: &mut [T]) {
+    /// One step for some batch rows: `g += h W_hhᵀ`, LayerNorm, then the
+    /// gates (stored post-activation in `g`) and the new `c`, `h`.
+    #[allow(clippy::too_many_arguments)]
+    fn step_rows(
+        &self,
+        g: &mut [T],
+        h: &mut [T],
+        c: &mut [T],
+        gate_hat: &mut [T],
+        gate_inv: &mut [T],
+        cell_hat: &mut [T],
+        cell_inv: &mut [T],
+    ) {
         let n = self.hidden;
         let rows = h.len() / n;
         matmul(g, h, &self.w_hh.value, rows, n, 4 * n, false, true, true);
         for b in 0..rows {
             let gb = &mut g[b * 4 * n..(b + 1) * 4 * n];
+            if let Some(norm) = &self.norm {
+                let hat = &mut gate_hat[b * 4 * n..(b + 1) * 4 * n];
+                hat.copy_from_slice(gb);
+                for k in 0..4 {
+                    gate_inv[b * 4 + k] = normalize(&mut hat[k * n..(k + 1) * n]);
+                }
+                for ((z, &x), (&gm, &bt)) in gb
+                    .iter_mut()
+                    .zip(hat.iter())
+                    .zip(norm.gate_gamma.value.iter().zip(&norm.gate_beta.value))
+                {
+                    *z = gm * x + bt;
+                }
+            }
             for u in 0..n {
                 let i = sigmoid(gb[u]);
                 let f = sigmoid(gb[n + u]);
@@ -175,13 +284,29 @@ impl<T: Real> Lstm<T> {
                 } else {
                     i
                 };
-                let cn = f * c[b * n + u] + i_eff * cand;
-                c[b * n + u] = cn;
-                h[b * n + u] = o * tanh(cn);
+                c[b * n + u] = f * c[b * n + u] + i_eff * cand;
                 gb[u] = i;
                 gb[n + u] = f;
                 gb[2 * n + u] = cand;
                 gb[3 * n + u] = o;
+            }
+            let cb = &c[b * n..(b + 1) * n];
+            let hb = &mut h[b * n..(b + 1) * n];
+            match &self.norm {
+                Some(norm) => {
+                    let hat = &mut cell_hat[b * n..(b + 1) * n];
+                    hat.copy_from_slice(cb);
+                    cell_inv[b] = normalize(hat);
+                    for u in 0..n {
+                        let cn = norm.cell_gamma.value[u] * hat[u] + norm.cell_beta.value[u];
+                        hb[u] = gb[3 * n + u] * tanh(cn);
+                    }
+                }
+                None => {
+                    for u in 0..n {
+                        hb[u] = gb[3 * n + u] * tanh(cb[u]);
+                    }
+                }
             }
         }
     }
@@ -193,27 +318,56 @@ impl<T: Real> Lstm<T> {
         let (n, steps, batch) = (self.hidden, cache.steps, cache.batch);
         let rows = steps * batch;
         let mut dgates = vec![T::zero(); rows * 4 * n];
+        // Gradients after the gate LN and after the cell LN, for the γ/β
+        // reductions at the end (allocated, if unused, without LayerNorm so
+        // the per-task chunking lines up).
+        let mut dz_gates = vec![T::zero(); rows * 4 * n];
+        let mut dz_cell = vec![T::zero(); rows * n];
         let mut dh = vec![T::zero(); batch * n];
         let mut dc = vec![T::zero(); batch * n];
-        let rows_per_task = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let rpt = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let w = |per_row: usize| rpt * per_row;
         for t in (0..steps).rev() {
             for (d, &y) in dh.iter_mut().zip(&dy[t * batch * n..(t + 1) * batch * n]) {
                 *d += y;
             }
+            let r = |per_row: usize| t * batch * per_row..(t + 1) * batch * per_row;
             let gates = &cache.gates[t * batch * 4 * n..(t + 1) * batch * 4 * n];
             let c_prev = &cache.c[t * batch * n..(t + 1) * batch * n];
             let c_now = &cache.c[(t + 1) * batch * n..(t + 2) * batch * n];
             let dg = &mut dgates[t * batch * 4 * n..(t + 1) * batch * 4 * n];
-            let r4 = rows_per_task * 4 * n;
-            let r1 = rows_per_task * n;
+            let (gh, gi) = (&cache.gate_hat[r(4 * n)], &cache.gate_inv[r(4)]);
+            let (ch, ci) = (&cache.cell_hat[r(n)], &cache.cell_inv[r(1)]);
+            let (dzg, dzc) = (&mut dz_gates[r(4 * n)], &mut dz_cell[r(n)]);
+            let r4 = rpt * 4 * n;
+            let r1 = rpt * n;
             dg.par_chunks_mut(r4)
                 .zip(gates.par_chunks(r4))
-                .zip(dh.par_chunks_mut(r1))
-                .zip(dc.par_chunks_mut(r1))
+                .zip(dh.par_chunks_mut(r1).zip(dc.par_chunks_mut(r1)))
                 .zip(c_prev.par_chunks(r1).zip(c_now.par_chunks(r1)))
-                .for_each(|((((dg, gates), dh), dc), (c_prev, c_now))| {
-                    self.backward_rows(dg, gates, dh, dc, c_prev, c_now)
-                });
+                .zip(
+                    (gh.par_chunks(w(4 * n)).zip(gi.par_chunks(w(4))))
+                        .zip(ch.par_chunks(w(n)).zip(ci.par_chunks(w(1)))),
+                )
+                .zip(dzg.par_chunks_mut(w(4 * n)).zip(dzc.par_chunks_mut(w(n))))
+                .for_each(
+                    |(
+                        ((((dg, gates), (dh, dc)), (c_prev, c_now)), ((gh, gi), (ch, ci))),
+                        (dzg, dzc),
+                    )| {
+                        self.backward_rows(
+                            dg,
+                            gates,
+                            dh,
+                            dc,
+                            c_prev,
+                            c_now,
+                            [gh, gi, ch, ci],
+                            dzg,
+                            dzc,
+                        )
+                    },
+                );
         }
         let h_prev = &cache.h[..rows * n];
         matmul(
@@ -240,6 +394,23 @@ impl<T: Real> Lstm<T> {
         );
         add_rows(&mut self.b_ih.grad, &dgates, 4 * n);
         add_rows(&mut self.b_hh.grad, &dgates, 4 * n);
+        if let Some(norm) = &mut self.norm {
+            for (dz, hat) in dz_gates
+                .chunks_exact(4 * n)
+                .zip(cache.gate_hat.chunks_exact(4 * n))
+            {
+                for j in 0..4 * n {
+                    norm.gate_gamma.grad[j] += dz[j] * hat[j];
+                    norm.gate_beta.grad[j] += dz[j];
+                }
+            }
+            for (dz, hat) in dz_cell.chunks_exact(n).zip(cache.cell_hat.chunks_exact(n)) {
+                for j in 0..n {
+                    norm.cell_gamma.grad[j] += dz[j] * hat[j];
+                    norm.cell_beta.grad[j] += dz[j];
+                }
+            }
+        }
         let mut dx = vec![T::zero(); rows * self.input];
         matmul(
             &mut dx,
@@ -257,7 +428,10 @@ impl<T: Real> Lstm<T> {
 
     /// One step of the backward pass for some batch rows: from `dh`, `dc`
     /// (gradients reaching h_t, c_t) to the gate gradients `dg`, then
-    /// `dh ← dg W_hh` and `dc ← dc ⊙ f` for step t − 1.
+    /// `dh ← dg W_hh` and `dc ← dc ⊙ f` for step t − 1. With LayerNorm,
+    /// `saved` holds the normalised values and 1/σ of the gates and the
+    /// cell, and `dz_gates`, `dz_cell` receive the post-LN gradients.
+    #[allow(clippy::too_many_arguments)]
     fn backward_rows(
         &self,
         dg: &mut [T],
@@ -266,11 +440,42 @@ impl<T: Real> Lstm<T> {
         dc: &mut [T],
         c_prev: &[T],
         c_now: &[T],
+        saved: [&[T]; 4],
+        dz_gates: &mut [T],
+        dz_cell: &mut [T],
     ) {
         let n = self.hidden;
         let rows = dh.len() / n;
         let one = T::one();
+        let [gate_hat, gate_inv, cell_hat, cell_inv] = saved;
+        let mut dcn = vec![T::zero(); n];
         for b in 0..rows {
+            // Through h = o ⊙ tanh(cell_in): d(cell_in) and do.
+            let mut d_o = vec![T::zero(); n];
+            match &self.norm {
+                Some(norm) => {
+                    let hat = &cell_hat[b * n..(b + 1) * n];
+                    for u in 0..n {
+                        let o = gates[b * 4 * n + 3 * n + u];
+                        let tc = tanh(norm.cell_gamma.value[u] * hat[u] + norm.cell_beta.value[u]);
+                        let k = b * n + u;
+                        d_o[u] = dh[k] * tc;
+                        let d = dh[k] * o * (one - tc * tc);
+                        dz_cell[k] = d;
+                        dcn[u] = d * norm.cell_gamma.value[u];
+                    }
+                    normalize_backward(&mut dcn, hat, cell_inv[b]);
+                }
+                None => {
+                    for u in 0..n {
+                        let k = b * n + u;
+                        let o = gates[b * 4 * n + 3 * n + u];
+                        let tc = tanh(c_now[k]);
+                        d_o[u] = dh[k] * tc;
+                        dcn[u] = dh[k] * o * (one - tc * tc);
+                    }
+                }
+            }
             for u in 0..n {
                 let gi = b * 4 * n + u;
                 let (i, f, g, o) = (
@@ -280,9 +485,7 @@ impl<T: Real> Lstm<T> {
                     gates[gi + 3 * n],
                 );
                 let k = b * n + u;
-                let tc = tanh(c_now[k]);
-                let d_o = dh[k] * tc;
-                let dcell = dc[k] + dh[k] * o * (one - tc * tc);
+                let dcell = dc[k] + dcn[u];
                 let capped_by_f = self.capped_input_gate && one - f < i;
                 let i_eff = if capped_by_f { one - f } else { i };
                 let d_ieff = dcell * g;
@@ -297,7 +500,21 @@ impl<T: Real> Lstm<T> {
                 dg[gi] = di * i * (one - i);
                 dg[gi + n] = df * f * (one - f);
                 dg[gi + 2 * n] = dgc * (one - g * g);
-                dg[gi + 3 * n] = d_o * o * (one - o);
+                dg[gi + 3 * n] = d_o[u] * o * (one - o);
+            }
+            if let Some(norm) = &self.norm {
+                let dgb = &mut dg[b * 4 * n..(b + 1) * 4 * n];
+                dz_gates[b * 4 * n..(b + 1) * 4 * n].copy_from_slice(dgb);
+                for (d, &gm) in dgb.iter_mut().zip(&norm.gate_gamma.value) {
+                    *d *= gm;
+                }
+                for k in 0..4 {
+                    normalize_backward(
+                        &mut dgb[k * n..(k + 1) * n],
+                        &gate_hat[b * 4 * n + k * n..b * 4 * n + (k + 1) * n],
+                        gate_inv[b * 4 + k],
+                    );
+                }
             }
         }
         // dh_{t−1} = dG_t · W_hh
