@@ -67,6 +67,7 @@ pub struct LmConfig {
 
 /// One recurrent layer.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // a handful per model
 pub enum Rnn<T> {
     /// LSTM.
     Lstm(Lstm<T>),
