@@ -59,6 +59,12 @@ pub struct TrainSettings {
     pub schedule: Schedule,
     /// Seed of the random stream.
     pub seed: u64,
+    /// Scale the loss as Zaremba et al. do — summed over the window's time
+    /// steps, averaged over the batch — instead of averaged over all tokens.
+    /// It multiplies the gradient by the window length, which matters for
+    /// the learning rate and the clipping threshold.
+    #[serde(default)]
+    pub sum_over_time: bool,
 }
 
 /// Where training stands.

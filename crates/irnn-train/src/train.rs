@@ -103,6 +103,12 @@ pub fn train(
             let loss = model.window(&x, &y, steps, s.batch, &mut state, Some(&mut progress.rng));
             {
                 let mut params = model.params_mut();
+                if s.sum_over_time {
+                    let k = steps as f32;
+                    for p in params.iter_mut() {
+                        p.grad.iter_mut().for_each(|g| *g *= k);
+                    }
+                }
                 clip_grad_norm(&mut params, s.clip);
                 optimizer.step(s.optimizer, &mut params, progress.schedule.lr);
             }
@@ -191,6 +197,7 @@ mod tests {
                 factor: 0.5,
             },
             seed: 3,
+            sum_over_time: optimizer == OptimizerKind::Sgd,
         };
         let model = LanguageModel::new(config, &mut TrainRng::seed(9));
         (

@@ -31,6 +31,15 @@ pub enum OptimArg {
     Adam,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LossArg {
+    /// Summed over the window's steps, averaged over the batch (Zaremba et
+    /// al.; the gradient scale their lr = 1 and clip = 5 assume).
+    TimeSum,
+    /// Averaged over every token of the window (PyTorch's example).
+    Mean,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ScheduleArg {
     /// Constant learning rate.
@@ -89,6 +98,9 @@ pub struct TrainLm {
     /// First epoch whose end decays the rate (step schedule).
     #[arg(long, default_value_t = 4)]
     decay_start: usize,
+    /// How the window's loss is scaled for the gradient.
+    #[arg(long, value_enum, default_value_t = LossArg::TimeSum)]
+    loss: LossArg,
     /// Gradient-norm clip (0 disables).
     #[arg(long, default_value_t = 5.0)]
     clip: f64,
@@ -214,6 +226,7 @@ pub fn train_lm(a: TrainLm) -> Result<()> {
                 },
             },
             seed: a.seed,
+            sum_over_time: a.loss == LossArg::TimeSum,
         };
         let model = LanguageModel::new(config, &mut TrainRng::seed(a.seed ^ 0x5EED));
         (
