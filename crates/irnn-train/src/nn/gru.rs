@@ -9,6 +9,7 @@
 //! ```
 
 use rand::Rng;
+use rayon::prelude::*;
 
 use super::ops::{add_rows, matmul};
 use super::{sigmoid, tanh, Param, Real};
@@ -119,67 +120,19 @@ impl<T: Real> Gru<T> {
                 *p += b;
             }
         }
-        let w_hn = &self.w_hh.value[2 * n * n..];
         let mut hs = Vec::with_capacity((steps + 1) * batch * n);
         hs.extend_from_slice(h);
         let mut hn_all = vec![T::zero(); rows * n];
         let mut out = vec![T::zero(); rows * n];
-        // Recurrent products: r, z rows (and n rows in reset-after mode).
-        let rec_rows = if self.reset_before { 2 * n } else { 3 * n };
-        let mut hw = vec![T::zero(); batch * rec_rows];
-        let mut rh = vec![T::zero(); batch * n];
+        let rpt = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
         for t in 0..steps {
-            matmul(
-                &mut hw,
-                h,
-                &self.w_hh.value,
-                batch,
-                n,
-                rec_rows,
-                false,
-                true,
-                false,
-            );
             let g = &mut xw[t * batch * 3 * n..(t + 1) * batch * 3 * n];
             let hn = &mut hn_all[t * batch * n..(t + 1) * batch * n];
-            for b in 0..batch {
-                for u in 0..n {
-                    let r = sigmoid(g[b * 3 * n + u] + hw[b * rec_rows + u] + self.b_hh.value[u]);
-                    let z = sigmoid(
-                        g[b * 3 * n + n + u] + hw[b * rec_rows + n + u] + self.b_hh.value[n + u],
-                    );
-                    g[b * 3 * n + u] = r;
-                    g[b * 3 * n + n + u] = z;
-                    if self.reset_before {
-                        rh[b * n + u] = r * h[b * n + u];
-                    } else {
-                        hn[b * n + u] = hw[b * rec_rows + 2 * n + u] + self.b_hh.value[2 * n + u];
-                    }
-                }
-            }
-            if self.reset_before {
-                matmul(hn, &rh, w_hn, batch, n, n, false, true, false);
-                for row in hn.chunks_exact_mut(n) {
-                    for (v, &b) in row.iter_mut().zip(&self.b_hh.value[2 * n..]) {
-                        *v += b;
-                    }
-                }
-            }
-            for b in 0..batch {
-                for u in 0..n {
-                    let r = g[b * 3 * n + u];
-                    let z = g[b * 3 * n + n + u];
-                    let pre = g[b * 3 * n + 2 * n + u]
-                        + if self.reset_before {
-                            hn[b * n + u]
-                        } else {
-                            r * hn[b * n + u]
-                        };
-                    let cand = tanh(pre);
-                    g[b * 3 * n + 2 * n + u] = cand;
-                    h[b * n + u] = (T::one() - z) * cand + z * h[b * n + u];
-                }
-            }
+            // Batch rows are independent within a step (see the LSTM).
+            g.par_chunks_mut(rpt * 3 * n)
+                .zip(h.par_chunks_mut(rpt * n))
+                .zip(hn.par_chunks_mut(rpt * n))
+                .for_each(|((g, h), hn)| self.step_rows(g, h, hn));
             out[t * batch * n..(t + 1) * batch * n].copy_from_slice(h);
             hs.extend_from_slice(h);
         }
@@ -196,11 +149,172 @@ impl<T: Real> Gru<T> {
         out
     }
 
+    /// One step for some batch rows: `g` holds the rows' input projections
+    /// and receives r, z, n; `h` is updated; `hn` receives the recurrent n term.
+    fn step_rows(&self, g: &mut [T], h: &mut [T], hn: &mut [T]) {
+        let n = self.hidden;
+        let rows = h.len() / n;
+        let rec_rows = if self.reset_before { 2 * n } else { 3 * n };
+        let mut hw = vec![T::zero(); rows * rec_rows];
+        matmul(
+            &mut hw,
+            h,
+            &self.w_hh.value,
+            rows,
+            n,
+            rec_rows,
+            false,
+            true,
+            false,
+        );
+        let mut rh = vec![T::zero(); if self.reset_before { rows * n } else { 0 }];
+        for b in 0..rows {
+            for u in 0..n {
+                let r = sigmoid(g[b * 3 * n + u] + hw[b * rec_rows + u] + self.b_hh.value[u]);
+                let z = sigmoid(
+                    g[b * 3 * n + n + u] + hw[b * rec_rows + n + u] + self.b_hh.value[n + u],
+                );
+                g[b * 3 * n + u] = r;
+                g[b * 3 * n + n + u] = z;
+                if self.reset_before {
+                    rh[b * n + u] = r * h[b * n + u];
+                } else {
+                    hn[b * n + u] = hw[b * rec_rows + 2 * n + u] + self.b_hh.value[2 * n + u];
+                }
+            }
+        }
+        if self.reset_before {
+            matmul(
+                hn,
+                &rh,
+                &self.w_hh.value[2 * n * n..],
+                rows,
+                n,
+                n,
+                false,
+                true,
+                false,
+            );
+            for row in hn.chunks_exact_mut(n) {
+                for (v, &b) in row.iter_mut().zip(&self.b_hh.value[2 * n..]) {
+                    *v += b;
+                }
+            }
+        }
+        for b in 0..rows {
+            for u in 0..n {
+                let r = g[b * 3 * n + u];
+                let z = g[b * 3 * n + n + u];
+                let rec = if self.reset_before {
+                    hn[b * n + u]
+                } else {
+                    r * hn[b * n + u]
+                };
+                let cand = tanh(g[b * 3 * n + 2 * n + u] + rec);
+                g[b * 3 * n + 2 * n + u] = cand;
+                h[b * n + u] = (T::one() - z) * cand + z * h[b * n + u];
+            }
+        }
+    }
+
+    /// One backward step for some batch rows: from `dh` (gradient reaching
+    /// h_t) to the input-projection and recurrent-term gradients of the
+    /// step, and `dh ← ` the gradient reaching h_{t−1}. Reset before: `rh`
+    /// receives r ⊙ h_{t−1} (the W_hn product's input).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_rows(
+        &self,
+        dx_t: &mut [T],
+        dh_t: &mut [T],
+        rh: &mut [T],
+        dh: &mut [T],
+        g: &[T],
+        hn: &[T],
+        h_prev: &[T],
+    ) {
+        let n = self.hidden;
+        let rows = dh.len() / n;
+        let one = T::one();
+        let mut dr = vec![T::zero(); rows * n];
+        let mut dh_prev = vec![T::zero(); rows * n];
+        for b in 0..rows {
+            for u in 0..n {
+                let k = b * n + u;
+                let gi = b * 3 * n + u;
+                let (r, z, cand) = (g[gi], g[gi + n], g[gi + 2 * n]);
+                let d = dh[k];
+                let dn = d * (one - z);
+                let dz = d * (h_prev[k] - cand);
+                dh_prev[k] = d * z;
+                let dpre_n = dn * (one - cand * cand);
+                dx_t[gi + 2 * n] = dpre_n;
+                if self.reset_before {
+                    dh_t[gi + 2 * n] = dpre_n;
+                    rh[k] = r * h_prev[k];
+                } else {
+                    dh_t[gi + 2 * n] = dpre_n * r;
+                    dr[k] = dpre_n * hn[k];
+                }
+                let dpre_z = dz * z * (one - z);
+                dx_t[gi + n] = dpre_z;
+                dh_t[gi + n] = dpre_z;
+            }
+        }
+        if self.reset_before {
+            // d(r⊙h) = dpre_n · W_hn
+            let mut drh = vec![T::zero(); rows * n];
+            let dn_rows: Vec<T> = (0..rows)
+                .flat_map(|b| dh_t[b * 3 * n + 2 * n..(b + 1) * 3 * n].to_vec())
+                .collect();
+            matmul(
+                &mut drh,
+                &dn_rows,
+                &self.w_hh.value[2 * n * n..],
+                rows,
+                n,
+                n,
+                false,
+                false,
+                false,
+            );
+            for k in 0..rows * n {
+                let r = g[(k / n) * 3 * n + k % n];
+                dr[k] = drh[k] * h_prev[k];
+                dh_prev[k] += drh[k] * r;
+            }
+        }
+        for b in 0..rows {
+            for u in 0..n {
+                let k = b * n + u;
+                let r = g[b * 3 * n + u];
+                let dpre_r = dr[k] * r * (one - r);
+                dx_t[b * 3 * n + u] = dpre_r;
+                dh_t[b * 3 * n + u] = dpre_r;
+            }
+        }
+        // dh_{t−1} += [dr dz (dn)] · W_hh for the rows applied to h.
+        let rec_rows = if self.reset_before { 2 * n } else { 3 * n };
+        let d_rec: Vec<T> = (0..rows)
+            .flat_map(|b| dh_t[b * 3 * n..b * 3 * n + rec_rows].to_vec())
+            .collect();
+        matmul(
+            &mut dh_prev,
+            &d_rec,
+            &self.w_hh.value,
+            rows,
+            rec_rows,
+            n,
+            false,
+            false,
+            true,
+        );
+        dh.copy_from_slice(&dh_prev);
+    }
+
     /// Back-propagates `dy` through the window (truncated BPTT); returns `dx`.
     pub fn backward(&mut self, cache: &GruCache<T>, dy: &[T]) -> Vec<T> {
         let (n, steps, batch) = (self.hidden, cache.steps, cache.batch);
         let rows = steps * batch;
-        let one = T::one();
         // Gradients of the input projection (r, z, n pre-activations) and of
         // the recurrent terms (r, z pre-activations and the n term).
         let mut dxw = vec![T::zero(); rows * 3 * n];
@@ -208,80 +322,31 @@ impl<T: Real> Gru<T> {
         // Reset before: inputs of the W_hn product.
         let mut rh_all = vec![T::zero(); rows * n];
         let mut dh = vec![T::zero(); batch * n];
-        let mut dh_prev = vec![T::zero(); batch * n];
-        let w_hn = &self.w_hh.value[2 * n * n..];
+        let rpt = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
         for t in (0..steps).rev() {
             for (d, &y) in dh.iter_mut().zip(&dy[t * batch * n..(t + 1) * batch * n]) {
                 *d += y;
             }
-            let g = &cache.gates[t * batch * 3 * n..(t + 1) * batch * 3 * n];
-            let hn = &cache.hn[t * batch * n..(t + 1) * batch * n];
-            let h_prev = &cache.h[t * batch * n..(t + 1) * batch * n];
-            let dx_t = &mut dxw[t * batch * 3 * n..(t + 1) * batch * 3 * n];
-            let dh_t = &mut dhw[t * batch * 3 * n..(t + 1) * batch * 3 * n];
-            let mut dr = vec![T::zero(); batch * n];
-            for b in 0..batch {
-                for u in 0..n {
-                    let k = b * n + u;
-                    let gi = b * 3 * n + u;
-                    let (r, z, cand) = (g[gi], g[gi + n], g[gi + 2 * n]);
-                    let d = dh[k];
-                    let dn = d * (one - z);
-                    let dz = d * (h_prev[k] - cand);
-                    dh_prev[k] = d * z;
-                    let dpre_n = dn * (one - cand * cand);
-                    dx_t[gi + 2 * n] = dpre_n;
-                    if self.reset_before {
-                        dh_t[gi + 2 * n] = dpre_n;
-                        rh_all[t * batch * n + k] = r * h_prev[k];
-                    } else {
-                        dh_t[gi + 2 * n] = dpre_n * r;
-                        dr[k] = dpre_n * hn[k];
-                    }
-                    let dpre_z = dz * z * (one - z);
-                    dx_t[gi + n] = dpre_z;
-                    dh_t[gi + n] = dpre_z;
-                }
-            }
-            if self.reset_before {
-                // d(r⊙h) = dpre_n · W_hn
-                let mut drh = vec![T::zero(); batch * n];
-                let dn_rows: Vec<T> = (0..batch)
-                    .flat_map(|b| dh_t[b * 3 * n + 2 * n..(b + 1) * 3 * n].to_vec())
-                    .collect();
-                matmul(&mut drh, &dn_rows, w_hn, batch, n, n, false, false, false);
-                for k in 0..batch * n {
-                    let r = g[(k / n) * 3 * n + k % n];
-                    dr[k] = drh[k] * h_prev[k];
-                    dh_prev[k] += drh[k] * r;
-                }
-            }
-            for b in 0..batch {
-                for u in 0..n {
-                    let k = b * n + u;
-                    let r = g[b * 3 * n + u];
-                    let dpre_r = dr[k] * r * (one - r);
-                    dx_t[b * 3 * n + u] = dpre_r;
-                    dh_t[b * 3 * n + u] = dpre_r;
-                }
-            }
-            // dh_{t−1} += [dr dz (dn)] · W_hh for the rows applied to h.
-            let rec_rows = if self.reset_before { 2 * n } else { 3 * n };
-            let d_rec: Vec<T> = (0..batch)
-                .flat_map(|b| dh_t[b * 3 * n..b * 3 * n + rec_rows].to_vec())
-                .collect();
-            matmul(
-                &mut dh_prev,
-                &d_rec,
-                &self.w_hh.value,
-                batch,
-                rec_rows,
-                n,
-                false,
-                false,
-                true,
+            let span = |per_row: usize| t * batch * per_row..(t + 1) * batch * per_row;
+            let (g, hn, h_prev) = (
+                &cache.gates[span(3 * n)],
+                &cache.hn[span(n)],
+                &cache.h[span(n)],
             );
-            std::mem::swap(&mut dh, &mut dh_prev);
+            let (r3, r1) = (rpt * 3 * n, rpt * n);
+            dxw[span(3 * n)]
+                .par_chunks_mut(r3)
+                .zip(dhw[span(3 * n)].par_chunks_mut(r3))
+                .zip(rh_all[span(n)].par_chunks_mut(r1))
+                .zip(dh.par_chunks_mut(r1))
+                .zip(
+                    g.par_chunks(r3)
+                        .zip(hn.par_chunks(r1))
+                        .zip(h_prev.par_chunks(r1)),
+                )
+                .for_each(|((((dx_t, dh_t), rh), dh), ((g, hn), h_prev))| {
+                    self.backward_rows(dx_t, dh_t, rh, dh, g, hn, h_prev)
+                });
         }
         let h_prev = &cache.h[..rows * n];
         if self.reset_before {
