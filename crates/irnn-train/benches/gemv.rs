@@ -5,6 +5,9 @@
 //!
 //! Throughput is reported in multiply-accumulates (elements) per second.
 
+mod common;
+
+use common::gemm_f32;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use irnn_runtime::{Isa, PackedMatrix};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -16,34 +19,6 @@ const CASES: [(usize, usize, usize); 4] = [
     (4096, 2048, 1),
     (4096, 1024, 16),
 ];
-
-/// f32 product with `gemm`: dst[b·rows + r] = Σ_c w[r·cols + c] · x[b·cols + c].
-fn gemm_f32(rows: usize, cols: usize, batch: usize, w: &[f32], x: &[f32], dst: &mut [f32]) {
-    // SAFETY: the strides describe exactly the three buffers' shapes.
-    unsafe {
-        gemm::gemm(
-            rows,
-            batch,
-            cols,
-            dst.as_mut_ptr(),
-            rows as isize,
-            1,
-            false,
-            w.as_ptr(),
-            1,
-            cols as isize,
-            x.as_ptr(),
-            cols as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
 
 /// A plain f32 loop, written so the compiler vectorises it (16 partial sums).
 fn loop_f32(rows: usize, cols: usize, batch: usize, w: &[f32], x: &[f32], dst: &mut [f32]) {

@@ -6,6 +6,9 @@
 
 #![allow(clippy::needless_range_loop)] // per-unit gate loops read best indexed
 
+mod common;
+
+use common::gemm_f32;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use irnn_runtime::kernels::Isa;
 use irnn_runtime::layers::{GruScratch, LstmScratch};
@@ -19,30 +22,7 @@ fn uniform(rng: &mut StdRng, n: usize, a: f64) -> Vec<f64> {
 
 /// f32 `dst = W · x` with `gemm`, one thread.
 fn gemv(rows: usize, cols: usize, w: &[f32], x: &[f32], dst: &mut [f32]) {
-    // SAFETY: strides describe the three buffers exactly.
-    unsafe {
-        gemm::gemm(
-            rows,
-            1,
-            cols,
-            dst.as_mut_ptr(),
-            rows as isize,
-            1,
-            false,
-            w.as_ptr(),
-            1,
-            cols as isize,
-            x.as_ptr(),
-            cols as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    gemm_f32(rows, cols, 1, w, x, dst)
 }
 
 fn sigmoid(x: f32) -> f32 {
