@@ -75,3 +75,19 @@ pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Re
         })
     }
 }
+
+/// Checks that a `rows × cols` tensor given as `data_len` elements has the
+/// right length, without overflowing on hostile sizes.
+pub(crate) fn check_matrix_len(
+    what: &'static str,
+    rows: usize,
+    cols: usize,
+    data_len: usize,
+) -> Result<(), Error> {
+    let len = rows.checked_mul(cols).ok_or(Error::DimensionTooLarge {
+        what,
+        value: usize::MAX,
+        max: isize::MAX as usize,
+    })?;
+    check_len(what, len, data_len)
+}

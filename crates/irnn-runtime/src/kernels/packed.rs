@@ -21,7 +21,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::error::{check_len, Error};
+use crate::error::{check_matrix_len, Error};
 
 /// Rows per block.
 pub const ROW_BLOCK: usize = 16;
@@ -72,12 +72,7 @@ impl PackedMatrix {
                 max: MAX_ROWS,
             });
         }
-        let len = rows.checked_mul(cols).ok_or(Error::DimensionTooLarge {
-            what: "matrix elements",
-            value: usize::MAX,
-            max: isize::MAX as usize,
-        })?;
-        check_len("row-major weights", len, weights.len())?;
+        check_matrix_len("row-major weights", rows, cols, weights.len())?;
         let row_blocks = rows.div_ceil(ROW_BLOCK);
         let groups = cols.div_ceil(COL_GROUP);
         let mut packed = PackedMatrix {

@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use crate::error::{check_len, Error};
+use crate::error::{check_matrix_len, Error};
 
 /// An int8 embedding table, `vocab × dim`, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,12 +22,7 @@ impl IntEmbedding {
                 what: "an embedding needs at least one token and one dimension",
             });
         }
-        let len = vocab.checked_mul(dim).ok_or(Error::DimensionTooLarge {
-            what: "embedding elements",
-            value: usize::MAX,
-            max: isize::MAX as usize,
-        })?;
-        check_len("embedding table", len, table.len())?;
+        check_matrix_len("embedding table", vocab, dim, table.len())?;
         Ok(Self { vocab, dim, table })
     }
 
