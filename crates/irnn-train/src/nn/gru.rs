@@ -12,7 +12,7 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use super::ops::{add_rows, matmul};
-use super::{sigmoid, tanh, Param, Real};
+use super::{sigmoid, tanh, Param, Real, RecurrentWeights};
 
 /// One GRU layer's parameters (PyTorch layout: gates r, z, n).
 #[derive(Debug, Clone)]
@@ -23,14 +23,8 @@ pub struct Gru<T> {
     pub hidden: usize,
     /// Reset before the recurrent product instead of after it.
     pub reset_before: bool,
-    /// [3H × input].
-    pub w_ih: Param<T>,
-    /// [3H × H].
-    pub w_hh: Param<T>,
-    /// [3H].
-    pub b_ih: Param<T>,
-    /// [3H].
-    pub b_hh: Param<T>,
+    /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
+    pub weights: RecurrentWeights<T>,
 }
 
 /// What the forward pass keeps.
@@ -56,41 +50,22 @@ impl<T: Real> Gru<T> {
         reset_before: bool,
         rng: &mut impl Rng,
     ) -> Self {
-        let k = 1.0 / (hidden as f64).sqrt();
         Self {
             input,
             hidden,
             reset_before,
-            w_ih: Param::uniform(
-                format!("rnn.weight_ih_l{layer}"),
-                &[3 * hidden, input],
-                k,
-                rng,
-            ),
-            w_hh: Param::uniform(
-                format!("rnn.weight_hh_l{layer}"),
-                &[3 * hidden, hidden],
-                k,
-                rng,
-            ),
-            b_ih: Param::uniform(format!("rnn.bias_ih_l{layer}"), &[3 * hidden], k, rng),
-            b_hh: Param::uniform(format!("rnn.bias_hh_l{layer}"), &[3 * hidden], k, rng),
+            weights: RecurrentWeights::new(layer, 3, input, hidden, rng),
         }
     }
 
     /// The parameters, in PyTorch's order.
-    pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
-        [
-            &mut self.w_ih,
-            &mut self.w_hh,
-            &mut self.b_ih,
-            &mut self.b_hh,
-        ]
+    pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.weights.params_mut()
     }
 
     /// The parameters, read-only.
-    pub fn params(&self) -> [&Param<T>; 4] {
-        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+    pub fn params(&self) -> Vec<&Param<T>> {
+        self.weights.params()
     }
 
     /// Runs the window; see [`super::lstm::Lstm::forward`].
@@ -107,7 +82,7 @@ impl<T: Real> Gru<T> {
         matmul(
             &mut xw,
             x,
-            &self.w_ih.value,
+            &self.weights.w_ih.value,
             rows,
             self.input,
             3 * n,
@@ -116,7 +91,7 @@ impl<T: Real> Gru<T> {
             false,
         );
         for row in xw.chunks_exact_mut(3 * n) {
-            for (p, &b) in row.iter_mut().zip(&self.b_ih.value) {
+            for (p, &b) in row.iter_mut().zip(&self.weights.b_ih.value) {
                 *p += b;
             }
         }
@@ -159,7 +134,7 @@ impl<T: Real> Gru<T> {
         matmul(
             &mut hw,
             h,
-            &self.w_hh.value,
+            &self.weights.w_hh.value,
             rows,
             n,
             rec_rows,
@@ -170,16 +145,20 @@ impl<T: Real> Gru<T> {
         let mut rh = vec![T::zero(); if self.reset_before { rows * n } else { 0 }];
         for b in 0..rows {
             for u in 0..n {
-                let r = sigmoid(g[b * 3 * n + u] + hw[b * rec_rows + u] + self.b_hh.value[u]);
+                let r =
+                    sigmoid(g[b * 3 * n + u] + hw[b * rec_rows + u] + self.weights.b_hh.value[u]);
                 let z = sigmoid(
-                    g[b * 3 * n + n + u] + hw[b * rec_rows + n + u] + self.b_hh.value[n + u],
+                    g[b * 3 * n + n + u]
+                        + hw[b * rec_rows + n + u]
+                        + self.weights.b_hh.value[n + u],
                 );
                 g[b * 3 * n + u] = r;
                 g[b * 3 * n + n + u] = z;
                 if self.reset_before {
                     rh[b * n + u] = r * h[b * n + u];
                 } else {
-                    hn[b * n + u] = hw[b * rec_rows + 2 * n + u] + self.b_hh.value[2 * n + u];
+                    hn[b * n + u] =
+                        hw[b * rec_rows + 2 * n + u] + self.weights.b_hh.value[2 * n + u];
                 }
             }
         }
@@ -187,7 +166,7 @@ impl<T: Real> Gru<T> {
             matmul(
                 hn,
                 &rh,
-                &self.w_hh.value[2 * n * n..],
+                &self.weights.w_hh.value[2 * n * n..],
                 rows,
                 n,
                 n,
@@ -196,7 +175,7 @@ impl<T: Real> Gru<T> {
                 false,
             );
             for row in hn.chunks_exact_mut(n) {
-                for (v, &b) in row.iter_mut().zip(&self.b_hh.value[2 * n..]) {
+                for (v, &b) in row.iter_mut().zip(&self.weights.b_hh.value[2 * n..]) {
                     *v += b;
                 }
             }
@@ -269,7 +248,7 @@ impl<T: Real> Gru<T> {
             matmul(
                 &mut drh,
                 &dn_rows,
-                &self.w_hh.value[2 * n * n..],
+                &self.weights.w_hh.value[2 * n * n..],
                 rows,
                 n,
                 n,
@@ -300,7 +279,7 @@ impl<T: Real> Gru<T> {
         matmul(
             &mut dh_prev,
             &d_rec,
-            &self.w_hh.value,
+            &self.weights.w_hh.value,
             rows,
             rec_rows,
             n,
@@ -350,7 +329,7 @@ impl<T: Real> Gru<T> {
         }
         let h_prev = &cache.h[..rows * n];
         if self.reset_before {
-            let (w_rz, w_n) = self.w_hh.grad.split_at_mut(2 * n * n);
+            let (w_rz, w_n) = self.weights.w_hh.grad.split_at_mut(2 * n * n);
             let d_rz: Vec<T> = dhw
                 .chunks_exact(3 * n)
                 .flat_map(|r| r[..2 * n].to_vec())
@@ -363,7 +342,7 @@ impl<T: Real> Gru<T> {
             matmul(w_n, &d_n, &rh_all, n, rows, n, true, false, true);
         } else {
             matmul(
-                &mut self.w_hh.grad,
+                &mut self.weights.w_hh.grad,
                 &dhw,
                 h_prev,
                 3 * n,
@@ -374,9 +353,9 @@ impl<T: Real> Gru<T> {
                 true,
             );
         }
-        add_rows(&mut self.b_hh.grad, &dhw, 3 * n);
+        add_rows(&mut self.weights.b_hh.grad, &dhw, 3 * n);
         matmul(
-            &mut self.w_ih.grad,
+            &mut self.weights.w_ih.grad,
             &dxw,
             &cache.x,
             3 * n,
@@ -386,12 +365,12 @@ impl<T: Real> Gru<T> {
             false,
             true,
         );
-        add_rows(&mut self.b_ih.grad, &dxw, 3 * n);
+        add_rows(&mut self.weights.b_ih.grad, &dxw, 3 * n);
         let mut dx = vec![T::zero(); rows * self.input];
         matmul(
             &mut dx,
             &dxw,
-            &self.w_ih.value,
+            &self.weights.w_ih.value,
             rows,
             3 * n,
             self.input,

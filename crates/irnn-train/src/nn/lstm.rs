@@ -18,7 +18,7 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use super::ops::{add_rows, matmul};
-use super::{sigmoid, tanh, Param, Real};
+use super::{sigmoid, tanh, Param, Real, RecurrentWeights};
 
 /// LayerNorm ε.
 pub const LN_EPSILON: f64 = 1e-5;
@@ -45,14 +45,8 @@ pub struct Lstm<T> {
     pub hidden: usize,
     /// `c = f⊙c + min(i, 1 − f)⊙g`.
     pub capped_input_gate: bool,
-    /// [4H × input].
-    pub w_ih: Param<T>,
-    /// [4H × H].
-    pub w_hh: Param<T>,
-    /// [4H].
-    pub b_ih: Param<T>,
-    /// [4H].
-    pub b_hh: Param<T>,
+    /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
+    pub weights: RecurrentWeights<T>,
     /// LayerNorm on the gates and the cell.
     pub norm: Option<LstmNorm<T>>,
 }
@@ -111,7 +105,6 @@ impl<T: Real> Lstm<T> {
         layer_norm: bool,
         rng: &mut impl Rng,
     ) -> Self {
-        let k = 1.0 / (hidden as f64).sqrt();
         let h4 = 4 * hidden;
         let ones = |name: String, n: usize| {
             let mut p = Param::zeros(name, &[n]);
@@ -122,10 +115,7 @@ impl<T: Real> Lstm<T> {
             input,
             hidden,
             capped_input_gate: capped,
-            w_ih: Param::uniform(format!("rnn.weight_ih_l{layer}"), &[h4, input], k, rng),
-            w_hh: Param::uniform(format!("rnn.weight_hh_l{layer}"), &[h4, hidden], k, rng),
-            b_ih: Param::uniform(format!("rnn.bias_ih_l{layer}"), &[h4], k, rng),
-            b_hh: Param::uniform(format!("rnn.bias_hh_l{layer}"), &[h4], k, rng),
+            weights: RecurrentWeights::new(layer, 4, input, hidden, rng),
             norm: layer_norm.then(|| LstmNorm {
                 gate_gamma: ones(format!("rnn.ln_gates_weight_l{layer}"), h4),
                 gate_beta: Param::zeros(format!("rnn.ln_gates_bias_l{layer}"), &[h4]),
@@ -137,12 +127,7 @@ impl<T: Real> Lstm<T> {
 
     /// The parameters, in PyTorch's order (LayerNorm last).
     pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        let mut v = vec![
-            &mut self.w_ih,
-            &mut self.w_hh,
-            &mut self.b_ih,
-            &mut self.b_hh,
-        ];
+        let mut v = self.weights.params_mut();
         if let Some(n) = &mut self.norm {
             v.extend([
                 &mut n.gate_gamma,
@@ -156,7 +141,7 @@ impl<T: Real> Lstm<T> {
 
     /// The parameters, read-only.
     pub fn params(&self) -> Vec<&Param<T>> {
-        let mut v = vec![&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh];
+        let mut v = self.weights.params();
         if let Some(n) = &self.norm {
             v.extend([&n.gate_gamma, &n.gate_beta, &n.cell_gamma, &n.cell_beta]);
         }
@@ -179,7 +164,7 @@ impl<T: Real> Lstm<T> {
         matmul(
             &mut pre,
             x,
-            &self.w_ih.value,
+            &self.weights.w_ih.value,
             rows,
             self.input,
             4 * n,
@@ -188,7 +173,11 @@ impl<T: Real> Lstm<T> {
             false,
         );
         for row in pre.chunks_exact_mut(4 * n) {
-            for ((p, &a), &b) in row.iter_mut().zip(&self.b_ih.value).zip(&self.b_hh.value) {
+            for ((p, &a), &b) in row
+                .iter_mut()
+                .zip(&self.weights.b_ih.value)
+                .zip(&self.weights.b_hh.value)
+            {
                 *p += a + b;
             }
         }
@@ -257,7 +246,17 @@ impl<T: Real> Lstm<T> {
     ) {
         let n = self.hidden;
         let rows = h.len() / n;
-        matmul(g, h, &self.w_hh.value, rows, n, 4 * n, false, true, true);
+        matmul(
+            g,
+            h,
+            &self.weights.w_hh.value,
+            rows,
+            n,
+            4 * n,
+            false,
+            true,
+            true,
+        );
         for b in 0..rows {
             let gb = &mut g[b * 4 * n..(b + 1) * 4 * n];
             if let Some(norm) = &self.norm {
@@ -371,7 +370,7 @@ impl<T: Real> Lstm<T> {
         }
         let h_prev = &cache.h[..rows * n];
         matmul(
-            &mut self.w_hh.grad,
+            &mut self.weights.w_hh.grad,
             &dgates,
             h_prev,
             4 * n,
@@ -382,7 +381,7 @@ impl<T: Real> Lstm<T> {
             true,
         );
         matmul(
-            &mut self.w_ih.grad,
+            &mut self.weights.w_ih.grad,
             &dgates,
             &cache.x,
             4 * n,
@@ -392,8 +391,8 @@ impl<T: Real> Lstm<T> {
             false,
             true,
         );
-        add_rows(&mut self.b_ih.grad, &dgates, 4 * n);
-        add_rows(&mut self.b_hh.grad, &dgates, 4 * n);
+        add_rows(&mut self.weights.b_ih.grad, &dgates, 4 * n);
+        add_rows(&mut self.weights.b_hh.grad, &dgates, 4 * n);
         if let Some(norm) = &mut self.norm {
             for (dz, hat) in dz_gates
                 .chunks_exact(4 * n)
@@ -415,7 +414,7 @@ impl<T: Real> Lstm<T> {
         matmul(
             &mut dx,
             &dgates,
-            &self.w_ih.value,
+            &self.weights.w_ih.value,
             rows,
             4 * n,
             self.input,
@@ -521,7 +520,7 @@ impl<T: Real> Lstm<T> {
         matmul(
             dh,
             dg,
-            &self.w_hh.value,
+            &self.weights.w_hh.value,
             rows,
             4 * n,
             n,

@@ -16,7 +16,7 @@ pub mod optim;
 pub mod param;
 pub mod rng;
 
-pub use param::Param;
+pub use param::{Param, RecurrentWeights};
 
 /// The float types the engine runs on.
 pub trait Real:
