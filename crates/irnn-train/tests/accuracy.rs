@@ -6,7 +6,7 @@
 use irnn_runtime::kernels::Isa;
 use irnn_runtime::layers::{GruScratch, LstmScratch};
 use irnn_train::convert::{convert_gru, convert_lstm, AffineQuant, Ranges};
-use irnn_train::reference::{GruParams, LstmParams};
+use irnn_train::reference::{GruParams, LstmParams, StepTrace};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 const STEPS: usize = 100;
@@ -129,45 +129,128 @@ fn check(name: &str, e: &Errors, mean_bound: f64, max_bound: f64) {
     );
 }
 
+/// A float cell run step by step, for the shared calibrate-then-compare loop.
+trait FloatCell {
+    fn reset(&mut self);
+    fn step(&mut self, x: &[f64]) -> StepTrace;
+    fn h(&self) -> &[f64];
+    fn cell(&self) -> &[f64];
+}
+
+struct LstmRun {
+    p: LstmParams,
+    h: Vec<f64>,
+    c: Vec<f64>,
+}
+
+impl FloatCell for LstmRun {
+    fn reset(&mut self) {
+        self.h
+            .iter_mut()
+            .chain(self.c.iter_mut())
+            .for_each(|v| *v = 0.0);
+    }
+    fn step(&mut self, x: &[f64]) -> StepTrace {
+        self.p.step(x, &mut self.h, &mut self.c)
+    }
+    fn h(&self) -> &[f64] {
+        &self.h
+    }
+    fn cell(&self) -> &[f64] {
+        &self.c
+    }
+}
+
+struct GruRun {
+    p: GruParams,
+    h: Vec<f64>,
+}
+
+impl FloatCell for GruRun {
+    fn reset(&mut self) {
+        self.h.iter_mut().for_each(|v| *v = 0.0);
+    }
+    fn step(&mut self, x: &[f64]) -> StepTrace {
+        self.p.step(x, &mut self.h)
+    }
+    fn h(&self) -> &[f64] {
+        &self.h
+    }
+    fn cell(&self) -> &[f64] {
+        &[]
+    }
+}
+
+/// One random input step: the int8 values and their real values.
+fn input_step(rng: &mut StdRng, input: usize, xq: AffineQuant) -> (Vec<i8>, Vec<f64>) {
+    let xi: Vec<i8> = uniform(rng, input, 1.0)
+        .iter()
+        .map(|&v| xq.quantize(v))
+        .collect();
+    let xf = xi.iter().map(|&q| xq.dequantize(q)).collect();
+    (xi, xf)
+}
+
+/// Calibration: 4 sequences of 100 steps; returns the ranges and h's grid.
+fn calibrate(
+    f: &mut impl FloatCell,
+    gates: usize,
+    rng: &mut StdRng,
+    input: usize,
+    xq: AffineQuant,
+) -> (Ranges, AffineQuant) {
+    let mut ranges = Ranges::new(gates);
+    let (mut hmin, mut hmax) = (0.0f64, 0.0f64);
+    for _ in 0..4 {
+        f.reset();
+        for _ in 0..STEPS {
+            let (_, x) = input_step(rng, input, xq);
+            let trace = f.step(&x);
+            ranges.observe(&trace, f.cell());
+            hmin = f.h().iter().fold(hmin, |m, &v| m.min(v));
+            hmax = f.h().iter().fold(hmax, |m, &v| m.max(v));
+        }
+    }
+    f.reset();
+    (ranges, AffineQuant::int8_from_range(hmin, hmax))
+}
+
+/// A fresh 100-step sequence through the float cell and the integer one.
+fn compare(
+    f: &mut impl FloatCell,
+    rng: &mut StdRng,
+    input: usize,
+    xq: AffineQuant,
+    hq: AffineQuant,
+    mut int_step: impl FnMut(&[i8]) -> Vec<i8>,
+) -> Errors {
+    let mut per_step = Vec::new();
+    for _ in 0..STEPS {
+        let (xi, xf) = input_step(rng, input, xq);
+        f.step(&xf);
+        per_step.push(step_error(&int_step(&xi), f.h(), hq));
+    }
+    summarize(&per_step)
+}
+
 fn lstm_case(seed: u64, ln: bool, capped: bool) -> Errors {
     let (input, hidden) = (48, 64);
     let mut rng = StdRng::seed_from_u64(seed);
     let p = lstm_params(&mut rng, input, hidden, ln, capped);
     let xq = AffineQuant::int8_from_range(-1.0, 1.0);
-    // Calibration: 4 sequences of 100 steps.
-    let mut ranges = Ranges::new(4);
-    let (mut hmin, mut hmax) = (0.0f64, 0.0f64);
-    for _ in 0..4 {
-        let (mut h, mut c) = (vec![0.0; hidden], vec![0.0; hidden]);
-        for _ in 0..STEPS {
-            let x: Vec<f64> = uniform(&mut rng, input, 1.0)
-                .iter()
-                .map(|&v| xq.dequantize(xq.quantize(v)))
-                .collect();
-            let trace = p.step(&x, &mut h, &mut c);
-            ranges.observe(&trace, &c);
-            hmin = h.iter().fold(hmin, |m, &v| m.min(v));
-            hmax = h.iter().fold(hmax, |m, &v| m.max(v));
-        }
-    }
-    let hq = AffineQuant::int8_from_range(hmin, hmax);
-    let cell = convert_lstm(&p, &ranges, xq, hq, 64).unwrap();
-    let mut state = cell.zero_state();
-    let mut scratch = LstmScratch::default();
-    let (mut h, mut c) = (vec![0.0; hidden], vec![0.0; hidden]);
-    let mut per_step = Vec::new();
-    for _ in 0..STEPS {
-        let xi: Vec<i8> = uniform(&mut rng, input, 1.0)
-            .iter()
-            .map(|&v| xq.quantize(v))
-            .collect();
-        let xf: Vec<f64> = xi.iter().map(|&q| xq.dequantize(q)).collect();
-        p.step(&xf, &mut h, &mut c);
-        cell.step(Isa::detect(), &xi, &mut state, &mut scratch)
+    let mut f = LstmRun {
+        p,
+        h: vec![0.0; hidden],
+        c: vec![0.0; hidden],
+    };
+    let (ranges, hq) = calibrate(&mut f, 4, &mut rng, input, xq);
+    let cell = convert_lstm(&f.p, &ranges, xq, hq, 64).unwrap();
+    let (mut state, mut scratch) = (cell.zero_state(), LstmScratch::default());
+    compare(&mut f, &mut rng, input, xq, hq, |x| {
+        cell.step(Isa::detect(), x, &mut state, &mut scratch)
             .unwrap();
-        per_step.push(step_error(&state.h, &h, hq));
-    }
-    summarize(&per_step)
+        state.h.clone()
+    })
 }
 
 fn gru_case(seed: u64, reset_before: bool) -> Errors {
@@ -175,39 +258,18 @@ fn gru_case(seed: u64, reset_before: bool) -> Errors {
     let mut rng = StdRng::seed_from_u64(seed);
     let p = gru_params(&mut rng, input, hidden, reset_before);
     let xq = AffineQuant::int8_from_range(-1.0, 1.0);
-    let mut ranges = Ranges::new(3);
-    let (mut hmin, mut hmax) = (0.0f64, 0.0f64);
-    for _ in 0..4 {
-        let mut h = vec![0.0; hidden];
-        for _ in 0..STEPS {
-            let x: Vec<f64> = uniform(&mut rng, input, 1.0)
-                .iter()
-                .map(|&v| xq.dequantize(xq.quantize(v)))
-                .collect();
-            let trace = p.step(&x, &mut h);
-            ranges.observe(&trace, &[]);
-            hmin = h.iter().fold(hmin, |m, &v| m.min(v));
-            hmax = h.iter().fold(hmax, |m, &v| m.max(v));
-        }
-    }
-    let hq = AffineQuant::int8_from_range(hmin, hmax);
-    let cell = convert_gru(&p, &ranges, xq, hq, 64).unwrap();
-    let mut state = cell.zero_state();
-    let mut scratch = GruScratch::default();
-    let mut h = vec![0.0; hidden];
-    let mut per_step = Vec::new();
-    for _ in 0..STEPS {
-        let xi: Vec<i8> = uniform(&mut rng, input, 1.0)
-            .iter()
-            .map(|&v| xq.quantize(v))
-            .collect();
-        let xf: Vec<f64> = xi.iter().map(|&q| xq.dequantize(q)).collect();
-        p.step(&xf, &mut h);
-        cell.step(Isa::detect(), &xi, &mut state, &mut scratch)
+    let mut f = GruRun {
+        p,
+        h: vec![0.0; hidden],
+    };
+    let (ranges, hq) = calibrate(&mut f, 3, &mut rng, input, xq);
+    let cell = convert_gru(&f.p, &ranges, xq, hq, 64).unwrap();
+    let (mut state, mut scratch) = (cell.zero_state(), GruScratch::default());
+    compare(&mut f, &mut rng, input, xq, hq, |x| {
+        cell.step(Isa::detect(), x, &mut state, &mut scratch)
             .unwrap();
-        per_step.push(step_error(&state.h, &h, hq));
-    }
-    summarize(&per_step)
+        state.h.clone()
+    })
 }
 
 #[test]
