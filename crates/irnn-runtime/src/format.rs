@@ -17,17 +17,20 @@ use crate::layers::{
 };
 use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
 use crate::pwl::PwlTable;
+use crate::vocabulary::{TokenLevel, Vocabulary};
 
 /// The first 8 bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"IRNNMODL";
 /// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Header bytes before the payload: magic, version, payload length.
 pub const HEADER_LEN: usize = 8 + 4 + 8;
 /// Largest dimension accepted for any tensor axis.
 pub const MAX_DIM: u32 = 1 << 24;
 /// Largest number of recurrent layers.
 pub const MAX_LAYERS: u32 = 256;
+/// Largest token, in bytes.
+pub const MAX_TOKEN_BYTES: u32 = 1024;
 
 /// Why a model file was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +225,15 @@ pub fn write_language_model(model: &IntLanguageModel) -> Vec<u8> {
     w.matrix(&model.output.weights);
     w.tensor_i32(&[model.output.bias.len() as u32], &model.output.bias);
     w.multiplier(model.output.logit_scale);
+    w.u8(match model.vocabulary.level {
+        TokenLevel::Word => 1,
+        TokenLevel::Char => 2,
+    });
+    w.u32(model.vocabulary.tokens.len() as u32);
+    for t in &model.vocabulary.tokens {
+        w.u32(t.len() as u32);
+        w.0.extend_from_slice(t.as_bytes());
+    }
 
     let payload = w.0;
     let mut file = Vec::with_capacity(HEADER_LEN + payload.len() + 4);
@@ -539,6 +551,40 @@ impl<'a> Reader<'a> {
         Ok(PwlTable::new(knots, values, slopes, shifts)?)
     }
 
+    fn vocabulary(&mut self, vocab: usize) -> Result<Vocabulary, FormatError> {
+        let level = match self.u8("token level")? {
+            1 => TokenLevel::Word,
+            2 => TokenLevel::Char,
+            l => {
+                return Err(invalid(alloc::format!(
+                    "token level {l} is unknown (1 = word, 2 = character)"
+                )))
+            }
+        };
+        let count = self.u32("token count")?;
+        if count as usize != vocab {
+            return Err(invalid(alloc::format!(
+                "{count} tokens for an embedding of {vocab} rows"
+            )));
+        }
+        let mut tokens = Vec::new();
+        for i in 0..count {
+            let len = self.u32("token length")?;
+            if len > MAX_TOKEN_BYTES {
+                return Err(FormatError::DimensionTooLarge {
+                    what: alloc::format!("length of token {i}"),
+                    value: len as u64,
+                    max: MAX_TOKEN_BYTES as u64,
+                });
+            }
+            let bytes = self.take(len as usize, "token text")?;
+            let text = core::str::from_utf8(bytes)
+                .map_err(|_| invalid(alloc::format!("token {i} is not valid UTF-8")))?;
+            tokens.push(String::from(text));
+        }
+        Ok(Vocabulary { level, tokens })
+    }
+
     fn language_model(&mut self) -> Result<IntLanguageModel, FormatError> {
         let kind = self.u8("model kind")?;
         if kind != 1 {
@@ -587,7 +633,9 @@ impl<'a> Reader<'a> {
         let weights = self.matrix("output weights", 0, 0)?;
         let bias = self.i32s("output bias", &[weights.rows() as u32])?;
         let logit_scale = self.multiplier("logit scale")?;
+        let vocabulary = self.vocabulary(embedding.vocab())?;
         Ok(IntLanguageModel {
+            vocabulary,
             embedding,
             layers: stack,
             output: IntOutputLayer {

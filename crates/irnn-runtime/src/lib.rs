@@ -44,8 +44,10 @@ pub mod model;
 pub mod pwl;
 #[cfg(test)]
 mod test_models;
+pub mod vocabulary;
 
 pub use error::Error;
 pub use fixed_point::QuantizedMultiplier;
 pub use kernels::{Isa, PackedMatrix};
 pub use pwl::PwlTable;
+pub use vocabulary::{TokenLevel, Vocabulary};

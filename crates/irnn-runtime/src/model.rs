@@ -19,6 +19,7 @@ use crate::layers::{
     GruScratch, GruState, IntEmbedding, IntGruCell, IntLstmCell, IntOutputLayer, LstmScratch,
     LstmState, QuantizedAdd,
 };
+use crate::vocabulary::Vocabulary;
 
 /// A recurrent cell of either kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +99,8 @@ pub struct IntLanguageModel {
     pub layers: Vec<StackedLayer>,
     /// Output projection.
     pub output: IntOutputLayer,
+    /// The tokens behind the ids (one per embedding row).
+    pub vocabulary: Vocabulary,
 }
 
 /// The state of one layer, with its scratch buffers.
@@ -125,6 +128,17 @@ pub struct LmState {
     /// One state per layer.
     pub layers: Vec<CellState>,
     residual_out: Vec<Vec<i8>>,
+}
+
+impl LmState {
+    /// The output of layer `l` after the last step: its h, or h ⊕ input
+    /// with a residual connection.
+    pub fn layer_output(&self, l: usize) -> &[i8] {
+        match self.residual_out.get(l) {
+            Some(r) if !r.is_empty() => r,
+            _ => self.layers[l].h(),
+        }
+    }
 }
 
 impl IntLanguageModel {
@@ -160,6 +174,11 @@ impl IntLanguageModel {
             width = layer.cell.hidden();
         }
         self.output.validate()?;
+        check_len(
+            "vocabulary size (tokens = embedding rows)",
+            self.embedding.vocab(),
+            self.vocabulary.len(),
+        )?;
         check_len("output layer input", width, self.output.weights.cols())
     }
 

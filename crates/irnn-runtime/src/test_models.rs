@@ -14,6 +14,7 @@ use crate::layers::{
 };
 use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
 use crate::pwl::PwlTable;
+use crate::vocabulary::{TokenLevel, Vocabulary};
 
 fn matrix(rng: &mut StdRng, rows: usize, cols: usize) -> PackedMatrix {
     let w: Vec<i8> = (0..rows * cols)
@@ -165,6 +166,10 @@ pub(crate) fn random_language_model(seed: u64, vocab: usize, width: usize) -> In
                 mantissa: 1 << 30,
                 shift: -10,
             },
+        },
+        vocabulary: Vocabulary {
+            level: TokenLevel::Word,
+            tokens: (0..vocab).map(|i| alloc::format!("t{i}")).collect(),
         },
     };
     model.validate().unwrap();

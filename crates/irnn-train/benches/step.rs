@@ -104,7 +104,14 @@ fn bench(c: &mut Criterion) {
             cell_norm: None,
             capped_input_gate: false,
         };
-        let cell = convert_lstm(&lstm, &ranges(4), q, q, 32).unwrap();
+        let cell = convert_lstm(
+            &lstm,
+            &ranges(4),
+            q,
+            q,
+            &mut irnn_train::pwl_fit::PwlFitter::new(32),
+        )
+        .unwrap();
         let mut state = cell.zero_state();
         let mut scratch = LstmScratch::default();
         group.bench_function(
@@ -138,7 +145,14 @@ fn bench(c: &mut Criterion) {
             b_h: vec![0.0; 3 * h],
             reset_before: false,
         };
-        let cell = convert_gru(&gru, &ranges(3), q, q, 32).unwrap();
+        let cell = convert_gru(
+            &gru,
+            &ranges(3),
+            q,
+            q,
+            &mut irnn_train::pwl_fit::PwlFitter::new(32),
+        )
+        .unwrap();
         let mut state = cell.zero_state();
         let mut scratch = GruScratch::default();
         group.bench_function(

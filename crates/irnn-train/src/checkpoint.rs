@@ -99,6 +99,18 @@ pub struct Checkpoint {
     pub optimizer: Optimizer,
     /// Carried hidden state (when saved mid-epoch).
     pub state: Option<LmState<f32>>,
+    /// Quantization ranges and PWL budget, when saved by QAT or calibration.
+    pub quant: Option<QuantInfo>,
+}
+
+/// What export needs beyond the weights: the activation ranges and the PWL
+/// knot budget (stored as metadata `irnn.quant`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantInfo {
+    /// Activation ranges.
+    pub ranges: crate::quantize::QuantRanges,
+    /// Knots per PWL table.
+    pub knots: usize,
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -140,6 +152,7 @@ pub fn to_bytes(
     progress: Option<&TrainProgress>,
     optimizer: &Optimizer,
     state: Option<&LmState<f32>>,
+    quant: Option<&QuantInfo>,
 ) -> Vec<u8> {
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let params = model.params();
@@ -181,6 +194,12 @@ pub fn to_bytes(
             serde_json::to_string(p).expect("progress serialises"),
         );
     }
+    if let Some(q) = quant {
+        meta.insert(
+            "irnn.quant".to_string(),
+            serde_json::to_string(q).expect("ranges serialise"),
+        );
+    }
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(n, s, d)| {
@@ -202,7 +221,24 @@ pub fn save(
     optimizer: &Optimizer,
     state: Option<&LmState<f32>>,
 ) -> Result<(), CheckpointError> {
-    atomic_write(path, &to_bytes(model, vocab, progress, optimizer, state))
+    atomic_write(
+        path,
+        &to_bytes(model, vocab, progress, optimizer, state, None),
+    )
+}
+
+/// Saves the float weights with their quantization ranges (what QAT and
+/// calibration produce; `irnn convert` exports it without data).
+pub fn save_quantized(
+    path: &Path,
+    model: &LanguageModel<f32>,
+    vocab: &Vocab,
+    quant: &QuantInfo,
+) -> Result<(), CheckpointError> {
+    atomic_write(
+        path,
+        &to_bytes(model, vocab, None, &Optimizer::default(), None, Some(quant)),
+    )
 }
 
 /// Loads a checkpoint.
@@ -236,6 +272,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, String> {
             config.vocab
         ));
     }
+    let quant: Option<QuantInfo> = match meta.get("irnn.quant") {
+        Some(s) => Some(serde_json::from_str(s).map_err(|e| format!("irnn.quant: {e}"))?),
+        None => None,
+    };
     let progress: Option<TrainProgress> = match meta.get("irnn.progress") {
         Some(s) => Some(serde_json::from_str(s).map_err(|e| format!("irnn.progress: {e}"))?),
         None => None,
@@ -297,5 +337,6 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, String> {
         progress,
         optimizer,
         state,
+        quant,
     })
 }

@@ -7,7 +7,7 @@ use irnn_runtime::fixed_point::QuantizedMultiplier;
 use irnn_runtime::kernels::{PackedMatrix, RowRequant};
 use irnn_runtime::layers::{IntGruCell, IntLayerNorm, IntLstmCell, ResetMode};
 
-use crate::pwl_fit::{fit_sigmoid, fit_tanh};
+use crate::pwl_fit::{Activation, PwlFitter};
 use crate::quant::{quantize_multiplier, QuantError};
 use crate::reference::{GruParams, LstmParams, StepTrace, LN_EPSILON};
 
@@ -71,7 +71,7 @@ pub fn quantize_rows(w: &[f64], rows: usize, cols: usize) -> (Vec<i8>, Vec<f64>)
 }
 
 /// Ranges seen while running the float model on calibration data.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ranges {
     /// max |·| of each gate's pre-activation.
     pub pre: Vec<f64>,
@@ -189,13 +189,13 @@ pub fn convert_layer_norm(
 }
 
 /// Converts a float LSTM cell. `x` and `h` are the int8 grids of the input
-/// and the hidden state; `knots` is the PWL budget per activation.
+/// and the hidden state; `pwl` fits (or recalls) the activation tables.
 pub fn convert_lstm(
     p: &LstmParams,
     ranges: &Ranges,
     x: AffineQuant,
     h: AffineQuant,
-    knots: usize,
+    pwl: &mut PwlFitter,
 ) -> Result<IntLstmCell, ConvertError> {
     let n = p.hidden;
     let gate_scales: Vec<f64> = ranges.pre.iter().map(|&m| int16_scale(m)).collect();
@@ -216,10 +216,10 @@ pub fn convert_lstm(
         None => (None, gate_scales.clone()),
     };
     let gate_activation = [
-        fit_sigmoid(act_scales[0], knots).table,
-        fit_sigmoid(act_scales[1], knots).table,
-        fit_tanh(act_scales[2], knots).table,
-        fit_sigmoid(act_scales[3], knots).table,
+        pwl.table(Activation::Sigmoid, act_scales[0]),
+        pwl.table(Activation::Sigmoid, act_scales[1]),
+        pwl.table(Activation::Tanh, act_scales[2]),
+        pwl.table(Activation::Sigmoid, act_scales[3]),
     ];
     let cf = cell_fraction_bits(ranges.cell);
     let cell_scale = 2f64.powi(-(cf as i32));
@@ -242,7 +242,7 @@ pub fn convert_lstm(
         cell_fraction_bits: cf,
         capped_input_gate: p.capped_input_gate,
         cell_norm,
-        cell_tanh: fit_tanh(tanh_scale, knots).table,
+        cell_tanh: pwl.table(Activation::Tanh, tanh_scale),
         output_multiplier: multiplier(2f64.powi(-30) / h.scale)?,
         h_zero_point: h.zero_point,
     };
@@ -256,7 +256,7 @@ pub fn convert_gru(
     ranges: &Ranges,
     x: AffineQuant,
     h: AffineQuant,
-    knots: usize,
+    pwl: &mut PwlFitter,
 ) -> Result<IntGruCell, ConvertError> {
     let n = p.hidden;
     // r and z: the gate pre-activation grid. n: the grid must hold the
@@ -320,9 +320,9 @@ pub fn convert_gru(
         requant_x,
         requant_h,
         gate_activation: [
-            fit_sigmoid(gate_scales[0], knots).table,
-            fit_sigmoid(gate_scales[1], knots).table,
-            fit_tanh(gate_scales[2], knots).table,
+            pwl.table(Activation::Sigmoid, gate_scales[0]),
+            pwl.table(Activation::Sigmoid, gate_scales[1]),
+            pwl.table(Activation::Tanh, gate_scales[2]),
         ],
         h_to_q15: multiplier(h.scale * 32768.0)?,
         output_multiplier: multiplier(2f64.powi(-30) / h.scale)?,
@@ -358,7 +358,7 @@ pub fn convert_attention(
     memory: AffineQuant,
     query: AffineQuant,
     max_pre: f64,
-    knots: usize,
+    pwl: &mut PwlFitter,
 ) -> Result<irnn_runtime::layers::IntAttention, ConvertError> {
     use irnn_runtime::layers::{AttentionScore, IntAttention};
     let (score, score_scale) = match p {
@@ -385,7 +385,7 @@ pub fn convert_attention(
                     key_requant,
                     w_query,
                     query_requant,
-                    tanh: fit_tanh(s_a, knots).table,
+                    tanh: pwl.table(Activation::Tanh, s_a),
                     v: vq,
                 },
                 s_v * crate::pwl_fit::Q15,
@@ -403,7 +403,7 @@ pub fn convert_attention(
         memory_dim,
         memory_zero_point: memory.zero_point,
         score_to_exp: multiplier(score_scale / EXP_INPUT_SCALE)?,
-        exp: exp_table(knots).table,
+        exp: exp_table(pwl.knots()).table,
         context_multiplier: multiplier(crate::pwl_fit::Q15)?,
         context_zero_point: memory.zero_point,
     };

@@ -17,6 +17,7 @@ pub mod lm;
 pub mod nn;
 pub mod pwl_fit;
 pub mod quant;
+pub mod quantize;
 pub mod reference;
 pub mod train;
 

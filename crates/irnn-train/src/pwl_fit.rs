@@ -61,22 +61,32 @@ fn table_through(knots: &[i32], target: &[i32]) -> PwlTable {
 pub fn fit_adaptive(target: &[i32], max_knots: usize, tolerance: i32) -> PwlFit {
     assert_eq!(target.len(), 65536, "target must cover the int16 grid");
     let mut knots = vec![i16::MIN as i32, i16::MAX as i32];
+    let mut table = table_through(&knots, target);
+    // (max error, where) of each segment; a segment's values depend only on
+    // its two knots, so an insertion changes just the two new segments.
+    let mut worst: Vec<(i32, i32)> = vec![worst_point(&table, target, knots[0], knots[1])];
     loop {
-        let table = table_through(&knots, target);
-        // Per-segment errors; pick the worst point overall.
-        let mut worst = (0, 0);
-        for w in knots.windows(2) {
-            let (e, q, _) = segment_error(&table, target, w[0], w[1]);
-            if e > worst.0 {
-                worst = (e, q);
-            }
-        }
-        if worst.0 <= tolerance || knots.len() >= max_knots.max(2) {
+        let (seg, &(e, q)) = worst
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (e, _))| (*e, core::cmp::Reverse(*i)))
+            .expect("at least one segment");
+        if e <= tolerance || knots.len() >= max_knots.max(2) {
             return finish(table, target);
         }
-        let pos = knots.partition_point(|&k| k < worst.1);
-        knots.insert(pos, worst.1);
+        knots.insert(seg + 1, q);
+        table = table_through(&knots, target);
+        worst[seg] = worst_point(&table, target, knots[seg], knots[seg + 1]);
+        worst.insert(
+            seg + 1,
+            worst_point(&table, target, knots[seg + 1], knots[seg + 2]),
+        );
     }
+}
+
+fn worst_point(table: &PwlTable, target: &[i32], k0: i32, k1: i32) -> (i32, i32) {
+    let (e, q, _) = segment_error(table, target, k0, k1);
+    (e, q)
 }
 
 /// Uniformly spaced knots over the int16 grid (the baseline the adaptive
@@ -117,6 +127,56 @@ pub fn fit_tanh(input_scale: f64, max_knots: usize) -> PwlFit {
 
 /// The Q0.15 output scale.
 pub const Q15: f64 = 1.0 / 32768.0;
+
+/// An activation the fitter knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// The logistic function.
+    Sigmoid,
+    /// tanh.
+    Tanh,
+}
+
+/// Fits tables for a fixed knot budget and remembers them by input grid, so
+/// that a conversion repeated during QAT refits an activation only when its
+/// input range has moved.
+#[derive(Debug, Clone)]
+pub struct PwlFitter {
+    knots: usize,
+    cache: std::collections::HashMap<(Activation, u64), PwlTable>,
+}
+
+impl PwlFitter {
+    /// A fitter with at most `knots` knots per table (≥ 2).
+    pub fn new(knots: usize) -> Self {
+        Self {
+            knots: knots.max(2),
+            cache: Default::default(),
+        }
+    }
+
+    /// The knot budget.
+    pub fn knots(&self) -> usize {
+        self.knots
+    }
+
+    /// Tables fitted so far.
+    pub fn fits(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The table of `f` for inputs on grid `input_scale`, output Q0.15.
+    pub fn table(&mut self, f: Activation, input_scale: f64) -> PwlTable {
+        let knots = self.knots;
+        self.cache
+            .entry((f, input_scale.to_bits()))
+            .or_insert_with(|| match f {
+                Activation::Sigmoid => fit_sigmoid(input_scale, knots).table,
+                Activation::Tanh => fit_tanh(input_scale, knots).table,
+            })
+            .clone()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 use irnn_runtime::kernels::Isa;
 use irnn_runtime::layers::{GruScratch, LstmScratch};
 use irnn_train::convert::{convert_gru, convert_lstm, AffineQuant, Ranges};
+use irnn_train::pwl_fit::PwlFitter;
 use irnn_train::reference::{GruParams, LstmParams, StepTrace};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -244,7 +245,7 @@ fn lstm_case(seed: u64, ln: bool, capped: bool) -> Errors {
         c: vec![0.0; hidden],
     };
     let (ranges, hq) = calibrate(&mut f, 4, &mut rng, input, xq);
-    let cell = convert_lstm(&f.p, &ranges, xq, hq, 64).unwrap();
+    let cell = convert_lstm(&f.p, &ranges, xq, hq, &mut PwlFitter::new(64)).unwrap();
     let (mut state, mut scratch) = (cell.zero_state(), LstmScratch::default());
     compare(&mut f, &mut rng, input, xq, hq, |x| {
         cell.step(Isa::detect(), x, &mut state, &mut scratch)
@@ -263,7 +264,7 @@ fn gru_case(seed: u64, reset_before: bool) -> Errors {
         h: vec![0.0; hidden],
     };
     let (ranges, hq) = calibrate(&mut f, 3, &mut rng, input, xq);
-    let cell = convert_gru(&f.p, &ranges, xq, hq, 64).unwrap();
+    let cell = convert_gru(&f.p, &ranges, xq, hq, &mut PwlFitter::new(64)).unwrap();
     let (mut state, mut scratch) = (cell.zero_state(), GruScratch::default());
     compare(&mut f, &mut rng, input, xq, hq, |x| {
         cell.step(Isa::detect(), x, &mut state, &mut scratch)
@@ -347,8 +348,8 @@ fn bidirectional_lstm() {
     }
     let hq = AffineQuant::int8_from_range(lo, hi);
     let layer = IntBiLstm {
-        forward: convert_lstm(&fwd, &rf, xq, hq, 64).unwrap(),
-        backward: convert_lstm(&bwd, &rb, xq, hq, 64).unwrap(),
+        forward: convert_lstm(&fwd, &rf, xq, hq, &mut PwlFitter::new(64)).unwrap(),
+        backward: convert_lstm(&bwd, &rb, xq, hq, &mut PwlFitter::new(64)).unwrap(),
     };
     layer.validate().unwrap();
     let xs = seq(&mut rng);
@@ -446,7 +447,7 @@ fn attention_case(additive: bool, seed: u64) {
             max_pre = max_pre.max(v.abs());
         }
     }
-    let layer = convert_attention(&p, dim, qdim, mq, qq, max_pre, 64).unwrap();
+    let layer = convert_attention(&p, dim, qdim, mq, qq, max_pre, &mut PwlFitter::new(64)).unwrap();
     let (mut ctx_err, mut ctx_max, mut w_err) = (0.0, 0.0f64, 0.0f64);
     let trials = 20;
     for _ in 0..trials {

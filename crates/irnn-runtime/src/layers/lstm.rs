@@ -83,6 +83,18 @@ pub struct LstmScratch {
     cell_tanh: Vec<i16>,
 }
 
+impl LstmScratch {
+    /// After a step: the activated gates i, f, g, o (Q0.15, [4H]).
+    pub fn activated_gates(&self) -> &[i16] {
+        &self.activated
+    }
+
+    /// After a step: tanh of the (normalised) cell (Q0.15, [H]).
+    pub fn cell_tanh(&self) -> &[i16] {
+        &self.cell_tanh
+    }
+}
+
 impl IntLstmCell {
     /// Checks that every part agrees on the sizes.
     pub fn validate(&self) -> Result<(), Error> {

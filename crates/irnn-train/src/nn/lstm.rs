@@ -71,6 +71,40 @@ pub struct LstmCache<T> {
     cell_inv: Vec<T>,
 }
 
+impl<T: Real> LstmCache<T> {
+    /// A cache filled from values computed elsewhere — QAT records the
+    /// integer runtime's gates, cells and hidden states (dequantized) and
+    /// back-propagates through them with the float cell's derivatives
+    /// (straight-through). Layouts as [`Lstm::forward`] keeps them: `x`
+    /// [T·B × input], `gates` post-activation [T·B × 4H], `c` and `h`
+    /// [(T+1)·B × H] with the initial state first. Without LayerNorm only.
+    pub fn from_values(
+        steps: usize,
+        batch: usize,
+        x: Vec<T>,
+        gates: Vec<T>,
+        c: Vec<T>,
+        h: Vec<T>,
+    ) -> Self {
+        let rows = steps * batch;
+        let n = gates.len() / rows.max(1) / 4;
+        Self {
+            steps,
+            batch,
+            x,
+            gates,
+            c,
+            h,
+            // Unused without LayerNorm, but sized so the backward pass's
+            // per-task chunking lines up.
+            gate_hat: vec![T::zero(); rows * 4 * n],
+            gate_inv: vec![T::zero(); rows * 4],
+            cell_hat: vec![T::zero(); rows * n],
+            cell_inv: vec![T::zero(); rows],
+        }
+    }
+}
+
 /// Normalises `v` in place to `(v − μ)/σ`, returns 1/σ.
 fn normalize<T: Real>(v: &mut [T]) -> T {
     let n = T::of(v.len() as f64);

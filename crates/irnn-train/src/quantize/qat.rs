@@ -1,0 +1,523 @@
+//! Quantization-aware training.
+//!
+//! The forward pass is not an imitation of the integer model: it *is* the
+//! integer model. Every window, the current float weights and ranges are
+//! exported ([`integer_model`]) and the runtime runs the window with its own
+//! kernels, recording the integer gates, cells, hidden states and logits.
+//! Those values, dequantized, are what the loss and the backward pass see;
+//! the backward pass is the float LSTM's, with straight-through estimates
+//! (each rounding is treated as the identity, each PWL table as the function
+//! it approximates). So the metric QAT reports is, by construction, the
+//! metric of the deployed model (DESIGN.md §3), and a test holds it to that.
+//!
+//! Ranges move by an exponential moving average of what a float "shadow" of
+//! each step — the same inputs, float arithmetic, nothing saturated — would
+//! have needed; they can be frozen for the last part of training so the
+//! model settles on fixed grids.
+//!
+//! Scope: LSTM layers without LayerNorm (plain or with the capped input
+//! gate), with or without residual connections. GRU and LayerNorm models
+//! convert and calibrate (post-training quantization) but do not train here
+//! yet. There is no dropout in QAT: the integer forward pass has none.
+
+use std::time::Instant;
+
+use irnn_runtime::model::{CellState, IntLanguageModel, LmState, RecurrentCell};
+use irnn_runtime::Isa;
+use rayon::prelude::*;
+
+use super::export::{integer_model, logit_scale, ExportError};
+use super::integer_eval::{token_nll, NllSum};
+use super::ranges::{MinMax, QuantRanges};
+use crate::convert::AffineQuant;
+use crate::data::{Batches, Corpus, Vocab};
+use crate::lm::{CellKind, LanguageModel, Rnn};
+use crate::nn::loss::softmax_cross_entropy;
+use crate::nn::lstm::LstmCache;
+use crate::nn::ops::matmul;
+use crate::nn::optim::{clip_grad_norm, Optimizer, OptimizerKind, Schedule, ScheduleState};
+use crate::pwl_fit::PwlFitter;
+use crate::train::{EpochReport, Observer, EVAL_BATCH};
+
+/// QAT failures.
+#[derive(Debug, thiserror::Error)]
+pub enum QatError {
+    /// The model has a part QAT does not handle.
+    #[error("QAT does not support {0} yet (post-training quantization does: `irnn convert`)")]
+    Unsupported(&'static str),
+    /// Export failed.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// The runtime rejected an input.
+    #[error("integer runtime: {0}")]
+    Runtime(#[from] irnn_runtime::Error),
+}
+
+/// What one stream recorded for one layer over a window (integer values).
+#[derive(Debug, Default)]
+struct LayerRecord {
+    /// i, f, g, o after activation, Q0.15: [T × 4H].
+    gates: Vec<i16>,
+    /// c_0 … c_T: [(T+1) × H].
+    c: Vec<i16>,
+    /// h_0 … h_T: [(T+1) × H].
+    h: Vec<i8>,
+    /// The layer's output (h, or h ⊕ input): [T × H].
+    out: Vec<i8>,
+}
+
+/// What one stream produced over a window.
+#[derive(Debug, Default)]
+struct StreamRecord {
+    layers: Vec<LayerRecord>,
+    /// [T × classes].
+    logits: Vec<i32>,
+}
+
+fn lstm_state(state: &LmState, l: usize) -> (&[i8], &[i16], &[i16]) {
+    match &state.layers[l] {
+        CellState::Lstm(s, scratch) => (&s.h, &s.c, scratch.activated_gates()),
+        CellState::Gru(..) => unreachable!("QAT models are LSTM-only (checked by Qat::new)"),
+    }
+}
+
+/// Runs one stream's tokens through the integer model, from and into
+/// `state`, recording the layer values when `record`.
+fn run_stream(
+    model: &IntLanguageModel,
+    isa: Isa,
+    tokens: impl Iterator<Item = u32>,
+    state: &mut LmState,
+    record: bool,
+) -> Result<StreamRecord, irnn_runtime::Error> {
+    let classes = model.classes();
+    let mut rec = StreamRecord {
+        layers: (0..model.layers.len())
+            .map(|_| LayerRecord::default())
+            .collect(),
+        logits: Vec::new(),
+    };
+    if record {
+        for (l, r) in rec.layers.iter_mut().enumerate() {
+            let (h, c, _) = lstm_state(state, l);
+            r.h.extend_from_slice(h);
+            r.c.extend_from_slice(c);
+        }
+    }
+    for token in tokens {
+        let at = rec.logits.len();
+        rec.logits.resize(at + classes, 0);
+        model.step(isa, token, state, &mut rec.logits[at..])?;
+        if record {
+            for (l, r) in rec.layers.iter_mut().enumerate() {
+                let (h, c, gates) = lstm_state(state, l);
+                r.gates.extend_from_slice(gates);
+                r.c.extend_from_slice(c);
+                r.h.extend_from_slice(h);
+                r.out.extend_from_slice(state.layer_output(l));
+            }
+        }
+    }
+    Ok(rec)
+}
+
+/// Runs a window (`steps × batch` tokens, time-major) of parallel streams.
+fn run_window(
+    model: &IntLanguageModel,
+    isa: Isa,
+    x: &[u32],
+    steps: usize,
+    states: &mut [LmState],
+    record: bool,
+) -> Result<Vec<StreamRecord>, irnn_runtime::Error> {
+    let batch = states.len();
+    states
+        .par_iter_mut()
+        .enumerate()
+        .map(|(b, st)| run_stream(model, isa, (0..steps).map(|t| x[t * batch + b]), st, record))
+        .collect()
+}
+
+/// Gathers stream-major records into time-major rows (`row = t·batch + b`),
+/// dequantized by `f`.
+fn time_major<Q: Copy>(
+    per_stream: &[&[Q]],
+    steps: usize,
+    width: usize,
+    f: impl Fn(Q) -> f32,
+) -> Vec<f32> {
+    let batch = per_stream.len();
+    let mut out = Vec::with_capacity(steps * batch * width);
+    for t in 0..steps {
+        for s in per_stream {
+            out.extend(s[t * width..(t + 1) * width].iter().map(|&q| f(q)));
+        }
+    }
+    out
+}
+
+fn maxabs(v: impl Iterator<Item = f32>) -> f64 {
+    v.fold(0.0f32, |m, x| m.max(x.abs())) as f64
+}
+
+/// A model under quantization-aware training.
+pub struct Qat {
+    /// The float weights being trained.
+    pub model: LanguageModel<f32>,
+    /// Its vocabulary.
+    pub vocab: Vocab,
+    /// The activation ranges (moving until frozen).
+    pub ranges: QuantRanges,
+    /// Ranges no longer move.
+    pub frozen: bool,
+    /// EMA momentum of the ranges, per window.
+    pub momentum: f64,
+    pwl: PwlFitter,
+    isa: Isa,
+}
+
+impl Qat {
+    /// Starts QAT from a float model and its calibrated ranges, with
+    /// `knots` knots per PWL table.
+    pub fn new(
+        model: LanguageModel<f32>,
+        vocab: Vocab,
+        ranges: QuantRanges,
+        knots: usize,
+    ) -> Result<Self, QatError> {
+        if model.config.cell != CellKind::Lstm {
+            return Err(QatError::Unsupported("GRU layers"));
+        }
+        if model.config.layer_norm {
+            return Err(QatError::Unsupported("LayerNorm"));
+        }
+        Ok(Self {
+            model,
+            vocab,
+            ranges,
+            frozen: false,
+            momentum: 0.95,
+            pwl: PwlFitter::new(knots),
+            isa: Isa::detect(),
+        })
+    }
+
+    /// Knots per PWL table.
+    pub fn knots(&self) -> usize {
+        self.pwl.knots()
+    }
+
+    /// PWL tables fitted so far (refits happen when a range moves a grid).
+    pub fn pwl_fits(&self) -> usize {
+        self.pwl.fits()
+    }
+
+    /// The integer model of the current weights and ranges.
+    pub fn export(&mut self) -> Result<IntLanguageModel, ExportError> {
+        integer_model(&self.model, &self.vocab, &self.ranges, &mut self.pwl)
+    }
+
+    /// Trains on one window: integer forward pass, float backward pass
+    /// (gradients accumulate in the model's parameters), and, unless
+    /// frozen, a range update. `states` carries each stream's integer state
+    /// from window to window. Returns the mean loss in nats.
+    pub fn train_window(
+        &mut self,
+        x: &[u32],
+        y: &[u32],
+        steps: usize,
+        states: &mut [LmState],
+    ) -> Result<f64, QatError> {
+        let int = self.export()?;
+        let batch = states.len();
+        let rows = steps * batch;
+        let recs = run_window(&int, self.isa, x, steps, states, true)?;
+        let mut seen = QuantRanges::empty(&self.model);
+
+        // Layer 0's input: the int8 embedding rows, dequantized.
+        let e = self.ranges.embedding;
+        let eq = AffineQuant::int8_from_range(e.min, e.max);
+        let mut input = Vec::with_capacity(rows * self.model.config.embedding);
+        for &t in x {
+            input.extend(
+                int.embedding
+                    .lookup(t)?
+                    .iter()
+                    .map(|&q| eq.dequantize(q) as f32),
+            );
+        }
+        let mut caches = Vec::with_capacity(int.layers.len());
+        for (l, layer) in int.layers.iter().enumerate() {
+            let RecurrentCell::Lstm(cell) = &layer.cell else {
+                unreachable!("QAT models are LSTM-only");
+            };
+            let n = cell.hidden;
+            let r = &self.ranges.layers[l];
+            let hq = AffineQuant::int8_from_range(r.h.min, r.h.max);
+            let oq = if layer.residual.is_some() {
+                AffineQuant::int8_from_range(r.out.min, r.out.max)
+            } else {
+                hq
+            };
+            let cell_unit = (-(cell.cell_fraction_bits as f64)).exp2() as f32;
+            let take = |f: fn(&LayerRecord) -> &[i16]| -> Vec<&[i16]> {
+                recs.iter().map(|s| f(&s.layers[l])).collect()
+            };
+            let gates = time_major(&take(|r| &r.gates), steps, 4 * n, |q| q as f32 / 32768.0);
+            let c = time_major(&take(|r| &r.c), steps + 1, n, |q| q as f32 * cell_unit);
+            let h_rec: Vec<&[i8]> = recs.iter().map(|s| &s.layers[l].h[..]).collect();
+            let h = time_major(&h_rec, steps + 1, n, |q| hq.dequantize(q) as f32);
+            let out_rec: Vec<&[i8]> = recs.iter().map(|s| &s.layers[l].out[..]).collect();
+            let out = time_major(&out_rec, steps, n, |q| oq.dequantize(q) as f32);
+            if !self.frozen {
+                self.observe(l, &input, &gates, &c, &h, rows, &mut seen);
+            }
+            caches.push(LstmCache::from_values(steps, batch, input, gates, c, h));
+            input = out;
+        }
+
+        // Loss on the integer logits (their real values), then backward.
+        let classes = int.classes();
+        let scale = logit_scale(int.output.logit_scale);
+        let mut logits = time_major(
+            &recs.iter().map(|s| &s.logits[..]).collect::<Vec<_>>(),
+            steps,
+            classes,
+            |q| (q as f64 * scale) as f32,
+        );
+        let loss = softmax_cross_entropy(&mut logits, y, classes, true);
+        let mut d = self.model.decoder.backward(&input, &logits, rows);
+        for l in (0..self.model.rnns.len()).rev() {
+            let Rnn::Lstm(cell) = &mut self.model.rnns[l] else {
+                unreachable!("QAT models are LSTM-only");
+            };
+            let mut dx = cell.backward(&caches[l], &d);
+            if int.layers[l].residual.is_some() {
+                for (a, &b) in dx.iter_mut().zip(&d) {
+                    *a += b;
+                }
+            }
+            d = dx;
+        }
+        self.model.encoder.backward(x, &d);
+
+        if !self.frozen {
+            seen.embedding = MinMax::of(self.model.encoder.weight.value.iter().map(|&v| v as f64));
+            self.ranges.blend(&seen, self.momentum);
+        }
+        Ok(loss)
+    }
+
+    /// Records what the float shadow of layer `l` needed over the window:
+    /// gate pre-activations from the same (dequantized) inputs, the cell
+    /// before saturation, h and the layer output.
+    #[allow(clippy::too_many_arguments)]
+    fn observe(
+        &self,
+        l: usize,
+        x: &[f32],
+        gates: &[f32],
+        c: &[f32],
+        h: &[f32],
+        rows: usize,
+        seen: &mut QuantRanges,
+    ) {
+        let Rnn::Lstm(cell) = &self.model.rnns[l] else {
+            return;
+        };
+        let n = cell.hidden;
+        let w = &cell.weights;
+        let mut pre = vec![0f32; rows * 4 * n];
+        matmul(
+            &mut pre,
+            x,
+            &w.w_ih.value,
+            rows,
+            cell.input,
+            4 * n,
+            false,
+            true,
+            false,
+        );
+        matmul(
+            &mut pre,
+            &h[..rows * n],
+            &w.w_hh.value,
+            rows,
+            n,
+            4 * n,
+            false,
+            true,
+            true,
+        );
+        let s = &mut seen.layers[l];
+        for k in 0..4 {
+            let bias = |j: usize| w.b_ih.value[k * n + j] + w.b_hh.value[k * n + j];
+            s.cell.pre[k] = maxabs(
+                pre.chunks_exact(4 * n)
+                    .flat_map(|row| (0..n).map(move |j| (row[k * n + j], j)))
+                    .map(|(v, j)| v + bias(j)),
+            );
+        }
+        let (mut cell_max, mut hr, mut outr) = (0.0f64, MinMax::default(), MinMax::default());
+        for r in 0..rows {
+            let g = &gates[r * 4 * n..(r + 1) * 4 * n];
+            for u in 0..n {
+                let (i, f, cand, o) = (g[u], g[n + u], g[2 * n + u], g[3 * n + u]);
+                let i = if cell.capped_input_gate {
+                    i.min(1.0 - f)
+                } else {
+                    i
+                };
+                let cf = f * c[r * n + u] + i * cand;
+                cell_max = cell_max.max(cf.abs() as f64);
+                let hv = (o * cf.tanh()) as f64;
+                hr.widen(MinMax { min: hv, max: hv });
+                let ov = if self.model.config.residual && cell.input == n {
+                    hv + x[r * n + u] as f64
+                } else {
+                    hv
+                };
+                outr.widen(MinMax { min: ov, max: ov });
+            }
+        }
+        s.cell.cell = cell_max;
+        s.cell.cell_in = cell_max;
+        s.h = hr;
+        s.out = outr;
+    }
+
+    /// QAT-mode evaluation: the exported integer model over `tokens` in
+    /// `streams` streams, window by window as training runs it. Returns the
+    /// NLL totals and, when `keep_logits`, every stream's logits in order.
+    pub fn evaluate(
+        &mut self,
+        tokens: &[u32],
+        streams: usize,
+        bptt: usize,
+        keep_logits: bool,
+    ) -> Result<(NllSum, Vec<Vec<i32>>), QatError> {
+        let int = self.export()?;
+        let batches = Batches::new(tokens, streams);
+        let batch = batches.batch();
+        let scale = logit_scale(int.output.logit_scale);
+        let classes = int.classes();
+        let mut states: Vec<LmState> = (0..batch).map(|_| int.zero_state()).collect();
+        let mut sum = NllSum::new(batch);
+        let mut kept = vec![Vec::new(); if keep_logits { batch } else { 0 }];
+        for w in 0..batches.windows(bptt) {
+            let (x, y, steps) = batches.window(w, bptt);
+            let recs = run_window(&int, self.isa, &x, steps, &mut states, false)?;
+            for (b, rec) in recs.iter().enumerate() {
+                for t in 0..steps {
+                    let logits = &rec.logits[t * classes..(t + 1) * classes];
+                    sum.add(b, token_nll(logits, scale, y[t * batch + b]));
+                }
+                if keep_logits {
+                    kept[b].extend_from_slice(&rec.logits);
+                }
+            }
+        }
+        Ok((sum, kept))
+    }
+}
+
+/// Hyper-parameters of a QAT run.
+#[derive(Debug, Clone)]
+pub struct QatSettings {
+    /// Epochs over the training data.
+    pub epochs: usize,
+    /// Parallel streams.
+    pub batch: usize,
+    /// Window length.
+    pub bptt: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Gradient-norm clip (0: none).
+    pub clip: f64,
+    /// Loss summed over the window's steps (Zaremba) instead of averaged.
+    pub sum_over_time: bool,
+    /// Fraction of the windows, at the end, trained with frozen ranges.
+    pub freeze_fraction: f64,
+    /// Stop after this many windows in total.
+    pub max_windows: Option<usize>,
+}
+
+/// Runs QAT. Each epoch ends with a QAT-mode validation pass (the integer
+/// model's own metric).
+pub fn train_qat(
+    qat: &mut Qat,
+    corpus: &Corpus,
+    s: &QatSettings,
+    observer: &mut dyn Observer,
+) -> Result<Vec<EpochReport>, QatError> {
+    let batches = Batches::new(&corpus.train, s.batch);
+    let windows = batches.windows(s.bptt);
+    let total = s
+        .max_windows
+        .map_or(windows * s.epochs, |m| m.min(windows * s.epochs));
+    let freeze_at = ((1.0 - s.freeze_fraction.clamp(0.0, 1.0)) * total as f64) as usize;
+    let mut optimizer = Optimizer::default();
+    let mut schedule = ScheduleState::new(s.lr);
+    let mut reports = Vec::new();
+    let mut done = 0usize;
+    for epoch in 1..=s.epochs {
+        if done >= total {
+            break;
+        }
+        let int = qat.export()?;
+        let mut states: Vec<LmState> = (0..batches.batch()).map(|_| int.zero_state()).collect();
+        observer.epoch_start(epoch, windows, windows * s.bptt * s.batch);
+        let start = Instant::now();
+        let (mut loss_sum, mut tokens) = (0.0, 0usize);
+        for w in 0..windows {
+            if done >= total {
+                break;
+            }
+            if done >= freeze_at {
+                qat.frozen = true;
+            }
+            let (x, y, steps) = batches.window(w, s.bptt);
+            qat.model.zero_grad();
+            let loss = qat.train_window(&x, &y, steps, &mut states)?;
+            let mut params = qat.model.params_mut();
+            if s.sum_over_time {
+                let k = steps as f32;
+                for p in params.iter_mut() {
+                    p.grad.iter_mut().for_each(|g| *g *= k);
+                }
+            }
+            clip_grad_norm(&mut params, s.clip);
+            optimizer.step(s.optimizer, &mut params, schedule.lr);
+            done += 1;
+            loss_sum += loss * (steps * s.batch) as f64;
+            tokens += steps * s.batch;
+            observer.window_done(w + 1, tokens, loss, schedule.lr);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let valid_loss = if corpus.valid.len() > EVAL_BATCH + 1 {
+            qat.evaluate(&corpus.valid, EVAL_BATCH, s.bptt, false)?
+                .0
+                .mean()
+        } else {
+            f64::NAN
+        };
+        let lr = schedule.lr;
+        schedule.end_epoch(s.schedule, epoch, valid_loss);
+        let report = EpochReport {
+            epoch,
+            train_loss: loss_sum / tokens.max(1) as f64,
+            valid_loss,
+            lr,
+            seconds,
+            tokens_per_second: tokens as f64 / seconds.max(1e-9),
+        };
+        observer.epoch_end(&report);
+        reports.push(report);
+    }
+    Ok(reports)
+}

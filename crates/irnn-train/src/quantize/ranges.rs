@@ -1,0 +1,238 @@
+//! Quantization ranges of every activation tensor of a language model.
+//!
+//! Weights need no observer: their per-row ranges are read off the weights
+//! at export. Activations do: the int8 grids of the embedding, of each
+//! layer's h and output (after a residual add), and the int16 grids of the
+//! gate pre-activations and the cell. [`calibrate`] sets them from a float
+//! run over data (post-training quantization); QAT then moves them by an
+//! exponential moving average ([`QuantRanges::blend`]) and freezes them
+//! near the end.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::convert::Ranges;
+use crate::lm::{LanguageModel, Rnn};
+use crate::reference::{GruParams, LstmParams};
+
+/// `[min, max]` of a tensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MinMax {
+    /// Smallest value seen.
+    pub min: f64,
+    /// Largest value seen.
+    pub max: f64,
+}
+
+impl MinMax {
+    /// The range of `v` (an empty slice gives `[0, 0]`).
+    pub fn of(v: impl IntoIterator<Item = f64>) -> Self {
+        let mut r = MinMax::default();
+        for x in v {
+            r.min = r.min.min(x);
+            r.max = r.max.max(x);
+        }
+        r
+    }
+
+    /// Widens to cover `other`.
+    pub fn widen(&mut self, other: MinMax) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// `self ← m·self + (1 − m)·other`.
+    pub fn blend(&mut self, other: MinMax, m: f64) {
+        self.min = m * self.min + (1.0 - m) * other.min;
+        self.max = m * self.max + (1.0 - m) * other.max;
+    }
+}
+
+/// Ranges of one recurrent layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerRanges {
+    /// The cell's gate, cell-state and (GRU) recurrent ranges.
+    pub cell: Ranges,
+    /// The hidden state h.
+    pub h: MinMax,
+    /// The layer's output: h ⊕ input with a residual connection, else h.
+    pub out: MinMax,
+}
+
+/// Ranges of a whole language model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantRanges {
+    /// The embedding table (and so the first layer's input).
+    pub embedding: MinMax,
+    /// Per recurrent layer, bottom first.
+    pub layers: Vec<LayerRanges>,
+}
+
+fn blend_max(a: &mut [f64], b: &[f64], m: f64) {
+    for (x, &y) in a.iter_mut().zip(b) {
+        *x = m * *x + (1.0 - m) * y;
+    }
+}
+
+fn widen_max(a: &mut [f64], b: &[f64]) {
+    for (x, &y) in a.iter_mut().zip(b) {
+        *x = x.max(y);
+    }
+}
+
+impl QuantRanges {
+    /// All-zero ranges for `model`'s shape.
+    pub fn empty(model: &LanguageModel<f32>) -> Self {
+        let gates = match model.config.cell {
+            crate::lm::CellKind::Lstm => 4,
+            crate::lm::CellKind::Gru => 3,
+        };
+        Self {
+            embedding: MinMax::default(),
+            layers: (0..model.rnns.len())
+                .map(|_| LayerRanges {
+                    cell: Ranges::new(gates),
+                    h: MinMax::default(),
+                    out: MinMax::default(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Widens every range to cover `other`'s.
+    pub fn widen(&mut self, other: &QuantRanges) {
+        self.embedding.widen(other.embedding);
+        for (a, b) in self.layers.iter_mut().zip(&other.layers) {
+            widen_max(&mut a.cell.pre, &b.cell.pre);
+            widen_max(&mut a.cell.pre_normed, &b.cell.pre_normed);
+            widen_max(&mut a.cell.recurrent, &b.cell.recurrent);
+            a.cell.cell = a.cell.cell.max(b.cell.cell);
+            a.cell.cell_in = a.cell.cell_in.max(b.cell.cell_in);
+            a.h.widen(b.h);
+            a.out.widen(b.out);
+        }
+    }
+
+    /// Exponential moving average towards `seen` with momentum `m`.
+    pub fn blend(&mut self, seen: &QuantRanges, m: f64) {
+        self.embedding = seen.embedding;
+        for (a, b) in self.layers.iter_mut().zip(&seen.layers) {
+            blend_max(&mut a.cell.pre, &b.cell.pre, m);
+            blend_max(&mut a.cell.pre_normed, &b.cell.pre_normed, m);
+            blend_max(&mut a.cell.recurrent, &b.cell.recurrent, m);
+            a.cell.cell = m * a.cell.cell + (1.0 - m) * b.cell.cell;
+            a.cell.cell_in = m * a.cell.cell_in + (1.0 - m) * b.cell.cell_in;
+            a.h.blend(b.h, m);
+            a.out.blend(b.out, m);
+        }
+    }
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// The f64 reference cell of a float LSTM layer.
+pub fn lstm_params(cell: &crate::nn::lstm::Lstm<f32>) -> LstmParams {
+    let w = &cell.weights;
+    let n = cell.hidden;
+    LstmParams {
+        input: cell.input,
+        hidden: n,
+        w_x: f64s(&w.w_ih.value),
+        w_h: f64s(&w.w_hh.value),
+        bias: w
+            .b_ih
+            .value
+            .iter()
+            .zip(&w.b_hh.value)
+            .map(|(&a, &b)| a as f64 + b as f64)
+            .collect(),
+        gate_norm: cell
+            .norm
+            .as_ref()
+            .map(|m| (f64s(&m.gate_gamma.value), f64s(&m.gate_beta.value))),
+        cell_norm: cell
+            .norm
+            .as_ref()
+            .map(|m| (f64s(&m.cell_gamma.value), f64s(&m.cell_beta.value))),
+        capped_input_gate: cell.capped_input_gate,
+    }
+}
+
+/// The f64 reference cell of a float GRU layer.
+pub fn gru_params(cell: &crate::nn::gru::Gru<f32>) -> GruParams {
+    let w = &cell.weights;
+    GruParams {
+        input: cell.input,
+        hidden: cell.hidden,
+        w_x: f64s(&w.w_ih.value),
+        w_h: f64s(&w.w_hh.value),
+        b_x: f64s(&w.b_ih.value),
+        b_h: f64s(&w.b_hh.value),
+        reset_before: cell.reset_before,
+    }
+}
+
+/// A layer's reference cell and its state.
+enum RefCell {
+    Lstm(LstmParams, Vec<f64>, Vec<f64>),
+    Gru(GruParams, Vec<f64>),
+}
+
+/// Post-training calibration: runs the f64 reference of `model` over
+/// `tokens` (cut into a few independent streams, run in parallel) and
+/// returns the largest ranges seen.
+pub fn calibrate(model: &LanguageModel<f32>, tokens: &[u32]) -> QuantRanges {
+    let streams = rayon::current_num_threads().clamp(1, 8);
+    let len = tokens.len() / streams;
+    let parts: Vec<QuantRanges> = (0..streams)
+        .into_par_iter()
+        .map(|s| calibrate_stream(model, &tokens[s * len..(s + 1) * len]))
+        .collect();
+    let mut all = QuantRanges::empty(model);
+    for p in &parts {
+        all.widen(p);
+    }
+    all.embedding = MinMax::of(model.encoder.weight.value.iter().map(|&v| v as f64));
+    all
+}
+
+fn calibrate_stream(model: &LanguageModel<f32>, tokens: &[u32]) -> QuantRanges {
+    let mut ranges = QuantRanges::empty(model);
+    let dim = model.config.embedding;
+    let mut cells: Vec<RefCell> = model
+        .rnns
+        .iter()
+        .map(|r| match r {
+            Rnn::Lstm(c) => RefCell::Lstm(lstm_params(c), vec![0.0; c.hidden], vec![0.0; c.hidden]),
+            Rnn::Gru(c) => RefCell::Gru(gru_params(c), vec![0.0; c.hidden]),
+        })
+        .collect();
+    for &t in tokens {
+        let row = &model.encoder.weight.value[t as usize * dim..(t as usize + 1) * dim];
+        let mut x = f64s(row);
+        for (cell, r) in cells.iter_mut().zip(&mut ranges.layers) {
+            let (trace, h, c) = match cell {
+                RefCell::Lstm(p, h, c) => {
+                    let tr = p.step(&x, h, c);
+                    (tr, &*h, c.clone())
+                }
+                RefCell::Gru(p, h) => {
+                    let tr = p.step(&x, h);
+                    (tr, &*h, Vec::new())
+                }
+            };
+            r.cell.observe(&trace, &c);
+            r.h.widen(MinMax::of(h.iter().copied()));
+            let out: Vec<f64> = if model.config.residual && x.len() == h.len() {
+                h.iter().zip(&x).map(|(a, b)| a + b).collect()
+            } else {
+                h.to_vec()
+            };
+            r.out.widen(MinMax::of(out.iter().copied()));
+            x = out;
+        }
+    }
+    ranges
+}

@@ -1,0 +1,130 @@
+//! DESIGN.md §3: what QAT measures is what the integer runtime computes.
+//! A small character LSTM trained on the embedded Tiny Shakespeare slice
+//! goes through calibration, QAT, a checkpoint with its ranges, export to a
+//! `.irnn` file and back; the runtime then scores the whole validation text
+//! and its logits must equal QAT-mode evaluation's, bit for bit.
+
+use irnn_runtime::format::{read_language_model, write_language_model};
+use irnn_runtime::Isa;
+use irnn_train::checkpoint::{self, QuantInfo};
+use irnn_train::data::{load_corpus, Batches, Level, EMBEDDED_DATA};
+use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
+use irnn_train::nn::optim::{OptimizerKind, Schedule};
+use irnn_train::nn::rng::TrainRng;
+use irnn_train::pwl_fit::PwlFitter;
+use irnn_train::quantize::integer_eval;
+use irnn_train::quantize::qat::{train_qat, Qat, QatSettings};
+use irnn_train::quantize::{calibrate, integer_model};
+use irnn_train::train::{fresh_progress, train, RunOptions, Silent};
+
+#[test]
+fn qat_metric_is_the_integer_runtimes_metric() {
+    let corpus = load_corpus(EMBEDDED_DATA, Level::Char).unwrap();
+    let config = LmConfig {
+        level: Level::Char,
+        vocab: corpus.vocab.len(),
+        cell: CellKind::Lstm,
+        layers: 2,
+        hidden: 32,
+        embedding: 32,
+        dropout: 0.0,
+        locked_dropout: false,
+        capped_input_gate: false,
+        reset_before: false,
+        residual: true,
+        layer_norm: false,
+    };
+    let mut model = LanguageModel::<f32>::new(config, &mut TrainRng::seed(1));
+    let settings = irnn_train::checkpoint::TrainSettings {
+        epochs: 1,
+        batch: 16,
+        bptt: 32,
+        optimizer: OptimizerKind::Adam,
+        clip: 1.0,
+        schedule: Schedule::Constant,
+        seed: 1,
+        sum_over_time: false,
+    };
+    let mut progress = fresh_progress(settings, 0.01);
+    let opts = RunOptions {
+        max_windows: Some(40),
+        ..RunOptions::default()
+    };
+    let mut opt = Default::default();
+    train(
+        &mut model,
+        &corpus,
+        &mut progress,
+        &mut opt,
+        None,
+        &opts,
+        &mut Silent,
+    )
+    .unwrap();
+    let float_loss = model.evaluate(&corpus.valid, 10, 32);
+
+    let ranges = calibrate(&model, &corpus.train[..4000]);
+    let mut qat = Qat::new(model, corpus.vocab.clone(), ranges, 32).unwrap();
+    let ptq_loss = qat.evaluate(&corpus.valid, 10, 32, false).unwrap().0.mean();
+    let s = QatSettings {
+        epochs: 1,
+        batch: 16,
+        bptt: 32,
+        optimizer: OptimizerKind::Adam,
+        lr: 0.003,
+        schedule: Schedule::Constant,
+        clip: 1.0,
+        sum_over_time: false,
+        freeze_fraction: 0.5,
+        max_windows: Some(20),
+    };
+    train_qat(&mut qat, &corpus, &s, &mut Silent).unwrap();
+    let (qat_sum, qat_logits) = qat.evaluate(&corpus.valid, 10, 32, true).unwrap();
+    eprintln!(
+        "float {float_loss:.4}  PTQ {ptq_loss:.4}  QAT {:.4} nats/char",
+        qat_sum.mean()
+    );
+    // Not degenerate: better than uniform guessing, and the model learned.
+    assert!(qat_sum.mean() < (corpus.vocab.len() as f64).ln() - 0.5);
+
+    // Save float weights + ranges, reload, export as `irnn convert` does.
+    let dir = std::env::temp_dir().join(format!("irnn-qat-exact-{}", std::process::id()));
+    let ckpt = dir.join("qat.safetensors");
+    let info = QuantInfo {
+        ranges: qat.ranges.clone(),
+        knots: qat.knots(),
+    };
+    checkpoint::save_quantized(&ckpt, &qat.model, &qat.vocab, &info).unwrap();
+    let back = checkpoint::load(&ckpt).unwrap();
+    let q = back.quant.expect("ranges saved");
+    let exported = integer_model(
+        &back.model,
+        &back.vocab,
+        &q.ranges,
+        &mut PwlFitter::new(q.knots),
+    )
+    .unwrap();
+    let bytes = write_language_model(&exported);
+    assert_eq!(bytes, write_language_model(&qat.export().unwrap()));
+    let file = dir.join("model.irnn");
+    irnn_train::checkpoint::atomic_write(&file, &bytes).unwrap();
+    let runtime_model = read_language_model(&std::fs::read(&file).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // The runtime over each whole stream, in one call per stream.
+    let batches = Batches::new(&corpus.valid, 10);
+    let len = batches.stream_len();
+    for (b, kept) in qat_logits.iter().enumerate() {
+        let stream = &corpus.valid[b * len..(b + 1) * len];
+        let mut state = runtime_model.zero_state();
+        let mut logits = vec![0; (len - 1) * runtime_model.classes()];
+        runtime_model
+            .run(Isa::detect(), &stream[..len - 1], &mut state, &mut logits)
+            .unwrap();
+        assert!(logits == *kept, "stream {b}: logits differ");
+    }
+    let runtime_sum =
+        integer_eval::evaluate(&runtime_model, Isa::detect(), &corpus.valid, 10).unwrap();
+    assert_eq!(runtime_sum, qat_sum);
+    assert_eq!(runtime_sum.mean().to_bits(), qat_sum.mean().to_bits());
+}
