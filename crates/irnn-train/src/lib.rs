@@ -13,6 +13,7 @@
 pub mod checkpoint;
 pub mod convert;
 pub mod data;
+pub mod generate;
 pub mod lm;
 pub mod nn;
 pub mod pwl_fit;

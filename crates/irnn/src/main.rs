@@ -2,7 +2,10 @@
 //! shows progress and calls the libraries; the work lives in `irnn-train`
 //! and `irnn-runtime`.
 
+mod demo;
+mod model_cmd;
 mod progress;
+mod quant_cmd;
 mod train_cmd;
 
 use anyhow::{bail, Context, Result};
@@ -27,8 +30,19 @@ enum Command {
     /// Train a model.
     #[command(subcommand)]
     Train(TrainWhat),
-    /// Evaluate a float checkpoint: perplexity (word) or bits per character.
+    /// Quantization-aware training: fine-tune a float checkpoint so that its
+    /// integer model is as good; writes the QAT checkpoint and the `.irnn`.
+    Qat(quant_cmd::QatArgs),
+    /// Convert a checkpoint to an integer `.irnn` model.
+    Convert(quant_cmd::ConvertArgs),
+    /// Evaluate a float checkpoint or an `.irnn` model (with the integer
+    /// runtime): perplexity (word) or bits per character.
     Eval(train_cmd::Eval),
+    /// Generate text with an integer model.
+    Generate(model_cmd::Generate),
+    /// List an `.irnn` model's layers, quantization parameters, PWL tables
+    /// and sizes.
+    Inspect(model_cmd::Inspect),
     /// Show which integer kernels this CPU can run, and check each one
     /// bit-exact against the scalar reference on a random matrix.
     Kernels {
@@ -49,18 +63,15 @@ enum TrainWhat {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Demo => demo(),
+        Command::Demo => demo::run(),
+        Command::Qat(a) => quant_cmd::qat(a),
+        Command::Convert(a) => quant_cmd::convert(a),
+        Command::Generate(a) => model_cmd::generate_cmd(a),
+        Command::Inspect(a) => model_cmd::inspect(a),
         Command::Train(TrainWhat::Lm(a)) => train_cmd::train_lm(a),
         Command::Eval(a) => train_cmd::eval(a),
         Command::Kernels { rows, cols } => kernels(rows, cols),
     }
-}
-
-fn demo() -> Result<()> {
-    println!("irnn demo: the end-to-end demo (train → QAT → convert → integer inference on");
-    println!("Tiny Shakespeare) is not yet available; it arrives with the QAT milestone.");
-    println!("What runs today is the integer kernel layer:\n");
-    kernels(1024, 1024)
 }
 
 /// A deterministic pseudo-random int8 sequence (xorshift), so the check needs
@@ -76,7 +87,7 @@ fn pseudo_random_i8(n: usize, mut state: u64) -> Vec<i8> {
         .collect()
 }
 
-fn kernels(rows: usize, cols: usize) -> Result<()> {
+pub fn kernels(rows: usize, cols: usize) -> Result<()> {
     let w = pseudo_random_i8(rows * cols, 0x9E37_79B9_7F4A_7C15);
     let x = pseudo_random_i8(cols, 0xD1B5_4A32_D192_ED03);
     let m = PackedMatrix::from_row_major(rows, cols, &w).context("packing the check matrix")?;

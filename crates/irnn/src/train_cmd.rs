@@ -295,7 +295,8 @@ pub fn train_lm(a: TrainLm) -> Result<()> {
 /// Arguments of `irnn eval`.
 #[derive(Args, Debug)]
 pub struct Eval {
-    /// A float checkpoint (.safetensors).
+    /// A float checkpoint (.safetensors) or an integer model (.irnn, run by
+    /// the integer runtime).
     model: PathBuf,
     /// Corpus (as for training); the test split is evaluated, or the whole
     /// file with --whole.
@@ -310,6 +311,9 @@ pub struct Eval {
 }
 
 pub fn eval(a: Eval) -> Result<()> {
+    if crate::model_cmd::is_model_file(&a.model) {
+        return crate::model_cmd::eval_model(&a.model, &a.data, a.whole);
+    }
     let ck =
         checkpoint::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let level = ck.model.config.level;

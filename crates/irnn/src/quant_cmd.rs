@@ -1,0 +1,263 @@
+//! `irnn qat` and `irnn convert`: from a float checkpoint to a `.irnn` model.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use irnn_runtime::format::write_language_model;
+use irnn_runtime::Isa;
+use irnn_train::checkpoint::{self, atomic_write, QuantInfo};
+use irnn_train::data::{load_corpus, Corpus, Level, EMBEDDED_DATA};
+use irnn_train::lm::LanguageModel;
+use irnn_train::nn::optim::{Optimizer, OptimizerKind, Schedule};
+use irnn_train::pwl_fit::PwlFitter;
+use irnn_train::quantize::qat::{train_qat, Qat, QatSettings};
+use irnn_train::quantize::{calibrate, integer_eval, integer_model, QuantRanges};
+use irnn_train::train::EVAL_BATCH;
+
+use crate::progress::{metric, Bars};
+use crate::train_cmd::OptimArg;
+
+/// Default PWL budget: 32 knots keep every gate's table within a few Q0.15
+/// LSBs of the ideal function (docs/RESULTS.md, PWL section).
+pub const DEFAULT_KNOTS: usize = 32;
+
+#[derive(Args, Debug)]
+pub struct QatArgs {
+    /// The float checkpoint to fine-tune.
+    checkpoint: PathBuf,
+    /// Corpus the checkpoint was trained on.
+    #[arg(long, default_value = EMBEDDED_DATA)]
+    data: String,
+    /// Where to save the QAT checkpoint (float weights + ranges).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Where to write the integer model (default: the --out path with .irnn).
+    #[arg(long)]
+    model_out: Option<PathBuf>,
+    /// Knots per PWL table.
+    #[arg(long, default_value_t = DEFAULT_KNOTS)]
+    knots: usize,
+    /// Epochs of QAT.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Parallel streams.
+    #[arg(long, default_value_t = 20)]
+    batch: usize,
+    /// Window length.
+    #[arg(long, default_value_t = 35)]
+    bptt: usize,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimArg::Adam)]
+    optimizer: OptimArg,
+    /// Learning rate (cosine-decayed to 0 over the epochs).
+    #[arg(long, default_value_t = 3e-4)]
+    lr: f64,
+    /// Gradient-norm clip (loss averaged over tokens).
+    #[arg(long, default_value_t = 1.0)]
+    clip: f64,
+    /// Fraction of the run, at the end, with frozen ranges.
+    #[arg(long, default_value_t = 0.25)]
+    freeze: f64,
+    /// Training tokens for the initial calibration.
+    #[arg(long, default_value_t = 20_000)]
+    calibration_tokens: usize,
+    /// Stop after this many windows (quick runs).
+    #[arg(long)]
+    max_windows: Option<usize>,
+}
+
+fn load_matching_corpus(
+    data: &str,
+    model: &LanguageModel<f32>,
+    vocab: &[String],
+) -> Result<Corpus> {
+    let corpus =
+        load_corpus(data, model.config.level).with_context(|| format!("loading --data {data}"))?;
+    if corpus.vocab.tokens != vocab {
+        bail!("--data {data} has a different vocabulary from the checkpoint's training data");
+    }
+    Ok(corpus)
+}
+
+/// Calibration over the first `n` training tokens, with a spinner.
+pub fn calibrate_with_spinner(
+    model: &LanguageModel<f32>,
+    corpus: &Corpus,
+    n: usize,
+) -> QuantRanges {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!(
+        "calibrating on {} training tokens",
+        n.min(corpus.train.len())
+    ));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let r = calibrate(model, &corpus.train[..n.min(corpus.train.len())]);
+    bar.finish_and_clear();
+    r
+}
+
+/// The float weights-only checkpoint size, for size comparisons.
+pub fn float_checkpoint_bytes(
+    model: &LanguageModel<f32>,
+    vocab: &irnn_train::data::Vocab,
+) -> usize {
+    checkpoint::to_bytes(model, vocab, None, &Optimizer::default(), None, None).len()
+}
+
+pub fn qat(a: QatArgs) -> Result<()> {
+    let ck = checkpoint::load(&a.checkpoint)
+        .with_context(|| format!("loading {}", a.checkpoint.display()))?;
+    let corpus = load_matching_corpus(&a.data, &ck.model, &ck.vocab.tokens)?;
+    if a.batch == 0 || a.bptt == 0 || a.epochs == 0 {
+        bail!("--batch, --bptt and --epochs must be positive");
+    }
+    let char_level = ck.model.config.level == Level::Char;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stem = a
+            .checkpoint
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned());
+        a.checkpoint
+            .with_file_name(format!("{}-qat.safetensors", stem.unwrap_or_default()))
+    });
+    let model_out = a
+        .model_out
+        .clone()
+        .unwrap_or_else(|| out.with_extension("irnn"));
+
+    let mut float = ck.model.clone();
+    let float_valid = float.evaluate(&corpus.valid, EVAL_BATCH, a.bptt);
+    let float_test = float.evaluate(&corpus.test, EVAL_BATCH, a.bptt);
+    let ranges = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
+    let mut qat = Qat::new(ck.model, ck.vocab, ranges, a.knots)?;
+    let ptq_valid = qat
+        .evaluate(&corpus.valid, EVAL_BATCH, a.bptt, false)?
+        .0
+        .mean();
+    println!(
+        "float: valid {} | PTQ (calibration only, integer): valid {}",
+        metric(char_level, float_valid),
+        metric(char_level, ptq_valid)
+    );
+    let settings = QatSettings {
+        epochs: a.epochs,
+        batch: a.batch,
+        bptt: a.bptt,
+        optimizer: match a.optimizer {
+            OptimArg::Sgd => OptimizerKind::Sgd,
+            OptimArg::Adam => OptimizerKind::Adam,
+        },
+        lr: a.lr,
+        schedule: Schedule::Cosine {
+            epochs: a.epochs,
+            min_lr: 0.0,
+        },
+        clip: a.clip,
+        sum_over_time: false,
+        freeze_fraction: a.freeze,
+        max_windows: a.max_windows,
+    };
+    let start = std::time::Instant::now();
+    train_qat(&mut qat, &corpus, &settings, &mut Bars::new(char_level))?;
+    let qat_test = qat
+        .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
+        .0
+        .mean();
+    let ptq_test = {
+        let ranges = calibrate(
+            &float,
+            &corpus.train[..a.calibration_tokens.min(corpus.train.len())],
+        );
+        let int = integer_model(&float, &qat.vocab, &ranges, &mut PwlFitter::new(a.knots))?;
+        integer_eval::evaluate(&int, Isa::detect(), &corpus.test, EVAL_BATCH)?.mean()
+    };
+    let info = QuantInfo {
+        ranges: qat.ranges.clone(),
+        knots: qat.knots(),
+    };
+    checkpoint::save_quantized(&out, &qat.model, &qat.vocab, &info)?;
+    let int = qat.export()?;
+    let bytes = write_language_model(&int);
+    atomic_write(&model_out, &bytes)?;
+    let float_bytes = float_checkpoint_bytes(&float, &qat.vocab);
+    println!(
+        "test: float {} | PTQ {} | QAT → integer {}  ({:.0} s, {} PWL fits)",
+        metric(char_level, float_test),
+        metric(char_level, ptq_test),
+        metric(char_level, qat_test),
+        start.elapsed().as_secs_f64(),
+        qat.pwl_fits()
+    );
+    println!(
+        "saved {} (float + ranges) and {} ({} bytes = {:.3} × the {}-byte float checkpoint)",
+        out.display(),
+        model_out.display(),
+        bytes.len(),
+        bytes.len() as f64 / float_bytes as f64,
+        float_bytes
+    );
+    println!(
+        "`irnn eval {} --data {}` reproduces the integer figure exactly.",
+        model_out.display(),
+        a.data
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// A float checkpoint: from `irnn qat` (ranges inside) or from training
+    /// (calibrated on --data: post-training quantization).
+    checkpoint: PathBuf,
+    /// The `.irnn` file to write.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Calibration corpus, for checkpoints without ranges.
+    #[arg(long)]
+    data: Option<String>,
+    /// Knots per PWL table (default: the checkpoint's, else 32).
+    #[arg(long)]
+    knots: Option<usize>,
+    /// Training tokens used for calibration.
+    #[arg(long, default_value_t = 20_000)]
+    calibration_tokens: usize,
+}
+
+pub fn convert(a: ConvertArgs) -> Result<()> {
+    let ck = checkpoint::load(&a.checkpoint)
+        .with_context(|| format!("loading {}", a.checkpoint.display()))?;
+    let (ranges, knots, how) = match (&ck.quant, &a.data) {
+        (Some(q), None) => (
+            q.ranges.clone(),
+            a.knots.unwrap_or(q.knots),
+            "QAT ranges from the checkpoint",
+        ),
+        (_, Some(data)) => {
+            let corpus = load_matching_corpus(data, &ck.model, &ck.vocab.tokens)?;
+            let r = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
+            (
+                r,
+                a.knots.unwrap_or(DEFAULT_KNOTS),
+                "calibrated on --data (post-training quantization)",
+            )
+        }
+        (None, None) => bail!(
+            "{} holds no quantization ranges (it was not saved by `irnn qat`); \
+             pass --data CORPUS to calibrate them",
+            a.checkpoint.display()
+        ),
+    };
+    let int = integer_model(&ck.model, &ck.vocab, &ranges, &mut PwlFitter::new(knots))?;
+    let bytes = write_language_model(&int);
+    atomic_write(&a.out, &bytes)?;
+    let float_bytes = float_checkpoint_bytes(&ck.model, &ck.vocab);
+    println!(
+        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), {knots}-knot PWL tables, {how}",
+        a.out.display(),
+        bytes.len(),
+        bytes.len() as f64 / float_bytes as f64,
+        float_bytes
+    );
+    Ok(())
+}
