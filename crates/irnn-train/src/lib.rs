@@ -17,6 +17,7 @@ pub mod generate;
 pub mod lm;
 pub mod nn;
 pub mod pwl_fit;
+pub mod pwl_report;
 pub mod quant;
 pub mod quantize;
 pub mod reference;

@@ -5,6 +5,7 @@
 mod demo;
 mod model_cmd;
 mod progress;
+mod pwl_cmd;
 mod quant_cmd;
 mod train_cmd;
 
@@ -40,6 +41,8 @@ enum Command {
     Eval(train_cmd::Eval),
     /// Generate text with an integer model.
     Generate(model_cmd::Generate),
+    /// Adaptive vs uniform PWL knots: error per knot budget (table + SVG).
+    Pwl(pwl_cmd::PwlArgs),
     /// List an `.irnn` model's layers, quantization parameters, PWL tables
     /// and sizes.
     Inspect(model_cmd::Inspect),
@@ -68,6 +71,7 @@ fn main() -> Result<()> {
         Command::Convert(a) => quant_cmd::convert(a),
         Command::Generate(a) => model_cmd::generate_cmd(a),
         Command::Inspect(a) => model_cmd::inspect(a),
+        Command::Pwl(a) => pwl_cmd::run(a),
         Command::Train(TrainWhat::Lm(a)) => train_cmd::train_lm(a),
         Command::Eval(a) => train_cmd::eval(a),
         Command::Kernels { rows, cols } => kernels(rows, cols),
