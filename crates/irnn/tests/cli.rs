@@ -109,3 +109,121 @@ fn a_kill_during_training_never_corrupts_the_checkpoint() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("resuming"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn run_ok(args: &[&str]) -> String {
+    let out = irnn().args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The text after `key` up to the next " bpc".
+fn bpc_after<'a>(text: &'a str, key: &str) -> &'a str {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key:?} in:\n{text}"))
+        + key.len();
+    let rest = text[at..].trim_start();
+    &rest[..rest.find(" bpc").expect("a bpc figure")]
+}
+
+#[test]
+fn train_qat_convert_eval_generate_inspect() {
+    let dir = tmp("pipeline");
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let float = p("float.safetensors");
+    run_ok(&[
+        "train",
+        "lm",
+        "--level",
+        "char",
+        "--layers",
+        "1",
+        "--hidden",
+        "16",
+        "--embedding",
+        "8",
+        "--epochs",
+        "1",
+        "--batch",
+        "32",
+        "--bptt",
+        "32",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--loss",
+        "mean",
+        "--clip",
+        "1",
+        "--out",
+        &float,
+    ]);
+    let qat = p("qat.safetensors");
+    let out = run_ok(&[
+        "qat",
+        &float,
+        "--knots",
+        "16",
+        "--max-windows",
+        "6",
+        "--batch",
+        "16",
+        "--bptt",
+        "32",
+        "--calibration-tokens",
+        "3000",
+        "-o",
+        &qat,
+    ]);
+    let model = p("qat.irnn");
+    // The integer figure QAT reports is the one `irnn eval` measures.
+    let eval = run_ok(&["eval", &model]);
+    assert_eq!(
+        bpc_after(&out, "QAT → integer"),
+        bpc_after(&eval, "kernels):"),
+        "{out}\n{eval}"
+    );
+    // Converting the QAT checkpoint gives the same file, byte for byte.
+    let converted = p("converted.irnn");
+    run_ok(&["convert", &qat, "-o", &converted]);
+    assert_eq!(
+        std::fs::read(&converted).unwrap(),
+        std::fs::read(&model).unwrap()
+    );
+    // Post-training quantization needs data for calibration.
+    fails_with(&["convert", &float, "-o", &p("ptq.irnn")], "--data");
+    run_ok(&[
+        "convert",
+        &float,
+        "--data",
+        "embedded:tinyshakespeare",
+        "-o",
+        &p("ptq.irnn"),
+    ]);
+    let info = run_ok(&["inspect", &model]);
+    assert!(
+        info.contains("LSTM 8 → 16") && info.contains("16 knots"),
+        "{info}"
+    );
+    let text = run_ok(&["generate", &model, "--prompt", "ROMEO:", "--tokens", "40"]);
+    assert!(
+        text.starts_with("ROMEO:") && text.chars().count() > 40,
+        "{text}"
+    );
+    // Bad input: unknown prompt character, truncated and missing model files.
+    fails_with(&["generate", &model, "--prompt", "€"], "\"€\"");
+    let bytes = std::fs::read(&model).unwrap();
+    let truncated = p("truncated.irnn");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(&["eval", &truncated], "truncated");
+    fails_with(&["inspect", &truncated], "truncated");
+    fails_with(&["inspect", "/no/such/model.irnn"], "/no/such/model.irnn");
+    fails_with(&["generate", "/no/such/model.irnn"], "/no/such/model.irnn");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
