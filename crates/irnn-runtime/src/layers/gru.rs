@@ -72,6 +72,8 @@ pub struct GruState {
 /// Buffers reused across steps.
 #[derive(Debug, Clone, Default)]
 pub struct GruScratch {
+    h_batch: Vec<i8>,
+    acc_hn: Vec<i32>,
     acc_x: Vec<i32>,
     acc_h: Vec<i32>,
     gate_x: Vec<i16>,
@@ -137,24 +139,83 @@ impl IntGruCell {
         let h = self.hidden;
         check_len("GRU input", self.input, x.len())?;
         check_len("GRU state h", h, state.h.len())?;
-        s.acc_x.resize(3 * h, 0);
-        s.acc_h.resize(3 * h, 0);
+        let (mut acc_x, mut acc_h) = (core::mem::take(&mut s.acc_x), core::mem::take(&mut s.acc_h));
+        acc_x.resize(3 * h, 0);
+        acc_h.resize(self.w_h.rows(), 0);
+        // 1. Input contributions for r, z, n; recurrent ones for r, z (and n
+        //    in reset-after mode).
+        let result = self
+            .w_x
+            .matvec(isa, x, &mut acc_x)
+            .and_then(|_| self.w_h.matvec(isa, &state.h, &mut acc_h))
+            .and_then(|_| self.finish_step(isa, &acc_x, &acc_h, state, s));
+        (s.acc_x, s.acc_h) = (acc_x, acc_h);
+        result
+    }
+
+    /// One time step of `states.len()` independent streams, the products
+    /// batched (weights read once); identical results to stepping each
+    /// stream alone. In reset-before mode the `W_hn (r ⊙ h)` product stays
+    /// per stream (it needs that stream's r first).
+    pub fn step_batch(
+        &self,
+        isa: Isa,
+        xs: &[i8],
+        states: &mut [GruState],
+        s: &mut GruScratch,
+    ) -> Result<(), Error> {
+        let (h, b) = (self.hidden, states.len());
+        check_len("GRU batch input", b * self.input, xs.len())?;
+        let mut hs = core::mem::take(&mut s.h_batch);
+        hs.clear();
+        for st in states.iter() {
+            check_len("GRU state h", h, st.h.len())?;
+            hs.extend_from_slice(&st.h);
+        }
+        let rec = self.w_h.rows();
+        let (mut acc_x, mut acc_h) = (core::mem::take(&mut s.acc_x), core::mem::take(&mut s.acc_h));
+        acc_x.resize(3 * h * b, 0);
+        acc_h.resize(rec * b, 0);
+        let mut result = self
+            .w_x
+            .matmul(isa, xs, b, &mut acc_x)
+            .and_then(|_| self.w_h.matmul(isa, &hs, b, &mut acc_h));
+        for (i, st) in states.iter_mut().enumerate() {
+            if result.is_err() {
+                break;
+            }
+            result = self.finish_step(
+                isa,
+                &acc_x[i * 3 * h..(i + 1) * 3 * h],
+                &acc_h[i * rec..(i + 1) * rec],
+                st,
+                s,
+            );
+        }
+        (s.acc_x, s.acc_h, s.h_batch) = (acc_x, acc_h, hs);
+        result
+    }
+
+    /// Everything after the input and (r, z[, n]) recurrent products.
+    fn finish_step(
+        &self,
+        isa: Isa,
+        acc_x: &[i32],
+        acc_h: &[i32],
+        state: &mut GruState,
+        s: &mut GruScratch,
+    ) -> Result<(), Error> {
+        let h = self.hidden;
         for buf in [&mut s.gate_x, &mut s.gate_h, &mut s.pre, &mut s.activated] {
             buf.resize(3 * h, 0);
         }
         s.reset_h.resize(h, 0);
-
-        // 1. Input contributions for r, z, n; recurrent ones for r, z (and n
-        //    in reset-after mode).
-        self.w_x.matvec(isa, x, &mut s.acc_x)?;
-        self.requant_x.apply(isa, &s.acc_x, &mut s.gate_x)?;
-        let recurrent_rows = self.w_h.rows();
-        self.w_h
-            .matvec(isa, &state.h, &mut s.acc_h[..recurrent_rows])?;
+        s.acc_hn.resize(h, 0);
+        self.requant_x.apply(isa, acc_x, &mut s.gate_x)?;
 
         // 2. r and z.
         for u in 0..2 * h {
-            s.gate_h[u] = self.requant_h.apply_one(u, s.acc_h[u]);
+            s.gate_h[u] = self.requant_h.apply_one(u, acc_h[u]);
             s.pre[u] = s.gate_x[u].saturating_add(s.gate_h[u]);
         }
         let (pre_rz, pre_n) = s.pre.split_at_mut(2 * h);
@@ -172,19 +233,15 @@ impl IntGruCell {
                     let scaled = rounding_divide_by_pot(r_gate[u] as i32 * centered, 15);
                     s.reset_h[u] = saturate_i32_to_i8(scaled + self.h_zero_point);
                 }
-                w_hn.matvec(isa, &s.reset_h, &mut s.acc_h[2 * h..])?;
+                w_hn.matvec(isa, &s.reset_h, &mut s.acc_hn)?;
                 for u in 0..h {
-                    let recurrent = self
-                        .requant_h
-                        .apply_one::<i16>(2 * h + u, s.acc_h[2 * h + u]);
+                    let recurrent = self.requant_h.apply_one::<i16>(2 * h + u, s.acc_hn[u]);
                     pre_n[u] = s.gate_x[2 * h + u].saturating_add(recurrent);
                 }
             }
             _ => {
                 for u in 0..h {
-                    let recurrent = self
-                        .requant_h
-                        .apply_one::<i16>(2 * h + u, s.acc_h[2 * h + u]);
+                    let recurrent = self.requant_h.apply_one::<i16>(2 * h + u, acc_h[2 * h + u]);
                     let reset = rounding_divide_by_pot(r_gate[u] as i32 * recurrent as i32, 15);
                     pre_n[u] = saturate_i32_to_i16(s.gate_x[2 * h + u] as i32 + reset);
                 }

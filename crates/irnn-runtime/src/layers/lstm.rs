@@ -72,6 +72,7 @@ pub struct LstmState {
 /// Buffers reused across steps so a step allocates nothing.
 #[derive(Debug, Clone, Default)]
 pub struct LstmScratch {
+    h_batch: Vec<i8>,
     acc_x: Vec<i32>,
     acc_h: Vec<i32>,
     gate_x: Vec<i16>,
@@ -154,9 +155,69 @@ impl IntLstmCell {
         check_len("LSTM input", self.input, x.len())?;
         check_len("LSTM state h", h, state.h.len())?;
         check_len("LSTM state c", h, state.c.len())?;
-        for buf in [&mut s.acc_x, &mut s.acc_h] {
-            buf.resize(4 * h, 0);
+        let (mut acc_x, mut acc_h) = (core::mem::take(&mut s.acc_x), core::mem::take(&mut s.acc_h));
+        acc_x.resize(4 * h, 0);
+        acc_h.resize(4 * h, 0);
+        // 1. The two int8 products.
+        let products = self
+            .w_x
+            .matvec(isa, x, &mut acc_x)
+            .and_then(|_| self.w_h.matvec(isa, &state.h, &mut acc_h));
+        let result = products.and_then(|_| self.finish_step(isa, &acc_x, &acc_h, state, s));
+        (s.acc_x, s.acc_h) = (acc_x, acc_h);
+        result
+    }
+
+    /// One time step of `states.len()` independent streams at once: `xs`
+    /// holds their inputs one after another. Each weight matrix is read once
+    /// for all streams (the batched kernels), then every stream finishes its
+    /// step as [`step`](Self::step) does; the results are identical to
+    /// stepping the streams one by one.
+    pub fn step_batch(
+        &self,
+        isa: Isa,
+        xs: &[i8],
+        states: &mut [LstmState],
+        s: &mut LstmScratch,
+    ) -> Result<(), Error> {
+        let (h, b) = (self.hidden, states.len());
+        check_len("LSTM batch input", b * self.input, xs.len())?;
+        let mut hs = core::mem::take(&mut s.h_batch);
+        hs.clear();
+        for st in states.iter() {
+            check_len("LSTM state h", h, st.h.len())?;
+            check_len("LSTM state c", h, st.c.len())?;
+            hs.extend_from_slice(&st.h);
         }
+        let (mut acc_x, mut acc_h) = (core::mem::take(&mut s.acc_x), core::mem::take(&mut s.acc_h));
+        acc_x.resize(4 * h * b, 0);
+        acc_h.resize(4 * h * b, 0);
+        let mut result = self
+            .w_x
+            .matmul(isa, xs, b, &mut acc_x)
+            .and_then(|_| self.w_h.matmul(isa, &hs, b, &mut acc_h));
+        for (i, st) in states.iter_mut().enumerate() {
+            if result.is_err() {
+                break;
+            }
+            let r = i * 4 * h..(i + 1) * 4 * h;
+            result = self.finish_step(isa, &acc_x[r.clone()], &acc_h[r], st, s);
+        }
+        (s.acc_x, s.acc_h, s.h_batch) = (acc_x, acc_h, hs);
+        result
+    }
+
+    /// Everything after the products: requantize and sum the gate
+    /// pre-activations, LayerNorm, activations, cell update, h.
+    fn finish_step(
+        &self,
+        isa: Isa,
+        acc_x: &[i32],
+        acc_h: &[i32],
+        state: &mut LstmState,
+        s: &mut LstmScratch,
+    ) -> Result<(), Error> {
+        let h = self.hidden;
         for buf in [
             &mut s.gate_x,
             &mut s.gate_h,
@@ -169,12 +230,10 @@ impl IntLstmCell {
         s.cell_in.resize(h, 0);
         s.cell_tanh.resize(h, 0);
 
-        // 1. Gate pre-activations: two int8 products, each requantized to
-        //    the gate's int16 grid, then a saturating sum.
-        self.w_x.matvec(isa, x, &mut s.acc_x)?;
-        self.w_h.matvec(isa, &state.h, &mut s.acc_h)?;
-        self.requant_x.apply(isa, &s.acc_x, &mut s.gate_x)?;
-        self.requant_h.apply(isa, &s.acc_h, &mut s.gate_h)?;
+        // 1. Gate pre-activations: each product requantized to the gate's
+        //    int16 grid, then a saturating sum.
+        self.requant_x.apply(isa, acc_x, &mut s.gate_x)?;
+        self.requant_h.apply(isa, acc_h, &mut s.gate_h)?;
         for ((g, &a), &b) in s.gates.iter_mut().zip(&s.gate_x).zip(&s.gate_h) {
             *g = a.saturating_add(b);
         }
