@@ -21,6 +21,7 @@ pub mod pwl_report;
 pub mod quant;
 pub mod quantize;
 pub mod reference;
+pub mod step_bench;
 pub mod train;
 
 // The README's Rust examples run as doctests, so they stay true.

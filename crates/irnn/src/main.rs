@@ -2,6 +2,7 @@
 //! shows progress and calls the libraries; the work lives in `irnn-train`
 //! and `irnn-runtime`.
 
+mod bench_cmd;
 mod demo;
 mod model_cmd;
 mod progress;
@@ -41,6 +42,9 @@ enum Command {
     Eval(train_cmd::Eval),
     /// Generate text with an integer model.
     Generate(model_cmd::Generate),
+    /// Time one LSTM/GRU step: integer runtime vs irnn's f32 step, one
+    /// thread, with the roofline of each shape.
+    Bench(bench_cmd::BenchArgs),
     /// Adaptive vs uniform PWL knots: error per knot budget (table + SVG).
     Pwl(pwl_cmd::PwlArgs),
     /// List an `.irnn` model's layers, quantization parameters, PWL tables
@@ -72,6 +76,7 @@ fn main() -> Result<()> {
         Command::Generate(a) => model_cmd::generate_cmd(a),
         Command::Inspect(a) => model_cmd::inspect(a),
         Command::Pwl(a) => pwl_cmd::run(a),
+        Command::Bench(a) => bench_cmd::run(a),
         Command::Train(TrainWhat::Lm(a)) => train_cmd::train_lm(a),
         Command::Eval(a) => train_cmd::eval(a),
         Command::Kernels { rows, cols } => kernels(rows, cols),

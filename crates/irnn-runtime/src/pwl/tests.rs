@@ -65,7 +65,7 @@ fn passes_through_its_points_and_saturates_outside() {
 #[test]
 fn simd_matches_scalar_on_every_input() {
     let mut rng = StdRng::seed_from_u64(11);
-    for n in [2, 3, 4, 5, 8, 16, 17, 33, 64, 200] {
+    for n in [2, 3, 4, 5, 8, 16, 17, 31, 32, 33, 64, 200] {
         check_simd(&random_table(&mut rng, n));
     }
     // The widest segment with the steepest slope.

@@ -1,10 +1,15 @@
 //! SIMD PWL evaluation, bit-exact with [`crate::pwl::PwlTable::eval`].
 //!
 //! Each lane finds its segment by a branchless binary search over the
-//! power-of-two padded knot table (one gather per step), gathers the
-//! segment's knot, value, slope and shift, and evaluates the segment formula
-//! in int32. Lanes below the first knot are clamped to it; lanes at or above
-//! the last knot take the last value.
+//! power-of-two padded knot table, looks up the segment's knot, value, slope
+//! and shift, and evaluates the segment formula in int32. Lanes below the
+//! first knot are clamped to it; lanes at or above the last knot take the
+//! last value.
+//!
+//! Lookups: with AVX-512 and a padded table of at most 32 entries (tables of
+//! up to 32 knots, the default budget), each of the four tables lives in two
+//! registers and every lookup is one `vpermt2d` — a register permute instead
+//! of a 16-lane memory gather, which costs far more. Larger tables gather.
 
 use core::arch::x86_64::*;
 
@@ -15,6 +20,10 @@ use crate::pwl::PwlTable;
 #[target_feature(enable = "avx2,avx512f,avx512bw")]
 pub unsafe fn eval_avx512(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
     let [knots, values, slopes, shifts] = t.padded();
+    if knots.len() <= 32 {
+        // SAFETY: same features.
+        return unsafe { eval_avx512_in_registers(t, xs, out) };
+    }
     let p = knots.len() as i32;
     let n = xs.len().min(out.len());
     let full = n - n % 16;
@@ -51,6 +60,72 @@ pub unsafe fn eval_avx512(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
             let y = _mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(x, last), y, last_value);
             _mm256_storeu_si256(out[i..].as_mut_ptr().cast(), _mm512_cvtepi32_epi16(y));
         }
+    }
+    t.eval_scalar(&xs[full..n], &mut out[full..n]);
+}
+
+/// Two registers holding a table of at most 32 entries (padded with its
+/// last entry; the search never indexes past the table).
+#[target_feature(enable = "avx512f")]
+unsafe fn table_in_registers(tab: &[i32]) -> (__m512i, __m512i) {
+    let mut buf = [*tab.last().unwrap_or(&0); 32];
+    buf[..tab.len()].copy_from_slice(tab);
+    // SAFETY: buf holds 32 i32 = two 64-byte loads.
+    unsafe {
+        (
+            _mm512_loadu_si512(buf.as_ptr().cast()),
+            _mm512_loadu_si512(buf[16..].as_ptr().cast()),
+        )
+    }
+}
+
+/// [`eval_avx512`] for padded tables of ≤ 32 entries: lookups by register
+/// permutes.
+#[target_feature(enable = "avx2,avx512f,avx512bw")]
+unsafe fn eval_avx512_in_registers(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
+    let [knots, values, slopes, shifts] = t.padded();
+    let p = knots.len() as i32;
+    let n = xs.len().min(out.len());
+    let full = n - n % 16;
+    // SAFETY: features enabled on this function.
+    let (k_lo, k_hi, v_lo, v_hi, m_lo, m_hi, s_lo, s_hi) = unsafe {
+        let (k_lo, k_hi) = table_in_registers(knots);
+        let (v_lo, v_hi) = table_in_registers(values);
+        let (m_lo, m_hi) = table_in_registers(slopes);
+        let (s_lo, s_hi) = table_in_registers(shifts);
+        (k_lo, k_hi, v_lo, v_hi, m_lo, m_hi, s_lo, s_hi)
+    };
+    let first = _mm512_set1_epi32(t.knots()[0]);
+    let last = _mm512_set1_epi32(*t.knots().last().unwrap_or(&0));
+    let last_value = _mm512_set1_epi32(*t.values().last().unwrap_or(&0));
+    let one = _mm512_set1_epi32(1);
+    let i16_min = _mm512_set1_epi32(i16::MIN as i32);
+    let i16_max = _mm512_set1_epi32(i16::MAX as i32);
+    for i in (0..full).step_by(16) {
+        // SAFETY: i + 16 <= n.
+        let x = unsafe { _mm512_cvtepi16_epi32(_mm256_loadu_si256(xs[i..].as_ptr().cast())) };
+        let xc = _mm512_max_epi32(x, first);
+        let mut j = _mm512_setzero_si512();
+        let mut step = p / 2;
+        while step > 0 {
+            let cand = _mm512_add_epi32(j, _mm512_set1_epi32(step));
+            let k = _mm512_permutex2var_epi32(k_lo, cand, k_hi);
+            j = _mm512_mask_blend_epi32(_mm512_cmple_epi32_mask(k, xc), j, cand);
+            step /= 2;
+        }
+        let k = _mm512_permutex2var_epi32(k_lo, j, k_hi);
+        let v = _mm512_permutex2var_epi32(v_lo, j, v_hi);
+        let m = _mm512_permutex2var_epi32(m_lo, j, m_hi);
+        let s = _mm512_permutex2var_epi32(s_lo, j, s_hi);
+        let round = _mm512_srli_epi32(_mm512_sllv_epi32(one, s), 1);
+        let tv = _mm512_srav_epi32(
+            _mm512_add_epi32(_mm512_mullo_epi32(_mm512_sub_epi32(xc, k), m), round),
+            s,
+        );
+        let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, tv), i16_min), i16_max);
+        let y = _mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(x, last), y, last_value);
+        // SAFETY: i + 16 <= n.
+        unsafe { _mm256_storeu_si256(out[i..].as_mut_ptr().cast(), _mm512_cvtepi32_epi16(y)) };
     }
     t.eval_scalar(&xs[full..n], &mut out[full..n]);
 }

@@ -1,0 +1,123 @@
+//! `irnn bench`: one recurrent step, integer runtime vs irnn's own f32 step,
+//! one thread, plus the roofline of each shape on this core.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use irnn_runtime::Isa;
+use irnn_train::step_bench::{int8_peak_gmacs, read_bandwidth_gbs, time_calls, Case, Cell};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Hidden sizes (input = hidden).
+    #[arg(long, value_delimiter = ',', default_values_t = [256, 1024])]
+    hidden: Vec<usize>,
+    /// Streams per call (1 = streaming, one step per call).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    batch: Vec<usize>,
+    /// Cells.
+    #[arg(long, value_delimiter = ',', default_values_t = [String::from("lstm"), String::from("gru")])]
+    cell: Vec<String>,
+    /// Timed calls per case.
+    #[arg(long, default_value_t = 2000)]
+    calls: usize,
+    /// Machine-readable output (tab-separated, one line per case and runtime).
+    #[arg(long)]
+    tsv: bool,
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let cells: Vec<Cell> = a
+        .cell
+        .iter()
+        .map(|c| match c.as_str() {
+            "lstm" => Ok(Cell::Lstm),
+            "gru" => Ok(Cell::Gru),
+            o => bail!("unknown cell '{o}' (expected lstm or gru)"),
+        })
+        .collect::<Result<_>>()?;
+    if a.hidden.iter().chain(&a.batch).any(|&v| v == 0) || a.batch.iter().any(|&b| b > 64) {
+        bail!("--hidden must be positive and --batch in 1..=64");
+    }
+    let isa = Isa::detect();
+    let peak = int8_peak_gmacs();
+    if a.tsv {
+        println!("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes");
+    } else {
+        println!(
+            "one step, input = hidden, one thread; integer kernels: {}; int8 peak of this core: {}",
+            isa.name(),
+            peak.map_or("n/a (no AVX-512 VNNI)".into(), |p| format!("{p:.1} GMAC/s"))
+        );
+        println!("\n| cell | H | batch | int8 µs (min–max) | f32 µs (min–max) | f32 / int8 | int8 bytes | f32 bytes | bytes ratio |");
+        println!("|---|---:|---:|---|---|---:|---:|---:|---:|");
+    }
+    let mut roof = Vec::new();
+    for &cell in &cells {
+        for &h in &a.hidden {
+            for &b in &a.batch {
+                let mut case = Case::new(cell, h, b);
+                let calls = (a.calls * 256 / h.max(1) / b.max(1)).clamp(50, a.calls * 4);
+                let x8 = case.x8.clone();
+                let mut err = None;
+                let int = time_calls(calls, || {
+                    if let Err(e) = case.int.step(isa, &x8) {
+                        err = Some(e);
+                    }
+                });
+                if let Some(e) = err {
+                    return Err(e.into());
+                }
+                let x32 = case.x32.clone();
+                let f = time_calls(calls, || case.f32.step(&x32));
+                let (ib, fb) = (case.int.bytes(), case.f32.bytes());
+                if a.tsv {
+                    for (name, t, bytes) in [("irnn-int8", int, ib), ("irnn-f32", f, fb)] {
+                        println!(
+                            "{name}\t{}\t{h}\t{b}\t{:.3}\t{:.3}\t{:.3}\t{bytes}",
+                            cell.name(),
+                            t.median_us,
+                            t.min_us,
+                            t.max_us
+                        );
+                    }
+                } else {
+                    println!(
+                        "| {} | {h} | {b} | {:.2} ({:.2}–{:.2}) | {:.2} ({:.2}–{:.2}) | {:.2}× | {ib} | {fb} | {:.3} |",
+                        cell.name(),
+                        int.median_us,
+                        int.min_us,
+                        int.max_us,
+                        f.median_us,
+                        f.min_us,
+                        f.max_us,
+                        f.median_us / int.median_us,
+                        ib as f64 / fb as f64
+                    );
+                }
+                roof.push((cell, h, b, int.median_us, ib));
+            }
+        }
+    }
+    if a.tsv {
+        return Ok(());
+    }
+    println!("\nRoofline of the integer step (weights streamed once per call):\n");
+    println!("| cell | H | batch | weight bytes | read GB/s at that size | memory bound µs | int8 MACs | compute bound µs | bound µs | measured µs | fraction of bound |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (cell, h, b, measured, bytes) in roof {
+        let gates = if cell == Cell::Lstm { 4 } else { 3 };
+        let weight_bytes = 2 * gates * h * h;
+        let bw = read_bandwidth_gbs(weight_bytes);
+        let mem_us = weight_bytes as f64 / (bw * 1e3);
+        let macs = (weight_bytes * b) as f64;
+        let comp_us = peak.map_or(0.0, |p| macs / (p * 1e3));
+        let bound = mem_us.max(comp_us);
+        let _ = bytes;
+        println!(
+            "| {} | {h} | {b} | {weight_bytes} | {bw:.1} | {mem_us:.2} | {macs:.0} | {comp_us:.2} | {bound:.2} | {measured:.2} | {:.0} % |",
+            cell.name(),
+            100.0 * bound / measured
+        );
+    }
+    Ok(())
+}
