@@ -50,8 +50,9 @@ pub struct QatArgs {
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimArg::Adam)]
     optimizer: OptimArg,
-    /// Learning rate (cosine-decayed to 0 over the epochs).
-    #[arg(long, default_value_t = 3e-4)]
+    /// Learning rate (cosine-decayed to 0 over the epochs). Small: QAT
+    /// fine-tunes a trained model (docs/RESULTS.md compares 3e-4 and 1e-4).
+    #[arg(long, default_value_t = 1e-4)]
     lr: f64,
     /// Gradient-norm clip (loss averaged over tokens).
     #[arg(long, default_value_t = 1.0)]

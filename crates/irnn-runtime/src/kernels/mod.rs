@@ -12,6 +12,7 @@
 //! "bit-exact" is a property of the algorithm, not a tolerance: any order of
 //! summation gives the same int32.
 
+pub mod elementwise;
 pub mod packed;
 pub mod requant;
 pub mod scalar;

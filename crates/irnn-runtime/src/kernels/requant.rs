@@ -25,6 +25,8 @@ pub trait RequantOutput: Copy + Default {
     const MIN: i32;
     /// Largest value, as i32.
     const MAX: i32;
+    /// Width in bytes (SIMD code stores narrowed lanes directly).
+    const BYTES: usize;
     /// Narrows a value already clamped to `MIN..=MAX`.
     fn from_clamped(v: i32) -> Self;
 }
@@ -32,6 +34,7 @@ pub trait RequantOutput: Copy + Default {
 impl RequantOutput for i8 {
     const MIN: i32 = i8::MIN as i32;
     const MAX: i32 = i8::MAX as i32;
+    const BYTES: usize = 1;
     fn from_clamped(v: i32) -> Self {
         v as i8
     }
@@ -40,6 +43,7 @@ impl RequantOutput for i8 {
 impl RequantOutput for i16 {
     const MIN: i32 = i16::MIN as i32;
     const MAX: i32 = i16::MAX as i32;
+    const BYTES: usize = 2;
     fn from_clamped(v: i32) -> Self {
         v as i16
     }

@@ -16,9 +16,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{check_len, Error};
-use crate::fixed_point::{
-    rounding_divide_by_pot, saturate_i32_to_i16, saturate_i32_to_i8, QuantizedMultiplier,
-};
+use crate::fixed_point::QuantizedMultiplier;
+use crate::kernels::elementwise::{lstm_cell_update, product_to_i8};
 use crate::kernels::{Isa, PackedMatrix, RowRequant};
 use crate::layers::norm::IntLayerNorm;
 use crate::pwl::PwlTable;
@@ -262,18 +261,15 @@ impl IntLstmCell {
         let (g_gate, o_gate) = rest.split_at(h);
 
         // 3. Cell update: c = f⊙c + i⊙g (or min(1 − f, i)⊙g), in c's grid.
-        let cf = self.cell_fraction_bits;
-        for u in 0..h {
-            let f = f_gate[u] as i32;
-            let i = if self.capped_input_gate {
-                (Q15_ONE - f).min(i_gate[u] as i32)
-            } else {
-                i_gate[u] as i32
-            };
-            let kept = rounding_divide_by_pot(f * state.c[u] as i32, 15);
-            let added = rounding_divide_by_pot(i * g_gate[u] as i32, 30 - cf);
-            state.c[u] = saturate_i32_to_i16(kept.saturating_add(added));
-        }
+        lstm_cell_update(
+            isa,
+            i_gate,
+            f_gate,
+            g_gate,
+            &mut state.c,
+            self.cell_fraction_bits,
+            self.capped_input_gate,
+        )?;
 
         // 4. h = o ⊙ tanh(LN(c)), requantized to int8.
         let cell_in: &[i16] = if let Some(norm) = &self.cell_norm {
@@ -283,14 +279,14 @@ impl IntLstmCell {
             &state.c
         };
         self.cell_tanh.eval_i16(isa, cell_in, &mut s.cell_tanh)?;
-        for u in 0..h {
-            let product = o_gate[u] as i32 * s.cell_tanh[u] as i32;
-            let q = self
-                .output_multiplier
-                .apply(product)
-                .saturating_add(self.h_zero_point);
-            state.h[u] = saturate_i32_to_i8(q);
-        }
+        product_to_i8(
+            isa,
+            o_gate,
+            &s.cell_tanh,
+            self.output_multiplier,
+            self.h_zero_point,
+            &mut state.h,
+        )?;
         Ok(())
     }
 }

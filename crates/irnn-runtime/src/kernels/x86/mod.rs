@@ -11,6 +11,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod avx2;
+pub mod elementwise_simd;
 pub mod pwl_simd;
 pub mod requant_simd;
 pub mod vnni256;

@@ -80,10 +80,21 @@ pub unsafe fn apply_avx512<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: 
         let z = _mm512_max_epi32(z, _mm512_set1_epi32(-PRE_ZERO_POINT_CLAMP));
         let z = _mm512_min_epi32(z, _mm512_set1_epi32(PRE_ZERO_POINT_CLAMP));
         let o = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(z, zp), lo), hi);
-        // SAFETY: tmp holds 16 i32.
-        unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), o) };
-        for (d, &v) in out[i..i + 16].iter_mut().zip(&tmp) {
-            *d = T::from_clamped(v);
+        // Lanes are clamped to T's range, so truncating narrows exactly.
+        match T::BYTES {
+            // SAFETY: i + 16 <= n elements of T (2 or 1 bytes each).
+            2 => unsafe {
+                _mm256_storeu_si256(out[i..].as_mut_ptr().cast(), _mm512_cvtepi32_epi16(o))
+            },
+            // SAFETY: as above.
+            1 => unsafe { _mm_storeu_si128(out[i..].as_mut_ptr().cast(), _mm512_cvtepi32_epi8(o)) },
+            _ => {
+                // SAFETY: tmp holds 16 i32.
+                unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), o) };
+                for (d, &v) in out[i..i + 16].iter_mut().zip(&tmp) {
+                    *d = T::from_clamped(v);
+                }
+            }
         }
     }
     rq.apply_scalar(full, &acc[full..n], &mut out[full..n]);

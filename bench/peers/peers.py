@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""One recurrent step (input = hidden = H), one thread, state carried from
+call to call, in PyTorch (fp32 and dynamic int8) and ONNX Runtime (fp32 and
+int8 DynamicQuantizeLSTM). Prints tab-separated lines like `irnn bench --tsv`:
+
+runtime  cell  hidden  batch  median_us  min_us  max_us  bytes
+
+Run by bench/peers/run.sh, which pins the packages."""
+import io
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+torch.set_num_threads(1)
+torch.set_num_interop_threads(1)
+
+
+def timed(calls, step):
+    for _ in range(calls // 10 + 1):
+        step()
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter_ns()
+        step()
+        times.append((time.perf_counter_ns() - t) / 1e3)
+    times.sort()
+    return times[len(times) // 2], times[0], times[-1]
+
+
+def torch_bytes(module):
+    buf = io.BytesIO()
+    torch.save(module.state_dict(), buf)
+    return buf.getbuffer().nbytes
+
+
+def torch_cases(cell, h, batch, calls, out):
+    torch.manual_seed(0)
+    cls = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+    fp32 = cls(h, h).eval()
+    int8 = torch.ao.quantization.quantize_dynamic(fp32, {cls}, dtype=torch.qint8)
+    x = torch.randn(1, batch, h)
+    # PyTorch's default CPU LSTM goes through oneDNN (mkldnn), which
+    # re-prepares the weights on every call: very slow for one step at a
+    # time. "-native" turns oneDNN off (ATen's own cell over MKL GEMMs), the
+    # better choice for streaming; both are reported.
+    variants = [("pytorch-fp32", fp32, True), ("pytorch-fp32-native", fp32, False),
+                ("pytorch-dynamic-int8", int8, True)]
+    for name, m, mkldnn in variants:
+        zero = torch.zeros(1, batch, h)
+        state = [(zero, zero.clone()) if cell == "lstm" else zero]
+
+        def step():
+            with torch.no_grad(), torch.backends.mkldnn.flags(enabled=mkldnn):
+                _, s = m(x, state[0])
+                state[0] = s
+
+        med, lo, hi = timed(calls, step)
+        out(name, cell, h, batch, med, lo, hi, torch_bytes(m))
+
+
+def onnx_model(cell, h, batch, path):
+    g = 4 if cell == "lstm" else 3
+    rng = np.random.default_rng(0)
+    k = 1 / np.sqrt(h)
+    w = rng.uniform(-k, k, (1, g * h, h)).astype(np.float32)
+    r = rng.uniform(-k, k, (1, g * h, h)).astype(np.float32)
+    b = rng.uniform(-k, k, (1, 2 * g * h)).astype(np.float32)
+    inits = [
+        helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.flatten()),
+        helper.make_tensor("R", TensorProto.FLOAT, r.shape, r.flatten()),
+        helper.make_tensor("B", TensorProto.FLOAT, b.shape, b.flatten()),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, batch, h]),
+        helper.make_tensor_value_info("H0", TensorProto.FLOAT, [1, batch, h]),
+    ]
+    outputs = [helper.make_tensor_value_info("HN", TensorProto.FLOAT, [1, batch, h])]
+    if cell == "lstm":
+        inputs.append(helper.make_tensor_value_info("C0", TensorProto.FLOAT, [1, batch, h]))
+        outputs.append(helper.make_tensor_value_info("CN", TensorProto.FLOAT, [1, batch, h]))
+        node = helper.make_node(
+            "LSTM", ["X", "W", "R", "B", "", "H0", "C0"], ["", "HN", "CN"], hidden_size=h
+        )
+    else:
+        node = helper.make_node(
+            "GRU", ["X", "W", "R", "B", "", "H0"], ["", "HN"], hidden_size=h,
+            linear_before_reset=1,
+        )
+    graph = helper.make_graph([node], f"{cell}_step", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def ort_cases(cell, h, batch, calls, out, tmp):
+    fp32 = os.path.join(tmp, f"{cell}{h}b{batch}.onnx")
+    onnx_model(cell, h, batch, fp32)
+    models = [("onnxruntime-fp32", fp32)]
+    if cell == "lstm":
+        int8 = os.path.join(tmp, f"{cell}{h}b{batch}.int8.onnx")
+        quantize_dynamic(fp32, int8, op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8)
+        models.append(("onnxruntime-int8", int8))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    x = np.random.default_rng(1).standard_normal((1, batch, h)).astype(np.float32)
+    for name, path in models:
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        ops = {n.op_type for n in onnx.load(path).graph.node}
+        if name.endswith("int8") and "DynamicQuantizeLSTM" not in ops:
+            print(f"warning: {path} has no DynamicQuantizeLSTM ({ops})", file=sys.stderr)
+        zero = np.zeros((1, batch, h), np.float32)
+        feeds = {"X": x, "H0": zero}
+        if cell == "lstm":
+            feeds["C0"] = zero.copy()
+        names = ["HN", "CN"] if cell == "lstm" else ["HN"]
+
+        def step():
+            res = sess.run(names, feeds)
+            feeds["H0"] = res[0]
+            if cell == "lstm":
+                feeds["C0"] = res[1]
+
+        med, lo, hi = timed(calls, step)
+        out(name, cell, h, batch, med, lo, hi, os.path.getsize(path))
+
+
+def main():
+    hidden = [int(v) for v in os.environ.get("HIDDEN", "256,1024").split(",")]
+    batches = [int(v) for v in os.environ.get("BATCH", "1,16").split(",")]
+    base_calls = int(os.environ.get("CALLS", "2000"))
+
+    def out(name, cell, h, b, med, lo, hi, nbytes):
+        print(f"{name}\t{cell}\t{h}\t{b}\t{med:.3f}\t{lo:.3f}\t{hi:.3f}\t{nbytes}", flush=True)
+
+    print("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes")
+    with tempfile.TemporaryDirectory() as tmp:
+        for cell in ("lstm", "gru"):
+            for h in hidden:
+                for b in batches:
+                    calls = max(50, min(base_calls * 4, base_calls * 256 // h // b))
+                    torch_cases(cell, h, b, calls, out)
+                    ort_cases(cell, h, b, calls, out, tmp)
+
+
+if __name__ == "__main__":
+    main()

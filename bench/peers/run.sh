@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# irnn against the runtimes people use, side by side in one run, one thread
+# each: PyTorch fp32 and dynamic-int8 nn.LSTM / nn.GRU, ONNX Runtime fp32
+# LSTM / GRU and its int8 DynamicQuantizeLSTM, irnn's integer runtime and
+# irnn's own f32 step. One step per call, state carried, input = hidden = H.
+#
+#   bench/peers/run.sh            # H = 256, 1024; batch 1, 16
+#   HIDDEN=256 BATCH=1 CALLS=500 bench/peers/run.sh
+#
+# Creates bench/.venv with pinned packages from PyPI on first use, then
+# prints a markdown table (µs per step, ratio to irnn's integer step, bytes).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+venv=bench/.venv
+pins=("torch==2.5.1" "onnxruntime==1.20.1" "onnx==1.17.0" "numpy==2.1.3")
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, onnxruntime, onnx, numpy" 2>/dev/null; then
+    echo "creating $venv with ${pins[*]} (one-time download)…" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "${pins[@]}"
+fi
+cargo build --release -q
+hidden=${HIDDEN:-256,1024}
+batch=${BATCH:-1,16}
+calls=${CALLS:-2000}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$venv/bin/python" -c "import torch, onnxruntime; print(f'torch {torch.__version__}, onnxruntime {onnxruntime.__version__}')" >&2
+RAYON_NUM_THREADS=1 target/release/irnn bench --tsv --hidden "$hidden" --batch "$batch" --calls "$calls" > "$tmp/irnn.tsv"
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HIDDEN=$hidden BATCH=$batch CALLS=$calls \
+    "$venv/bin/python" bench/peers/peers.py > "$tmp/peers.tsv"
+"$venv/bin/python" bench/peers/table.py "$tmp/irnn.tsv" "$tmp/peers.tsv"

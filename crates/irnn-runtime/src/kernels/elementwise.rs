@@ -1,0 +1,188 @@
+//! The LSTM's per-unit arithmetic after the activations, as kernels: the
+//! cell update and the output gate product. At batch 16 and H = 256 these
+//! loops cost as much as a PWL table, so they get AVX-512 versions; the
+//! scalar functions here are the definition (NUMERICS.md §4.2) and the SIMD
+//! ones are tested bit-exact against them.
+
+use crate::error::{check_len, Error};
+use crate::fixed_point::{
+    rounding_divide_by_pot, saturate_i32_to_i16, saturate_i32_to_i8, QuantizedMultiplier,
+};
+use crate::kernels::Isa;
+
+/// Q0.15 one.
+const Q15_ONE: i32 = 1 << 15;
+
+/// `c[u] = sat16(rdbpot(f·c, 15) + rdbpot(i'·g, 30 − cf))` with
+/// `i' = min(1 − f, i)` if `capped`, else `i` (all gates Q0.15, c on the
+/// grid 2^−cf, `cf ≤ 15`).
+pub fn lstm_cell_update(
+    isa: Isa,
+    i: &[i16],
+    f: &[i16],
+    g: &[i16],
+    c: &mut [i16],
+    cell_fraction_bits: u32,
+    capped: bool,
+) -> Result<(), Error> {
+    let n = c.len();
+    check_len("cell update input gate", n, i.len())?;
+    check_len("cell update forget gate", n, f.len())?;
+    check_len("cell update candidate", n, g.len())?;
+    if cell_fraction_bits > 15 {
+        return Err(Error::InvalidParameter {
+            what: "LSTM cell fraction bits must be in 0..=15",
+        });
+    }
+    match isa.checked()? {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
+            // SAFETY: `checked` confirmed AVX-512 support; lengths checked.
+            unsafe {
+                super::x86::elementwise_simd::cell_update_avx512(
+                    i,
+                    f,
+                    g,
+                    c,
+                    cell_fraction_bits,
+                    capped,
+                )
+            }
+        }
+        _ => cell_update_scalar(i, f, g, c, cell_fraction_bits, capped),
+    }
+    Ok(())
+}
+
+/// The scalar definition of [`lstm_cell_update`] (lengths already equal).
+pub fn cell_update_scalar(i: &[i16], f: &[i16], g: &[i16], c: &mut [i16], cf: u32, capped: bool) {
+    for u in 0..c.len() {
+        let fu = f[u] as i32;
+        let iu = if capped {
+            (Q15_ONE - fu).min(i[u] as i32)
+        } else {
+            i[u] as i32
+        };
+        let kept = rounding_divide_by_pot(fu * c[u] as i32, 15);
+        let added = rounding_divide_by_pot(iu * g[u] as i32, 30 - cf);
+        c[u] = saturate_i32_to_i16(kept.saturating_add(added));
+    }
+}
+
+/// `out[u] = sat8(sat32(m.apply(a[u]·b[u]) + zero_point))`: a product of
+/// two Q0.15 values (units of 2^−30) onto an int8 grid.
+pub fn product_to_i8(
+    isa: Isa,
+    a: &[i16],
+    b: &[i16],
+    m: QuantizedMultiplier,
+    zero_point: i32,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    check_len("gate product first input", out.len(), a.len())?;
+    check_len("gate product second input", out.len(), b.len())?;
+    match isa.checked()? {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
+            // SAFETY: `checked` confirmed AVX-512 support; lengths checked.
+            unsafe { super::x86::elementwise_simd::product_to_i8_avx512(a, b, m, zero_point, out) }
+        }
+        _ => product_to_i8_scalar(a, b, m, zero_point, out),
+    }
+    Ok(())
+}
+
+/// The scalar definition of [`product_to_i8`] (lengths already equal).
+pub fn product_to_i8_scalar(
+    a: &[i16],
+    b: &[i16],
+    m: QuantizedMultiplier,
+    zero_point: i32,
+    out: &mut [i8],
+) {
+    for u in 0..out.len() {
+        let product = a[u] as i32 * b[u] as i32;
+        out[u] = saturate_i32_to_i8(m.apply(product).saturating_add(zero_point));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    fn fill(rng: &mut StdRng, n: usize, extreme: bool) -> Vec<i16> {
+        (0..n)
+            .map(|_| {
+                if extreme && rng.gen_bool(0.3) {
+                    *[i16::MIN, i16::MAX, 0, -1, 1, 16384, -16384]
+                        .get(rng.gen_range(0..7))
+                        .unwrap()
+                } else {
+                    rng.gen()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn simd_matches_scalar() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for isa in Isa::available() {
+            for n in [0, 1, 15, 16, 17, 64, 255, 1000] {
+                for extreme in [false, true] {
+                    let (i, f, g) = (
+                        fill(&mut rng, n, extreme),
+                        fill(&mut rng, n, extreme),
+                        fill(&mut rng, n, extreme),
+                    );
+                    let c0 = fill(&mut rng, n, extreme);
+                    for cf in [0, 7, 11, 15] {
+                        for capped in [false, true] {
+                            let mut want = c0.clone();
+                            cell_update_scalar(&i, &f, &g, &mut want, cf, capped);
+                            let mut got = c0.clone();
+                            lstm_cell_update(isa, &i, &f, &g, &mut got, cf, capped).unwrap();
+                            assert_eq!(got, want, "{} n={n} cf={cf}", isa.name());
+                        }
+                    }
+                    for (mantissa, shift) in [
+                        (1 << 30, -30),
+                        (1_518_500_250, -20),
+                        (i32::MAX, 0),
+                        (1 << 30, 3),
+                        (0, -5),
+                        (2_000_000_000, 30),
+                        (1_234_567_890, -31),
+                    ] {
+                        let m = QuantizedMultiplier { mantissa, shift };
+                        for zp in [-128, -3, 0, 127, i32::MAX] {
+                            let mut want = alloc::vec![0i8; n];
+                            product_to_i8_scalar(&i, &g, m, zp, &mut want);
+                            let mut got = alloc::vec![0i8; n];
+                            product_to_i8(isa, &i, &g, m, zp, &mut got).unwrap();
+                            assert_eq!(got, want, "{} n={n} m={m:?} zp={zp}", isa.name());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_lengths_are_errors() {
+        let mut c = [0i16; 4];
+        assert!(
+            lstm_cell_update(Isa::Scalar, &[0; 3], &[0; 4], &[0; 4], &mut c, 3, false).is_err()
+        );
+        assert!(
+            lstm_cell_update(Isa::Scalar, &[0; 4], &[0; 4], &[0; 4], &mut c, 16, false).is_err()
+        );
+        let m = QuantizedMultiplier {
+            mantissa: 1 << 30,
+            shift: 0,
+        };
+        assert!(product_to_i8(Isa::Scalar, &[0; 4], &[0; 3], m, 0, &mut [0; 4]).is_err());
+    }
+}
