@@ -21,7 +21,7 @@ use irnn_train::train::{fresh_progress, train, RunOptions, EVAL_BATCH};
 use crate::progress::Bars;
 use crate::quant_cmd::{calibrate_with_spinner, float_checkpoint_bytes, DEFAULT_KNOTS};
 
-const FLOAT_EPOCHS: usize = 12;
+const FLOAT_EPOCHS: usize = 25;
 const QAT_EPOCHS: usize = 2;
 const BATCH: usize = 32;
 const BPTT: usize = 64;
@@ -50,7 +50,7 @@ pub fn run() -> Result<()> {
         layers: 1,
         hidden: 256,
         embedding: 64,
-        dropout: 0.0,
+        dropout: 0.15,
         locked_dropout: false,
         capped_input_gate: false,
         reset_before: false,
@@ -58,7 +58,7 @@ pub fn run() -> Result<()> {
         layer_norm: false,
     };
 
-    println!("\n1/4 float training: LSTM 1×256, Adam, {FLOAT_EPOCHS} epochs");
+    println!("\n1/4 float training: LSTM 1×256, Adam, dropout 0.15, {FLOAT_EPOCHS} epochs");
     let mut model = LanguageModel::<f32>::new(config, &mut TrainRng::seed(7));
     let settings = TrainSettings {
         epochs: FLOAT_EPOCHS,
@@ -100,7 +100,7 @@ pub fn run() -> Result<()> {
         batch: BATCH,
         bptt: BPTT,
         optimizer: OptimizerKind::Adam,
-        lr: 5e-4,
+        lr: 1e-4,
         schedule: Schedule::Cosine {
             epochs: QAT_EPOCHS,
             min_lr: 0.0,
