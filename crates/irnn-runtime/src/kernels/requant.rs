@@ -58,6 +58,9 @@ pub struct RowRequant {
     left_shift: Vec<i32>,
     right_shift: Vec<i32>,
     zero_point: i32,
+    /// Some row's multiplier is ≥ 1 (a left shift); SIMD code skips the
+    /// saturating shift when none is.
+    has_left_shift: bool,
 }
 
 impl RowRequant {
@@ -83,6 +86,7 @@ impl RowRequant {
             left_shift: multipliers.iter().map(|m| m.shift.max(0)).collect(),
             right_shift: multipliers.iter().map(|m| (-m.shift).max(0)).collect(),
             zero_point,
+            has_left_shift: multipliers.iter().any(|m| m.shift > 0),
         })
     }
 
@@ -160,6 +164,11 @@ impl RowRequant {
             }
         }
         Ok(())
+    }
+
+    /// True if some row shifts left before its multiply.
+    pub(crate) fn has_left_shift(&self) -> bool {
+        self.has_left_shift
     }
 
     pub(crate) fn parts(&self) -> (&[i32], &[i32], &[i32], &[i32]) {

@@ -162,8 +162,12 @@ impl IntLstmCell {
             .w_x
             .matvec(isa, x, &mut acc_x)
             .and_then(|_| self.w_h.matvec(isa, &state.h, &mut acc_h));
-        let result = products.and_then(|_| self.finish_step(isa, &acc_x, &acc_h, state, s));
+        let result = products.and_then(|_| self.gate_preactivations(isa, &acc_x, &acc_h, s));
         (s.acc_x, s.acc_h) = (acc_x, acc_h);
+        result?;
+        let gates = core::mem::take(&mut s.gates);
+        let result = self.finish_step(isa, &gates, state, s);
+        s.gates = gates;
         result
     }
 
@@ -191,63 +195,73 @@ impl IntLstmCell {
         let (mut acc_x, mut acc_h) = (core::mem::take(&mut s.acc_x), core::mem::take(&mut s.acc_h));
         acc_x.resize(4 * h * b, 0);
         acc_h.resize(4 * h * b, 0);
-        let mut result = self
+        let result = self
             .w_x
             .matmul(isa, xs, b, &mut acc_x)
-            .and_then(|_| self.w_h.matmul(isa, &hs, b, &mut acc_h));
+            .and_then(|_| self.w_h.matmul(isa, &hs, b, &mut acc_h))
+            .and_then(|_| self.gate_preactivations(isa, &acc_x, &acc_h, s));
+        (s.acc_x, s.acc_h, s.h_batch) = (acc_x, acc_h, hs);
+        result?;
+        let gates = core::mem::take(&mut s.gates);
+        let mut result = Ok(());
         for (i, st) in states.iter_mut().enumerate() {
+            result = self.finish_step(isa, &gates[i * 4 * h..(i + 1) * 4 * h], st, s);
             if result.is_err() {
                 break;
             }
-            let r = i * 4 * h..(i + 1) * 4 * h;
-            result = self.finish_step(isa, &acc_x[r.clone()], &acc_h[r], st, s);
         }
-        (s.acc_x, s.acc_h, s.h_batch) = (acc_x, acc_h, hs);
+        s.gates = gates;
         result
     }
 
-    /// Everything after the products: requantize and sum the gate
-    /// pre-activations, LayerNorm, activations, cell update, h.
-    fn finish_step(
+    /// Gate pre-activations of one or more streams (`acc_*` hold whole
+    /// 4H-row vectors): each product requantized to the gate's int16 grid,
+    /// then a saturating sum, into `s.gates`.
+    fn gate_preactivations(
         &self,
         isa: Isa,
         acc_x: &[i32],
         acc_h: &[i32],
-        state: &mut LstmState,
         s: &mut LstmScratch,
     ) -> Result<(), Error> {
-        let h = self.hidden;
-        for buf in [
-            &mut s.gate_x,
-            &mut s.gate_h,
-            &mut s.gates,
-            &mut s.normed,
-            &mut s.activated,
-        ] {
-            buf.resize(4 * h, 0);
+        for buf in [&mut s.gate_x, &mut s.gate_h, &mut s.gates] {
+            buf.resize(acc_x.len(), 0);
         }
-        s.cell_in.resize(h, 0);
-        s.cell_tanh.resize(h, 0);
-
-        // 1. Gate pre-activations: each product requantized to the gate's
-        //    int16 grid, then a saturating sum.
         self.requant_x.apply(isa, acc_x, &mut s.gate_x)?;
         self.requant_h.apply(isa, acc_h, &mut s.gate_h)?;
         for ((g, &a), &b) in s.gates.iter_mut().zip(&s.gate_x).zip(&s.gate_h) {
             *g = a.saturating_add(b);
         }
+        Ok(())
+    }
+
+    /// Everything after the gate pre-activations `gates` (4H) of one
+    /// stream: LayerNorm, activations, cell update, h.
+    fn finish_step(
+        &self,
+        isa: Isa,
+        gates: &[i16],
+        state: &mut LstmState,
+        s: &mut LstmScratch,
+    ) -> Result<(), Error> {
+        let h = self.hidden;
+        for buf in [&mut s.normed, &mut s.activated] {
+            buf.resize(4 * h, 0);
+        }
+        s.cell_in.resize(h, 0);
+        s.cell_tanh.resize(h, 0);
 
         // 2. Optional LayerNorm per gate, then the activations (Q0.15).
         let pre = if let Some(norms) = &self.gate_norm {
             for (k, norm) in norms.iter().enumerate() {
                 norm.apply(
-                    &s.gates[k * h..(k + 1) * h],
+                    &gates[k * h..(k + 1) * h],
                     &mut s.normed[k * h..(k + 1) * h],
                 )?;
             }
             &s.normed
         } else {
-            &s.gates
+            gates
         };
         for (k, table) in self.gate_activation.iter().enumerate() {
             table.eval_i16(

@@ -64,27 +64,45 @@ pub unsafe fn eval_avx512(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
     t.eval_scalar(&xs[full..n], &mut out[full..n]);
 }
 
-/// Two registers holding a table of at most 32 entries (padded with its
-/// last entry; the search never indexes past the table).
+/// Two registers holding a table of at most 32 entries, loaded with masks
+/// (lanes past the table are zero; the search never indexes them).
 #[target_feature(enable = "avx512f")]
 unsafe fn table_in_registers(tab: &[i32]) -> (__m512i, __m512i) {
-    let mut buf = [*tab.last().unwrap_or(&0); 32];
-    buf[..tab.len()].copy_from_slice(tab);
-    // SAFETY: buf holds 32 i32 = two 64-byte loads.
+    let n = tab.len().min(32);
+    let lo_mask = ((1u32 << n.min(16)) - 1) as u16;
+    let hi_mask = ((1u32 << n.saturating_sub(16)) - 1) as u16;
+    // SAFETY: masked lanes are not read, so only tab[..n] is touched.
     unsafe {
         (
-            _mm512_loadu_si512(buf.as_ptr().cast()),
-            _mm512_loadu_si512(buf[16..].as_ptr().cast()),
+            _mm512_maskz_loadu_epi32(lo_mask, tab.as_ptr().cast()),
+            _mm512_maskz_loadu_epi32(hi_mask, tab.as_ptr().add(n.min(16)).cast()),
         )
     }
 }
 
 /// [`eval_avx512`] for padded tables of ≤ 32 entries: lookups by register
-/// permutes.
+/// permutes, the search unrolled for the table's size.
 #[target_feature(enable = "avx2,avx512f,avx512bw")]
 unsafe fn eval_avx512_in_registers(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
+    // SAFETY (all arms): same features.
+    unsafe {
+        match t.padded()[0].len() {
+            32 => eval_registers::<16>(t, xs, out),
+            16 => eval_registers::<8>(t, xs, out),
+            8 => eval_registers::<4>(t, xs, out),
+            4 => eval_registers::<2>(t, xs, out),
+            2 => eval_registers::<1>(t, xs, out),
+            // One segment (two knots): nothing to search.
+            _ => eval_registers::<0>(t, xs, out),
+        }
+    }
+}
+
+/// The register-table evaluation for a padded table of `2 · HALF` entries
+/// (one entry when `HALF` is 0).
+#[target_feature(enable = "avx2,avx512f,avx512bw")]
+unsafe fn eval_registers<const HALF: i32>(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
     let [knots, values, slopes, shifts] = t.padded();
-    let p = knots.len() as i32;
     let n = xs.len().min(out.len());
     let full = n - n % 16;
     // SAFETY: features enabled on this function.
@@ -106,7 +124,7 @@ unsafe fn eval_avx512_in_registers(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
         let x = unsafe { _mm512_cvtepi16_epi32(_mm256_loadu_si256(xs[i..].as_ptr().cast())) };
         let xc = _mm512_max_epi32(x, first);
         let mut j = _mm512_setzero_si512();
-        let mut step = p / 2;
+        let mut step = HALF;
         while step > 0 {
             let cand = _mm512_add_epi32(j, _mm512_set1_epi32(step));
             let k = _mm512_permutex2var_epi32(k_lo, cand, k_hi);

@@ -26,6 +26,7 @@ pub unsafe fn apply_avx512<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: 
     let zero = _mm512_setzero_si512();
     let one = _mm512_set1_epi32(1);
     let nudge = _mm512_set1_epi64(1 << 30);
+    let left_shifts = rq.has_left_shift();
     let mut tmp = [0i32; 16];
     for i in (0..full).step_by(16) {
         // SAFETY: i + 16 <= n, and all the per-row arrays have n entries.
@@ -47,18 +48,21 @@ pub unsafe fn apply_avx512<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: 
         let a_neg = _mm512_cmplt_epi32_mask(a, zero);
         let s = _mm512_mask_blend_epi32(overflow, s, _mm512_mask_blend_epi32(a_neg, max32, min32));
         // x = saturating_shift_left(s, l)
-        let shifted = _mm512_sllv_epi32(s, l);
-        let lost = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(shifted, l), s);
-        let s_neg = _mm512_cmplt_epi32_mask(s, zero);
-        let x =
-            _mm512_mask_blend_epi32(lost, shifted, _mm512_mask_blend_epi32(s_neg, max32, min32));
+        let x = if left_shifts {
+            let shifted = _mm512_sllv_epi32(s, l);
+            let lost = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(shifted, l), s);
+            let s_neg = _mm512_cmplt_epi32_mask(s, zero);
+            _mm512_mask_blend_epi32(lost, shifted, _mm512_mask_blend_epi32(s_neg, max32, min32))
+        } else {
+            s
+        };
         // y = saturating_rounding_doubling_high_mul(x, m)
         let even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), nudge), 31);
         let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32));
         let odd = _mm512_slli_epi64(_mm512_add_epi64(odd, nudge), 1);
         let y = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-        let both_min = _mm512_cmpeq_epi32_mask(x, min32) & _mm512_cmpeq_epi32_mask(m, min32);
-        let y = _mm512_mask_blend_epi32(both_min, y, max32);
+        // x = m = i32::MIN (the one saturating case of the doubling high
+        // multiply) cannot occur: RowRequant::new rejects negative mantissas.
         // z = rounding_divide_by_pot(y, r)
         let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, r), one);
         let remainder = _mm512_and_si512(y, mask);
