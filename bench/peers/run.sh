@@ -12,12 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=bench/.venv
-pins=("torch==2.5.1" "onnxruntime==1.20.1" "onnx==1.17.0" "numpy==2.1.3")
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, onnxruntime, onnx, numpy" 2>/dev/null; then
-    echo "creating $venv with ${pins[*]} (one-time download)…" >&2
+pins=("torch==2.5.1" "onnxruntime==1.20.1" "onnx==1.17.0" "numpy==2.4.6")
+if [ ! -x "$venv/bin/python" ]; then
+    echo "creating $venv with ${pins[*]} (one-time download, several GB for torch)…" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "${pins[@]}"
 fi
+# A no-op when the pinned versions are already there.
+"$venv/bin/pip" install -q "${pins[@]}"
 cargo build --release -q
 hidden=${HIDDEN:-256,1024}
 batch=${BATCH:-1,16}

@@ -1,7 +1,8 @@
-//! The LSTM's per-unit arithmetic after the activations, as kernels: the
-//! cell update and the output gate product. At batch 16 and H = 256 these
-//! loops cost as much as a PWL table, so they get AVX-512 versions; the
-//! scalar functions here are the definition (NUMERICS.md §4.2) and the SIMD
+//! The cells' per-unit arithmetic around the activations, as kernels: the
+//! LSTM cell update and output gate product, the GRU's reset-after n
+//! pre-activation and its final mix. At batch 16 and H = 256 these loops
+//! cost as much as a PWL table, so they get AVX-512 versions; the scalar
+//! functions here are the definition (NUMERICS.md §4.2–4.3) and the SIMD
 //! ones are tested bit-exact against them.
 
 use crate::error::{check_len, Error};
@@ -106,6 +107,83 @@ pub fn product_to_i8_scalar(
     }
 }
 
+/// GRU, reset after the product: `out[u] = sat16(x[u] + rdbpot(r[u]·rec[u], 15))`.
+pub fn gru_reset_after(
+    isa: Isa,
+    x: &[i16],
+    rec: &[i16],
+    r: &[i16],
+    out: &mut [i16],
+) -> Result<(), Error> {
+    check_len("GRU n input part", out.len(), x.len())?;
+    check_len("GRU n recurrent part", out.len(), rec.len())?;
+    check_len("GRU reset gate", out.len(), r.len())?;
+    match isa.checked()? {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
+            // SAFETY: `checked` confirmed AVX-512 support; lengths checked.
+            unsafe { super::x86::elementwise_simd::gru_reset_after_avx512(x, rec, r, out) }
+        }
+        _ => gru_reset_after_scalar(x, rec, r, out),
+    }
+    Ok(())
+}
+
+/// The scalar definition of [`gru_reset_after`].
+pub fn gru_reset_after_scalar(x: &[i16], rec: &[i16], r: &[i16], out: &mut [i16]) {
+    for u in 0..out.len() {
+        let reset = rounding_divide_by_pot(r[u] as i32 * rec[u] as i32, 15);
+        out[u] = saturate_i32_to_i16(x[u] as i32 + reset);
+    }
+}
+
+/// The GRU's new hidden state: with `z' = max(z, 0)` and
+/// `h15 = sat16(to_q15.apply(h − zp))`,
+/// `h = sat8(sat32(out_m.apply((2^15 − z')·n + z'·h15) + zp))`.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_mix(
+    isa: Isa,
+    z: &[i16],
+    n: &[i16],
+    h: &mut [i8],
+    to_q15: QuantizedMultiplier,
+    out_m: QuantizedMultiplier,
+    zero_point: i32,
+) -> Result<(), Error> {
+    check_len("GRU update gate", h.len(), z.len())?;
+    check_len("GRU candidate", h.len(), n.len())?;
+    match isa.checked()? {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
+            // SAFETY: `checked` confirmed AVX-512 support; lengths checked.
+            unsafe {
+                super::x86::elementwise_simd::gru_mix_avx512(z, n, h, to_q15, out_m, zero_point)
+            }
+        }
+        _ => gru_mix_scalar(z, n, h, to_q15, out_m, zero_point),
+    }
+    Ok(())
+}
+
+/// The scalar definition of [`gru_mix`].
+pub fn gru_mix_scalar(
+    z: &[i16],
+    n: &[i16],
+    h: &mut [i8],
+    to_q15: QuantizedMultiplier,
+    out_m: QuantizedMultiplier,
+    zero_point: i32,
+) {
+    for u in 0..h.len() {
+        // A sigmoid is never negative; clamping keeps a malformed table
+        // from overflowing the product below.
+        let zu = (z[u] as i32).max(0);
+        let h15 = saturate_i32_to_i16(to_q15.apply(h[u] as i32 - zero_point)) as i32;
+        let mixed = (Q15_ONE - zu) * n[u] as i32 + zu * h15;
+        h[u] = saturate_i32_to_i8(out_m.apply(mixed).saturating_add(zero_point));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +242,41 @@ mod tests {
                             product_to_i8(isa, &i, &g, m, zp, &mut got).unwrap();
                             assert_eq!(got, want, "{} n={n} m={m:?} zp={zp}", isa.name());
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gru_kernels_match_scalar() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for isa in Isa::available() {
+            for n in [0, 1, 16, 33, 300] {
+                for extreme in [false, true] {
+                    let (a, b, c) = (
+                        fill(&mut rng, n, extreme),
+                        fill(&mut rng, n, extreme),
+                        fill(&mut rng, n, extreme),
+                    );
+                    let mut want = alloc::vec![0i16; n];
+                    gru_reset_after_scalar(&a, &b, &c, &mut want);
+                    let mut got = alloc::vec![0i16; n];
+                    gru_reset_after(isa, &a, &b, &c, &mut got).unwrap();
+                    assert_eq!(got, want, "{} n={n}", isa.name());
+                    let h0: Vec<i8> = (0..n).map(|_| rng.gen()).collect();
+                    for (to_q15, out_m, zp) in [
+                        ((1_099_511_628, -24), (1 << 30, -22), 3),
+                        ((i32::MAX, 7), (1_800_000_000, -31), -128),
+                        ((1 << 30, 0), (i32::MAX, 30), 127),
+                        ((0, 0), (1 << 30, -15), i32::MAX),
+                    ] {
+                        let q = |(mantissa, shift)| QuantizedMultiplier { mantissa, shift };
+                        let mut want = h0.clone();
+                        gru_mix_scalar(&a, &b, &mut want, q(to_q15), q(out_m), zp);
+                        let mut got = h0.clone();
+                        gru_mix(isa, &a, &b, &mut got, q(to_q15), q(out_m), zp).unwrap();
+                        assert_eq!(got, want, "{} n={n} zp={zp}", isa.name());
                     }
                 }
             }

@@ -153,15 +153,51 @@ impl RowRequant {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
                     // SAFETY: `checked` confirmed AVX-512 support.
-                    unsafe { super::x86::requant_simd::apply_avx512(self, a, o) }
+                    unsafe { super::x86::requant_simd::apply_avx512(self, 0, a, o) }
                 }
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 | Isa::AvxVnni => {
                     // SAFETY: `checked` confirmed AVX2 support.
-                    unsafe { super::x86::requant_simd::apply_avx2(self, a, o) }
+                    unsafe { super::x86::requant_simd::apply_avx2(self, 0, a, o) }
                 }
                 _ => self.apply_scalar(0, a, o),
             }
+        }
+        Ok(())
+    }
+
+    /// Requantizes rows `r0..r0 + acc.len()` of one vector (a slice of the
+    /// rows, e.g. one gate's).
+    pub fn apply_rows<T: RequantOutput>(
+        &self,
+        isa: Isa,
+        r0: usize,
+        acc: &[i32],
+        out: &mut [T],
+    ) -> Result<(), Error> {
+        check_len("requantization input", out.len(), acc.len())?;
+        if r0
+            .checked_add(acc.len())
+            .is_none_or(|end| end > self.rows())
+        {
+            return Err(Error::ShapeMismatch {
+                what: "requantization row range",
+                expected: self.rows(),
+                found: r0.saturating_add(acc.len()),
+            });
+        }
+        match isa.checked()? {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
+                // SAFETY: `checked` confirmed AVX-512 support; rows checked.
+                unsafe { super::x86::requant_simd::apply_avx512(self, r0, acc, out) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::AvxVnni => {
+                // SAFETY: `checked` confirmed AVX2 support; rows checked.
+                unsafe { super::x86::requant_simd::apply_avx2(self, r0, acc, out) }
+            }
+            _ => self.apply_scalar(r0, acc, out),
         }
         Ok(())
     }

@@ -195,6 +195,17 @@ fn requant_simd_matches_scalar() {
             rq.apply(isa, &acc, &mut got16).unwrap();
             assert_eq!(got8, ref8, "{} int8", isa.name());
             assert_eq!(got16, ref16, "{} int16", isa.name());
+            // Any row range on its own gives the same rows.
+            let r0 = rng.gen_range(0..rows);
+            let len = rng.gen_range(0..=rows - r0);
+            let mut part = vec![0i16; len];
+            rq.apply_rows(isa, r0, &acc[r0..r0 + len], &mut part)
+                .unwrap();
+            assert_eq!(part, ref16[r0..r0 + len], "{} rows {r0}+{len}", isa.name());
+            assert!(rq
+                .apply_rows(isa, r0, &acc[r0..], &mut vec![0i16; rows - r0])
+                .is_ok());
+            assert!(rq.apply_rows(isa, rows, &[0], &mut [0i16]).is_err());
         }
     }
 }

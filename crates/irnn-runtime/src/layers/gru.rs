@@ -17,9 +17,9 @@ use alloc::vec::Vec;
 
 use crate::error::{check_len, Error};
 use crate::fixed_point::QuantizedMultiplier;
-use crate::fixed_point::{rounding_divide_by_pot, saturate_i32_to_i16, saturate_i32_to_i8};
+use crate::fixed_point::{rounding_divide_by_pot, saturate_i32_to_i8};
+use crate::kernels::elementwise::{gru_mix, gru_reset_after};
 use crate::kernels::{Isa, PackedMatrix, RowRequant};
-use crate::layers::lstm::Q15_ONE;
 use crate::pwl::PwlTable;
 
 /// Where the reset gate applies.
@@ -214,8 +214,9 @@ impl IntGruCell {
         self.requant_x.apply(isa, acc_x, &mut s.gate_x)?;
 
         // 2. r and z.
+        self.requant_h
+            .apply_rows(isa, 0, &acc_h[..2 * h], &mut s.gate_h[..2 * h])?;
         for u in 0..2 * h {
-            s.gate_h[u] = self.requant_h.apply_one(u, acc_h[u]);
             s.pre[u] = s.gate_x[u].saturating_add(s.gate_h[u]);
         }
         let (pre_rz, pre_n) = s.pre.split_at_mut(2 * h);
@@ -234,33 +235,34 @@ impl IntGruCell {
                     s.reset_h[u] = saturate_i32_to_i8(scaled + self.h_zero_point);
                 }
                 w_hn.matvec(isa, &s.reset_h, &mut s.acc_hn)?;
+                self.requant_h
+                    .apply_rows(isa, 2 * h, &s.acc_hn, &mut s.gate_h[2 * h..])?;
                 for u in 0..h {
-                    let recurrent = self.requant_h.apply_one::<i16>(2 * h + u, s.acc_hn[u]);
-                    pre_n[u] = s.gate_x[2 * h + u].saturating_add(recurrent);
+                    pre_n[u] = s.gate_x[2 * h + u].saturating_add(s.gate_h[2 * h + u]);
                 }
             }
             _ => {
-                for u in 0..h {
-                    let recurrent = self.requant_h.apply_one::<i16>(2 * h + u, acc_h[2 * h + u]);
-                    let reset = rounding_divide_by_pot(r_gate[u] as i32 * recurrent as i32, 15);
-                    pre_n[u] = saturate_i32_to_i16(s.gate_x[2 * h + u] as i32 + reset);
-                }
+                self.requant_h.apply_rows(
+                    isa,
+                    2 * h,
+                    &acc_h[2 * h..3 * h],
+                    &mut s.gate_h[2 * h..],
+                )?;
+                gru_reset_after(isa, &s.gate_x[2 * h..], &s.gate_h[2 * h..], r_gate, pre_n)?;
             }
         }
         self.gate_activation[2].eval_i16(isa, pre_n, act_n)?;
 
         // 4. h' = (1 − z) ⊙ n + z ⊙ h in units of 2^−30, then to int8.
-        for u in 0..h {
-            // A sigmoid is never negative; clamping keeps a malformed table
-            // from overflowing the product below.
-            let z = (z_gate[u] as i32).max(0);
-            let h_q15 =
-                saturate_i32_to_i16(self.h_to_q15.apply(state.h[u] as i32 - self.h_zero_point))
-                    as i32;
-            let mixed = (Q15_ONE - z) * act_n[u] as i32 + z * h_q15;
-            state.h[u] =
-                saturate_i32_to_i8(self.output_multiplier.apply(mixed) + self.h_zero_point);
-        }
+        gru_mix(
+            isa,
+            z_gate,
+            act_n,
+            &mut state.h,
+            self.h_to_q15,
+            self.output_multiplier,
+            self.h_zero_point,
+        )?;
         Ok(())
     }
 }

@@ -5,7 +5,9 @@
 use core::arch::x86_64::*;
 
 use crate::fixed_point::QuantizedMultiplier;
-use crate::kernels::elementwise::{cell_update_scalar, product_to_i8_scalar};
+use crate::kernels::elementwise::{
+    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i8_scalar,
+};
 
 /// `rounding_divide_by_pot` (ties away from zero) of each lane by a fixed
 /// exponent `e` in `0..=31`.
@@ -137,4 +139,73 @@ pub unsafe fn product_to_i8_avx512(
         unsafe { _mm_storeu_si128(out[u..].as_mut_ptr().cast(), _mm512_cvtsepi32_epi8(y)) };
     }
     product_to_i8_scalar(&a[full..], &b[full..], m, zero_point, &mut out[full..]);
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F and BW; all slices have `out.len()`
+/// elements.
+#[target_feature(enable = "avx2,avx512f,avx512bw")]
+pub unsafe fn gru_reset_after_avx512(x: &[i16], rec: &[i16], r: &[i16], out: &mut [i16]) {
+    let n = out.len();
+    let full = n - n % 16;
+    let load = |s: &[i16], at: usize| {
+        // SAFETY: at + 16 <= n = s.len().
+        unsafe { _mm512_cvtepi16_epi32(_mm256_loadu_si256(s[at..].as_ptr().cast())) }
+    };
+    for u in (0..full).step_by(16) {
+        let reset = rdbpot(_mm512_mullo_epi32(load(r, u), load(rec, u)), 15);
+        let sum = _mm512_add_epi32(load(x, u), reset);
+        // SAFETY: u + 16 <= n.
+        unsafe { _mm256_storeu_si256(out[u..].as_mut_ptr().cast(), _mm512_cvtsepi32_epi16(sum)) };
+    }
+    gru_reset_after_scalar(&x[full..], &rec[full..], &r[full..], &mut out[full..]);
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F and BW; `z` and `n` have `h.len()`
+/// elements.
+#[target_feature(enable = "avx2,avx512f,avx512bw")]
+pub unsafe fn gru_mix_avx512(
+    z: &[i16],
+    n: &[i16],
+    h: &mut [i8],
+    to_q15: QuantizedMultiplier,
+    out_m: QuantizedMultiplier,
+    zero_point: i32,
+) {
+    let len = h.len();
+    let full = len - len % 16;
+    let zp = _mm512_set1_epi32(zero_point);
+    let one = _mm512_set1_epi32(1 << 15);
+    for u in (0..full).step_by(16) {
+        // SAFETY: u + 16 <= len.
+        let (zv, nv, hv) = unsafe {
+            (
+                _mm512_cvtepi16_epi32(_mm256_loadu_si256(z[u..].as_ptr().cast())),
+                _mm512_cvtepi16_epi32(_mm256_loadu_si256(n[u..].as_ptr().cast())),
+                _mm512_cvtepi8_epi32(_mm_loadu_si128(h[u..].as_ptr().cast())),
+            )
+        };
+        let zv = _mm512_max_epi32(zv, _mm512_setzero_si512());
+        let h15 = apply_multiplier(_mm512_sub_epi32(hv, zp), to_q15);
+        let h15 = _mm512_max_epi32(
+            _mm512_min_epi32(h15, _mm512_set1_epi32(i16::MAX as i32)),
+            _mm512_set1_epi32(i16::MIN as i32),
+        );
+        let mixed = _mm512_add_epi32(
+            _mm512_mullo_epi32(_mm512_sub_epi32(one, zv), nv),
+            _mm512_mullo_epi32(zv, h15),
+        );
+        let y = adds_epi32(apply_multiplier(mixed, out_m), zp);
+        // SAFETY: u + 16 <= len.
+        unsafe { _mm_storeu_si128(h[u..].as_mut_ptr().cast(), _mm512_cvtsepi32_epi8(y)) };
+    }
+    gru_mix_scalar(
+        &z[full..],
+        &n[full..],
+        &mut h[full..],
+        to_q15,
+        out_m,
+        zero_point,
+    );
 }

@@ -14,8 +14,14 @@ const PRE_ZERO_POINT_CLAMP: i32 = 1 << 17;
 /// # Safety
 /// The CPU must support AVX-512 F and BW; `acc` and `out` are one row vector.
 #[target_feature(enable = "avx2,avx512f,avx512bw")]
-pub unsafe fn apply_avx512<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: &mut [T]) {
+pub unsafe fn apply_avx512<T: RequantOutput>(
+    rq: &RowRequant,
+    r0: usize,
+    acc: &[i32],
+    out: &mut [T],
+) {
     let (bias, mant, left, right) = rq.parts();
+    let (bias, mant, left, right) = (&bias[r0..], &mant[r0..], &left[r0..], &right[r0..]);
     let n = acc.len().min(out.len());
     let full = n - n % 16;
     let zp = _mm512_set1_epi32(rq.zero_point());
@@ -101,14 +107,15 @@ pub unsafe fn apply_avx512<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: 
             }
         }
     }
-    rq.apply_scalar(full, &acc[full..n], &mut out[full..n]);
+    rq.apply_scalar(r0 + full, &acc[full..n], &mut out[full..n]);
 }
 
 /// # Safety
 /// The CPU must support AVX2; `acc` and `out` are one row vector.
 #[target_feature(enable = "avx2")]
-pub unsafe fn apply_avx2<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: &mut [T]) {
+pub unsafe fn apply_avx2<T: RequantOutput>(rq: &RowRequant, r0: usize, acc: &[i32], out: &mut [T]) {
     let (bias, mant, left, right) = rq.parts();
+    let (bias, mant, left, right) = (&bias[r0..], &mant[r0..], &left[r0..], &right[r0..]);
     let n = acc.len().min(out.len());
     let full = n - n % 8;
     let zp = _mm256_set1_epi32(rq.zero_point());
@@ -163,5 +170,5 @@ pub unsafe fn apply_avx2<T: RequantOutput>(rq: &RowRequant, acc: &[i32], out: &m
             *d = T::from_clamped(v);
         }
     }
-    rq.apply_scalar(full, &acc[full..n], &mut out[full..n]);
+    rq.apply_scalar(r0 + full, &acc[full..n], &mut out[full..n]);
 }
