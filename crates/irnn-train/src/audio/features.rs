@@ -1,0 +1,231 @@
+//! Log-mel filterbank features.
+//!
+//! Frames of `frame` samples every `hop` samples (the last partial frame is
+//! dropped; a signal shorter than one frame gives one zero-padded frame), a
+//! Hann window, the power spectrum of an `fft`-point real FFT (realfft),
+//! `mels` triangular filters equally spaced on the HTK mel scale between
+//! `low_hz` and `high_hz`, and the natural log of each filter's energy
+//! (floored at 1e−10).
+
+use std::sync::Arc;
+
+use realfft::{RealFftPlanner, RealToComplex};
+
+/// Front-end parameters.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MelConfig {
+    /// Sample rate (Hz).
+    pub sample_rate: u32,
+    /// Samples per frame.
+    pub frame: usize,
+    /// Samples between frame starts.
+    pub hop: usize,
+    /// FFT size (≥ frame).
+    pub fft: usize,
+    /// Mel filters.
+    pub mels: usize,
+    /// Lowest filter edge (Hz).
+    pub low_hz: f32,
+    /// Highest filter edge (Hz).
+    pub high_hz: f32,
+}
+
+impl Default for MelConfig {
+    /// 8 kHz speech (the Free Spoken Digit Dataset): 25 ms frames, 10 ms hop,
+    /// 40 filters from 20 Hz to Nyquist.
+    fn default() -> Self {
+        Self {
+            sample_rate: 8000,
+            frame: 200,
+            hop: 80,
+            fft: 256,
+            mels: 40,
+            low_hz: 20.0,
+            high_hz: 4000.0,
+        }
+    }
+}
+
+fn hz_to_mel(f: f32) -> f32 {
+    2595.0 * (1.0 + f / 700.0).log10()
+}
+
+fn mel_to_hz(m: f32) -> f32 {
+    700.0 * (10f32.powf(m / 2595.0) - 1.0)
+}
+
+/// A log-mel front end, planned once.
+pub struct LogMel {
+    config: MelConfig,
+    window: Vec<f32>,
+    /// Per filter: (first FFT bin, weights).
+    filters: Vec<(usize, Vec<f32>)>,
+    fft: Arc<dyn RealToComplex<f32>>,
+}
+
+impl LogMel {
+    /// Plans the FFT and builds the filters.
+    ///
+    /// # Panics
+    /// If `fft < frame`, `frame`, `hop` or `mels` is 0, or the band is empty —
+    /// configuration errors of the caller, not of the data.
+    pub fn new(config: MelConfig) -> Self {
+        assert!(config.frame > 0 && config.hop > 0 && config.mels > 0);
+        assert!(config.fft >= config.frame, "FFT shorter than a frame");
+        assert!(config.low_hz < config.high_hz, "empty mel band");
+        let window = (0..config.frame)
+            .map(|i| {
+                let x = std::f32::consts::PI * 2.0 * i as f32 / config.frame as f32;
+                0.5 - 0.5 * x.cos()
+            })
+            .collect();
+        let bins = config.fft / 2 + 1;
+        let bin_hz = config.sample_rate as f32 / config.fft as f32;
+        let (lo, hi) = (hz_to_mel(config.low_hz), hz_to_mel(config.high_hz));
+        let edges: Vec<f32> = (0..config.mels + 2)
+            .map(|i| mel_to_hz(lo + (hi - lo) * i as f32 / (config.mels + 1) as f32))
+            .collect();
+        let filters = (0..config.mels)
+            .map(|m| {
+                let (left, center, right) = (edges[m], edges[m + 1], edges[m + 2]);
+                let weight = |k: usize| {
+                    let f = k as f32 * bin_hz;
+                    if f <= left || f >= right {
+                        0.0
+                    } else if f <= center {
+                        (f - left) / (center - left)
+                    } else {
+                        (right - f) / (right - center)
+                    }
+                };
+                let first = (0..bins).find(|&k| weight(k) > 0.0).unwrap_or(0);
+                let last = (0..bins).rev().find(|&k| weight(k) > 0.0).unwrap_or(first);
+                (first, (first..=last).map(weight).collect())
+            })
+            .collect();
+        Self {
+            fft: RealFftPlanner::<f32>::new().plan_fft_forward(config.fft),
+            config,
+            window,
+            filters,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MelConfig {
+        &self.config
+    }
+
+    /// Frames `samples` yields.
+    pub fn frames(&self, samples: usize) -> usize {
+        if samples <= self.config.frame {
+            1
+        } else {
+            1 + (samples - self.config.frame) / self.config.hop
+        }
+    }
+
+    /// Log-mel features, `frames × mels`, row-major.
+    pub fn compute(&self, samples: &[f32]) -> Vec<f32> {
+        let c = &self.config;
+        let frames = self.frames(samples.len());
+        let mut input = self.fft.make_input_vec();
+        let mut spectrum = self.fft.make_output_vec();
+        let mut power = vec![0f32; spectrum.len()];
+        let mut out = Vec::with_capacity(frames * c.mels);
+        for t in 0..frames {
+            input.iter_mut().for_each(|v| *v = 0.0);
+            let start = t * c.hop;
+            for (i, w) in self.window.iter().enumerate() {
+                input[i] = samples.get(start + i).copied().unwrap_or(0.0) * w;
+            }
+            self.fft
+                .process(&mut input, &mut spectrum)
+                .expect("buffers come from the plan");
+            for (p, z) in power.iter_mut().zip(&spectrum) {
+                *p = z.norm_sqr();
+            }
+            for (first, weights) in &self.filters {
+                let e: f32 = weights
+                    .iter()
+                    .zip(&power[*first..])
+                    .map(|(w, p)| w * p)
+                    .sum();
+                out.push(e.max(1e-10).ln());
+            }
+        }
+        out
+    }
+}
+
+/// Per-utterance mean/variance normalisation of `frames × dim` features, in
+/// place: each dimension to mean 0 and (unless constant) variance 1.
+pub fn normalize(features: &mut [f32], dim: usize) {
+    let frames = features.len() / dim.max(1);
+    if frames == 0 {
+        return;
+    }
+    for d in 0..dim {
+        let col = || features.iter().skip(d).step_by(dim);
+        let mean = col().sum::<f32>() / frames as f32;
+        let var = col().map(|v| (v - mean) * (v - mean)).sum::<f32>() / frames as f32;
+        let inv = 1.0 / (var.sqrt() + 1e-5);
+        for v in features.iter_mut().skip(d).step_by(dim) {
+            *v = (*v - mean) * inv;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(hz: f32, seconds: f32, rate: u32) -> Vec<f32> {
+        (0..(seconds * rate as f32) as usize)
+            .map(|i| 0.5 * (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin())
+            .collect()
+    }
+
+    #[test]
+    fn a_tone_lights_the_filter_at_its_frequency() {
+        let mel = LogMel::new(MelConfig::default());
+        let c = *mel.config();
+        let (lo, hi) = (hz_to_mel(c.low_hz), hz_to_mel(c.high_hz));
+        let center = |m: usize| mel_to_hz(lo + (hi - lo) * (m + 1) as f32 / (c.mels + 1) as f32);
+        for hz in [300.0, 1000.0, 2500.0] {
+            let f = mel.compute(&sine(hz, 0.5, c.sample_rate));
+            assert_eq!(f.len(), mel.frames(4000) * c.mels);
+            let frame = &f[5 * c.mels..6 * c.mels];
+            let best = (0..c.mels)
+                .max_by(|&a, &b| frame[a].total_cmp(&frame[b]))
+                .unwrap();
+            // The loudest filter is centred within one filter spacing of the tone.
+            let spacing = center(best + 1) - center(best.saturating_sub(1));
+            assert!(
+                (center(best) - hz).abs() < spacing,
+                "{hz} Hz → filter {best} at {}",
+                center(best)
+            );
+        }
+    }
+
+    #[test]
+    fn frame_count_silence_and_normalisation() {
+        let mel = LogMel::new(MelConfig::default());
+        assert_eq!(mel.frames(0), 1);
+        assert_eq!(mel.frames(200), 1);
+        assert_eq!(mel.frames(280), 2);
+        assert_eq!(mel.frames(8000), 98);
+        let silent = mel.compute(&[0.0; 1000]);
+        assert!(silent.iter().all(|&v| v == 1e-10f32.ln()));
+        let mut f = mel.compute(&sine(700.0, 0.3, 8000));
+        normalize(&mut f, 40);
+        let frames = f.len() / 40;
+        let mean0 = f.iter().step_by(40).sum::<f32>() / frames as f32;
+        let var0 = f.iter().step_by(40).map(|v| v * v).sum::<f32>() / frames as f32;
+        assert!(
+            mean0.abs() < 1e-4 && (var0 - 1.0).abs() < 1e-2,
+            "{mean0} {var0}"
+        );
+    }
+}
