@@ -10,6 +10,7 @@
 //! ([`reference`]) and conversion of float cells to integer ones
 //! ([`convert`]); training arrives with the later milestones (see README).
 
+pub mod asr;
 pub mod audio;
 pub mod checkpoint;
 pub mod convert;

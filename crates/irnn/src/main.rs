@@ -2,6 +2,7 @@
 //! shows progress and calls the libraries; the work lives in `irnn-train`
 //! and `irnn-runtime`.
 
+mod asr_cmd;
 mod bench_cmd;
 mod demo;
 mod model_cmd;
@@ -66,6 +67,8 @@ enum Command {
 enum TrainWhat {
     /// A language model (word or character level).
     Lm(train_cmd::TrainLm),
+    /// A speech recogniser for connected digits (float CTC acoustic model).
+    Asr(asr_cmd::TrainAsr),
 }
 
 fn main() -> Result<()> {
@@ -78,6 +81,7 @@ fn main() -> Result<()> {
         Command::Pwl(a) => pwl_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Train(TrainWhat::Lm(a)) => train_cmd::train_lm(a),
+        Command::Train(TrainWhat::Asr(a)) => asr_cmd::train_asr(a),
         Command::Eval(a) => train_cmd::eval(a),
         Command::Kernels { rows, cols } => kernels(rows, cols),
     }

@@ -227,3 +227,85 @@ fn train_qat_convert_eval_generate_inspect() {
     fails_with(&["generate", "/no/such/model.irnn"], "/no/such/model.irnn");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn train_asr_runs_and_names_bad_data() {
+    let dir = tmp("asr");
+    let data = dir.join("recordings");
+    std::fs::create_dir_all(&data).unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    // Three speakers, digits 0–2, a tone per digit.
+    for speaker in ["ann", "bob", "cy"] {
+        for digit in 0..3u32 {
+            let mut w =
+                hound::WavWriter::create(data.join(format!("{digit}_{speaker}_0.wav")), spec)
+                    .unwrap();
+            for i in 0..2400u32 {
+                let f = 300.0 + 400.0 * digit as f32;
+                let v = (2.0 * std::f32::consts::PI * f * i as f32 / 8000.0).sin();
+                w.write_sample((v * 8000.0) as i16).unwrap();
+            }
+            w.finalize().unwrap();
+        }
+    }
+    let out = dir.join("asr.safetensors");
+    let text = run_ok(&[
+        "train",
+        "asr",
+        "--data",
+        data.to_str().unwrap(),
+        "--train-utterances",
+        "24",
+        "--valid-utterances",
+        "4",
+        "--test-utterances",
+        "4",
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--batch",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text.contains("test speaker cy: WER"), "{text}");
+    assert!(out.is_file());
+    fails_with(
+        &["train", "asr", "--data", "/no/such/folder"],
+        "/no/such/folder",
+    );
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails_with(
+        &["train", "asr", "--data", empty.to_str().unwrap()],
+        "no files named",
+    );
+    // A recording in the wrong format names the file and the problem.
+    let bad = hound::WavSpec {
+        sample_rate: 16000,
+        ..spec
+    };
+    let mut w = hound::WavWriter::create(data.join("1_ann_1.wav"), bad).unwrap();
+    w.write_sample(0i16).unwrap();
+    w.finalize().unwrap();
+    fails_with(
+        &[
+            "train",
+            "asr",
+            "--data",
+            data.to_str().unwrap(),
+            "--train-utterances",
+            "200",
+            "--epochs",
+            "1",
+        ],
+        "16000 Hz",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

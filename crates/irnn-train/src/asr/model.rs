@@ -1,0 +1,295 @@
+//! The CTC acoustic model: `stack` consecutive feature frames concatenated
+//! (and the frame rate divided by `stack`), `layers` bidirectional LSTM
+//! layers (forward and backward outputs concatenated), a linear layer to
+//! 11 classes (blank + the digits 0–9), CTC loss.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::nn::ctc::ctc_loss;
+use crate::nn::linear::Linear;
+use crate::nn::lstm::{Lstm, LstmCache};
+use crate::nn::{Param, Real};
+
+/// Blank + ten digits; class `d + 1` is digit `d`.
+pub const DIGIT_CLASSES: usize = 11;
+
+/// The model's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AsrConfig {
+    /// Features per input frame (mel filters).
+    pub features: usize,
+    /// Frames concatenated into one model step.
+    pub stack: usize,
+    /// Bidirectional layers.
+    pub layers: usize,
+    /// Hidden size of each direction.
+    pub hidden: usize,
+    /// LayerNorm inside the LSTM cells.
+    pub layer_norm: bool,
+}
+
+/// `frames × dim` → `⌈frames / k⌉ × (k·dim)`: each output row concatenates
+/// `k` consecutive rows (the last group padded with zeros).
+pub fn stack_frames<T: Real>(x: &[T], dim: usize, k: usize) -> Vec<T> {
+    let frames = x.len() / dim;
+    let out_frames = frames.div_ceil(k).max(1);
+    let mut out = vec![T::zero(); out_frames * k * dim];
+    out[..x.len()].copy_from_slice(x);
+    out
+}
+
+/// One bidirectional layer.
+#[derive(Debug, Clone)]
+pub struct BiLstm<T> {
+    /// Left to right.
+    pub forward: Lstm<T>,
+    /// Right to left.
+    pub backward: Lstm<T>,
+}
+
+/// What a forward pass keeps for the backward pass.
+pub struct AsrCache<T> {
+    inputs: Vec<Vec<T>>,
+    caches: Vec<(LstmCache<T>, LstmCache<T>)>,
+    top: Vec<T>,
+    steps: usize,
+}
+
+/// The acoustic model.
+#[derive(Debug, Clone)]
+pub struct AsrModel<T> {
+    /// Its shape.
+    pub config: AsrConfig,
+    /// Bidirectional layers, bottom first.
+    pub layers: Vec<BiLstm<T>>,
+    /// Classes from the top layer's `2·hidden` outputs.
+    pub output: Linear<T>,
+}
+
+fn reverse_rows<T: Copy>(x: &[T], width: usize) -> Vec<T> {
+    x.chunks_exact(width).rev().flatten().copied().collect()
+}
+
+impl<T: Real> AsrModel<T> {
+    /// PyTorch-style initialisation; parameter names follow `nn.LSTM`
+    /// (`rnn.weight_ih_l0`, `rnn.weight_ih_l0_reverse`, …) and `output.*`.
+    pub fn new(config: AsrConfig, rng: &mut impl Rng) -> Self {
+        let mut layers = Vec::new();
+        for l in 0..config.layers {
+            let input = if l == 0 {
+                config.features * config.stack
+            } else {
+                2 * config.hidden
+            };
+            let forward = Lstm::new(l, input, config.hidden, false, config.layer_norm, rng);
+            let mut backward = Lstm::new(l, input, config.hidden, false, config.layer_norm, rng);
+            for p in backward.params_mut() {
+                p.name.push_str("_reverse");
+            }
+            layers.push(BiLstm { forward, backward });
+        }
+        Self {
+            output: Linear::new("output", 2 * config.hidden, DIGIT_CLASSES, rng),
+            layers,
+            config,
+        }
+    }
+
+    /// All parameters, in a fixed order.
+    pub fn params(&self) -> Vec<&Param<T>> {
+        let mut v: Vec<&Param<T>> = Vec::new();
+        for l in &self.layers {
+            v.extend(l.forward.params());
+            v.extend(l.backward.params());
+        }
+        v.push(&self.output.weight);
+        v.push(&self.output.bias);
+        v
+    }
+
+    /// All parameters, mutable, same order.
+    pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        let mut v: Vec<&mut Param<T>> = Vec::new();
+        for l in &mut self.layers {
+            v.extend(l.forward.params_mut());
+            v.extend(l.backward.params_mut());
+        }
+        v.push(&mut self.output.weight);
+        v.push(&mut self.output.bias);
+        v
+    }
+
+    /// Zeroes every gradient.
+    pub fn zero_grad(&mut self) {
+        for p in self.params_mut() {
+            p.zero_grad();
+        }
+    }
+
+    /// Class scores (`steps × 11`, before softmax) of one utterance's
+    /// features (`frames × features`), and the cache for
+    /// [`backward`](Self::backward).
+    pub fn forward(&self, features: &[T]) -> (Vec<T>, AsrCache<T>) {
+        let c = self.config;
+        let mut x = stack_frames(features, c.features, c.stack);
+        let steps = x.len() / (c.features * c.stack);
+        let n = c.hidden;
+        let mut inputs = Vec::new();
+        let mut caches = Vec::new();
+        for layer in &self.layers {
+            let width = x.len() / steps;
+            let mut cf = LstmCache::default();
+            let mut cb = LstmCache::default();
+            let (mut h, mut cell) = (vec![T::zero(); n], vec![T::zero(); n]);
+            let yf = layer
+                .forward
+                .forward(&x, steps, 1, &mut h, &mut cell, Some(&mut cf));
+            let (mut h, mut cell) = (vec![T::zero(); n], vec![T::zero(); n]);
+            let yb = layer.backward.forward(
+                &reverse_rows(&x, width),
+                steps,
+                1,
+                &mut h,
+                &mut cell,
+                Some(&mut cb),
+            );
+            let yb = reverse_rows(&yb, n);
+            let mut y = Vec::with_capacity(steps * 2 * n);
+            for t in 0..steps {
+                y.extend_from_slice(&yf[t * n..(t + 1) * n]);
+                y.extend_from_slice(&yb[t * n..(t + 1) * n]);
+            }
+            inputs.push(std::mem::replace(&mut x, y));
+            caches.push((cf, cb));
+        }
+        let scores = self.output.forward(&x, steps);
+        (
+            scores,
+            AsrCache {
+                inputs,
+                caches,
+                top: x,
+                steps,
+            },
+        )
+    }
+
+    /// Accumulates parameter gradients from `d_scores` (the gradient of the
+    /// loss with respect to the scores).
+    pub fn backward(&mut self, cache: &AsrCache<T>, d_scores: &[T]) {
+        let n = self.config.hidden;
+        let steps = cache.steps;
+        let mut d = self.output.backward(&cache.top, d_scores, steps);
+        for (l, layer) in self.layers.iter_mut().enumerate().rev() {
+            let (cf, cb) = &cache.caches[l];
+            let mut df = Vec::with_capacity(steps * n);
+            let mut db = Vec::with_capacity(steps * n);
+            for row in d.chunks_exact(2 * n) {
+                df.extend_from_slice(&row[..n]);
+                db.extend_from_slice(&row[n..]);
+            }
+            let dx_f = layer.forward.backward(cf, &df);
+            let dx_b = layer.backward.backward(cb, &reverse_rows(&db, n));
+            let width = cache.inputs[l].len() / steps;
+            let dx_b = reverse_rows(&dx_b, width);
+            d = dx_f.iter().zip(&dx_b).map(|(&a, &b)| a + b).collect();
+        }
+    }
+
+    /// CTC loss of one utterance (`digits` in 0..=9) with gradients
+    /// accumulated; `None` (and no gradient) if the utterance is too short
+    /// for its digits.
+    pub fn train_utterance(&mut self, features: &[T], digits: &[u8]) -> Option<f64> {
+        let (scores, cache) = self.forward(features);
+        let s64: Vec<f64> = scores.iter().map(|v| v.to_f64().unwrap_or(0.0)).collect();
+        let target: Vec<usize> = digits.iter().map(|&d| d as usize + 1).collect();
+        let (loss, grad) = ctc_loss(&s64, DIGIT_CLASSES, &target)?;
+        let grad: Vec<T> = grad.iter().map(|&g| T::of(g)).collect();
+        self.backward(&cache, &grad);
+        Some(loss)
+    }
+
+    /// Greedy transcript of one utterance: the digits.
+    pub fn transcribe(&self, features: &[T]) -> Vec<u8> {
+        let (scores, _) = self.forward(features);
+        let s64: Vec<f64> = scores.iter().map(|v| v.to_f64().unwrap_or(0.0)).collect();
+        crate::nn::ctc::greedy_decode(&s64, DIGIT_CLASSES)
+            .into_iter()
+            .map(|k| (k - 1) as u8)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::rng::TrainRng;
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        for layer_norm in [false, true] {
+            let config = AsrConfig {
+                features: 3,
+                stack: 2,
+                layers: 2,
+                hidden: 4,
+                layer_norm,
+            };
+            let mut rng = TrainRng::seed(5);
+            let mut model = AsrModel::<f64>::new(config, &mut rng);
+            let features: Vec<f64> = (0..9 * 3)
+                .map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0)
+                .collect();
+            let digits = [3u8, 3];
+            model.zero_grad();
+            model.train_utterance(&features, &digits).unwrap();
+            let analytic: Vec<Vec<f64>> = model.params().iter().map(|p| p.grad.clone()).collect();
+            let loss = |m: &mut AsrModel<f64>| {
+                let (scores, _) = m.forward(&features);
+                ctc_loss(&scores, DIGIT_CLASSES, &[4, 4]).unwrap().0
+            };
+            let eps = 1e-6;
+            let mut checked = 0;
+            for (pi, grads) in analytic.iter().enumerate() {
+                let stride = (grads.len() / 12).max(1);
+                for e in (0..grads.len()).step_by(stride) {
+                    let orig = model.params()[pi].value[e];
+                    model.params_mut()[pi].value[e] = orig + eps;
+                    let up = loss(&mut model);
+                    model.params_mut()[pi].value[e] = orig - eps;
+                    let down = loss(&mut model);
+                    model.params_mut()[pi].value[e] = orig;
+                    let numeric = (up - down) / (2.0 * eps);
+                    let name = &model.params()[pi].name;
+                    assert!(
+                        (numeric - grads[e]).abs() <= 1e-6 * (1.0 + numeric.abs()),
+                        "{name}[{e}] (ln={layer_norm}): numeric {numeric} vs analytic {}",
+                        grads[e]
+                    );
+                    checked += 1;
+                }
+            }
+            assert!(checked > 100, "{checked}");
+        }
+    }
+
+    #[test]
+    fn stacking_and_reversed_names() {
+        let x: Vec<f32> = (0..10).map(|v| v as f32).collect(); // 5 frames × 2
+        let s = stack_frames(&x, 2, 2);
+        assert_eq!(s, [0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 0., 0.]);
+        let m = AsrModel::<f32>::new(
+            AsrConfig {
+                features: 2,
+                stack: 2,
+                layers: 1,
+                hidden: 3,
+                layer_norm: false,
+            },
+            &mut TrainRng::seed(1),
+        );
+        let names: Vec<&str> = m.params().iter().map(|p| p.name.as_str()).collect();
+        assert!(names.contains(&"rnn.weight_ih_l0") && names.contains(&"rnn.weight_ih_l0_reverse"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Training and scoring the CTC acoustic model on connected digits.
+
+use rayon::prelude::*;
+
+use super::model::AsrModel;
+use crate::audio::digits::Utterance;
+use crate::audio::{normalize, LogMel};
+use crate::nn::ctc::edit_distance;
+use crate::nn::optim::{clip_grad_norm, Optimizer, OptimizerKind};
+
+/// Features and transcripts.
+#[derive(Debug, Clone, Default)]
+pub struct AsrData {
+    /// Per utterance: `frames × mels`, normalised.
+    pub features: Vec<Vec<f32>>,
+    /// Per utterance: the digits.
+    pub digits: Vec<Vec<u8>>,
+}
+
+/// Log-mel features of every utterance (in parallel), normalised per
+/// utterance.
+pub fn featurize(utterances: &[Utterance], mel: &LogMel) -> AsrData {
+    let mels = mel.config().mels;
+    let features = utterances
+        .par_iter()
+        .map(|u| {
+            let mut f = mel.compute(&u.samples);
+            normalize(&mut f, mels);
+            f
+        })
+        .collect();
+    AsrData {
+        features,
+        digits: utterances.iter().map(|u| u.digits.clone()).collect(),
+    }
+}
+
+/// SpecAugment-style masking (Park et al., 2019) of normalised features
+/// (`frames × dim`): `masks` frequency bands of up to `max_band` filters and
+/// `masks` time spans of up to `max_span` frames set to 0 (the mean).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpecAugment {
+    /// Masks of each kind.
+    pub masks: usize,
+    /// Widest frequency band.
+    pub max_band: usize,
+    /// Longest time span.
+    pub max_span: usize,
+}
+
+impl SpecAugment {
+    /// Applies the masks to a copy of `features`.
+    pub fn apply(&self, features: &[f32], dim: usize, rng: &mut impl rand::Rng) -> Vec<f32> {
+        let mut f = features.to_vec();
+        let frames = f.len() / dim.max(1);
+        for _ in 0..self.masks {
+            let band = rng.gen_range(0..=self.max_band.min(dim));
+            let start = rng.gen_range(0..=dim - band);
+            for row in f.chunks_exact_mut(dim) {
+                row[start..start + band].iter_mut().for_each(|v| *v = 0.0);
+            }
+            let span = rng.gen_range(0..=self.max_span.min(frames));
+            let t0 = rng.gen_range(0..=frames - span);
+            f[t0 * dim..(t0 + span) * dim]
+                .iter_mut()
+                .for_each(|v| *v = 0.0);
+        }
+        f
+    }
+}
+
+/// One pass over `order` (indices into `data`) in minibatches of `batch`
+/// utterances: gradients of a minibatch are computed in parallel (one model
+/// copy per task), summed, averaged, clipped, applied. Returns the mean CTC
+/// loss per utterance.
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch(
+    model: &mut AsrModel<f32>,
+    data: &AsrData,
+    order: &[usize],
+    batch: usize,
+    optimizer: &mut Optimizer,
+    lr: f64,
+    clip: f64,
+    augment: Option<(SpecAugment, u64)>,
+    mut on_batch: impl FnMut(usize, f64),
+) -> f64 {
+    let (mut total, mut count) = (0.0, 0usize);
+    let tasks = rayon::current_num_threads().max(1);
+    for (bi, chunk) in order.chunks(batch.max(1)).enumerate() {
+        let per_task = chunk.len().div_ceil(tasks);
+        let results: Vec<(AsrModel<f32>, f64, usize)> = chunk
+            .par_chunks(per_task.max(1))
+            .map(|part| {
+                let mut m = model.clone();
+                m.zero_grad();
+                let (mut loss, mut n) = (0.0, 0);
+                for &i in part {
+                    let dim = m.config.features;
+                    let masked;
+                    let features = match augment {
+                        Some((aug, seed)) => {
+                            // A stream per (seed, utterance): the same masks
+                            // whatever the thread split.
+                            let mut rng =
+                                crate::nn::rng::TrainRng::seed(seed ^ (i as u64 * 0x9E37_79B9));
+                            masked = aug.apply(&data.features[i], dim, &mut rng);
+                            &masked
+                        }
+                        None => &data.features[i],
+                    };
+                    if let Some(l) = m.train_utterance(features, &data.digits[i]) {
+                        loss += l;
+                        n += 1;
+                    }
+                }
+                (m, loss, n)
+            })
+            .collect();
+        model.zero_grad();
+        let n: usize = results.iter().map(|r| r.2).sum();
+        if n == 0 {
+            continue;
+        }
+        for (m, loss, _) in &results {
+            total += loss;
+            for (p, q) in model.params_mut().into_iter().zip(m.params()) {
+                for (g, &h) in p.grad.iter_mut().zip(&q.grad) {
+                    *g += h / n as f32;
+                }
+            }
+        }
+        count += n;
+        let mut params = model.params_mut();
+        clip_grad_norm(&mut params, clip);
+        optimizer.step(OptimizerKind::Adam, &mut params, lr);
+        on_batch(bi + 1, total / count as f64);
+    }
+    total / count.max(1) as f64
+}
+
+/// Word (digit) error rate of greedy transcripts, in percent, and the
+/// number of reference digits.
+pub fn word_error_rate(model: &AsrModel<f32>, data: &AsrData) -> (f64, usize) {
+    let (errors, words) = data
+        .features
+        .par_iter()
+        .zip(&data.digits)
+        .map(|(f, d)| (edit_distance(&model.transcribe(f), d), d.len()))
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    (100.0 * errors as f64 / words.max(1) as f64, words)
+}

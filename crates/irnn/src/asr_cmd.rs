@@ -1,0 +1,185 @@
+//! `irnn train asr`: the float CTC acoustic model on connected digits.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use irnn_train::asr::train::{featurize, train_epoch, word_error_rate, SpecAugment};
+use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
+use irnn_train::audio::digits::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
+use irnn_train::audio::{LogMel, MelConfig};
+use irnn_train::nn::optim::Optimizer;
+use irnn_train::nn::rng::TrainRng;
+use rand::seq::SliceRandom;
+
+#[derive(Args, Debug)]
+pub struct TrainAsr {
+    /// Folder of `<digit>_<speaker>_<n>.wav` files (e.g. FSDD's recordings/).
+    #[arg(long)]
+    data: PathBuf,
+    /// Connected-digit utterances built from the training speakers.
+    #[arg(long, default_value_t = 3000)]
+    train_utterances: usize,
+    /// Utterances of the validation speaker.
+    #[arg(long, default_value_t = 200)]
+    valid_utterances: usize,
+    /// Utterances of the test speaker.
+    #[arg(long, default_value_t = 500)]
+    test_utterances: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Utterances per update.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Adam learning rate (cosine-decayed to 0).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Gradient-norm clip.
+    #[arg(long, default_value_t = 5.0)]
+    clip: f64,
+    /// Bidirectional LSTM layers.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Hidden size per direction.
+    #[arg(long, default_value_t = 96)]
+    hidden: usize,
+    /// Feature frames stacked per step (frame-rate reduction).
+    #[arg(long, default_value_t = 3)]
+    stack: usize,
+    /// LayerNorm in the LSTM cells.
+    #[arg(long)]
+    layer_norm: bool,
+    /// SpecAugment masks of each kind per utterance (0: none).
+    #[arg(long, default_value_t = 2)]
+    spec_augment: usize,
+    /// Seed (utterances, initialisation, order).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to save the model.
+    #[arg(long, short, default_value = "checkpoints/asr.safetensors")]
+    out: PathBuf,
+}
+
+pub fn train_asr(a: TrainAsr) -> Result<()> {
+    if a.layers == 0 || a.hidden == 0 || a.stack == 0 || a.batch == 0 {
+        bail!("--layers, --hidden, --stack and --batch must be positive");
+    }
+    let recs = list_recordings(&a.data).with_context(|| format!("--data {}", a.data.display()))?;
+    let split = SpeakerSplit::default_for(&a.data, &recs)?;
+    println!(
+        "{} recordings; train speakers {:?}, validation {}, test {}",
+        recs.len(),
+        split.train,
+        split.valid,
+        split.test
+    );
+    let mel = MelConfig::default();
+    let join = JoinConfig {
+        sample_rate: mel.sample_rate,
+        ..JoinConfig::default()
+    };
+    let start = Instant::now();
+    let build = |speakers: &[String], n: usize, seed: u64| -> Result<_> {
+        Ok(connected_digits(&recs, speakers, n, seed, &join)?)
+    };
+    let front = LogMel::new(mel);
+    let train = featurize(&build(&split.train, a.train_utterances, a.seed)?, &front);
+    let valid = featurize(
+        &build(
+            std::slice::from_ref(&split.valid),
+            a.valid_utterances,
+            a.seed + 1,
+        )?,
+        &front,
+    );
+    let test = featurize(
+        &build(
+            std::slice::from_ref(&split.test),
+            a.test_utterances,
+            a.seed + 2,
+        )?,
+        &front,
+    );
+    println!(
+        "features: {} / {} / {} utterances in {:.1} s",
+        train.features.len(),
+        valid.features.len(),
+        test.features.len(),
+        start.elapsed().as_secs_f64()
+    );
+    let config = AsrConfig {
+        features: mel.mels,
+        stack: a.stack,
+        layers: a.layers,
+        hidden: a.hidden,
+        layer_norm: a.layer_norm,
+    };
+    let mut rng = TrainRng::seed(a.seed);
+    let mut model = AsrModel::<f32>::new(config, &mut rng);
+    let params: usize = model.params().iter().map(|p| p.len()).sum();
+    println!(
+        "model: {} × BiLSTM {} (stack {}{}), {params} parameters",
+        a.layers,
+        a.hidden,
+        a.stack,
+        if a.layer_norm { ", LayerNorm" } else { "" }
+    );
+    let mut optimizer = Optimizer::default();
+    let mut order: Vec<usize> = (0..train.features.len()).collect();
+    for epoch in 1..=a.epochs {
+        order.shuffle(&mut rng);
+        let lr = a.lr
+            * 0.5
+            * (1.0 + (std::f64::consts::PI * (epoch - 1) as f64 / a.epochs as f64).cos());
+        let batches = order.len().div_ceil(a.batch);
+        let bar = ProgressBar::new(batches as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(epoch.to_string());
+        let t = Instant::now();
+        let augment = (a.spec_augment > 0).then_some((
+            SpecAugment {
+                masks: a.spec_augment,
+                max_band: 8,
+                max_span: 10,
+            },
+            a.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
+        ));
+        let loss = train_epoch(
+            &mut model,
+            &train,
+            &order,
+            a.batch,
+            &mut optimizer,
+            lr,
+            a.clip,
+            augment,
+            |b, l| {
+                bar.set_position(b as u64);
+                bar.set_message(format!("CTC loss {l:.3}"));
+            },
+        );
+        bar.finish_and_clear();
+        let (wer, _) = word_error_rate(&model, &valid);
+        println!(
+            "epoch {epoch:>3} | lr {lr:.5} | {:.1} s | train CTC {loss:.3} | valid WER {wer:.2} %",
+            t.elapsed().as_secs_f64()
+        );
+        checkpoint::save(&a.out, &model, &mel)?;
+    }
+    let (wer, words) = word_error_rate(&model, &test);
+    println!(
+        "test speaker {}: WER {wer:.2} % over {words} digits (float, greedy CTC) | saved {}",
+        split.test,
+        a.out.display()
+    );
+    Ok(())
+}
