@@ -40,7 +40,13 @@ pub fn ctc_loss(scores: &[f64], classes: usize, target: &[usize]) -> Option<(f64
     let lp = log_softmax(scores, classes);
     // Extended labels: blank, l1, blank, l2, …, blank.
     let s_len = 2 * target.len() + 1;
-    let ext = |s: usize| if s.is_multiple_of(2) { 0 } else { target[s / 2] };
+    let ext = |s: usize| {
+        if s.is_multiple_of(2) {
+            0
+        } else {
+            target[s / 2]
+        }
+    };
     let repeats = target.windows(2).filter(|w| w[0] == w[1]).count();
     if frames == 0 || frames < target.len() + repeats {
         return None;
