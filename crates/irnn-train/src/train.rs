@@ -46,6 +46,49 @@ pub struct EpochReport {
     pub tokens_per_second: f64,
 }
 
+impl EpochReport {
+    /// The report of an epoch that saw `tokens` training tokens with summed
+    /// loss `loss_sum` in `seconds`.
+    pub fn new(
+        epoch: usize,
+        loss_sum: f64,
+        tokens: usize,
+        valid_loss: f64,
+        lr: f64,
+        seconds: f64,
+    ) -> Self {
+        Self {
+            epoch,
+            train_loss: loss_sum / tokens.max(1) as f64,
+            valid_loss,
+            lr,
+            seconds,
+            tokens_per_second: tokens as f64 / seconds.max(1e-9),
+        }
+    }
+}
+
+/// One optimizer update from the accumulated gradients of a window of
+/// `steps` steps: scaled by the window length when the loss is summed over
+/// time (Zaremba), clipped, applied.
+pub fn apply_update(
+    params: &mut [&mut crate::nn::Param<f32>],
+    steps: usize,
+    settings: (bool, f64, crate::nn::optim::OptimizerKind),
+    optimizer: &mut Optimizer,
+    lr: f64,
+) {
+    let (sum_over_time, clip, kind) = settings;
+    if sum_over_time {
+        let k = steps as f32;
+        for p in params.iter_mut() {
+            p.grad.iter_mut().for_each(|g| *g *= k);
+        }
+    }
+    clip_grad_norm(params, clip);
+    optimizer.step(kind, params, lr);
+}
+
 /// How a run should stop and save.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions<'a> {
@@ -101,17 +144,13 @@ pub fn train(
             let (x, y, steps) = batches.window(progress.window, s.bptt);
             model.zero_grad();
             let loss = model.window(&x, &y, steps, s.batch, &mut state, Some(&mut progress.rng));
-            {
-                let mut params = model.params_mut();
-                if s.sum_over_time {
-                    let k = steps as f32;
-                    for p in params.iter_mut() {
-                        p.grad.iter_mut().for_each(|g| *g *= k);
-                    }
-                }
-                clip_grad_norm(&mut params, s.clip);
-                optimizer.step(s.optimizer, &mut params, progress.schedule.lr);
-            }
+            apply_update(
+                &mut model.params_mut(),
+                steps,
+                (s.sum_over_time, s.clip, s.optimizer),
+                optimizer,
+                progress.schedule.lr,
+            );
             progress.optimizer_steps = optimizer.t;
             progress.window += 1;
             windows_run += 1;
@@ -145,14 +184,7 @@ pub fn train(
         progress.epoch = epoch;
         progress.window = 0;
         state = model.zero_state(s.batch);
-        let report = EpochReport {
-            epoch,
-            train_loss: loss_sum / tokens.max(1) as f64,
-            valid_loss,
-            lr,
-            seconds,
-            tokens_per_second: tokens as f64 / seconds.max(1e-9),
-        };
+        let report = EpochReport::new(epoch, loss_sum, tokens, valid_loss, lr, seconds);
         observer.epoch_end(&report);
         reports.push(report);
         if let Some(path) = options.checkpoint {

@@ -9,7 +9,7 @@ use irnn_runtime::Isa;
 use irnn_train::checkpoint::{self, atomic_write, QuantInfo};
 use irnn_train::data::{load_corpus, Corpus, Level, EMBEDDED_DATA};
 use irnn_train::lm::LanguageModel;
-use irnn_train::nn::optim::{Optimizer, OptimizerKind, Schedule};
+use irnn_train::nn::optim::{Optimizer, Schedule};
 use irnn_train::pwl_fit::PwlFitter;
 use irnn_train::quantize::qat::{train_qat, Qat, QatSettings};
 use irnn_train::quantize::{calibrate, integer_eval, integer_model, QuantRanges};
@@ -145,10 +145,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
         epochs: a.epochs,
         batch: a.batch,
         bptt: a.bptt,
-        optimizer: match a.optimizer {
-            OptimArg::Sgd => OptimizerKind::Sgd,
-            OptimArg::Adam => OptimizerKind::Adam,
-        },
+        optimizer: a.optimizer.into(),
         lr: a.lr,
         schedule: Schedule::Cosine {
             epochs: a.epochs,

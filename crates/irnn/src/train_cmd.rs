@@ -31,6 +31,15 @@ pub enum OptimArg {
     Adam,
 }
 
+impl From<OptimArg> for OptimizerKind {
+    fn from(o: OptimArg) -> Self {
+        match o {
+            OptimArg::Sgd => OptimizerKind::Sgd,
+            OptimArg::Adam => OptimizerKind::Adam,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum LossArg {
     /// Summed over the window's steps, averaged over the batch (Zaremba et
@@ -205,10 +214,7 @@ pub fn train_lm(a: TrainLm) -> Result<()> {
             epochs: a.epochs,
             batch: a.batch,
             bptt: a.bptt,
-            optimizer: match a.optimizer {
-                OptimArg::Sgd => OptimizerKind::Sgd,
-                OptimArg::Adam => OptimizerKind::Adam,
-            },
+            optimizer: a.optimizer.into(),
             clip: a.clip,
             schedule: match a.schedule {
                 ScheduleArg::Constant => Schedule::Constant,

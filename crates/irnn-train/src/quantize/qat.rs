@@ -35,9 +35,9 @@ use crate::lm::{CellKind, LanguageModel, Rnn};
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::LstmCache;
 use crate::nn::ops::matmul;
-use crate::nn::optim::{clip_grad_norm, Optimizer, OptimizerKind, Schedule, ScheduleState};
+use crate::nn::optim::{Optimizer, OptimizerKind, Schedule, ScheduleState};
 use crate::pwl_fit::PwlFitter;
-use crate::train::{EpochReport, Observer, EVAL_BATCH};
+use crate::train::{apply_update, EpochReport, Observer, EVAL_BATCH};
 
 /// QAT failures.
 #[derive(Debug, thiserror::Error)]
@@ -484,15 +484,13 @@ pub fn train_qat(
             let (x, y, steps) = batches.window(w, s.bptt);
             qat.model.zero_grad();
             let loss = qat.train_window(&x, &y, steps, &mut states)?;
-            let mut params = qat.model.params_mut();
-            if s.sum_over_time {
-                let k = steps as f32;
-                for p in params.iter_mut() {
-                    p.grad.iter_mut().for_each(|g| *g *= k);
-                }
-            }
-            clip_grad_norm(&mut params, s.clip);
-            optimizer.step(s.optimizer, &mut params, schedule.lr);
+            apply_update(
+                &mut qat.model.params_mut(),
+                steps,
+                (s.sum_over_time, s.clip, s.optimizer),
+                &mut optimizer,
+                schedule.lr,
+            );
             done += 1;
             loss_sum += loss * (steps * s.batch) as f64;
             tokens += steps * s.batch;
@@ -508,14 +506,7 @@ pub fn train_qat(
         };
         let lr = schedule.lr;
         schedule.end_epoch(s.schedule, epoch, valid_loss);
-        let report = EpochReport {
-            epoch,
-            train_loss: loss_sum / tokens.max(1) as f64,
-            valid_loss,
-            lr,
-            seconds,
-            tokens_per_second: tokens as f64 / seconds.max(1e-9),
-        };
+        let report = EpochReport::new(epoch, loss_sum, tokens, valid_loss, lr, seconds);
         observer.epoch_end(&report);
         reports.push(report);
     }

@@ -30,9 +30,6 @@ pub unsafe fn eval_avx512(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
     let first = _mm512_set1_epi32(t.knots()[0]);
     let last = _mm512_set1_epi32(*t.knots().last().unwrap_or(&0));
     let last_value = _mm512_set1_epi32(*t.values().last().unwrap_or(&0));
-    let one = _mm512_set1_epi32(1);
-    let i16_min = _mm512_set1_epi32(i16::MIN as i32);
-    let i16_max = _mm512_set1_epi32(i16::MAX as i32);
     for i in (0..full).step_by(16) {
         // SAFETY: i + 16 <= n; gathers index tables of length p with
         // indices in 0..p (the search never steps past p − 1).
@@ -51,17 +48,28 @@ pub unsafe fn eval_avx512(t: &PwlTable, xs: &[i16], out: &mut [i16]) {
             let v = _mm512_i32gather_epi32::<4>(j, values.as_ptr());
             let m = _mm512_i32gather_epi32::<4>(j, slopes.as_ptr());
             let s = _mm512_i32gather_epi32::<4>(j, shifts.as_ptr());
-            let round = _mm512_srli_epi32(_mm512_sllv_epi32(one, s), 1);
-            let tv = _mm512_srav_epi32(
-                _mm512_add_epi32(_mm512_mullo_epi32(_mm512_sub_epi32(xc, k), m), round),
-                s,
-            );
-            let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, tv), i16_min), i16_max);
+            let y = segment_value(xc, [k, v, m, s]);
             let y = _mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(x, last), y, last_value);
             _mm256_storeu_si256(out[i..].as_mut_ptr().cast(), _mm512_cvtepi32_epi16(y));
         }
     }
     t.eval_scalar(&xs[full..n], &mut out[full..n]);
+}
+
+/// The segment formula on 16 lanes: `sat16(v + ((xc − k)·m + round) >> s)`
+/// from each lane's segment knot, value, slope and shift.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn segment_value(xc: __m512i, [k, v, m, s]: [__m512i; 4]) -> __m512i {
+    let round = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), s), 1);
+    let tv = _mm512_srav_epi32(
+        _mm512_add_epi32(_mm512_mullo_epi32(_mm512_sub_epi32(xc, k), m), round),
+        s,
+    );
+    _mm512_min_epi32(
+        _mm512_max_epi32(_mm512_add_epi32(v, tv), _mm512_set1_epi32(i16::MIN as i32)),
+        _mm512_set1_epi32(i16::MAX as i32),
+    )
 }
 
 /// Two registers holding a table of at most 32 entries, loaded with masks
@@ -116,9 +124,6 @@ unsafe fn eval_registers<const HALF: i32>(t: &PwlTable, xs: &[i16], out: &mut [i
     let first = _mm512_set1_epi32(t.knots()[0]);
     let last = _mm512_set1_epi32(*t.knots().last().unwrap_or(&0));
     let last_value = _mm512_set1_epi32(*t.values().last().unwrap_or(&0));
-    let one = _mm512_set1_epi32(1);
-    let i16_min = _mm512_set1_epi32(i16::MIN as i32);
-    let i16_max = _mm512_set1_epi32(i16::MAX as i32);
     for i in (0..full).step_by(16) {
         // SAFETY: i + 16 <= n.
         let x = unsafe { _mm512_cvtepi16_epi32(_mm256_loadu_si256(xs[i..].as_ptr().cast())) };
@@ -135,12 +140,7 @@ unsafe fn eval_registers<const HALF: i32>(t: &PwlTable, xs: &[i16], out: &mut [i
         let v = _mm512_permutex2var_epi32(v_lo, j, v_hi);
         let m = _mm512_permutex2var_epi32(m_lo, j, m_hi);
         let s = _mm512_permutex2var_epi32(s_lo, j, s_hi);
-        let round = _mm512_srli_epi32(_mm512_sllv_epi32(one, s), 1);
-        let tv = _mm512_srav_epi32(
-            _mm512_add_epi32(_mm512_mullo_epi32(_mm512_sub_epi32(xc, k), m), round),
-            s,
-        );
-        let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, tv), i16_min), i16_max);
+        let y = segment_value(xc, [k, v, m, s]);
         let y = _mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(x, last), y, last_value);
         // SAFETY: i + 16 <= n.
         unsafe { _mm256_storeu_si256(out[i..].as_mut_ptr().cast(), _mm512_cvtepi32_epi16(y)) };
