@@ -240,6 +240,50 @@ impl IntLanguageModel {
         self.output.logits(isa, x, logits)
     }
 
+    /// [`step`](Self::step), with `transform(l, x)` applied to a copy of
+    /// each input before it is read: `l` is the layer (`layers.len()` for
+    /// the output layer), `x` its int8 input. Training uses it to perturb
+    /// inputs (QAT's dropout); with the identity the results equal `step`'s.
+    pub fn step_with(
+        &self,
+        isa: Isa,
+        token: u32,
+        state: &mut LmState,
+        logits: &mut [i32],
+        transform: &mut dyn FnMut(usize, &mut [i8]),
+    ) -> Result<(), Error> {
+        check_len("logits", self.classes(), logits.len())?;
+        if state.layers.len() != self.layers.len() {
+            return Err(Error::InvalidParameter {
+                what: "state does not belong to this model (layer counts differ)",
+            });
+        }
+        let mut x: Vec<i8> = self.embedding.lookup(token)?.to_vec();
+        let LmState {
+            layers,
+            residual_out,
+        } = state;
+        for (l, ((layer, st), res)) in self
+            .layers
+            .iter()
+            .zip(layers.iter_mut())
+            .zip(residual_out)
+            .enumerate()
+        {
+            transform(l, &mut x);
+            let h = layer.cell.step(isa, &x, st)?;
+            x = match &layer.residual {
+                Some(add) => {
+                    add.add(h, &x, res)?;
+                    res.clone()
+                }
+                None => h.to_vec(),
+            };
+        }
+        transform(self.layers.len(), &mut x);
+        self.output.logits(isa, &x, logits)
+    }
+
     /// Feeds a sequence; `logits` receives `tokens.len() × classes` values.
     pub fn run(
         &self,
@@ -295,6 +339,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn step_with_the_identity_is_step() {
+        let m = random_language_model(9, 13, 24);
+        let (mut a, mut b) = (m.zero_state(), m.zero_state());
+        let (mut la, mut lb) = (vec![0; 13], vec![0; 13]);
+        let mut seen = Vec::new();
+        for t in 0..20u32 {
+            m.step(Isa::detect(), t % 13, &mut a, &mut la).unwrap();
+            m.step_with(Isa::detect(), t % 13, &mut b, &mut lb, &mut |l, x| {
+                seen.push((l, x.len()))
+            })
+            .unwrap();
+            assert_eq!(la, lb);
+        }
+        // Every layer's input and the output layer's, every step.
+        assert_eq!(seen.len(), 20 * 5);
+        // A transform changes the result.
+        m.step_with(Isa::detect(), 1, &mut b, &mut lb, &mut |_, x| x.fill(0))
+            .unwrap();
+        m.step(Isa::detect(), 1, &mut a, &mut la).unwrap();
+        assert_ne!(la, lb);
     }
 
     #[test]

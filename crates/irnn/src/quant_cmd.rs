@@ -57,6 +57,9 @@ pub struct QatArgs {
     /// Gradient-norm clip (loss averaged over tokens).
     #[arg(long, default_value_t = 1.0)]
     clip: f64,
+    /// Dropout on the int8 inputs during QAT (default: the checkpoint's).
+    #[arg(long)]
+    dropout: Option<f64>,
     /// Fraction of the run, at the end, with frozen ranges.
     #[arg(long, default_value_t = 0.25)]
     freeze: f64,
@@ -132,6 +135,12 @@ pub fn qat(a: QatArgs) -> Result<()> {
     let float_test = float.evaluate(&corpus.test, EVAL_BATCH, a.bptt);
     let ranges = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
     let mut qat = Qat::new(ck.model, ck.vocab, ranges, a.knots)?;
+    if let Some(p) = a.dropout {
+        if !(0.0..1.0).contains(&p) {
+            bail!("--dropout must be in [0, 1), got {p}");
+        }
+        qat.dropout = p;
+    }
     let ptq_valid = qat
         .evaluate(&corpus.valid, EVAL_BATCH, a.bptt, false)?
         .0

@@ -40,6 +40,11 @@ impl<T: Real> DropoutMask<T> {
         Self { mask }
     }
 
+    /// The mask values (0 or `1/(1 − p)`), `rows × width`.
+    pub fn values(&self) -> &[T] {
+        &self.mask
+    }
+
     /// `x ⊙ mask` in place (also the backward pass, for the gradient).
     pub fn apply(&self, x: &mut [T]) {
         for (v, &m) in x.iter_mut().zip(&self.mask) {

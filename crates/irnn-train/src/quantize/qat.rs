@@ -18,7 +18,9 @@
 //! Scope: LSTM layers without LayerNorm (plain or with the capped input
 //! gate), with or without residual connections. GRU and LayerNorm models
 //! convert and calibrate (post-training quantization) but do not train here
-//! yet. There is no dropout in QAT: the integer forward pass has none.
+//! yet. Dropout (the float model's rate by default) acts on the int8 inputs
+//! of each layer and of the output layer: dropped values become the grid's
+//! zero point, kept ones are scaled by `1/(1 − p)` on the grid.
 
 use std::time::Instant;
 
@@ -32,6 +34,7 @@ use super::ranges::{MinMax, QuantRanges};
 use crate::convert::AffineQuant;
 use crate::data::{Batches, Corpus, Vocab};
 use crate::lm::{CellKind, LanguageModel, Rnn};
+use crate::nn::dropout::DropoutMask;
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::LstmCache;
 use crate::nn::ops::matmul;
@@ -62,16 +65,45 @@ struct LayerRecord {
     c: Vec<i16>,
     /// h_0 … h_T: [(T+1) × H].
     h: Vec<i8>,
-    /// The layer's output (h, or h ⊕ input): [T × H].
-    out: Vec<i8>,
 }
 
 /// What one stream produced over a window.
 #[derive(Debug, Default)]
 struct StreamRecord {
     layers: Vec<LayerRecord>,
+    /// The input each layer read (after dropout), then the output layer's:
+    /// `layers + 1` entries of [T × width].
+    inputs: Vec<Vec<i8>>,
     /// [T × classes].
     logits: Vec<i32>,
+}
+
+/// Dropout of one window on the int8 grids: per boundary (each layer's
+/// input, then the output layer's) a mask and the grid's zero point.
+struct IntDropout<'a> {
+    masks: &'a [DropoutMask<f32>],
+    zero_points: &'a [i32],
+    batch: usize,
+}
+
+impl IntDropout<'_> {
+    /// Inverted dropout of stream `b`'s input at step `t`, boundary `l`:
+    /// dropped values become the zero point (real 0), kept ones are scaled
+    /// by `1/(1 − p)` about it and rounded back onto the grid.
+    fn apply(&self, l: usize, t: usize, b: usize, x: &mut [i8]) {
+        let w = x.len();
+        let row = (t * self.batch + b) * w;
+        let zp = self.zero_points[l];
+        for (v, &m) in x.iter_mut().zip(&self.masks[l].values()[row..row + w]) {
+            *v = if m == 0.0 {
+                zp as i8
+            } else {
+                (zp as f32 + (*v as i32 - zp) as f32 * m)
+                    .round()
+                    .clamp(-128.0, 127.0) as i8
+            };
+        }
+    }
 }
 
 fn lstm_state(state: &LmState, l: usize) -> (&[i8], &[i16], &[i16]) {
@@ -82,19 +114,23 @@ fn lstm_state(state: &LmState, l: usize) -> (&[i8], &[i16], &[i16]) {
 }
 
 /// Runs one stream's tokens through the integer model, from and into
-/// `state`, recording the layer values when `record`.
+/// `state`. When `record`, keeps every layer's values and inputs, applying
+/// `dropout` (if any) to the inputs; otherwise runs the runtime's plain
+/// `step`.
 fn run_stream(
     model: &IntLanguageModel,
     isa: Isa,
     tokens: impl Iterator<Item = u32>,
     state: &mut LmState,
     record: bool,
+    dropout: Option<(&IntDropout, usize)>,
 ) -> Result<StreamRecord, irnn_runtime::Error> {
     let classes = model.classes();
     let mut rec = StreamRecord {
         layers: (0..model.layers.len())
             .map(|_| LayerRecord::default())
             .collect(),
+        inputs: vec![Vec::new(); model.layers.len() + 1],
         logits: Vec::new(),
     };
     if record {
@@ -104,18 +140,25 @@ fn run_stream(
             r.c.extend_from_slice(c);
         }
     }
-    for token in tokens {
+    for (t, token) in tokens.enumerate() {
         let at = rec.logits.len();
         rec.logits.resize(at + classes, 0);
-        model.step(isa, token, state, &mut rec.logits[at..])?;
-        if record {
-            for (l, r) in rec.layers.iter_mut().enumerate() {
-                let (h, c, gates) = lstm_state(state, l);
-                r.gates.extend_from_slice(gates);
-                r.c.extend_from_slice(c);
-                r.h.extend_from_slice(h);
-                r.out.extend_from_slice(state.layer_output(l));
+        if !record {
+            model.step(isa, token, state, &mut rec.logits[at..])?;
+            continue;
+        }
+        let inputs = &mut rec.inputs;
+        model.step_with(isa, token, state, &mut rec.logits[at..], &mut |l, x| {
+            if let Some((d, b)) = dropout {
+                d.apply(l, t, b, x);
             }
+            inputs[l].extend_from_slice(x);
+        })?;
+        for (l, r) in rec.layers.iter_mut().enumerate() {
+            let (h, c, gates) = lstm_state(state, l);
+            r.gates.extend_from_slice(gates);
+            r.c.extend_from_slice(c);
+            r.h.extend_from_slice(h);
         }
     }
     Ok(rec)
@@ -129,12 +172,16 @@ fn run_window(
     steps: usize,
     states: &mut [LmState],
     record: bool,
+    dropout: Option<&IntDropout>,
 ) -> Result<Vec<StreamRecord>, irnn_runtime::Error> {
     let batch = states.len();
     states
         .par_iter_mut()
         .enumerate()
-        .map(|(b, st)| run_stream(model, isa, (0..steps).map(|t| x[t * batch + b]), st, record))
+        .map(|(b, st)| {
+            let tokens = (0..steps).map(|t| x[t * batch + b]);
+            run_stream(model, isa, tokens, st, record, dropout.map(|d| (d, b)))
+        })
         .collect()
 }
 
@@ -172,6 +219,12 @@ pub struct Qat {
     pub frozen: bool,
     /// EMA momentum of the ranges, per window.
     pub momentum: f64,
+    /// Dropout on each layer's int8 input and the output layer's during
+    /// training (default: the float model's).
+    pub dropout: f64,
+    /// One mask per window and stream, reused across time steps.
+    pub locked_dropout: bool,
+    rng: crate::nn::rng::TrainRng,
     pwl: PwlFitter,
     isa: Isa,
 }
@@ -192,6 +245,9 @@ impl Qat {
             return Err(QatError::Unsupported("LayerNorm"));
         }
         Ok(Self {
+            dropout: model.config.dropout,
+            locked_dropout: model.config.locked_dropout,
+            rng: crate::nn::rng::TrainRng::seed(0x0A7_5EED),
             model,
             vocab,
             ranges,
@@ -231,22 +287,47 @@ impl Qat {
         let int = self.export()?;
         let batch = states.len();
         let rows = steps * batch;
-        let recs = run_window(&int, self.isa, x, steps, states, true)?;
-        let mut seen = QuantRanges::empty(&self.model);
-
-        // Layer 0's input: the int8 embedding rows, dequantized.
+        let layers = int.layers.len();
+        // The int8 grid of every boundary: layer 0's input (the embedding),
+        // each layer's output (the next one's input), the output layer's input.
         let e = self.ranges.embedding;
-        let eq = AffineQuant::int8_from_range(e.min, e.max);
-        let mut input = Vec::with_capacity(rows * self.model.config.embedding);
-        for &t in x {
-            input.extend(
-                int.embedding
-                    .lookup(t)?
-                    .iter()
-                    .map(|&q| eq.dequantize(q) as f32),
-            );
+        let mut grids = vec![AffineQuant::int8_from_range(e.min, e.max)];
+        for (layer, r) in int.layers.iter().zip(&self.ranges.layers) {
+            let hq = AffineQuant::int8_from_range(r.h.min, r.h.max);
+            grids.push(if layer.residual.is_some() {
+                AffineQuant::int8_from_range(r.out.min, r.out.max)
+            } else {
+                hq
+            });
         }
-        let mut caches = Vec::with_capacity(int.layers.len());
+        let widths: Vec<usize> = std::iter::once(self.model.config.embedding)
+            .chain(int.layers.iter().map(|l| l.cell.hidden()))
+            .collect();
+        let masks: Vec<DropoutMask<f32>> = if self.dropout > 0.0 {
+            let (p, locked) = (self.dropout, self.locked_dropout);
+            widths
+                .iter()
+                .map(|&w| DropoutMask::sample(p, steps, batch, w, locked, &mut self.rng))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let zero_points: Vec<i32> = grids.iter().map(|g| g.zero_point).collect();
+        let dropout = IntDropout {
+            masks: &masks,
+            zero_points: &zero_points,
+            batch,
+        };
+        let dropout = (!masks.is_empty()).then_some(&dropout);
+        let recs = run_window(&int, self.isa, x, steps, states, true, dropout)?;
+        let mut seen = QuantRanges::empty(&self.model);
+        let inputs_of = |l: usize| -> Vec<f32> {
+            let per_stream: Vec<&[i8]> = recs.iter().map(|s| &s.inputs[l][..]).collect();
+            let g = grids[l];
+            time_major(&per_stream, steps, widths[l], |q| g.dequantize(q) as f32)
+        };
+
+        let mut caches = Vec::with_capacity(layers);
         for (l, layer) in int.layers.iter().enumerate() {
             let RecurrentCell::Lstm(cell) = &layer.cell else {
                 unreachable!("QAT models are LSTM-only");
@@ -254,27 +335,21 @@ impl Qat {
             let n = cell.hidden;
             let r = &self.ranges.layers[l];
             let hq = AffineQuant::int8_from_range(r.h.min, r.h.max);
-            let oq = if layer.residual.is_some() {
-                AffineQuant::int8_from_range(r.out.min, r.out.max)
-            } else {
-                hq
-            };
             let cell_unit = (-(cell.cell_fraction_bits as f64)).exp2() as f32;
             let take = |f: fn(&LayerRecord) -> &[i16]| -> Vec<&[i16]> {
                 recs.iter().map(|s| f(&s.layers[l])).collect()
             };
+            let input = inputs_of(l);
             let gates = time_major(&take(|r| &r.gates), steps, 4 * n, |q| q as f32 / 32768.0);
             let c = time_major(&take(|r| &r.c), steps + 1, n, |q| q as f32 * cell_unit);
             let h_rec: Vec<&[i8]> = recs.iter().map(|s| &s.layers[l].h[..]).collect();
             let h = time_major(&h_rec, steps + 1, n, |q| hq.dequantize(q) as f32);
-            let out_rec: Vec<&[i8]> = recs.iter().map(|s| &s.layers[l].out[..]).collect();
-            let out = time_major(&out_rec, steps, n, |q| oq.dequantize(q) as f32);
             if !self.frozen {
                 self.observe(l, &input, &gates, &c, &h, rows, &mut seen);
             }
             caches.push(LstmCache::from_values(steps, batch, input, gates, c, h));
-            input = out;
         }
+        let input = inputs_of(layers);
 
         // Loss on the integer logits (their real values), then backward.
         let classes = int.classes();
@@ -287,7 +362,10 @@ impl Qat {
         );
         let loss = softmax_cross_entropy(&mut logits, y, classes, true);
         let mut d = self.model.decoder.backward(&input, &logits, rows);
-        for l in (0..self.model.rnns.len()).rev() {
+        if let Some(m) = masks.get(layers) {
+            m.apply(&mut d);
+        }
+        for l in (0..layers).rev() {
             let Rnn::Lstm(cell) = &mut self.model.rnns[l] else {
                 unreachable!("QAT models are LSTM-only");
             };
@@ -296,6 +374,9 @@ impl Qat {
                 for (a, &b) in dx.iter_mut().zip(&d) {
                     *a += b;
                 }
+            }
+            if let Some(m) = masks.get(l) {
+                m.apply(&mut dx);
             }
             d = dx;
         }
@@ -407,7 +488,7 @@ impl Qat {
         let mut kept = vec![Vec::new(); if keep_logits { batch } else { 0 }];
         for w in 0..batches.windows(bptt) {
             let (x, y, steps) = batches.window(w, bptt);
-            let recs = run_window(&int, self.isa, &x, steps, &mut states, false)?;
+            let recs = run_window(&int, self.isa, &x, steps, &mut states, false, None)?;
             for (b, rec) in recs.iter().enumerate() {
                 for t in 0..steps {
                     let logits = &rec.logits[t * classes..(t + 1) * classes];
