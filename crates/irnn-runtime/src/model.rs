@@ -208,6 +208,18 @@ impl IntLanguageModel {
         self.output.classes()
     }
 
+    /// The checks shared by [`step`](Self::step) and
+    /// [`step_with`](Self::step_with).
+    fn check_step(&self, state: &LmState, logits: &[i32]) -> Result<(), Error> {
+        check_len("logits", self.classes(), logits.len())?;
+        if state.layers.len() != self.layers.len() {
+            return Err(Error::InvalidParameter {
+                what: "state does not belong to this model (layer counts differ)",
+            });
+        }
+        Ok(())
+    }
+
     /// Feeds one token; writes the int32 logits for the next token.
     pub fn step(
         &self,
@@ -216,12 +228,7 @@ impl IntLanguageModel {
         state: &mut LmState,
         logits: &mut [i32],
     ) -> Result<(), Error> {
-        check_len("logits", self.classes(), logits.len())?;
-        if state.layers.len() != self.layers.len() {
-            return Err(Error::InvalidParameter {
-                what: "state does not belong to this model (layer counts differ)",
-            });
-        }
+        self.check_step(state, logits)?;
         let mut x: &[i8] = self.embedding.lookup(token)?;
         let LmState {
             layers,
@@ -252,12 +259,7 @@ impl IntLanguageModel {
         logits: &mut [i32],
         transform: &mut dyn FnMut(usize, &mut [i8]),
     ) -> Result<(), Error> {
-        check_len("logits", self.classes(), logits.len())?;
-        if state.layers.len() != self.layers.len() {
-            return Err(Error::InvalidParameter {
-                what: "state does not belong to this model (layer counts differ)",
-            });
-        }
+        self.check_step(state, logits)?;
         let mut x: Vec<i8> = self.embedding.lookup(token)?.to_vec();
         let LmState {
             layers,
