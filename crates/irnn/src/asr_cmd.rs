@@ -52,6 +52,9 @@ pub struct TrainAsr {
     /// LayerNorm in the LSTM cells.
     #[arg(long)]
     layer_norm: bool,
+    /// Dropout on the inputs of layers after the first and of the output.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f64,
     /// SpecAugment masks of each kind per utterance (0: none).
     #[arg(long, default_value_t = 2)]
     spec_augment: usize,
@@ -66,6 +69,9 @@ pub struct TrainAsr {
 pub fn train_asr(a: TrainAsr) -> Result<()> {
     if a.layers == 0 || a.hidden == 0 || a.stack == 0 || a.batch == 0 {
         bail!("--layers, --hidden, --stack and --batch must be positive");
+    }
+    if !(0.0..1.0).contains(&a.dropout) {
+        bail!("--dropout must be in [0, 1), got {}", a.dropout);
     }
     let recs = list_recordings(&a.data).with_context(|| format!("--data {}", a.data.display()))?;
     let split = SpeakerSplit::default_for(&a.data, &recs)?;
@@ -162,6 +168,10 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             lr,
             a.clip,
             augment,
+            (
+                a.dropout,
+                a.seed.wrapping_mul(7919).wrapping_add(epoch as u64),
+            ),
             |b, l| {
                 bar.set_position(b as u64);
                 bar.set_message(format!("CTC loss {l:.3}"));

@@ -7,6 +7,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::nn::ctc::ctc_loss;
+use crate::nn::dropout::DropoutMask;
 use crate::nn::linear::Linear;
 use crate::nn::lstm::{Lstm, LstmCache};
 use crate::nn::{Param, Real};
@@ -54,6 +55,8 @@ pub struct AsrCache<T> {
     caches: Vec<(LstmCache<T>, LstmCache<T>)>,
     top: Vec<T>,
     steps: usize,
+    /// Dropout masks on the inputs of layers 1.. and of the output layer.
+    masks: Vec<DropoutMask<T>>,
 }
 
 /// The acoustic model.
@@ -131,13 +134,35 @@ impl<T: Real> AsrModel<T> {
     /// features (`frames × features`), and the cache for
     /// [`backward`](Self::backward).
     pub fn forward(&self, features: &[T]) -> (Vec<T>, AsrCache<T>) {
+        self.forward_with_dropout(features, 0.0, None)
+    }
+
+    /// [`forward`](Self::forward) with dropout `p` on the inputs of layers
+    /// after the first and of the output layer (training).
+    pub fn forward_with_dropout(
+        &self,
+        features: &[T],
+        p: f64,
+        mut rng: Option<&mut dyn rand::RngCore>,
+    ) -> (Vec<T>, AsrCache<T>) {
         let c = self.config;
         let mut x = stack_frames(features, c.features, c.stack);
         let steps = x.len() / (c.features * c.stack);
         let n = c.hidden;
         let mut inputs = Vec::new();
         let mut caches = Vec::new();
-        for layer in &self.layers {
+        let mut masks = Vec::new();
+        let mut drop = |x: &mut Vec<T>, masks: &mut Vec<DropoutMask<T>>| {
+            if let (true, Some(rng)) = (p > 0.0, rng.as_deref_mut()) {
+                let m = DropoutMask::sample(p, steps, 1, x.len() / steps, false, rng);
+                m.apply(x);
+                masks.push(m);
+            }
+        };
+        for (l, layer) in self.layers.iter().enumerate() {
+            if l > 0 {
+                drop(&mut x, &mut masks);
+            }
             let width = x.len() / steps;
             let mut cf = LstmCache::default();
             let mut cb = LstmCache::default();
@@ -163,6 +188,7 @@ impl<T: Real> AsrModel<T> {
             inputs.push(std::mem::replace(&mut x, y));
             caches.push((cf, cb));
         }
+        drop(&mut x, &mut masks);
         let scores = self.output.forward(&x, steps);
         (
             scores,
@@ -171,6 +197,7 @@ impl<T: Real> AsrModel<T> {
                 caches,
                 top: x,
                 steps,
+                masks,
             },
         )
     }
@@ -181,6 +208,11 @@ impl<T: Real> AsrModel<T> {
         let n = self.config.hidden;
         let steps = cache.steps;
         let mut d = self.output.backward(&cache.top, d_scores, steps);
+        // Masks, if any, sit before layers 1.. and before the output layer.
+        let mask = |l: usize| cache.masks.get(l.wrapping_sub(1));
+        if let Some(m) = mask(self.layers.len()) {
+            m.apply(&mut d);
+        }
         for (l, layer) in self.layers.iter_mut().enumerate().rev() {
             let (cf, cb) = &cache.caches[l];
             let mut df = Vec::with_capacity(steps * n);
@@ -194,6 +226,9 @@ impl<T: Real> AsrModel<T> {
             let width = cache.inputs[l].len() / steps;
             let dx_b = reverse_rows(&dx_b, width);
             d = dx_f.iter().zip(&dx_b).map(|(&a, &b)| a + b).collect();
+            if let Some(m) = mask(l) {
+                m.apply(&mut d);
+            }
         }
     }
 
@@ -201,7 +236,18 @@ impl<T: Real> AsrModel<T> {
     /// accumulated; `None` (and no gradient) if the utterance is too short
     /// for its digits.
     pub fn train_utterance(&mut self, features: &[T], digits: &[u8]) -> Option<f64> {
-        let (scores, cache) = self.forward(features);
+        self.train_utterance_with_dropout(features, digits, 0.0, None)
+    }
+
+    /// [`train_utterance`](Self::train_utterance) with dropout `p`.
+    pub fn train_utterance_with_dropout(
+        &mut self,
+        features: &[T],
+        digits: &[u8],
+        p: f64,
+        rng: Option<&mut dyn rand::RngCore>,
+    ) -> Option<f64> {
+        let (scores, cache) = self.forward_with_dropout(features, p, rng);
         let s64: Vec<f64> = scores.iter().map(|v| v.to_f64().unwrap_or(0.0)).collect();
         let target: Vec<usize> = digits.iter().map(|&d| d as usize + 1).collect();
         let (loss, grad) = ctc_loss(&s64, DIGIT_CLASSES, &target)?;
@@ -242,11 +288,17 @@ mod tests {
                 .map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0)
                 .collect();
             let digits = [3u8, 3];
+            // With LayerNorm, also dropout (the same masks for every
+            // evaluation: a fixed generator state).
+            let p = if layer_norm { 0.3 } else { 0.0 };
+            let masks = TrainRng::seed(11);
             model.zero_grad();
-            model.train_utterance(&features, &digits).unwrap();
+            model
+                .train_utterance_with_dropout(&features, &digits, p, Some(&mut masks.clone()))
+                .unwrap();
             let analytic: Vec<Vec<f64>> = model.params().iter().map(|p| p.grad.clone()).collect();
             let loss = |m: &mut AsrModel<f64>| {
-                let (scores, _) = m.forward(&features);
+                let (scores, _) = m.forward_with_dropout(&features, p, Some(&mut masks.clone()));
                 ctc_loss(&scores, DIGIT_CLASSES, &[4, 4]).unwrap().0
             };
             let eps = 1e-6;

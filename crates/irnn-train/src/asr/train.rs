@@ -83,6 +83,7 @@ pub fn train_epoch(
     lr: f64,
     clip: f64,
     augment: Option<(SpecAugment, u64)>,
+    dropout: (f64, u64),
     mut on_batch: impl FnMut(usize, f64),
 ) -> f64 {
     let (mut total, mut count) = (0.0, 0usize);
@@ -109,7 +110,15 @@ pub fn train_epoch(
                         }
                         None => &data.features[i],
                     };
-                    if let Some(l) = m.train_utterance(features, &data.digits[i]) {
+                    let mut rng = crate::nn::rng::TrainRng::seed(
+                        dropout.1 ^ (i as u64).wrapping_mul(0x2545_F491),
+                    );
+                    if let Some(l) = m.train_utterance_with_dropout(
+                        features,
+                        &data.digits[i],
+                        dropout.0,
+                        Some(&mut rng),
+                    ) {
                         loss += l;
                         n += 1;
                     }
