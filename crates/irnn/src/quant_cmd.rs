@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use irnn_runtime::format::write_language_model;
-use irnn_runtime::Isa;
 use irnn_train::checkpoint::{self, atomic_write, QuantInfo};
 use irnn_train::data::{load_corpus, Corpus, Level, EMBEDDED_DATA};
 use irnn_train::lm::LanguageModel;
 use irnn_train::nn::optim::{Optimizer, Schedule};
 use irnn_train::pwl_fit::PwlFitter;
 use irnn_train::quantize::qat::{train_qat, Qat, QatSettings};
-use irnn_train::quantize::{calibrate, integer_eval, integer_model, QuantRanges};
+use irnn_train::quantize::{calibrate, integer_model, QuantRanges};
 use irnn_train::train::EVAL_BATCH;
 
 use crate::progress::{metric, Bars};
@@ -130,19 +129,27 @@ pub fn qat(a: QatArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| out.with_extension("irnn"));
 
+    if a.dropout.is_some_and(|p| !(0.0..1.0).contains(&p)) {
+        bail!(
+            "--dropout must be in [0, 1), got {:?}",
+            a.dropout.unwrap_or_default()
+        );
+    }
     let mut float = ck.model.clone();
     let float_valid = float.evaluate(&corpus.valid, EVAL_BATCH, a.bptt);
     let float_test = float.evaluate(&corpus.test, EVAL_BATCH, a.bptt);
     let ranges = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
     let mut qat = Qat::new(ck.model, ck.vocab, ranges, a.knots)?;
     if let Some(p) = a.dropout {
-        if !(0.0..1.0).contains(&p) {
-            bail!("--dropout must be in [0, 1), got {p}");
-        }
         qat.dropout = p;
     }
+    // Before training, the exported model is the calibration-only one (PTQ).
     let ptq_valid = qat
         .evaluate(&corpus.valid, EVAL_BATCH, a.bptt, false)?
+        .0
+        .mean();
+    let ptq_test = qat
+        .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
         .0
         .mean();
     println!(
@@ -171,14 +178,6 @@ pub fn qat(a: QatArgs) -> Result<()> {
         .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
         .0
         .mean();
-    let ptq_test = {
-        let ranges = calibrate(
-            &float,
-            &corpus.train[..a.calibration_tokens.min(corpus.train.len())],
-        );
-        let int = integer_model(&float, &qat.vocab, &ranges, &mut PwlFitter::new(a.knots))?;
-        integer_eval::evaluate(&int, Isa::detect(), &corpus.test, EVAL_BATCH)?.mean()
-    };
     let info = QuantInfo {
         ranges: qat.ranges.clone(),
         knots: qat.knots(),
