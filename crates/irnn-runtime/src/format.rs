@@ -13,10 +13,12 @@ use core::fmt;
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::{PackedMatrix, RowRequant};
 use crate::layers::{
-    IntEmbedding, IntGruCell, IntLayerNorm, IntLstmCell, IntOutputLayer, QuantizedAdd, ResetMode,
+    IntBiLstm, IntEmbedding, IntGruCell, IntLayerNorm, IntLstmCell, IntOutputLayer, QuantizedAdd,
+    ResetMode,
 };
 use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
 use crate::pwl::PwlTable;
+use crate::speech::{FrontEnd, IntSpeechModel};
 use crate::vocabulary::{TokenLevel, Vocabulary};
 
 /// The first 8 bytes of every model file.
@@ -172,31 +174,7 @@ pub fn write_language_model(model: &IntLanguageModel) -> Vec<u8> {
         match &layer.cell {
             RecurrentCell::Lstm(c) => {
                 w.u8(1);
-                w.u32(c.input as u32);
-                w.u32(c.hidden as u32);
-                let flags = (c.gate_norm.is_some() as u8)
-                    | (c.cell_norm.is_some() as u8) << 1
-                    | (c.capped_input_gate as u8) << 2;
-                w.u8(flags);
-                w.u8(c.cell_fraction_bits as u8);
-                w.matrix(&c.w_x);
-                w.matrix(&c.w_h);
-                w.requant(&c.requant_x);
-                w.requant(&c.requant_h);
-                if let Some(norms) = &c.gate_norm {
-                    for n in norms {
-                        w.norm(n);
-                    }
-                }
-                for t in &c.gate_activation {
-                    w.pwl(t);
-                }
-                if let Some(n) = &c.cell_norm {
-                    w.norm(n);
-                }
-                w.pwl(&c.cell_tanh);
-                w.multiplier(c.output_multiplier);
-                w.i32(c.h_zero_point);
+                w.lstm(c);
             }
             RecurrentCell::Gru(c) => {
                 w.u8(2);
@@ -222,32 +200,102 @@ pub fn write_language_model(model: &IntLanguageModel) -> Vec<u8> {
             }
         }
     }
-    w.matrix(&model.output.weights);
-    w.tensor_i32(&[model.output.bias.len() as u32], &model.output.bias);
-    w.multiplier(model.output.logit_scale);
+    w.output(&model.output);
     w.u8(match model.vocabulary.level {
         TokenLevel::Word => 1,
         TokenLevel::Char => 2,
     });
-    w.u32(model.vocabulary.tokens.len() as u32);
-    for t in &model.vocabulary.tokens {
-        w.u32(t.len() as u32);
-        w.0.extend_from_slice(t.as_bytes());
-    }
+    w.strings(&model.vocabulary.tokens);
+    w.finish()
+}
 
-    let payload = w.0;
-    let mut file = Vec::with_capacity(HEADER_LEN + payload.len() + 4);
-    file.extend_from_slice(&MAGIC);
-    file.extend_from_slice(&VERSION.to_le_bytes());
-    file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    file.extend_from_slice(&payload);
-    file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    file
+/// Serialises a speech model to the bytes of a `.irnn` file.
+pub fn write_speech_model(model: &IntSpeechModel) -> Vec<u8> {
+    let mut w = Writer(Vec::new());
+    w.u8(2); // model kind: CTC speech model
+    let f = &model.front_end;
+    for v in [
+        f.sample_rate,
+        f.frame,
+        f.hop,
+        f.fft,
+        f.mels,
+        f.low_hz,
+        f.high_hz,
+    ] {
+        w.u32(v);
+    }
+    w.u32(model.stack as u32);
+    w.multiplier(model.input_scale);
+    w.i32(model.input_zero_point);
+    w.u32(model.layers.len() as u32);
+    for layer in &model.layers {
+        w.lstm(&layer.forward);
+        w.lstm(&layer.backward);
+    }
+    w.output(&model.output);
+    w.strings(&model.labels);
+    w.finish()
 }
 
 struct Writer(Vec<u8>);
 
 impl Writer {
+    /// Header, payload, checksum.
+    fn finish(self) -> Vec<u8> {
+        let payload = self.0;
+        let mut file = Vec::with_capacity(HEADER_LEN + payload.len() + 4);
+        file.extend_from_slice(&MAGIC);
+        file.extend_from_slice(&VERSION.to_le_bytes());
+        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        file.extend_from_slice(&payload);
+        file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        file
+    }
+
+    /// A count, then each string as length + UTF-8 bytes.
+    fn strings(&mut self, list: &[String]) {
+        self.u32(list.len() as u32);
+        for t in list {
+            self.u32(t.len() as u32);
+            self.0.extend_from_slice(t.as_bytes());
+        }
+    }
+
+    fn output(&mut self, o: &IntOutputLayer) {
+        self.matrix(&o.weights);
+        self.tensor_i32(&[o.bias.len() as u32], &o.bias);
+        self.multiplier(o.logit_scale);
+    }
+
+    fn lstm(&mut self, c: &IntLstmCell) {
+        self.u32(c.input as u32);
+        self.u32(c.hidden as u32);
+        let flags = (c.gate_norm.is_some() as u8)
+            | (c.cell_norm.is_some() as u8) << 1
+            | (c.capped_input_gate as u8) << 2;
+        self.u8(flags);
+        self.u8(c.cell_fraction_bits as u8);
+        self.matrix(&c.w_x);
+        self.matrix(&c.w_h);
+        self.requant(&c.requant_x);
+        self.requant(&c.requant_h);
+        if let Some(norms) = &c.gate_norm {
+            for n in norms {
+                self.norm(n);
+            }
+        }
+        for t in &c.gate_activation {
+            self.pwl(t);
+        }
+        if let Some(n) = &c.cell_norm {
+            self.norm(n);
+        }
+        self.pwl(&c.cell_tanh);
+        self.multiplier(c.output_multiplier);
+        self.i32(c.h_zero_point);
+    }
+
     fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
@@ -321,8 +369,63 @@ impl Writer {
 
 // ---------------------------------------------------------------- reading
 
-/// Parses the bytes of a `.irnn` file.
+/// A model of either kind, as read from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Model {
+    /// A language model (model kind 1).
+    Language(IntLanguageModel),
+    /// A CTC speech recogniser (model kind 2).
+    Speech(IntSpeechModel),
+}
+
+/// Parses the bytes of a `.irnn` file of any model kind.
+pub fn read_model(bytes: &[u8]) -> Result<Model, FormatError> {
+    let mut r = Reader::new(checked_payload(bytes)?);
+    let model = match r.u8("model kind")? {
+        1 => {
+            let m = r.language_model()?;
+            m.validate()?;
+            Model::Language(m)
+        }
+        2 => {
+            let m = r.speech_model()?;
+            m.validate()?;
+            Model::Speech(m)
+        }
+        kind => {
+            return Err(invalid(alloc::format!(
+                "model kind {kind} is unknown (1 = language model, 2 = speech model)"
+            )))
+        }
+    };
+    if r.remaining() != 0 {
+        return Err(FormatError::TrailingBytes(r.remaining()));
+    }
+    Ok(model)
+}
+
+/// Parses the bytes of a `.irnn` language model.
 pub fn read_language_model(bytes: &[u8]) -> Result<IntLanguageModel, FormatError> {
+    match read_model(bytes)? {
+        Model::Language(m) => Ok(m),
+        Model::Speech(_) => Err(invalid(
+            "this is a speech model (model kind 2); a language model was expected",
+        )),
+    }
+}
+
+/// Parses the bytes of a `.irnn` speech model.
+pub fn read_speech_model(bytes: &[u8]) -> Result<IntSpeechModel, FormatError> {
+    match read_model(bytes)? {
+        Model::Speech(m) => Ok(m),
+        Model::Language(_) => Err(invalid(
+            "this is a language model (model kind 1); a speech model was expected",
+        )),
+    }
+}
+
+/// Checks magic, version, length and checksum; returns the payload.
+fn checked_payload(bytes: &[u8]) -> Result<&[u8], FormatError> {
     let mut header = Reader::new(bytes);
     let magic = header.take(8, "magic bytes")?;
     if magic != MAGIC {
@@ -349,13 +452,7 @@ pub fn read_language_model(bytes: &[u8]) -> Result<IntLanguageModel, FormatError
     if stored != computed {
         return Err(FormatError::ChecksumMismatch { stored, computed });
     }
-    let mut r = Reader::new(payload);
-    let model = r.language_model()?;
-    if r.remaining() != 0 {
-        return Err(FormatError::TrailingBytes(r.remaining()));
-    }
-    model.validate()?;
-    Ok(model)
+    Ok(payload)
 }
 
 struct Reader<'a> {
@@ -410,6 +507,10 @@ impl<'a> Reader<'a> {
 
     fn dim(&mut self, what: &str) -> Result<u32, FormatError> {
         let d = self.u32(what)?;
+        self.checked_dim(what, d)
+    }
+
+    fn checked_dim(&self, what: &str, d: u32) -> Result<u32, FormatError> {
         if d > MAX_DIM {
             return Err(FormatError::DimensionTooLarge {
                 what: what.into(),
@@ -561,47 +662,14 @@ impl<'a> Reader<'a> {
                 )))
             }
         };
-        let count = self.u32("token count")?;
-        if count as usize != vocab {
-            return Err(invalid(alloc::format!(
-                "{count} tokens for an embedding of {vocab} rows"
-            )));
-        }
-        let mut tokens = Vec::new();
-        for i in 0..count {
-            let len = self.u32("token length")?;
-            if len > MAX_TOKEN_BYTES {
-                return Err(FormatError::DimensionTooLarge {
-                    what: alloc::format!("length of token {i}"),
-                    value: len as u64,
-                    max: MAX_TOKEN_BYTES as u64,
-                });
-            }
-            let bytes = self.take(len as usize, "token text")?;
-            let text = core::str::from_utf8(bytes)
-                .map_err(|_| invalid(alloc::format!("token {i} is not valid UTF-8")))?;
-            tokens.push(String::from(text));
-        }
+        let tokens = self.strings("tokens", vocab)?;
         Ok(Vocabulary { level, tokens })
     }
 
     fn language_model(&mut self) -> Result<IntLanguageModel, FormatError> {
-        let kind = self.u8("model kind")?;
-        if kind != 1 {
-            return Err(invalid(alloc::format!(
-                "model kind {kind} is unknown (1 = language model)"
-            )));
-        }
         let (dims, table) = self.i8s("embedding", &[0, 0])?;
         let embedding = IntEmbedding::new(dims[0] as usize, dims[1] as usize, table)?;
-        let layers = self.u32("layer count")?;
-        if layers > MAX_LAYERS {
-            return Err(FormatError::DimensionTooLarge {
-                what: "layer count".into(),
-                value: layers as u64,
-                max: MAX_LAYERS as u64,
-            });
-        }
+        let layers = self.layer_count()?;
         let mut stack = Vec::new();
         for _ in 0..layers {
             let residual = match self.u8("residual flag")? {
@@ -630,19 +698,100 @@ impl<'a> Reader<'a> {
             };
             stack.push(StackedLayer { cell, residual });
         }
-        let weights = self.matrix("output weights", 0, 0)?;
-        let bias = self.i32s("output bias", &[weights.rows() as u32])?;
-        let logit_scale = self.multiplier("logit scale")?;
+        let output = self.output()?;
         let vocabulary = self.vocabulary(embedding.vocab())?;
         Ok(IntLanguageModel {
             vocabulary,
             embedding,
             layers: stack,
-            output: IntOutputLayer {
-                weights,
-                bias,
-                logit_scale,
-            },
+            output,
+        })
+    }
+
+    fn output(&mut self) -> Result<IntOutputLayer, FormatError> {
+        let weights = self.matrix("output weights", 0, 0)?;
+        let bias = self.i32s("output bias", &[weights.rows() as u32])?;
+        let logit_scale = self.multiplier("logit scale")?;
+        Ok(IntOutputLayer {
+            weights,
+            bias,
+            logit_scale,
+        })
+    }
+
+    fn layer_count(&mut self) -> Result<u32, FormatError> {
+        let layers = self.u32("layer count")?;
+        if layers > MAX_LAYERS {
+            return Err(FormatError::DimensionTooLarge {
+                what: "layer count".into(),
+                value: layers as u64,
+                max: MAX_LAYERS as u64,
+            });
+        }
+        Ok(layers)
+    }
+
+    /// A count, then each string (at most [`MAX_TOKEN_BYTES`] of UTF-8).
+    fn strings(&mut self, what: &str, expected: usize) -> Result<Vec<String>, FormatError> {
+        let count = self.u32(what)?;
+        if count as usize != expected {
+            return Err(invalid(alloc::format!(
+                "{count} {what} for {expected} rows"
+            )));
+        }
+        let mut list = Vec::new();
+        for i in 0..count {
+            let len = self.u32(what)?;
+            if len > MAX_TOKEN_BYTES {
+                return Err(FormatError::DimensionTooLarge {
+                    what: alloc::format!("length of {what} {i}"),
+                    value: len as u64,
+                    max: MAX_TOKEN_BYTES as u64,
+                });
+            }
+            let bytes = self.take(len as usize, what)?;
+            let text = core::str::from_utf8(bytes)
+                .map_err(|_| invalid(alloc::format!("{what} {i} is not valid UTF-8")))?;
+            list.push(String::from(text));
+        }
+        Ok(list)
+    }
+
+    fn speech_model(&mut self) -> Result<IntSpeechModel, FormatError> {
+        let mut f = [0u32; 7];
+        for v in &mut f {
+            *v = self.u32("front end")?;
+        }
+        let front_end = FrontEnd {
+            sample_rate: f[0],
+            frame: f[1],
+            hop: f[2],
+            fft: f[3],
+            mels: self.checked_dim("mel filters", f[4])?,
+            low_hz: f[5],
+            high_hz: f[6],
+        };
+        let stack = self.dim("frame stack")?;
+        let input_scale = self.multiplier("feature scale")?;
+        let input_zero_point = self.i32("feature zero point")?;
+        let count = self.layer_count()?;
+        let mut layers = Vec::new();
+        for _ in 0..count {
+            layers.push(IntBiLstm {
+                forward: self.lstm()?,
+                backward: self.lstm()?,
+            });
+        }
+        let output = self.output()?;
+        let labels = self.strings("class labels", output.classes())?;
+        Ok(IntSpeechModel {
+            front_end,
+            stack: stack as usize,
+            input_scale,
+            input_zero_point,
+            layers,
+            output,
+            labels,
         })
     }
 

@@ -42,6 +42,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod pwl;
+pub mod speech;
 #[cfg(test)]
 mod test_models;
 pub mod vocabulary;

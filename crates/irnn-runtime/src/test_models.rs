@@ -235,3 +235,57 @@ mod batch_tests {
         }
     }
 }
+
+/// A 2-layer bidirectional CTC model (the top layer with LayerNorm) over
+/// `mels` features stacked by `stack`, with three classes.
+pub(crate) fn random_speech_model(
+    seed: u64,
+    stack: usize,
+    mels: u32,
+    hidden: usize,
+) -> crate::speech::IntSpeechModel {
+    use crate::layers::IntBiLstm;
+    use crate::speech::{FrontEnd, IntSpeechModel};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut layers = Vec::new();
+    let mut width = mels as usize * stack;
+    for ln in [false, true] {
+        let forward = lstm(&mut rng, width, hidden, ln, false);
+        let mut backward = lstm(&mut rng, width, hidden, ln, false);
+        backward.h_zero_point = forward.h_zero_point;
+        layers.push(IntBiLstm { forward, backward });
+        width = 2 * hidden;
+    }
+    let classes = 3;
+    let model = IntSpeechModel {
+        front_end: FrontEnd {
+            sample_rate: 8000,
+            frame: 200,
+            hop: 80,
+            fft: 256,
+            mels,
+            low_hz: 20,
+            high_hz: 4000,
+        },
+        stack,
+        input_scale: QuantizedMultiplier {
+            mantissa: 1 << 30,
+            shift: -3,
+        },
+        input_zero_point: rng.gen_range(-5..=5),
+        layers,
+        output: IntOutputLayer {
+            weights: matrix(&mut rng, classes, width),
+            bias: (0..classes).map(|_| rng.gen_range(-3000..3000)).collect(),
+            logit_scale: QuantizedMultiplier {
+                mantissa: 1 << 30,
+                shift: -8,
+            },
+        },
+        labels: ["<blank>", "a", "b"]
+            .map(alloc::string::String::from)
+            .to_vec(),
+    };
+    model.validate().unwrap();
+    model
+}

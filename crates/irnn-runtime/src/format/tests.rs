@@ -3,7 +3,7 @@ use alloc::vec::Vec;
 use proptest::prelude::*;
 
 use super::*;
-use crate::test_models::random_language_model;
+use crate::test_models::{random_language_model, random_speech_model};
 
 fn sample_file() -> Vec<u8> {
     write_language_model(&random_language_model(3, 11, 16))
@@ -108,6 +108,27 @@ fn every_truncation_is_an_error() {
     }
 }
 
+fn speech_file() -> Vec<u8> {
+    write_speech_model(&random_speech_model(5, 2, 6, 5))
+}
+
+#[test]
+fn speech_models_round_trip_and_kinds_are_not_confused() {
+    let model = random_speech_model(5, 2, 6, 5);
+    let bytes = write_speech_model(&model);
+    let back = read_speech_model(&bytes).unwrap();
+    assert_eq!(back, model);
+    assert_eq!(write_speech_model(&back), bytes);
+    assert_eq!(read_model(&bytes).unwrap(), Model::Speech(model));
+    let msg = alloc::format!("{}", read_language_model(&bytes).unwrap_err());
+    assert!(msg.contains("speech model"), "{msg}");
+    let msg = alloc::format!("{}", read_speech_model(&sample_file()).unwrap_err());
+    assert!(msg.contains("language model"), "{msg}");
+    for len in 0..bytes.len() {
+        assert!(read_model(&bytes[..len]).is_err(), "length {len}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -138,6 +159,26 @@ proptest! {
                 model.step(crate::kernels::Isa::Scalar, t, &mut state, &mut logits).unwrap();
             }
             prop_assert_eq!(read_language_model(&write_language_model(&model)).unwrap(), model);
+        }
+    }
+
+    /// The same for speech models: a model that loads also runs.
+    #[test]
+    fn mutated_speech_payloads_never_panic(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let file = with_payload_edit(&speech_file(), |p| {
+            for (i, v) in &edits {
+                let at = i.index(p.len());
+                p[at] = *v;
+            }
+        });
+        if let Ok(model) = read_speech_model(&file) {
+            prop_assert!(model.validate().is_ok());
+            let frames: Vec<i8> = (0..5 * model.features()).map(|i| i as i8).collect();
+            let logits = model.logits(crate::kernels::Isa::Scalar, &frames).unwrap();
+            model.greedy_decode(&logits);
+            prop_assert_eq!(read_speech_model(&write_speech_model(&model)).unwrap(), model);
         }
     }
 

@@ -1,0 +1,217 @@
+//! The integer CTC speech recogniser: int8 feature frames in, int32 class
+//! scores and a transcript out.
+//!
+//! The acoustic front end (log-mel features) is signal processing done
+//! before the network and stays with the caller; what the caller hands over
+//! is the features already on the model's int8 grid
+//! ([`IntSpeechModel::input_scale`], [`IntSpeechModel::input_zero_point`]).
+//! From there everything is integer: `stack` frames are concatenated into
+//! one step (a frame-rate reduction — the padding of the last group is the
+//! zero point, the int8 image of 0.0), bidirectional LSTM layers whose int8
+//! outputs concatenate with no requantization (both directions share one h
+//! grid), and the output layer's int32 scores, one grid for all classes, so
+//! that the greedy decoder is a plain integer argmax.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{check_len, Error};
+use crate::fixed_point::QuantizedMultiplier;
+use crate::kernels::Isa;
+use crate::layers::{IntBiLstm, IntOutputLayer};
+
+/// The log-mel front end a model was trained with (all in integers: the
+/// runtime stores it for the tools that compute features).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrontEnd {
+    /// Sample rate (Hz).
+    pub sample_rate: u32,
+    /// Samples per frame.
+    pub frame: u32,
+    /// Samples between frame starts.
+    pub hop: u32,
+    /// FFT size.
+    pub fft: u32,
+    /// Mel filters (features per frame).
+    pub mels: u32,
+    /// Lowest filter edge (Hz).
+    pub low_hz: u32,
+    /// Highest filter edge (Hz).
+    pub high_hz: u32,
+}
+
+/// A CTC acoustic model on integers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntSpeechModel {
+    /// How features are computed.
+    pub front_end: FrontEnd,
+    /// Feature frames concatenated into one step.
+    pub stack: usize,
+    /// The real value of one step of the int8 feature grid
+    /// (`mantissa · 2^(shift − 31)`), for the caller's quantizer.
+    pub input_scale: QuantizedMultiplier,
+    /// The int8 feature value that stands for 0.0.
+    pub input_zero_point: i32,
+    /// Bidirectional layers, bottom first.
+    pub layers: Vec<IntBiLstm>,
+    /// Scores of every class; class 0 is the CTC blank.
+    pub output: IntOutputLayer,
+    /// Class names (`labels[0]` names the blank).
+    pub labels: Vec<String>,
+}
+
+impl IntSpeechModel {
+    /// Checks that the parts fit together.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.stack == 0 || self.front_end.mels == 0 {
+            return Err(Error::InvalidParameter {
+                what: "a speech model needs at least one feature and one frame per step",
+            });
+        }
+        if !(-128..=127).contains(&self.input_zero_point) {
+            return Err(Error::InvalidParameter {
+                what: "the feature zero point must be an int8",
+            });
+        }
+        let mut width = self.front_end.mels as usize * self.stack;
+        for layer in &self.layers {
+            layer.validate()?;
+            check_len("bidirectional layer input", width, layer.forward.input)?;
+            width = 2 * layer.forward.hidden;
+        }
+        self.output.validate()?;
+        check_len("output layer input", width, self.output.weights.cols())?;
+        check_len("class labels", self.output.classes(), self.labels.len())?;
+        if self.labels.len() < 2 {
+            return Err(Error::InvalidParameter {
+                what: "a CTC model needs the blank and at least one label",
+            });
+        }
+        Ok(())
+    }
+
+    /// Features per frame.
+    pub fn features(&self) -> usize {
+        self.front_end.mels as usize
+    }
+
+    /// Number of classes (blank included).
+    pub fn classes(&self) -> usize {
+        self.output.classes()
+    }
+
+    /// Model steps for `frames` feature frames: ⌈frames / stack⌉, at least 1.
+    pub fn steps(&self, frames: usize) -> usize {
+        frames.div_ceil(self.stack).max(1)
+    }
+
+    /// Class scores (`steps × classes`, row-major) of one utterance's int8
+    /// features (`frames × features`).
+    pub fn logits(&self, isa: Isa, features: &[i8]) -> Result<Vec<i32>, Error> {
+        let dim = self.features();
+        if !features.len().is_multiple_of(dim) {
+            return Err(Error::ShapeMismatch {
+                what: "speech features (a whole number of frames)",
+                expected: dim,
+                found: features.len(),
+            });
+        }
+        let steps = self.steps(features.len() / dim);
+        let mut x = vec![self.input_zero_point as i8; steps * self.stack * dim];
+        x[..features.len()].copy_from_slice(features);
+        for layer in &self.layers {
+            let mut y = vec![0i8; steps * 2 * layer.forward.hidden];
+            layer.run(isa, &x, &mut y)?;
+            x = y;
+        }
+        let classes = self.classes();
+        let width = x.len() / steps;
+        let mut logits = vec![0i32; steps * classes];
+        for (row, out) in x.chunks_exact(width).zip(logits.chunks_exact_mut(classes)) {
+            self.output.logits(isa, row, out)?;
+        }
+        Ok(logits)
+    }
+
+    /// Greedy CTC decoding of [`logits`](Self::logits): the best class of
+    /// each step (the lowest index on ties), repeats merged, blanks dropped.
+    /// Returns class indices (never 0).
+    pub fn greedy_decode(&self, logits: &[i32]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut previous = 0;
+        for row in logits.chunks_exact(self.classes()) {
+            let mut best = 0;
+            for (k, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = k;
+                }
+            }
+            if best != 0 && best != previous {
+                out.push(best);
+            }
+            previous = best;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_models::random_speech_model;
+
+    fn tiny(stack: usize, mels: u32, hidden: usize) -> IntSpeechModel {
+        random_speech_model(7, stack, mels, hidden)
+    }
+
+    #[test]
+    fn padding_is_the_zero_point_and_shapes_follow_the_stack() {
+        let m = tiny(3, 4, 5);
+        m.validate().unwrap();
+        let isa = Isa::detect();
+        // 7 frames → 3 steps; the last step's missing 2 frames are padding.
+        let frames: Vec<i8> = (0..7 * 4).map(|i| (i * 13 % 200) as i8).collect();
+        let logits = m.logits(isa, &frames).unwrap();
+        assert_eq!(logits.len(), 3 * 3);
+        let mut padded = frames.clone();
+        let zp = m.input_zero_point as i8;
+        padded.extend(core::iter::repeat_n(zp, 2 * 4));
+        assert_eq!(m.logits(isa, &padded).unwrap(), logits);
+        // No frames at all: one step of padding.
+        assert_eq!(m.logits(isa, &[]).unwrap().len(), 3);
+        assert!(m.logits(isa, &frames[..5]).is_err());
+        assert_eq!(m.logits(Isa::Scalar, &frames).unwrap(), logits);
+    }
+
+    #[test]
+    fn greedy_decoding_merges_repeats_and_drops_blanks() {
+        let m = tiny(1, 2, 3);
+        #[rustfmt::skip]
+        let logits = [
+            9, 1, 2,   // blank
+            0, 5, 1,   // a
+            0, 5, 5,   // a (tie → lowest index)
+            9, 0, 0,   // blank
+            0, 7, 2,   // a again, after a blank
+            0, 1, 3,   // b
+        ];
+        assert_eq!(m.greedy_decode(&logits), [1, 1, 2]);
+    }
+
+    #[test]
+    fn validation_names_mismatched_parts() {
+        let mut m = tiny(2, 3, 4);
+        m.labels.pop();
+        assert!(m.validate().is_err());
+        let mut m = tiny(2, 3, 4);
+        m.stack = 3;
+        assert!(m.validate().is_err());
+        let mut m = tiny(2, 3, 4);
+        m.layers[0].backward.h_zero_point += 1;
+        assert!(m.validate().is_err());
+        let mut m = tiny(2, 3, 4);
+        m.input_zero_point = 200;
+        assert!(m.validate().is_err());
+    }
+}
