@@ -182,60 +182,6 @@ pub(crate) fn random_language_model(seed: u64, vocab: usize, width: usize) -> In
     model
 }
 
-#[cfg(test)]
-mod batch_tests {
-    use super::*;
-    use crate::kernels::Isa;
-    use crate::layers::{GruScratch, LstmScratch};
-
-    fn inputs(rng: &mut StdRng, n: usize) -> Vec<i8> {
-        (0..n).map(|_| rng.gen()).collect()
-    }
-
-    #[test]
-    fn batched_steps_equal_single_stream_steps() {
-        let mut rng = StdRng::seed_from_u64(41);
-        let (input, hidden, batch) = (19, 24, 5);
-        for (ln, capped) in [(false, false), (true, true)] {
-            let cell = lstm(&mut rng, input, hidden, ln, capped);
-            for isa in Isa::available() {
-                let mut one: Vec<_> = (0..batch).map(|_| cell.zero_state()).collect();
-                let mut many = one.clone();
-                let (mut s1, mut s2) = (LstmScratch::default(), LstmScratch::default());
-                for _ in 0..6 {
-                    let xs = inputs(&mut rng, batch * input);
-                    for (b, st) in one.iter_mut().enumerate() {
-                        cell.step(isa, &xs[b * input..(b + 1) * input], st, &mut s1)
-                            .unwrap();
-                    }
-                    cell.step_batch(isa, &xs, &mut many, &mut s2).unwrap();
-                    assert_eq!(one, many, "LSTM ln={ln} {}", isa.name());
-                }
-                assert!(cell.step_batch(isa, &[0; 3], &mut many, &mut s2).is_err());
-            }
-        }
-        for reset in [ResetMode::After, ResetMode::Before] {
-            let cell = gru(&mut rng, input, hidden, reset);
-            for isa in Isa::available() {
-                let mut one: Vec<_> = (0..batch).map(|_| cell.zero_state()).collect();
-                let mut many = one.clone();
-                let (mut s1, mut s2) = (GruScratch::default(), GruScratch::default());
-                for _ in 0..6 {
-                    let xs = inputs(&mut rng, batch * input);
-                    for (b, st) in one.iter_mut().enumerate() {
-                        cell.step(isa, &xs[b * input..(b + 1) * input], st, &mut s1)
-                            .unwrap();
-                    }
-                    cell.step_batch(isa, &xs, &mut many, &mut s2).unwrap();
-                    assert_eq!(one, many, "GRU {reset:?} {}", isa.name());
-                }
-                // The state really moves.
-                assert_ne!(many[0], cell.zero_state());
-            }
-        }
-    }
-}
-
 /// A 2-layer bidirectional CTC model (the top layer with LayerNorm) over
 /// `mels` features stacked by `stack`, with three classes.
 pub(crate) fn random_speech_model(
@@ -288,4 +234,58 @@ pub(crate) fn random_speech_model(
     };
     model.validate().unwrap();
     model
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::kernels::Isa;
+    use crate::layers::{GruScratch, LstmScratch};
+
+    fn inputs(rng: &mut StdRng, n: usize) -> Vec<i8> {
+        (0..n).map(|_| rng.gen()).collect()
+    }
+
+    #[test]
+    fn batched_steps_equal_single_stream_steps() {
+        let mut rng = StdRng::seed_from_u64(41);
+        let (input, hidden, batch) = (19, 24, 5);
+        for (ln, capped) in [(false, false), (true, true)] {
+            let cell = lstm(&mut rng, input, hidden, ln, capped);
+            for isa in Isa::available() {
+                let mut one: Vec<_> = (0..batch).map(|_| cell.zero_state()).collect();
+                let mut many = one.clone();
+                let (mut s1, mut s2) = (LstmScratch::default(), LstmScratch::default());
+                for _ in 0..6 {
+                    let xs = inputs(&mut rng, batch * input);
+                    for (b, st) in one.iter_mut().enumerate() {
+                        cell.step(isa, &xs[b * input..(b + 1) * input], st, &mut s1)
+                            .unwrap();
+                    }
+                    cell.step_batch(isa, &xs, &mut many, &mut s2).unwrap();
+                    assert_eq!(one, many, "LSTM ln={ln} {}", isa.name());
+                }
+                assert!(cell.step_batch(isa, &[0; 3], &mut many, &mut s2).is_err());
+            }
+        }
+        for reset in [ResetMode::After, ResetMode::Before] {
+            let cell = gru(&mut rng, input, hidden, reset);
+            for isa in Isa::available() {
+                let mut one: Vec<_> = (0..batch).map(|_| cell.zero_state()).collect();
+                let mut many = one.clone();
+                let (mut s1, mut s2) = (GruScratch::default(), GruScratch::default());
+                for _ in 0..6 {
+                    let xs = inputs(&mut rng, batch * input);
+                    for (b, st) in one.iter_mut().enumerate() {
+                        cell.step(isa, &xs[b * input..(b + 1) * input], st, &mut s1)
+                            .unwrap();
+                    }
+                    cell.step_batch(isa, &xs, &mut many, &mut s2).unwrap();
+                    assert_eq!(one, many, "GRU {reset:?} {}", isa.name());
+                }
+                // The state really moves.
+                assert_ne!(many[0], cell.zero_state());
+            }
+        }
+    }
 }
