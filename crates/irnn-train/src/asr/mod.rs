@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod model;
+pub mod quantize;
 pub mod train;
 
 pub use model::{stack_frames, AsrConfig, AsrModel, DIGIT_CLASSES};

@@ -36,6 +36,14 @@ pub enum ExportError {
         /// Why.
         source: ConvertError,
     },
+    /// The front end does not produce the features the model reads.
+    #[error("the front end computes {mels} mel features per frame, the model reads {features}")]
+    FrontEnd {
+        /// Features the front end computes.
+        mels: usize,
+        /// Features the model reads.
+        features: usize,
+    },
     /// The ranges do not belong to this model.
     #[error("the quantization ranges describe {ranges} layers, the model has {model}")]
     RangesMismatch {
@@ -55,7 +63,8 @@ pub fn snap_range(maxabs: f64) -> f64 {
     ((maxabs.log2() * 4.0).ceil() / 4.0).exp2()
 }
 
-fn snapped(r: &Ranges) -> Ranges {
+/// `r` with every range snapped ([`snap_range`]).
+pub fn snapped(r: &Ranges) -> Ranges {
     let s = |v: &[f64]| v.iter().map(|&m| snap_range(m)).collect();
     Ranges {
         pre: s(&r.pre),
@@ -77,6 +86,37 @@ fn part(what: &'static str) -> impl Fn(ConvertError) -> ExportError {
 
 fn quant_multiplier(real: f64) -> Result<QuantizedMultiplier, ConvertError> {
     Ok(quantize_multiplier(real)?)
+}
+
+/// The output layer: `classes` rows of weights (row-major) with **one**
+/// scale, biases in logit units with the input zero point folded in, int32
+/// logits (the paper, appendix A.1).
+pub fn convert_output(
+    weight: &[f32],
+    bias: &[f32],
+    classes: usize,
+    input: AffineQuant,
+) -> Result<IntOutputLayer, ConvertError> {
+    let cols = weight.len() / classes.max(1);
+    let max = weight.iter().fold(0.0f64, |m, &v| m.max((v as f64).abs()));
+    let s_w = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let q: Vec<i8> = weight
+        .iter()
+        .map(|&v| (v as f64 / s_w).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    let logit_unit = s_w * input.scale;
+    let bias = (0..classes)
+        .map(|r| {
+            let row_sum: i64 = q[r * cols..(r + 1) * cols].iter().map(|&v| v as i64).sum();
+            let b = bias[r] as f64 / logit_unit - (input.zero_point as i64 * row_sum) as f64;
+            b.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32
+        })
+        .collect();
+    Ok(IntOutputLayer {
+        weights: PackedMatrix::from_row_major(classes, cols, &q)?,
+        bias,
+        logit_scale: quant_multiplier(logit_unit)?,
+    })
 }
 
 /// The integer model of `model` under `ranges`, with tables from `pwl`.
@@ -136,30 +176,13 @@ pub fn integer_model(
         layers.push(StackedLayer { cell, residual });
     }
 
-    // Output layer: one weight scale, int32 logits.
-    let w = &model.decoder.weight.value;
-    let (classes, cols) = (model.decoder.output(), model.decoder.input());
-    let max = w.iter().fold(0.0f64, |m, &v| m.max((v as f64).abs()));
-    let s_w = if max > 0.0 { max / 127.0 } else { 1.0 };
-    let q: Vec<i8> = w
-        .iter()
-        .map(|&v| (v as f64 / s_w).round().clamp(-127.0, 127.0) as i8)
-        .collect();
-    let logit_unit = s_w * input.scale;
-    let bias = (0..classes)
-        .map(|r| {
-            let row_sum: i64 = q[r * cols..(r + 1) * cols].iter().map(|&v| v as i64).sum();
-            let b = model.decoder.bias.value[r] as f64 / logit_unit
-                - (input.zero_point as i64 * row_sum) as f64;
-            b.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32
-        })
-        .collect();
-    let output = IntOutputLayer {
-        weights: PackedMatrix::from_row_major(classes, cols, &q)
-            .map_err(|e| part("output layer")(e.into()))?,
-        bias,
-        logit_scale: quant_multiplier(logit_unit).map_err(part("output layer"))?,
-    };
+    let output = convert_output(
+        &model.decoder.weight.value,
+        &model.decoder.bias.value,
+        model.decoder.output(),
+        input,
+    )
+    .map_err(part("output layer"))?;
     let int = IntLanguageModel {
         embedding,
         layers,

@@ -1,0 +1,422 @@
+//! The acoustic model on integers: calibration of its activation ranges,
+//! export to the runtime's [`IntSpeechModel`], and transcription with it.
+//!
+//! The same pieces as the language model's ([`crate::quantize`]), arranged
+//! for a bidirectional stack: both directions of a layer share one int8 h
+//! grid (the union of their ranges), so the layer's output is their
+//! concatenation with no requantization; each direction keeps its own gate
+//! and cell grids. The feature grid is the first layer's input grid; its
+//! scale is rounded to the fixed-point multiplier the file stores *before*
+//! the first layer is converted, so a model read back from a file quantizes
+//! features exactly as the in-memory one does.
+
+use irnn_runtime::layers::IntBiLstm;
+use irnn_runtime::speech::{FrontEnd, IntSpeechModel};
+use irnn_runtime::Isa;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::model::{stack_frames, AsrModel, DIGIT_CLASSES};
+use crate::audio::MelConfig;
+use crate::convert::{convert_lstm, AffineQuant, ConvertError, Ranges};
+use crate::nn::ctc::edit_distance;
+use crate::pwl_fit::PwlFitter;
+use crate::quant::quantize_multiplier;
+use crate::quantize::export::{convert_output, logit_scale, snapped, ExportError};
+use crate::quantize::ranges::{lstm_params, MinMax};
+
+/// Ranges of one bidirectional layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiLstmRanges {
+    /// Gate and cell ranges of the left-to-right cell.
+    pub forward: Ranges,
+    /// Gate and cell ranges of the right-to-left cell.
+    pub backward: Ranges,
+    /// h of both directions (one shared grid).
+    pub h: MinMax,
+}
+
+/// Ranges of a whole acoustic model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsrRanges {
+    /// The normalised features.
+    pub input: MinMax,
+    /// Per bidirectional layer, bottom first.
+    pub layers: Vec<BiLstmRanges>,
+}
+
+impl AsrRanges {
+    fn empty(layers: usize) -> Self {
+        Self {
+            input: MinMax::default(),
+            layers: (0..layers)
+                .map(|_| BiLstmRanges {
+                    forward: Ranges::new(4),
+                    backward: Ranges::new(4),
+                    h: MinMax::default(),
+                })
+                .collect(),
+        }
+    }
+
+    fn widen(&mut self, other: &AsrRanges) {
+        self.input.widen(other.input);
+        for (a, b) in self.layers.iter_mut().zip(&other.layers) {
+            widen_cell(&mut a.forward, &b.forward);
+            widen_cell(&mut a.backward, &b.backward);
+            a.h.widen(b.h);
+        }
+    }
+}
+
+fn widen_cell(a: &mut Ranges, b: &Ranges) {
+    let widen = |x: &mut [f64], y: &[f64]| x.iter_mut().zip(y).for_each(|(p, &q)| *p = p.max(q));
+    widen(&mut a.pre, &b.pre);
+    widen(&mut a.pre_normed, &b.pre_normed);
+    a.cell = a.cell.max(b.cell);
+    a.cell_in = a.cell_in.max(b.cell_in);
+}
+
+/// Post-training calibration: the f64 reference of `model` over the
+/// utterances' features (in parallel); the largest ranges seen.
+pub fn calibrate(model: &AsrModel<f32>, features: &[Vec<f32>]) -> AsrRanges {
+    features
+        .par_iter()
+        .map(|f| calibrate_utterance(model, f))
+        .reduce(
+            || AsrRanges::empty(model.layers.len()),
+            |mut a, b| {
+                a.widen(&b);
+                a
+            },
+        )
+}
+
+fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32]) -> AsrRanges {
+    let c = model.config;
+    let mut ranges = AsrRanges::empty(model.layers.len());
+    ranges.input = MinMax::of(features.iter().map(|&v| v as f64));
+    let mut x: Vec<f64> = stack_frames(features, c.features, c.stack)
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    let steps = x.len() / (c.features * c.stack);
+    let n = c.hidden;
+    for (layer, r) in model.layers.iter().zip(&mut ranges.layers) {
+        let width = x.len() / steps;
+        let mut y = vec![0.0; steps * 2 * n];
+        for (dir, (cell, cell_ranges)) in [
+            (&layer.forward, &mut r.forward),
+            (&layer.backward, &mut r.backward),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = lstm_params(cell);
+            let (mut h, mut cs) = (vec![0.0; n], vec![0.0; n]);
+            for k in 0..steps {
+                let t = if dir == 0 { k } else { steps - 1 - k };
+                let trace = p.step(&x[t * width..(t + 1) * width], &mut h, &mut cs);
+                cell_ranges.observe(&trace, &cs);
+                r.h.widen(MinMax::of(h.iter().copied()));
+                y[t * 2 * n + dir * n..t * 2 * n + (dir + 1) * n].copy_from_slice(&h);
+            }
+        }
+        x = y;
+    }
+    ranges
+}
+
+/// Class names of the digit models: the blank, then "0" … "9".
+pub fn digit_labels() -> Vec<String> {
+    std::iter::once("<blank>".to_string())
+        .chain((0..10).map(|d| d.to_string()))
+        .collect()
+}
+
+/// The runtime's record of a front end (Hz rounded to integers).
+pub fn front_end(mel: &MelConfig) -> FrontEnd {
+    FrontEnd {
+        sample_rate: mel.sample_rate,
+        frame: mel.frame as u32,
+        hop: mel.hop as u32,
+        fft: mel.fft as u32,
+        mels: mel.mels as u32,
+        low_hz: mel.low_hz.round() as u32,
+        high_hz: mel.high_hz.round() as u32,
+    }
+}
+
+/// The front end a model file describes.
+pub fn mel_config(f: &FrontEnd) -> MelConfig {
+    MelConfig {
+        sample_rate: f.sample_rate,
+        frame: f.frame as usize,
+        hop: f.hop as usize,
+        fft: f.fft as usize,
+        mels: f.mels as usize,
+        low_hz: f.low_hz as f32,
+        high_hz: f.high_hz as f32,
+    }
+}
+
+/// The integer model of `model` under `ranges`, with tables from `pwl`.
+pub fn integer_model(
+    model: &AsrModel<f32>,
+    mel: &MelConfig,
+    ranges: &AsrRanges,
+    pwl: &mut PwlFitter,
+) -> Result<IntSpeechModel, ExportError> {
+    if ranges.layers.len() != model.layers.len() {
+        return Err(ExportError::RangesMismatch {
+            ranges: ranges.layers.len(),
+            model: model.layers.len(),
+        });
+    }
+    if mel.mels != model.config.features {
+        return Err(ExportError::FrontEnd {
+            mels: mel.mels,
+            features: model.config.features,
+        });
+    }
+    let part = |what| move |source| ExportError::Part { what, source };
+    let raw = AffineQuant::int8_from_range(ranges.input.min, ranges.input.max);
+    let input_scale = quantize_multiplier(raw.scale)
+        .map_err(ConvertError::from)
+        .map_err(part("feature grid"))?;
+    let mut input = AffineQuant {
+        scale: logit_scale(input_scale),
+        zero_point: raw.zero_point,
+    };
+    let mut layers = Vec::with_capacity(model.layers.len());
+    for (l, (layer, r)) in model.layers.iter().zip(&ranges.layers).enumerate() {
+        let err = |source| ExportError::Layer { layer: l, source };
+        let h = AffineQuant::int8_from_range(r.h.min, r.h.max);
+        let forward = convert_lstm(
+            &lstm_params(&layer.forward),
+            &snapped(&r.forward),
+            input,
+            h,
+            pwl,
+        )
+        .map_err(err)?;
+        let backward = convert_lstm(
+            &lstm_params(&layer.backward),
+            &snapped(&r.backward),
+            input,
+            h,
+            pwl,
+        )
+        .map_err(err)?;
+        layers.push(IntBiLstm { forward, backward });
+        input = h;
+    }
+    let output = convert_output(
+        &model.output.weight.value,
+        &model.output.bias.value,
+        DIGIT_CLASSES,
+        input,
+    )
+    .map_err(part("output layer"))?;
+    let int = IntSpeechModel {
+        front_end: front_end(mel),
+        stack: model.config.stack,
+        input_scale,
+        input_zero_point: raw.zero_point,
+        layers,
+        output,
+        labels: digit_labels(),
+    };
+    int.validate()
+        .map_err(|e| part("model (validation)")(e.into()))?;
+    Ok(int)
+}
+
+/// Normalised features (`frames × mels`) → the model's int8 feature grid.
+pub fn quantize_features(model: &IntSpeechModel, features: &[f32]) -> Vec<i8> {
+    let q = AffineQuant {
+        scale: logit_scale(model.input_scale),
+        zero_point: model.input_zero_point,
+    };
+    features.iter().map(|&v| q.quantize(v as f64)).collect()
+}
+
+/// The integer model's int32 class scores (`steps × classes`) for
+/// normalised features.
+pub fn integer_logits(
+    model: &IntSpeechModel,
+    isa: Isa,
+    features: &[f32],
+) -> Result<Vec<i32>, irnn_runtime::Error> {
+    model.logits(isa, &quantize_features(model, features))
+}
+
+/// Greedy transcript (digits) from the integer model.
+pub fn integer_transcribe(
+    model: &IntSpeechModel,
+    isa: Isa,
+    features: &[f32],
+) -> Result<Vec<u8>, irnn_runtime::Error> {
+    let logits = integer_logits(model, isa, features)?;
+    Ok(model
+        .greedy_decode(&logits)
+        .into_iter()
+        .map(|k| (k - 1) as u8)
+        .collect())
+}
+
+/// Digit and character error counts of a set of transcripts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// Edit distance between digit sequences, summed.
+    pub word_errors: usize,
+    /// Reference digits.
+    pub words: usize,
+    /// Edit distance between the spelled-out transcripts ("one two"),
+    /// summed.
+    pub char_errors: usize,
+    /// Reference characters.
+    pub chars: usize,
+}
+
+const DIGIT_WORDS: [&str; 10] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+];
+
+/// The digits spelled out, space-separated.
+pub fn spelled(digits: &[u8]) -> Vec<char> {
+    let words: Vec<&str> = digits.iter().map(|&d| DIGIT_WORDS[d as usize]).collect();
+    words.join(" ").chars().collect()
+}
+
+impl ErrorCounts {
+    /// Counts for one transcript against its reference.
+    pub fn of(hypothesis: &[u8], reference: &[u8]) -> Self {
+        let (h, r) = (spelled(hypothesis), spelled(reference));
+        Self {
+            word_errors: edit_distance(hypothesis, reference),
+            words: reference.len(),
+            char_errors: edit_distance(&h, &r),
+            chars: r.len(),
+        }
+    }
+
+    /// Sums two counts.
+    pub fn add(self, o: Self) -> Self {
+        Self {
+            word_errors: self.word_errors + o.word_errors,
+            words: self.words + o.words,
+            char_errors: self.char_errors + o.char_errors,
+            chars: self.chars + o.chars,
+        }
+    }
+
+    /// Word error rate in percent.
+    pub fn wer(&self) -> f64 {
+        100.0 * self.word_errors as f64 / self.words.max(1) as f64
+    }
+
+    /// Character error rate in percent.
+    pub fn cer(&self) -> f64 {
+        100.0 * self.char_errors as f64 / self.chars.max(1) as f64
+    }
+}
+
+/// Transcribes every utterance with the integer model (in parallel);
+/// returns the transcripts in order.
+pub fn integer_transcripts(
+    model: &IntSpeechModel,
+    features: &[Vec<f32>],
+) -> Result<Vec<Vec<u8>>, irnn_runtime::Error> {
+    let isa = Isa::detect();
+    features
+        .par_iter()
+        .map(|f| integer_transcribe(model, isa, f))
+        .collect()
+}
+
+/// Error counts of `hypotheses` against `references`.
+pub fn score(hypotheses: &[Vec<u8>], references: &[Vec<u8>]) -> ErrorCounts {
+    hypotheses
+        .iter()
+        .zip(references)
+        .map(|(h, r)| ErrorCounts::of(h, r))
+        .fold(ErrorCounts::default(), ErrorCounts::add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asr::AsrConfig;
+    use crate::nn::rng::TrainRng;
+
+    fn features(seed: u64, frames: usize, dim: usize) -> Vec<f32> {
+        let mut s = seed;
+        (0..frames * dim)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn integer_scores_follow_the_float_model() {
+        for layer_norm in [false, true] {
+            let config = AsrConfig {
+                features: 8,
+                stack: 2,
+                layers: 2,
+                hidden: 16,
+                layer_norm,
+            };
+            let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
+            let data: Vec<Vec<f32>> = (0..6).map(|s| features(s, 21, 8)).collect();
+            let ranges = calibrate(&model, &data);
+            let mel = MelConfig {
+                mels: 8,
+                ..MelConfig::default()
+            };
+            let int = integer_model(&model, &mel, &ranges, &mut PwlFitter::new(32)).unwrap();
+            assert!(integer_model(
+                &model,
+                &MelConfig::default(),
+                &ranges,
+                &mut PwlFitter::new(32)
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("40 mel features"));
+            let unit = logit_scale(int.output.logit_scale);
+            for f in &data {
+                let (float, _) = model.forward(f);
+                let ints = integer_logits(&int, Isa::detect(), f).unwrap();
+                assert_eq!(ints.len(), float.len());
+                let spread = float.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+                let worst = float
+                    .iter()
+                    .zip(&ints)
+                    .map(|(&a, &b)| (a as f64 - b as f64 * unit).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst < 0.05 * spread + 0.02,
+                    "ln={layer_norm}: worst {worst} of {spread}"
+                );
+                // Every ISA gives the same scores.
+                assert_eq!(integer_logits(&int, Isa::Scalar, f).unwrap(), ints);
+            }
+        }
+    }
+
+    #[test]
+    fn error_rates_count_digits_and_letters() {
+        let e = ErrorCounts::of(&[1, 2], &[1, 3]);
+        assert_eq!((e.word_errors, e.words), (1, 2));
+        // "one two" vs "one three": "two" → "three" is 4 edits.
+        assert_eq!(spelled(&[1, 3]).iter().collect::<String>(), "one three");
+        assert_eq!((e.char_errors, e.chars), (4, 9));
+        let total = score(&[vec![1, 2], vec![]], &[vec![1, 3], vec![0]]);
+        assert_eq!((total.word_errors, total.words), (2, 3));
+        assert!((total.wer() - 200.0 / 3.0).abs() < 1e-9);
+    }
+}
