@@ -183,7 +183,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             "epoch {epoch:>3} | lr {lr:.5} | {:.1} s | train CTC {loss:.3} | valid WER {wer:.2} %",
             t.elapsed().as_secs_f64()
         );
-        checkpoint::save(&a.out, &model, &mel)?;
+        checkpoint::save(&a.out, &model, &mel, None)?;
     }
     let (wer, words) = word_error_rate(&model, &test);
     println!(

@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod model;
+pub mod qat;
 pub mod quantize;
 pub mod train;
 

@@ -69,10 +69,76 @@ impl SpecAugment {
     }
 }
 
+/// One optimizer update from the utterances `chunk`: `utterance(copy, i)`
+/// accumulates utterance `i`'s gradients into a copy of the model and
+/// returns its loss (`None` skips it). Copies work in parallel; their
+/// gradients are summed, averaged, clipped and applied. Returns the summed
+/// loss and the number of utterances that counted.
+pub fn minibatch_update(
+    model: &mut AsrModel<f32>,
+    chunk: &[usize],
+    optimizer: &mut Optimizer,
+    lr: f64,
+    clip: f64,
+    utterance: impl Fn(&mut AsrModel<f32>, usize) -> Option<f64> + Sync,
+) -> (f64, usize) {
+    let tasks = rayon::current_num_threads().max(1);
+    let per_task = chunk.len().div_ceil(tasks).max(1);
+    let results: Vec<(AsrModel<f32>, f64, usize)> = chunk
+        .par_chunks(per_task)
+        .map(|part| {
+            let mut m = model.clone();
+            m.zero_grad();
+            let (mut loss, mut n) = (0.0, 0);
+            for &i in part {
+                if let Some(l) = utterance(&mut m, i) {
+                    loss += l;
+                    n += 1;
+                }
+            }
+            (m, loss, n)
+        })
+        .collect();
+    model.zero_grad();
+    let n: usize = results.iter().map(|r| r.2).sum();
+    if n == 0 {
+        return (0.0, 0);
+    }
+    let mut total = 0.0;
+    for (m, loss, _) in &results {
+        total += loss;
+        for (p, q) in model.params_mut().into_iter().zip(m.params()) {
+            for (g, &h) in p.grad.iter_mut().zip(&q.grad) {
+                *g += h / n as f32;
+            }
+        }
+    }
+    let mut params = model.params_mut();
+    clip_grad_norm(&mut params, clip);
+    optimizer.step(OptimizerKind::Adam, &mut params, lr);
+    (total, n)
+}
+
+/// Utterance `i`'s features, masked by `augment` (a generator per
+/// (seed, utterance): the same masks whatever the thread split).
+pub fn augmented<'a>(
+    data: &'a AsrData,
+    i: usize,
+    dim: usize,
+    augment: Option<(SpecAugment, u64)>,
+) -> std::borrow::Cow<'a, [f32]> {
+    match augment {
+        Some((aug, seed)) => {
+            let mut rng = crate::nn::rng::TrainRng::seed(seed ^ (i as u64 * 0x9E37_79B9));
+            std::borrow::Cow::Owned(aug.apply(&data.features[i], dim, &mut rng))
+        }
+        None => std::borrow::Cow::Borrowed(&data.features[i]),
+    }
+}
+
 /// One pass over `order` (indices into `data`) in minibatches of `batch`
-/// utterances: gradients of a minibatch are computed in parallel (one model
-/// copy per task), summed, averaged, clipped, applied. Returns the mean CTC
-/// loss per utterance.
+/// utterances ([`minibatch_update`]). Returns the mean CTC loss per
+/// utterance.
 #[allow(clippy::too_many_arguments)]
 pub fn train_epoch(
     model: &mut AsrModel<f32>,
@@ -87,62 +153,19 @@ pub fn train_epoch(
     mut on_batch: impl FnMut(usize, f64),
 ) -> f64 {
     let (mut total, mut count) = (0.0, 0usize);
-    let tasks = rayon::current_num_threads().max(1);
+    let dim = model.config.features;
     for (bi, chunk) in order.chunks(batch.max(1)).enumerate() {
-        let per_task = chunk.len().div_ceil(tasks);
-        let results: Vec<(AsrModel<f32>, f64, usize)> = chunk
-            .par_chunks(per_task.max(1))
-            .map(|part| {
-                let mut m = model.clone();
-                m.zero_grad();
-                let (mut loss, mut n) = (0.0, 0);
-                for &i in part {
-                    let dim = m.config.features;
-                    let masked;
-                    let features = match augment {
-                        Some((aug, seed)) => {
-                            // A stream per (seed, utterance): the same masks
-                            // whatever the thread split.
-                            let mut rng =
-                                crate::nn::rng::TrainRng::seed(seed ^ (i as u64 * 0x9E37_79B9));
-                            masked = aug.apply(&data.features[i], dim, &mut rng);
-                            &masked
-                        }
-                        None => &data.features[i],
-                    };
-                    let mut rng = crate::nn::rng::TrainRng::seed(
-                        dropout.1 ^ (i as u64).wrapping_mul(0x2545_F491),
-                    );
-                    if let Some(l) = m.train_utterance_with_dropout(
-                        features,
-                        &data.digits[i],
-                        dropout.0,
-                        Some(&mut rng),
-                    ) {
-                        loss += l;
-                        n += 1;
-                    }
-                }
-                (m, loss, n)
-            })
-            .collect();
-        model.zero_grad();
-        let n: usize = results.iter().map(|r| r.2).sum();
+        let (loss, n) = minibatch_update(model, chunk, optimizer, lr, clip, |m, i| {
+            let features = augmented(data, i, dim, augment);
+            let mut rng =
+                crate::nn::rng::TrainRng::seed(dropout.1 ^ (i as u64).wrapping_mul(0x2545_F491));
+            m.train_utterance_with_dropout(&features, &data.digits[i], dropout.0, Some(&mut rng))
+        });
         if n == 0 {
             continue;
         }
-        for (m, loss, _) in &results {
-            total += loss;
-            for (p, q) in model.params_mut().into_iter().zip(m.params()) {
-                for (g, &h) in p.grad.iter_mut().zip(&q.grad) {
-                    *g += h / n as f32;
-                }
-            }
-        }
+        total += loss;
         count += n;
-        let mut params = model.params_mut();
-        clip_grad_norm(&mut params, clip);
-        optimizer.step(OptimizerKind::Adam, &mut params, lr);
         on_batch(bi + 1, total / count as f64);
     }
     total / count.max(1) as f64

@@ -1,0 +1,146 @@
+//! Quantization-aware training of the acoustic model.
+//!
+//! The forward pass is the integer model itself: before every update the
+//! float weights are exported under the calibrated ranges
+//! ([`integer_model`]) and each utterance is run by the runtime, so the CTC
+//! loss is the loss of the int32 scores the deployed model will produce.
+//! The gradient of that loss with respect to the (dequantized) scores is
+//! then carried back through the float network evaluated at its own float
+//! activations — a straight-through estimate that treats every rounding,
+//! saturation and PWL segment as the identity. (The language models' QAT
+//! goes further and evaluates the backward pass at the integer activations;
+//! for the bidirectional stack with LayerNorm this simpler estimate is the
+//! one implemented.)
+//!
+//! The ranges stay those of the calibration the run starts from, so the
+//! PWL tables are fitted once; QAT moves the weights only. Transcripts of
+//! the model QAT ends with and of the `.irnn` written from it are the same
+//! by construction (same export, same runtime) and tested to be.
+
+use super::model::{AsrModel, DIGIT_CLASSES};
+use super::quantize::{integer_logits, integer_model, AsrRanges};
+use super::train::{augmented, minibatch_update, AsrData, SpecAugment};
+use crate::audio::MelConfig;
+use crate::nn::ctc::ctc_loss;
+use crate::nn::optim::Optimizer;
+use crate::pwl_fit::PwlFitter;
+use crate::quantize::export::{logit_scale, ExportError};
+
+/// The integer model's CTC loss of one utterance, with the gradient of the
+/// float network (straight-through) accumulated into `model`; `None` if the
+/// utterance is too short for its digits.
+pub fn qat_utterance(
+    model: &mut AsrModel<f32>,
+    int: &irnn_runtime::speech::IntSpeechModel,
+    features: &[f32],
+    digits: &[u8],
+) -> Option<f64> {
+    let logits = integer_logits(int, irnn_runtime::Isa::detect(), features).ok()?;
+    let unit = logit_scale(int.output.logit_scale);
+    let scores: Vec<f64> = logits.iter().map(|&l| l as f64 * unit).collect();
+    let target: Vec<usize> = digits.iter().map(|&d| d as usize + 1).collect();
+    let (loss, grad) = ctc_loss(&scores, DIGIT_CLASSES, &target)?;
+    let (_, cache) = model.forward(features);
+    let grad: Vec<f32> = grad.iter().map(|&g| g as f32).collect();
+    model.backward(&cache, &grad);
+    Some(loss)
+}
+
+/// One QAT pass over `order`: an export per minibatch, then
+/// [`qat_utterance`] for each of its utterances, in parallel. Returns the
+/// mean integer-model CTC loss.
+#[allow(clippy::too_many_arguments)]
+pub fn qat_epoch(
+    model: &mut AsrModel<f32>,
+    mel: &MelConfig,
+    ranges: &AsrRanges,
+    pwl: &mut PwlFitter,
+    data: &AsrData,
+    order: &[usize],
+    batch: usize,
+    optimizer: &mut Optimizer,
+    lr: f64,
+    clip: f64,
+    augment: Option<(SpecAugment, u64)>,
+    mut on_batch: impl FnMut(usize, f64),
+) -> Result<f64, ExportError> {
+    let (mut total, mut count) = (0.0, 0usize);
+    let dim = model.config.features;
+    for (bi, chunk) in order.chunks(batch.max(1)).enumerate() {
+        let int = integer_model(model, mel, ranges, pwl)?;
+        let (loss, n) = minibatch_update(model, chunk, optimizer, lr, clip, |m, i| {
+            qat_utterance(m, &int, &augmented(data, i, dim, augment), &data.digits[i])
+        });
+        if n == 0 {
+            continue;
+        }
+        total += loss;
+        count += n;
+        on_batch(bi + 1, total / count as f64);
+    }
+    Ok(total / count.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asr::quantize::calibrate;
+    use crate::asr::AsrConfig;
+    use crate::nn::rng::TrainRng;
+
+    /// Two "words": a rising and a falling ramp over 4 features.
+    fn data() -> AsrData {
+        let mut features = Vec::new();
+        let mut digits = Vec::new();
+        for k in 0..8u8 {
+            let d = k % 2;
+            let f: Vec<f32> = (0..12 * 4)
+                .map(|i| {
+                    let (t, j) = ((i / 4) as f32, (i % 4) as f32);
+                    let v = if d == 0 { j - 1.5 } else { 1.5 - j };
+                    v * (1.0 + 0.1 * (t + k as f32).sin())
+                })
+                .collect();
+            features.push(f);
+            digits.push(vec![d]);
+        }
+        AsrData { features, digits }
+    }
+
+    #[test]
+    fn qat_lowers_the_integer_models_loss() {
+        let config = AsrConfig {
+            features: 4,
+            stack: 2,
+            layers: 1,
+            hidden: 8,
+            layer_norm: true,
+        };
+        let mel = MelConfig {
+            mels: 4,
+            ..MelConfig::default()
+        };
+        let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(2));
+        let data = data();
+        let ranges = calibrate(&model, &data.features);
+        let mut pwl = PwlFitter::new(16);
+        let order: Vec<usize> = (0..data.features.len()).collect();
+        let mut opt = Optimizer::default();
+        let first = qat_epoch(
+            &mut model, &mel, &ranges, &mut pwl, &data, &order, 4, &mut opt, 1e-2, 5.0, None,
+            |_, _| {},
+        )
+        .unwrap();
+        let mut last = first;
+        for _ in 0..15 {
+            last = qat_epoch(
+                &mut model, &mel, &ranges, &mut pwl, &data, &order, 4, &mut opt, 1e-2, 5.0,
+                None, |_, _| {},
+            )
+            .unwrap();
+        }
+        assert!(last < 0.5 * first, "integer CTC loss {first} → {last}");
+        // Only the tables of the calibrated grids were ever fitted.
+        assert!(pwl.fits() <= 10, "{} fits", pwl.fits());
+    }
+}
