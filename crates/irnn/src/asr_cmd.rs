@@ -3,31 +3,25 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use irnn_train::asr::train::{featurize, train_epoch, word_error_rate, SpecAugment};
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
-use irnn_train::audio::digits::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
 use irnn_train::audio::{LogMel, MelConfig};
 use irnn_train::nn::optim::Optimizer;
 use irnn_train::nn::rng::TrainRng;
 use rand::seq::SliceRandom;
+
+use crate::speech_cmd::{DigitSets, Speakers};
 
 #[derive(Args, Debug)]
 pub struct TrainAsr {
     /// Folder of `<digit>_<speaker>_<n>.wav` files (e.g. FSDD's recordings/).
     #[arg(long)]
     data: PathBuf,
-    /// Connected-digit utterances built from the training speakers.
-    #[arg(long, default_value_t = 3000)]
-    train_utterances: usize,
-    /// Utterances of the validation speaker.
-    #[arg(long, default_value_t = 200)]
-    valid_utterances: usize,
-    /// Utterances of the test speaker.
-    #[arg(long, default_value_t = 500)]
-    test_utterances: usize,
+    #[command(flatten)]
+    digits: DigitSets,
     /// Epochs.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
@@ -58,9 +52,6 @@ pub struct TrainAsr {
     /// SpecAugment masks of each kind per utterance (0: none).
     #[arg(long, default_value_t = 2)]
     spec_augment: usize,
-    /// Seed (utterances, initialisation, order).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
     /// Where to save the model.
     #[arg(long, short, default_value = "checkpoints/asr.safetensors")]
     out: PathBuf,
@@ -73,42 +64,20 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout must be in [0, 1), got {}", a.dropout);
     }
-    let recs = list_recordings(&a.data).with_context(|| format!("--data {}", a.data.display()))?;
-    let split = SpeakerSplit::default_for(&a.data, &recs)?;
+    let mel = MelConfig::default();
+    let speakers = Speakers::open(&a.data, &mel)?;
     println!(
         "{} recordings; train speakers {:?}, validation {}, test {}",
-        recs.len(),
-        split.train,
-        split.valid,
-        split.test
+        speakers.len(),
+        speakers.split.train,
+        speakers.split.valid,
+        speakers.split.test
     );
-    let mel = MelConfig::default();
-    let join = JoinConfig {
-        sample_rate: mel.sample_rate,
-        ..JoinConfig::default()
-    };
     let start = Instant::now();
-    let build = |speakers: &[String], n: usize, seed: u64| -> Result<_> {
-        Ok(connected_digits(&recs, speakers, n, seed, &join)?)
-    };
     let front = LogMel::new(mel);
-    let train = featurize(&build(&split.train, a.train_utterances, a.seed)?, &front);
-    let valid = featurize(
-        &build(
-            std::slice::from_ref(&split.valid),
-            a.valid_utterances,
-            a.seed + 1,
-        )?,
-        &front,
-    );
-    let test = featurize(
-        &build(
-            std::slice::from_ref(&split.test),
-            a.test_utterances,
-            a.seed + 2,
-        )?,
-        &front,
-    );
+    let train = featurize(&speakers.train(&a.digits)?, &front);
+    let valid = featurize(&speakers.valid(&a.digits)?, &front);
+    let test = featurize(&speakers.test(&a.digits)?, &front);
     println!(
         "features: {} / {} / {} utterances in {:.1} s",
         train.features.len(),
@@ -123,7 +92,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         hidden: a.hidden,
         layer_norm: a.layer_norm,
     };
-    let mut rng = TrainRng::seed(a.seed);
+    let mut rng = TrainRng::seed(a.digits.seed);
     let mut model = AsrModel::<f32>::new(config, &mut rng);
     let params: usize = model.params().iter().map(|p| p.len()).sum();
     println!(
@@ -157,7 +126,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
                 max_band: 8,
                 max_span: 10,
             },
-            a.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
+            a.digits.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
         ));
         let loss = train_epoch(
             &mut model,
@@ -170,7 +139,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             augment,
             (
                 a.dropout,
-                a.seed.wrapping_mul(7919).wrapping_add(epoch as u64),
+                a.digits.seed.wrapping_mul(7919).wrapping_add(epoch as u64),
             ),
             |b, l| {
                 bar.set_position(b as u64);
@@ -188,7 +157,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     let (wer, words) = word_error_rate(&model, &test);
     println!(
         "test speaker {}: WER {wer:.2} % over {words} digits (float, greedy CTC) | saved {}",
-        split.test,
+        speakers.split.test,
         a.out.display()
     );
     Ok(())

@@ -9,6 +9,7 @@ mod model_cmd;
 mod progress;
 mod pwl_cmd;
 mod quant_cmd;
+mod speech_cmd;
 mod train_cmd;
 
 use anyhow::{bail, Context, Result};
@@ -39,8 +40,11 @@ enum Command {
     /// Convert a checkpoint to an integer `.irnn` model.
     Convert(quant_cmd::ConvertArgs),
     /// Evaluate a float checkpoint or an `.irnn` model (with the integer
-    /// runtime): perplexity (word) or bits per character.
+    /// runtime): perplexity (word) or bits per character; WER and CER of a
+    /// speech model on the test speaker of --data.
     Eval(train_cmd::Eval),
+    /// Transcribe WAV files with an integer speech model.
+    Transcribe(speech_cmd::Transcribe),
     /// Generate text with an integer model.
     Generate(model_cmd::Generate),
     /// Time one LSTM/GRU step: integer runtime vs irnn's f32 step, one
@@ -77,6 +81,7 @@ fn main() -> Result<()> {
         Command::Qat(a) => quant_cmd::qat(a),
         Command::Convert(a) => quant_cmd::convert(a),
         Command::Generate(a) => model_cmd::generate_cmd(a),
+        Command::Transcribe(a) => speech_cmd::transcribe(a),
         Command::Inspect(a) => model_cmd::inspect(a),
         Command::Pwl(a) => pwl_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),

@@ -27,6 +27,16 @@ pub fn is_model_file(path: &Path) -> bool {
         .is_ok_and(|_| magic == MAGIC)
 }
 
+/// Whether `path` is a `.irnn` file holding a speech model (model kind 2,
+/// the first payload byte).
+pub fn is_speech_model_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; irnn_runtime::format::HEADER_LEN + 1];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|_| head[..8] == MAGIC && head[irnn_runtime::format::HEADER_LEN] == 2)
+}
+
 /// Reads and validates a `.irnn` file.
 pub fn load_model(path: &Path) -> Result<IntLanguageModel> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;

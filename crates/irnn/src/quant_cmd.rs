@@ -23,51 +23,57 @@ pub const DEFAULT_KNOTS: usize = 32;
 
 #[derive(Args, Debug)]
 pub struct QatArgs {
-    /// The float checkpoint to fine-tune.
-    checkpoint: PathBuf,
+    /// The float checkpoint to fine-tune (a language model, or an acoustic
+    /// model from `irnn train asr`: then --data is its recordings folder).
+    pub(crate) checkpoint: PathBuf,
     /// Corpus the checkpoint was trained on.
     #[arg(long, default_value = EMBEDDED_DATA)]
-    data: String,
+    pub(crate) data: String,
     /// Where to save the QAT checkpoint (float weights + ranges).
     #[arg(long, short)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Where to write the integer model (default: the --out path with .irnn).
     #[arg(long)]
-    model_out: Option<PathBuf>,
+    pub(crate) model_out: Option<PathBuf>,
     /// Knots per PWL table.
     #[arg(long, default_value_t = DEFAULT_KNOTS)]
-    knots: usize,
+    pub(crate) knots: usize,
     /// Epochs of QAT.
     #[arg(long, default_value_t = 1)]
-    epochs: usize,
+    pub(crate) epochs: usize,
     /// Parallel streams.
     #[arg(long, default_value_t = 20)]
-    batch: usize,
+    pub(crate) batch: usize,
     /// Window length.
     #[arg(long, default_value_t = 35)]
-    bptt: usize,
+    pub(crate) bptt: usize,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimArg::Adam)]
-    optimizer: OptimArg,
+    pub(crate) optimizer: OptimArg,
     /// Learning rate (cosine-decayed to 0 over the epochs). Small: QAT
     /// fine-tunes a trained model (docs/RESULTS.md compares 3e-4 and 1e-4).
     #[arg(long, default_value_t = 1e-4)]
-    lr: f64,
+    pub(crate) lr: f64,
     /// Gradient-norm clip (loss averaged over tokens).
     #[arg(long, default_value_t = 1.0)]
-    clip: f64,
+    pub(crate) clip: f64,
     /// Dropout on the int8 inputs during QAT (default: the checkpoint's).
     #[arg(long)]
-    dropout: Option<f64>,
+    pub(crate) dropout: Option<f64>,
     /// Fraction of the run, at the end, with frozen ranges.
     #[arg(long, default_value_t = 0.25)]
-    freeze: f64,
+    pub(crate) freeze: f64,
     /// Training tokens for the initial calibration.
     #[arg(long, default_value_t = 20_000)]
-    calibration_tokens: usize,
+    pub(crate) calibration_tokens: usize,
     /// Stop after this many windows (quick runs).
     #[arg(long)]
-    max_windows: Option<usize>,
+    pub(crate) max_windows: Option<usize>,
+    /// Speech: training utterances used for the initial calibration.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) calibration_utterances: usize,
+    #[command(flatten)]
+    pub(crate) digits: crate::speech_cmd::DigitSets,
 }
 
 fn load_matching_corpus(
@@ -109,6 +115,9 @@ pub fn float_checkpoint_bytes(
 }
 
 pub fn qat(a: QatArgs) -> Result<()> {
+    if irnn_train::asr::checkpoint::is_asr_checkpoint(&a.checkpoint) {
+        return crate::speech_cmd::qat(a);
+    }
     let ck = checkpoint::load(&a.checkpoint)
         .with_context(|| format!("loading {}", a.checkpoint.display()))?;
     let corpus = load_matching_corpus(&a.data, &ck.model, &ck.vocab.tokens)?;
@@ -215,22 +224,30 @@ pub fn qat(a: QatArgs) -> Result<()> {
 pub struct ConvertArgs {
     /// A float checkpoint: from `irnn qat` (ranges inside) or from training
     /// (calibrated on --data: post-training quantization).
-    checkpoint: PathBuf,
+    pub(crate) checkpoint: PathBuf,
     /// The `.irnn` file to write.
     #[arg(long, short)]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Calibration corpus, for checkpoints without ranges.
     #[arg(long)]
-    data: Option<String>,
+    pub(crate) data: Option<String>,
     /// Knots per PWL table (default: the checkpoint's, else 32).
     #[arg(long)]
-    knots: Option<usize>,
+    pub(crate) knots: Option<usize>,
     /// Training tokens used for calibration.
     #[arg(long, default_value_t = 20_000)]
-    calibration_tokens: usize,
+    pub(crate) calibration_tokens: usize,
+    /// Speech: training utterances used for calibration.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) calibration_utterances: usize,
+    #[command(flatten)]
+    pub(crate) digits: crate::speech_cmd::DigitSets,
 }
 
 pub fn convert(a: ConvertArgs) -> Result<()> {
+    if irnn_train::asr::checkpoint::is_asr_checkpoint(&a.checkpoint) {
+        return crate::speech_cmd::convert(a);
+    }
     let ck = checkpoint::load(&a.checkpoint)
         .with_context(|| format!("loading {}", a.checkpoint.display()))?;
     let (ranges, knots, how) = match (&ck.quant, &a.data) {

@@ -314,11 +314,20 @@ pub struct Eval {
     /// Window length.
     #[arg(long, default_value_t = 35)]
     bptt: usize,
+    #[command(flatten)]
+    digits: crate::speech_cmd::DigitSets,
 }
 
 pub fn eval(a: Eval) -> Result<()> {
+    let data = std::path::Path::new(&a.data);
     if crate::model_cmd::is_model_file(&a.model) {
+        if crate::model_cmd::is_speech_model_file(&a.model) {
+            return crate::speech_cmd::eval_model(&a.model, data, &a.digits);
+        }
         return crate::model_cmd::eval_model(&a.model, &a.data, a.whole);
+    }
+    if irnn_train::asr::checkpoint::is_asr_checkpoint(&a.model) {
+        return crate::speech_cmd::eval_checkpoint(&a.model, data, &a.digits);
     }
     let ck =
         checkpoint::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;

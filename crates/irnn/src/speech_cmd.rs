@@ -1,0 +1,408 @@
+//! Speech commands on integer models and acoustic-model checkpoints:
+//! `irnn qat` / `irnn convert` of an acoustic model, `irnn eval` of a
+//! speech model (WER, CER, real-time factor) and `irnn transcribe`.
+//!
+//! Every command that needs utterances builds them the way
+//! `irnn train asr` does (same folder, same seed → the same utterances), so
+//! the test figures of all of them are on one test set.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use irnn_runtime::format::{read_speech_model, write_speech_model};
+use irnn_runtime::speech::IntSpeechModel;
+use irnn_runtime::Isa;
+use irnn_train::asr::checkpoint::{self, AsrCheckpoint, AsrQuantInfo};
+use irnn_train::asr::qat::qat_epoch;
+use irnn_train::asr::quantize::{
+    calibrate, integer_model, integer_transcribe, integer_transcripts, mel_config, score,
+    ErrorCounts,
+};
+use irnn_train::asr::train::{featurize, AsrData};
+use irnn_train::asr::AsrModel;
+use irnn_train::audio::digits::{
+    connected_digits, list_recordings, JoinConfig, Recording, SpeakerSplit, Utterance,
+};
+use irnn_train::audio::{normalize, read_wav, LogMel, MelConfig};
+use irnn_train::checkpoint::atomic_write;
+use irnn_train::nn::optim::Optimizer;
+use irnn_train::pwl_fit::PwlFitter;
+use rand::seq::SliceRandom;
+
+use crate::quant_cmd::{ConvertArgs, QatArgs};
+
+/// Which connected-digit utterances to build from a recordings folder.
+#[derive(Args, Debug, Clone)]
+pub struct DigitSets {
+    /// Speech: connected-digit utterances built from the training speakers.
+    #[arg(long, default_value_t = 3000)]
+    pub train_utterances: usize,
+    /// Speech: utterances of the validation speaker.
+    #[arg(long, default_value_t = 200)]
+    pub valid_utterances: usize,
+    /// Speech: utterances of the test speaker.
+    #[arg(long, default_value_t = 500)]
+    pub test_utterances: usize,
+    /// Seed of the utterances (training: also of initialisation and order).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// A recordings folder split by speaker.
+pub struct Speakers {
+    recordings: Vec<Recording>,
+    /// Who is in which split.
+    pub split: SpeakerSplit,
+    join: JoinConfig,
+}
+
+impl Speakers {
+    /// Lists `dir` and splits its speakers (DESIGN: last = test, the one
+    /// before = validation).
+    pub fn open(dir: &Path, mel: &MelConfig) -> Result<Self> {
+        let recordings =
+            list_recordings(dir).with_context(|| format!("--data {}", dir.display()))?;
+        let split = SpeakerSplit::default_for(dir, &recordings)?;
+        Ok(Self {
+            recordings,
+            split,
+            join: JoinConfig {
+                sample_rate: mel.sample_rate,
+                ..JoinConfig::default()
+            },
+        })
+    }
+
+    /// Number of recordings.
+    pub fn len(&self) -> usize {
+        self.recordings.len()
+    }
+
+    fn build(&self, speakers: &[String], n: usize, seed: u64) -> Result<Vec<Utterance>> {
+        Ok(connected_digits(
+            &self.recordings,
+            speakers,
+            n,
+            seed,
+            &self.join,
+        )?)
+    }
+
+    /// `sets.train_utterances` of the training speakers.
+    pub fn train(&self, sets: &DigitSets) -> Result<Vec<Utterance>> {
+        self.build(&self.split.train, sets.train_utterances, sets.seed)
+    }
+
+    /// `sets.valid_utterances` of the validation speaker.
+    pub fn valid(&self, sets: &DigitSets) -> Result<Vec<Utterance>> {
+        self.build(
+            std::slice::from_ref(&self.split.valid),
+            sets.valid_utterances,
+            sets.seed + 1,
+        )
+    }
+
+    /// `sets.test_utterances` of the test speaker.
+    pub fn test(&self, sets: &DigitSets) -> Result<Vec<Utterance>> {
+        self.build(
+            std::slice::from_ref(&self.split.test),
+            sets.test_utterances,
+            sets.seed + 2,
+        )
+    }
+}
+
+fn load_asr(path: &Path) -> Result<AsrCheckpoint> {
+    checkpoint::load(path).with_context(|| format!("loading {}", path.display()))
+}
+
+/// Reads and validates a `.irnn` speech model.
+pub fn load_speech_model(path: &Path) -> Result<IntSpeechModel> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    read_speech_model(&bytes).with_context(|| format!("loading {}", path.display()))
+}
+
+fn float_transcripts(model: &AsrModel<f32>, data: &AsrData) -> Vec<Vec<u8>> {
+    use rayon::prelude::*;
+    data.features.par_iter().map(|f| model.transcribe(f)).collect()
+}
+
+fn rates(e: &ErrorCounts) -> String {
+    format!("WER {:.2} % | CER {:.2} %", e.wer(), e.cer())
+}
+
+/// Bytes of the float weights-only checkpoint, for size comparisons.
+fn float_bytes(model: &AsrModel<f32>) -> usize {
+    model.params().iter().map(|p| 4 * p.len()).sum()
+}
+
+fn calibration_set(train: &AsrData, n: usize) -> &[Vec<f32>] {
+    &train.features[..n.min(train.features.len())]
+}
+
+/// `irnn qat` of an acoustic-model checkpoint.
+pub fn qat(a: QatArgs) -> Result<()> {
+    let ck = load_asr(&a.checkpoint)?;
+    if a.batch == 0 || a.epochs == 0 {
+        bail!("--batch and --epochs must be positive");
+    }
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stem = a.checkpoint.file_stem().map(|s| s.to_string_lossy().into_owned());
+        a.checkpoint
+            .with_file_name(format!("{}-qat.safetensors", stem.unwrap_or_default()))
+    });
+    let model_out = a
+        .model_out
+        .clone()
+        .unwrap_or_else(|| out.with_extension("irnn"));
+    let speakers = Speakers::open(Path::new(&a.data), &ck.mel)?;
+    let front = LogMel::new(ck.mel);
+    let train = featurize(&speakers.train(&a.digits)?, &front);
+    let valid = featurize(&speakers.valid(&a.digits)?, &front);
+    let test = featurize(&speakers.test(&a.digits)?, &front);
+    println!(
+        "{} / {} / {} utterances (train speakers {:?}, validation {}, test {})",
+        train.features.len(),
+        valid.features.len(),
+        test.features.len(),
+        speakers.split.train,
+        speakers.split.valid,
+        speakers.split.test
+    );
+    let mut model = ck.model;
+    let float_test = score(&float_transcripts(&model, &test), &test.digits);
+    let ranges = calibrate(&model, calibration_set(&train, a.calibration_utterances));
+    let mut pwl = PwlFitter::new(a.knots);
+    let ptq = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
+    let ptq_test = score(&integer_transcripts(&ptq, &test.features)?, &test.digits);
+    println!(
+        "test speaker {}: float {} | PTQ (calibration only, integer) {}",
+        speakers.split.test,
+        rates(&float_test),
+        rates(&ptq_test)
+    );
+    let mut optimizer = Optimizer::default();
+    let mut order: Vec<usize> = (0..train.features.len()).collect();
+    let mut rng = irnn_train::nn::rng::TrainRng::seed(a.digits.seed);
+    let start = Instant::now();
+    for epoch in 1..=a.epochs {
+        order.shuffle(&mut rng);
+        let lr = a.lr
+            * 0.5
+            * (1.0 + (std::f64::consts::PI * (epoch - 1) as f64 / a.epochs as f64).cos());
+        let batches = order.len().div_ceil(a.batch);
+        let bar = batch_bar(batches, epoch);
+        let t = Instant::now();
+        let loss = qat_epoch(
+            &mut model,
+            &ck.mel,
+            &ranges,
+            &mut pwl,
+            &train,
+            &order,
+            a.batch,
+            &mut optimizer,
+            lr,
+            a.clip,
+            None,
+            |b, l| {
+                bar.set_position(b as u64);
+                bar.set_message(format!("integer CTC loss {l:.3}"));
+            },
+        )?;
+        bar.finish_and_clear();
+        let int = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
+        let v = score(&integer_transcripts(&int, &valid.features)?, &valid.digits);
+        println!(
+            "QAT epoch {epoch} | lr {lr:.6} | {:.1} s | integer CTC {loss:.3} | valid (integer) {}",
+            t.elapsed().as_secs_f64(),
+            rates(&v)
+        );
+    }
+    let int = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
+    let qat_transcripts = integer_transcripts(&int, &test.features)?;
+    let qat_test = score(&qat_transcripts, &test.digits);
+    let quant = AsrQuantInfo {
+        ranges,
+        knots: a.knots,
+    };
+    checkpoint::save(&out, &model, &ck.mel, Some(&quant))?;
+    let bytes = write_speech_model(&int);
+    atomic_write(&model_out, &bytes)?;
+    // The file, read back, must give QAT's transcripts.
+    let back = load_speech_model(&model_out)?;
+    let file_transcripts = integer_transcripts(&back, &test.features)?;
+    let same = file_transcripts
+        .iter()
+        .zip(&qat_transcripts)
+        .filter(|(a, b)| a == b)
+        .count();
+    if same != qat_transcripts.len() {
+        bail!(
+            "{} reproduces only {same} of {} QAT transcripts",
+            model_out.display(),
+            qat_transcripts.len()
+        );
+    }
+    println!(
+        "test speaker {}: float {} | PTQ {} | QAT → integer {}  ({:.0} s)",
+        speakers.split.test,
+        rates(&float_test),
+        rates(&ptq_test),
+        rates(&qat_test),
+        start.elapsed().as_secs_f64()
+    );
+    let fb = float_bytes(&model);
+    println!(
+        "saved {} (float + ranges) and {} ({} bytes = {:.3} × the {fb} bytes of float weights); \
+         the file reproduces all {same} QAT transcripts",
+        out.display(),
+        model_out.display(),
+        bytes.len(),
+        bytes.len() as f64 / fb as f64,
+    );
+    Ok(())
+}
+
+fn batch_bar(batches: usize, epoch: usize) -> ProgressBar {
+    let bar = ProgressBar::new(batches as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(epoch.to_string());
+    bar
+}
+
+/// `irnn convert` of an acoustic-model checkpoint.
+pub fn convert(a: ConvertArgs) -> Result<()> {
+    let ck = load_asr(&a.checkpoint)?;
+    let (ranges, knots, how) = match (&ck.quant, &a.data) {
+        (Some(q), None) => (
+            q.ranges.clone(),
+            a.knots.unwrap_or(q.knots),
+            "QAT ranges from the checkpoint",
+        ),
+        (_, Some(data)) => {
+            let speakers = Speakers::open(Path::new(data), &ck.mel)?;
+            let train = featurize(&speakers.train(&a.digits)?, &LogMel::new(ck.mel));
+            (
+                calibrate(&ck.model, calibration_set(&train, a.calibration_utterances)),
+                a.knots.unwrap_or(crate::quant_cmd::DEFAULT_KNOTS),
+                "calibrated on --data (post-training quantization)",
+            )
+        }
+        (None, None) => bail!(
+            "{} holds no quantization ranges (it was not saved by `irnn qat`); \
+             pass --data FOLDER to calibrate them",
+            a.checkpoint.display()
+        ),
+    };
+    let int = integer_model(&ck.model, &ck.mel, &ranges, &mut PwlFitter::new(knots))?;
+    let bytes = write_speech_model(&int);
+    atomic_write(&a.out, &bytes)?;
+    let fb = float_bytes(&ck.model);
+    println!(
+        "wrote {}: speech model, {} bytes ({:.3} × the {fb} bytes of float weights), \
+         {knots}-knot PWL tables, {how}",
+        a.out.display(),
+        bytes.len(),
+        bytes.len() as f64 / fb as f64,
+    );
+    Ok(())
+}
+
+/// Normalised log-mel features of a WAV file, computed the way `model`'s
+/// front end was during training.
+fn wav_features(model: &IntSpeechModel, front: &LogMel, path: &Path) -> Result<Vec<f32>> {
+    let samples = read_wav(path, model.front_end.sample_rate)?;
+    let mut f = front.compute(&samples);
+    normalize(&mut f, model.features());
+    Ok(f)
+}
+
+/// `irnn eval` of a `.irnn` speech model: greedy WER and CER on the test
+/// speaker's utterances, and the real-time factor on one thread.
+pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets) -> Result<()> {
+    let model = load_speech_model(path)?;
+    let mel = mel_config(&model.front_end);
+    let speakers = Speakers::open(data, &mel)?;
+    let test = speakers.test(sets)?;
+    let front = LogMel::new(mel);
+    let isa = Isa::detect();
+    // One thread, front end included: the real-time factor of one core.
+    let (mut compute, mut audio) = (0.0f64, 0.0f64);
+    let mut counts = ErrorCounts::default();
+    for u in &test {
+        let t = Instant::now();
+        let mut f = front.compute(&u.samples);
+        normalize(&mut f, model.features());
+        let digits = integer_transcribe(&model, isa, &f)?;
+        compute += t.elapsed().as_secs_f64();
+        audio += u.samples.len() as f64 / mel.sample_rate as f64;
+        counts = counts.add(ErrorCounts::of(&digits, &u.digits));
+    }
+    println!(
+        "{} (integer runtime, {} kernels) on test speaker {}: {} over {} utterances, {} digits \
+         | real-time factor {:.5} on one thread ({:.1} s of audio in {:.3} s)",
+        path.display(),
+        isa.name(),
+        speakers.split.test,
+        rates(&counts),
+        test.len(),
+        counts.words,
+        compute / audio.max(1e-9),
+        audio,
+        compute
+    );
+    Ok(())
+}
+
+/// `irnn eval` of a float acoustic-model checkpoint.
+pub fn eval_checkpoint(path: &Path, data: &Path, sets: &DigitSets) -> Result<()> {
+    let ck = load_asr(path)?;
+    let speakers = Speakers::open(data, &ck.mel)?;
+    let test = featurize(&speakers.test(sets)?, &LogMel::new(ck.mel));
+    let counts = score(&float_transcripts(&ck.model, &test), &test.digits);
+    println!(
+        "{} (float) on test speaker {}: {} over {} utterances, {} digits",
+        path.display(),
+        speakers.split.test,
+        rates(&counts),
+        test.features.len(),
+        counts.words
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct Transcribe {
+    /// The `.irnn` speech model.
+    model: PathBuf,
+    /// WAV files (16-bit PCM at the model's sample rate).
+    #[arg(required = true)]
+    wavs: Vec<PathBuf>,
+}
+
+/// `irnn transcribe`: the digits of each WAV file, one line per file.
+pub fn transcribe(a: Transcribe) -> Result<()> {
+    let model = load_speech_model(&a.model)?;
+    let front = LogMel::new(mel_config(&model.front_end));
+    let isa = Isa::detect();
+    for wav in &a.wavs {
+        let f = wav_features(&model, &front, wav)?;
+        let digits = integer_transcribe(&model, isa, &f)?;
+        let text: Vec<&str> = digits
+            .iter()
+            .map(|&d| model.labels[d as usize + 1].as_str())
+            .collect();
+        println!("{}\t{}", wav.display(), text.join(" "));
+    }
+    Ok(())
+}
