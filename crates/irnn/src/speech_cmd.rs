@@ -127,7 +127,10 @@ pub fn load_speech_model(path: &Path) -> Result<IntSpeechModel> {
 
 fn float_transcripts(model: &AsrModel<f32>, data: &AsrData) -> Vec<Vec<u8>> {
     use rayon::prelude::*;
-    data.features.par_iter().map(|f| model.transcribe(f)).collect()
+    data.features
+        .par_iter()
+        .map(|f| model.transcribe(f))
+        .collect()
 }
 
 fn rates(e: &ErrorCounts) -> String {
@@ -150,7 +153,10 @@ pub fn qat(a: QatArgs) -> Result<()> {
         bail!("--batch and --epochs must be positive");
     }
     let out = a.out.clone().unwrap_or_else(|| {
-        let stem = a.checkpoint.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let stem = a
+            .checkpoint
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned());
         a.checkpoint
             .with_file_name(format!("{}-qat.safetensors", stem.unwrap_or_default()))
     });

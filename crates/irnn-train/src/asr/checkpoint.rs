@@ -153,7 +153,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("irnn-asr-ckpt-{}", std::process::id()));
         let path = dir.join("asr.safetensors");
         let quant = AsrQuantInfo {
-            ranges: super::super::quantize::calibrate(&model, &[vec![0.3; 4 * 5], vec![-1.7; 4 * 3]]),
+            ranges: super::super::quantize::calibrate(
+                &model,
+                &[vec![0.3; 4 * 5], vec![-1.7; 4 * 3]],
+            ),
             knots: 16,
         };
         save(&path, &model, &MelConfig::default(), Some(&quant)).unwrap();

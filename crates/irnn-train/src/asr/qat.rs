@@ -127,15 +127,35 @@ mod tests {
         let order: Vec<usize> = (0..data.features.len()).collect();
         let mut opt = Optimizer::default();
         let first = qat_epoch(
-            &mut model, &mel, &ranges, &mut pwl, &data, &order, 4, &mut opt, 1e-2, 5.0, None,
+            &mut model,
+            &mel,
+            &ranges,
+            &mut pwl,
+            &data,
+            &order,
+            4,
+            &mut opt,
+            1e-2,
+            5.0,
+            None,
             |_, _| {},
         )
         .unwrap();
         let mut last = first;
         for _ in 0..15 {
             last = qat_epoch(
-                &mut model, &mel, &ranges, &mut pwl, &data, &order, 4, &mut opt, 1e-2, 5.0,
-                None, |_, _| {},
+                &mut model,
+                &mel,
+                &ranges,
+                &mut pwl,
+                &data,
+                &order,
+                4,
+                &mut opt,
+                1e-2,
+                5.0,
+                None,
+                |_, _| {},
             )
             .unwrap();
         }
