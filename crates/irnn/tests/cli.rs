@@ -309,3 +309,105 @@ fn train_asr_runs_and_names_bad_data() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn speech_pipeline_on_the_fsdd_fixture() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/fsdd");
+    let data = data.to_str().unwrap();
+    let dir = tmp("speech");
+    let float = dir.join("asr.safetensors");
+    let qat = dir.join("asr-qat.safetensors");
+    let model = dir.join("asr-qat.irnn");
+    let sets = [
+        "--train-utterances",
+        "24",
+        "--valid-utterances",
+        "4",
+        "--test-utterances",
+        "6",
+    ];
+    let mut args = vec!["train", "asr", "--data", data, "--epochs", "2"];
+    args.extend(sets);
+    args.extend(["--hidden", "8", "--layers", "1", "--layer-norm"]);
+    args.extend(["--out", float.to_str().unwrap()]);
+    let text = run_ok(&args);
+    assert!(text.contains("test speaker yweweler: WER"), "{text}");
+
+    let mut args = vec![
+        "qat",
+        float.to_str().unwrap(),
+        "--data",
+        data,
+        "--epochs",
+        "1",
+    ];
+    args.extend(sets);
+    args.extend(["--out", qat.to_str().unwrap()]);
+    let text = run_ok(&args);
+    assert!(
+        text.contains("the file reproduces all 6 QAT transcripts"),
+        "{text}"
+    );
+    let qat_line = text
+        .lines()
+        .find(|l| l.contains("QAT → integer"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let qat_wer = qat_line.split("QAT → integer ").nth(1).unwrap();
+    let qat_wer = &qat_wer[..qat_wer.find(" |").unwrap()];
+
+    // `irnn eval` of the file prints the WER QAT printed.
+    let mut args = vec!["eval", model.to_str().unwrap(), "--data", data];
+    args.extend(sets);
+    let text = run_ok(&args);
+    assert!(text.contains(qat_wer), "eval: {text}\nQAT: {qat_wer}");
+    assert!(text.contains("real-time factor"), "{text}");
+
+    // Converting the QAT checkpoint writes the same bytes.
+    let converted = dir.join("converted.irnn");
+    run_ok(&[
+        "convert",
+        qat.to_str().unwrap(),
+        "--out",
+        converted.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&converted).unwrap(),
+        std::fs::read(&model).unwrap()
+    );
+
+    // Transcribe: one line per file.
+    let wav = format!("{data}/2_yweweler_0.wav");
+    let text = run_ok(&["transcribe", model.to_str().unwrap(), &wav]);
+    assert!(text.starts_with(&wav), "{text}");
+
+    // Bad input names the problem.
+    let stereo16k = dir.join("16k.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&stereo16k, spec).unwrap();
+    w.write_sample(0i16).unwrap();
+    w.finalize().unwrap();
+    let m = model.to_str().unwrap();
+    fails_with(&["transcribe", m, stereo16k.to_str().unwrap()], "16000 Hz");
+    fails_with(&["transcribe", m, "/no/such/file.wav"], "/no/such/file.wav");
+    let not_wav = dir.join("text.wav");
+    std::fs::write(&not_wav, "hello").unwrap();
+    fails_with(&["transcribe", m, not_wav.to_str().unwrap()], "text.wav");
+    let bytes = std::fs::read(&model).unwrap();
+    let truncated = dir.join("truncated.irnn");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(
+        &["transcribe", truncated.to_str().unwrap(), &wav],
+        "truncated",
+    );
+    // A float checkpoint is not an integer speech model.
+    fails_with(
+        &["transcribe", float.to_str().unwrap(), &wav],
+        "asr.safetensors",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
