@@ -11,7 +11,9 @@ use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
 use irnn_train::audio::{LogMel, MelConfig};
 use irnn_train::nn::optim::Optimizer;
 use irnn_train::nn::rng::TrainRng;
+use irnn_train::audio::perturb::change_speed;
 use rand::seq::SliceRandom;
+use rand::Rng;
 
 use crate::speech_cmd::{DigitSets, Speakers};
 
@@ -49,6 +51,10 @@ pub struct TrainAsr {
     /// Dropout on the inputs of layers after the first and of the output.
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
+    /// Speed perturbation: each training utterance is played at a speed
+    /// drawn from [1 − S, 1 + S] (tempo and pitch; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    speed_perturb: f64,
     /// SpecAugment masks of each kind per utterance (0: none).
     #[arg(long, default_value_t = 2)]
     spec_augment: usize,
@@ -60,6 +66,9 @@ pub struct TrainAsr {
 pub fn train_asr(a: TrainAsr) -> Result<()> {
     if a.layers == 0 || a.hidden == 0 || a.stack == 0 || a.batch == 0 {
         bail!("--layers, --hidden, --stack and --batch must be positive");
+    }
+    if !(0.0..0.5).contains(&a.speed_perturb) {
+        bail!("--speed-perturb must be in [0, 0.5), got {}", a.speed_perturb);
     }
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout must be in [0, 1), got {}", a.dropout);
@@ -75,7 +84,16 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     );
     let start = Instant::now();
     let front = LogMel::new(mel);
-    let train = featurize(&speakers.train(&a.digits)?, &front);
+    let mut train_utts = speakers.train(&a.digits)?;
+    if a.speed_perturb > 0.0 {
+        let mut rng = TrainRng::seed(a.digits.seed ^ 0x5EED);
+        for u in &mut train_utts {
+            let s = a.speed_perturb as f32;
+            let factor = rng.gen_range(1.0 - s..=1.0 + s);
+            u.samples = change_speed(&u.samples, factor);
+        }
+    }
+    let train = featurize(&train_utts, &front);
     let valid = featurize(&speakers.valid(&a.digits)?, &front);
     let test = featurize(&speakers.test(&a.digits)?, &front);
     println!(

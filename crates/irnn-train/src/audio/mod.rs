@@ -9,6 +9,7 @@
 
 pub mod digits;
 pub mod features;
+pub mod perturb;
 pub mod wav;
 
 pub use features::{normalize, LogMel, MelConfig};

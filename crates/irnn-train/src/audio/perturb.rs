@@ -1,0 +1,50 @@
+//! Speed perturbation (Ko et al., 2015): playing a recording faster or
+//! slower scales its tempo *and* its pitch and formants, which is the
+//! cheapest stand-in for new speakers when only a few are at hand.
+
+/// `samples` played `factor` times faster (linear interpolation): the
+/// result has `len / factor` samples (rounded) and every frequency is multiplied by
+/// `factor`.
+pub fn change_speed(samples: &[f32], factor: f32) -> Vec<f32> {
+    if samples.is_empty() || !(factor.is_finite() && factor > 0.0) {
+        return samples.to_vec();
+    }
+    let len = (samples.len() as f64 / factor as f64).round() as usize;
+    (0..len)
+        .map(|i| {
+            let pos = i as f64 * factor as f64;
+            let k = pos.floor() as usize;
+            let frac = (pos - k as f64) as f32;
+            let a = samples[k.min(samples.len() - 1)];
+            let b = samples[(k + 1).min(samples.len() - 1)];
+            a + (b - a) * frac
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crossings(x: &[f32]) -> usize {
+        x.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count()
+    }
+
+    #[test]
+    fn faster_is_shorter_and_higher() {
+        let tone: Vec<f32> = (0..8000)
+            .map(|i| (2.0 * std::f32::consts::PI * 200.0 * i as f32 / 8000.0 + 0.1).sin())
+            .collect();
+        let fast = change_speed(&tone, 1.25);
+        assert_eq!(fast.len(), 6400);
+        // 200 Hz → 250 Hz: 500 crossings per second, over 0.8 s.
+        let c = crossings(&fast) as i64;
+        assert!((c - 400).abs() <= 2, "{c}");
+        let slow = change_speed(&tone, 0.8);
+        assert_eq!(slow.len(), 10000);
+        let c = crossings(&slow) as i64;
+        assert!((c - 400).abs() <= 2, "{c}");
+        assert_eq!(change_speed(&tone, 1.0), tone);
+        assert!(change_speed(&[], 1.1).is_empty());
+    }
+}
