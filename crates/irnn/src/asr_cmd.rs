@@ -8,10 +8,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use irnn_train::asr::train::{featurize, train_epoch, word_error_rate, SpecAugment};
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
+use irnn_train::audio::perturb::change_speed;
 use irnn_train::audio::{LogMel, MelConfig};
 use irnn_train::nn::optim::Optimizer;
 use irnn_train::nn::rng::TrainRng;
-use irnn_train::audio::perturb::change_speed;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -68,7 +68,10 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         bail!("--layers, --hidden, --stack and --batch must be positive");
     }
     if !(0.0..0.5).contains(&a.speed_perturb) {
-        bail!("--speed-perturb must be in [0, 0.5), got {}", a.speed_perturb);
+        bail!(
+            "--speed-perturb must be in [0, 0.5), got {}",
+            a.speed_perturb
+        );
     }
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout must be in [0, 1), got {}", a.dropout);

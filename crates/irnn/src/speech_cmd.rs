@@ -335,7 +335,7 @@ fn wav_features(model: &IntSpeechModel, front: &LogMel, path: &Path) -> Result<V
 
 /// `irnn eval` of a `.irnn` speech model: greedy WER and CER on the test
 /// speaker's utterances, and the real-time factor on one thread.
-pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets) -> Result<()> {
+pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Result<()> {
     let model = load_speech_model(path)?;
     let mel = mel_config(&model.front_end);
     let speakers = Speakers::open(data, &mel)?;
@@ -349,16 +349,17 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets) -> Result<()> {
         let t = Instant::now();
         let mut f = front.compute(&u.samples);
         normalize(&mut f, model.features());
-        let digits = integer_transcribe(&model, isa, &f)?;
+        let digits = integer_transcribe(&model, isa, &f, beam)?;
         compute += t.elapsed().as_secs_f64();
         audio += u.samples.len() as f64 / mel.sample_rate as f64;
         counts = counts.add(ErrorCounts::of(&digits, &u.digits));
     }
     println!(
-        "{} (integer runtime, {} kernels) on test speaker {}: {} over {} utterances, {} digits \
-         | real-time factor {:.5} on one thread ({:.1} s of audio in {:.3} s)",
+        "{} (integer runtime, {} kernels, {}) on test speaker {}: {} over {} utterances, \
+         {} digits | real-time factor {:.5} on one thread ({:.1} s of audio in {:.3} s)",
         path.display(),
         isa.name(),
+        decoder_name(beam),
         speakers.split.test,
         rates(&counts),
         test.len(),
@@ -368,6 +369,14 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets) -> Result<()> {
         compute
     );
     Ok(())
+}
+
+fn decoder_name(beam: usize) -> String {
+    if beam <= 1 {
+        "greedy decoding".into()
+    } else {
+        format!("beam search, {beam} prefixes")
+    }
 }
 
 /// `irnn eval` of a float acoustic-model checkpoint.
@@ -394,6 +403,10 @@ pub struct Transcribe {
     /// WAV files (16-bit PCM at the model's sample rate).
     #[arg(required = true)]
     wavs: Vec<PathBuf>,
+    /// CTC prefix beam search over the int32 scores with this many
+    /// prefixes (1: greedy, an integer argmax per step).
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
 }
 
 /// `irnn transcribe`: the digits of each WAV file, one line per file.
@@ -403,7 +416,7 @@ pub fn transcribe(a: Transcribe) -> Result<()> {
     let isa = Isa::detect();
     for wav in &a.wavs {
         let f = wav_features(&model, &front, wav)?;
-        let digits = integer_transcribe(&model, isa, &f)?;
+        let digits = integer_transcribe(&model, isa, &f, a.beam)?;
         let text: Vec<&str> = digits
             .iter()
             .map(|&d| model.labels[d as usize + 1].as_str())

@@ -316,13 +316,16 @@ pub struct Eval {
     bptt: usize,
     #[command(flatten)]
     digits: crate::speech_cmd::DigitSets,
+    /// Speech: CTC prefix beam search with this many prefixes (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
 }
 
 pub fn eval(a: Eval) -> Result<()> {
     let data = std::path::Path::new(&a.data);
     if crate::model_cmd::is_model_file(&a.model) {
         if crate::model_cmd::is_speech_model_file(&a.model) {
-            return crate::speech_cmd::eval_model(&a.model, data, &a.digits);
+            return crate::speech_cmd::eval_model(&a.model, data, &a.digits, a.beam);
         }
         return crate::model_cmd::eval_model(&a.model, &a.data, a.whole);
     }

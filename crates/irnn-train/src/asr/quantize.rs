@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{stack_frames, AsrModel, DIGIT_CLASSES};
 use crate::audio::MelConfig;
 use crate::convert::{convert_lstm, AffineQuant, ConvertError, Ranges};
-use crate::nn::ctc::edit_distance;
+use crate::nn::ctc::{edit_distance, prefix_beam_search};
 use crate::pwl_fit::PwlFitter;
 use crate::quant::quantize_multiplier;
 use crate::quantize::export::{convert_output, logit_scale, snapped, ExportError};
@@ -251,18 +251,29 @@ pub fn integer_logits(
     model.logits(isa, &quantize_features(model, features))
 }
 
-/// Greedy transcript (digits) from the integer model.
+/// Digits from the integer model's int32 scores: with `beam` ≤ 1 greedy
+/// decoding (an integer argmax per step, the runtime's own), else CTC prefix
+/// beam search over the scores' log-softmax (`beam` prefixes kept).
+pub fn decode(model: &IntSpeechModel, logits: &[i32], beam: usize) -> Vec<u8> {
+    let classes = if beam <= 1 {
+        model.greedy_decode(logits)
+    } else {
+        let unit = logit_scale(model.output.logit_scale);
+        let scores: Vec<f64> = logits.iter().map(|&l| l as f64 * unit).collect();
+        prefix_beam_search(&scores, model.classes(), beam)
+    };
+    classes.into_iter().map(|k| (k - 1) as u8).collect()
+}
+
+/// The transcript (digits) of normalised features by the integer model,
+/// decoded as [`decode`] does.
 pub fn integer_transcribe(
     model: &IntSpeechModel,
     isa: Isa,
     features: &[f32],
+    beam: usize,
 ) -> Result<Vec<u8>, irnn_runtime::Error> {
-    let logits = integer_logits(model, isa, features)?;
-    Ok(model
-        .greedy_decode(&logits)
-        .into_iter()
-        .map(|k| (k - 1) as u8)
-        .collect())
+    Ok(decode(model, &integer_logits(model, isa, features)?, beam))
 }
 
 /// Digit and character error counts of a set of transcripts.
@@ -322,8 +333,8 @@ impl ErrorCounts {
     }
 }
 
-/// Transcribes every utterance with the integer model (in parallel);
-/// returns the transcripts in order.
+/// Transcribes every utterance with the integer model (in parallel, greedy
+/// decoding); returns the transcripts in order.
 pub fn integer_transcripts(
     model: &IntSpeechModel,
     features: &[Vec<f32>],
@@ -331,7 +342,7 @@ pub fn integer_transcripts(
     let isa = Isa::detect();
     features
         .par_iter()
-        .map(|f| integer_transcribe(model, isa, f))
+        .map(|f| integer_transcribe(model, isa, f, 1))
         .collect()
 }
 

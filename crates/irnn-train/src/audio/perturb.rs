@@ -27,7 +27,9 @@ mod tests {
     use super::*;
 
     fn crossings(x: &[f32]) -> usize {
-        x.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count()
+        x.windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count()
     }
 
     #[test]
