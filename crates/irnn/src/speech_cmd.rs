@@ -352,7 +352,7 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
         let digits = integer_transcribe(&model, isa, &f, beam)?;
         compute += t.elapsed().as_secs_f64();
         audio += u.samples.len() as f64 / mel.sample_rate as f64;
-        counts = counts.add(ErrorCounts::of(&digits, &u.digits));
+        counts = counts + ErrorCounts::of(&digits, &u.digits);
     }
     println!(
         "{} (integer runtime, {} kernels, {}) on test speaker {}: {} over {} utterances, \

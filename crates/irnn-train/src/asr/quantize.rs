@@ -294,6 +294,19 @@ const DIGIT_WORDS: [&str; 10] = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
 ];
 
+impl std::ops::Add for ErrorCounts {
+    type Output = Self;
+
+    fn add(self, o: Self) -> Self {
+        Self {
+            word_errors: self.word_errors + o.word_errors,
+            words: self.words + o.words,
+            char_errors: self.char_errors + o.char_errors,
+            chars: self.chars + o.chars,
+        }
+    }
+}
+
 /// The digits spelled out, space-separated.
 pub fn spelled(digits: &[u8]) -> Vec<char> {
     let words: Vec<&str> = digits.iter().map(|&d| DIGIT_WORDS[d as usize]).collect();
@@ -309,16 +322,6 @@ impl ErrorCounts {
             words: reference.len(),
             char_errors: edit_distance(&h, &r),
             chars: r.len(),
-        }
-    }
-
-    /// Sums two counts.
-    pub fn add(self, o: Self) -> Self {
-        Self {
-            word_errors: self.word_errors + o.word_errors,
-            words: self.words + o.words,
-            char_errors: self.char_errors + o.char_errors,
-            chars: self.chars + o.chars,
         }
     }
 
@@ -352,7 +355,7 @@ pub fn score(hypotheses: &[Vec<u8>], references: &[Vec<u8>]) -> ErrorCounts {
         .iter()
         .zip(references)
         .map(|(h, r)| ErrorCounts::of(h, r))
-        .fold(ErrorCounts::default(), ErrorCounts::add)
+        .fold(ErrorCounts::default(), |a, b| a + b)
 }
 
 #[cfg(test)]
