@@ -6,6 +6,7 @@
 //! i, f, g, o for LSTM and r, z, n for GRU), so checkpoints carry PyTorch's
 //! parameter names and shapes.
 
+pub mod attention;
 pub mod ctc;
 pub mod dropout;
 pub mod gru;
