@@ -48,6 +48,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
         layers: 2,
         hidden: 12,
         layer_norm: true,
+        decoder: None,
     };
     let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(4));
     let order: Vec<usize> = (0..train.features.len()).collect();

@@ -6,7 +6,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use irnn_train::asr::train::{featurize, train_epoch, word_error_rate, SpecAugment};
+use irnn_train::asr::decoder::DecoderConfig;
+use irnn_train::asr::train::{
+    attention_word_error_rate, featurize, train_epoch, word_error_rate, SpecAugment,
+};
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
 use irnn_train::audio::perturb::change_speed;
 use irnn_train::audio::{LogMel, MelConfig};
@@ -48,6 +51,22 @@ pub struct TrainAsr {
     /// LayerNorm in the LSTM cells.
     #[arg(long)]
     layer_norm: bool,
+    /// Add an attention decoder (additive attention, LSTM decoder) beside
+    /// the CTC head, trained jointly.
+    #[arg(long)]
+    attention: bool,
+    /// Decoder LSTM hidden size.
+    #[arg(long, default_value_t = 128)]
+    decoder_hidden: usize,
+    /// Attention width.
+    #[arg(long, default_value_t = 64)]
+    attention_dim: usize,
+    /// Decoder label embedding size.
+    #[arg(long, default_value_t = 32)]
+    decoder_embedding: usize,
+    /// λ in λ·CTC + (1 − λ)·attention loss.
+    #[arg(long, default_value_t = 0.3)]
+    ctc_weight: f64,
     /// Dropout on the inputs of layers after the first and of the output.
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
@@ -66,6 +85,9 @@ pub struct TrainAsr {
 pub fn train_asr(a: TrainAsr) -> Result<()> {
     if a.layers == 0 || a.hidden == 0 || a.stack == 0 || a.batch == 0 {
         bail!("--layers, --hidden, --stack and --batch must be positive");
+    }
+    if !(0.0..=1.0).contains(&a.ctc_weight) {
+        bail!("--ctc-weight must be in [0, 1], got {}", a.ctc_weight);
     }
     if !(0.0..0.5).contains(&a.speed_perturb) {
         bail!(
@@ -112,6 +134,12 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         layers: a.layers,
         hidden: a.hidden,
         layer_norm: a.layer_norm,
+        decoder: a.attention.then_some(DecoderConfig {
+            embedding: a.decoder_embedding,
+            hidden: a.decoder_hidden,
+            attention: a.attention_dim,
+            ctc_weight: a.ctc_weight,
+        }),
     };
     let mut rng = TrainRng::seed(a.digits.seed);
     let mut model = AsrModel::<f32>::new(config, &mut rng);
@@ -164,20 +192,26 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             ),
             |b, l| {
                 bar.set_position(b as u64);
-                bar.set_message(format!("CTC loss {l:.3}"));
+                bar.set_message(format!("loss {l:.3}"));
             },
         );
         bar.finish_and_clear();
         let (wer, _) = word_error_rate(&model, &valid);
+        let att = attention_word_error_rate(&model, &valid)
+            .map(|(w, _)| format!(" | attention {w:.2} %"))
+            .unwrap_or_default();
         println!(
-            "epoch {epoch:>3} | lr {lr:.5} | {:.1} s | train CTC {loss:.3} | valid WER {wer:.2} %",
+            "epoch {epoch:>3} | lr {lr:.5} | {:.1} s | train loss {loss:.3} | valid WER {wer:.2} % (CTC){att}",
             t.elapsed().as_secs_f64()
         );
         checkpoint::save(&a.out, &model, &mel, None)?;
     }
     let (wer, words) = word_error_rate(&model, &test);
+    let att = attention_word_error_rate(&model, &test)
+        .map(|(w, _)| format!(", attention decoder {w:.2} %"))
+        .unwrap_or_default();
     println!(
-        "test speaker {}: WER {wer:.2} % over {words} digits (float, greedy CTC) | saved {}",
+        "test speaker {}: WER {wer:.2} % over {words} digits (float, greedy CTC{att}) | saved {}",
         speakers.split.test,
         a.out.display()
     );

@@ -148,6 +148,7 @@ mod tests {
             layers: 1,
             hidden: 3,
             layer_norm: true,
+            decoder: None,
         };
         let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
         let dir = std::env::temp_dir().join(format!("irnn-asr-ckpt-{}", std::process::id()));

@@ -8,6 +8,7 @@
 //! model are not written yet (docs/ARCHITECTURE.md).
 
 pub mod checkpoint;
+pub mod decoder;
 pub mod model;
 pub mod qat;
 pub mod quantize;

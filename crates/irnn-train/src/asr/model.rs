@@ -6,6 +6,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::decoder::{AttentionDecoder, DecoderConfig};
 use crate::nn::ctc::ctc_loss;
 use crate::nn::dropout::DropoutMask;
 use crate::nn::linear::Linear;
@@ -28,6 +29,10 @@ pub struct AsrConfig {
     pub hidden: usize,
     /// LayerNorm inside the LSTM cells.
     pub layer_norm: bool,
+    /// An attention decoder beside the CTC head (absent in older
+    /// checkpoints).
+    #[serde(default)]
+    pub decoder: Option<DecoderConfig>,
 }
 
 /// `frames × dim` → `⌈frames / k⌉ × (k·dim)`: each output row concatenates
@@ -59,6 +64,12 @@ pub struct AsrCache<T> {
     masks: Vec<DropoutMask<T>>,
 }
 
+/// The longest transcript decoding may produce for `steps` encoder steps
+/// (one label per step, as CTC, and never more than 32).
+pub fn max_labels(steps: usize) -> usize {
+    steps.clamp(1, 32)
+}
+
 /// The acoustic model.
 #[derive(Debug, Clone)]
 pub struct AsrModel<T> {
@@ -68,6 +79,8 @@ pub struct AsrModel<T> {
     pub layers: Vec<BiLstm<T>>,
     /// Classes from the top layer's `2·hidden` outputs.
     pub output: Linear<T>,
+    /// The attention decoder over the top layer's outputs, if any.
+    pub decoder: Option<AttentionDecoder<T>>,
 }
 
 fn reverse_rows<T: Copy>(x: &[T], width: usize) -> Vec<T> {
@@ -92,9 +105,14 @@ impl<T: Real> AsrModel<T> {
             }
             layers.push(BiLstm { forward, backward });
         }
+        let output = Linear::new("output", 2 * config.hidden, DIGIT_CLASSES, rng);
+        let decoder = config
+            .decoder
+            .map(|d| AttentionDecoder::new(d, 2 * config.hidden, rng));
         Self {
-            output: Linear::new("output", 2 * config.hidden, DIGIT_CLASSES, rng),
+            output,
             layers,
+            decoder,
             config,
         }
     }
@@ -108,6 +126,9 @@ impl<T: Real> AsrModel<T> {
         }
         v.push(&self.output.weight);
         v.push(&self.output.bias);
+        if let Some(d) = &self.decoder {
+            v.extend(d.params());
+        }
         v
     }
 
@@ -120,6 +141,9 @@ impl<T: Real> AsrModel<T> {
         }
         v.push(&mut self.output.weight);
         v.push(&mut self.output.bias);
+        if let Some(d) = &mut self.decoder {
+            v.extend(d.params_mut());
+        }
         v
     }
 
@@ -202,12 +226,34 @@ impl<T: Real> AsrModel<T> {
         )
     }
 
+    /// The top layer's outputs (after dropout): the CTC head's input and
+    /// the attention decoder's memory.
+    pub fn encoder_output<'c>(&self, cache: &'c AsrCache<T>) -> &'c [T] {
+        &cache.top
+    }
+
     /// Accumulates parameter gradients from `d_scores` (the gradient of the
     /// loss with respect to the scores).
     pub fn backward(&mut self, cache: &AsrCache<T>, d_scores: &[T]) {
+        self.backward_with_memory(cache, d_scores, None);
+    }
+
+    /// [`backward`](Self::backward) with, in `d_memory`, a gradient for the
+    /// encoder's output from the attention decoder.
+    pub fn backward_with_memory(
+        &mut self,
+        cache: &AsrCache<T>,
+        d_scores: &[T],
+        d_memory: Option<&[T]>,
+    ) {
         let n = self.config.hidden;
         let steps = cache.steps;
         let mut d = self.output.backward(&cache.top, d_scores, steps);
+        if let Some(dm) = d_memory {
+            for (a, &b) in d.iter_mut().zip(dm) {
+                *a += b;
+            }
+        }
         // Masks, if any, sit before layers 1.. and before the output layer.
         let mask = |l: usize| cache.masks.get(l.wrapping_sub(1));
         if let Some(m) = mask(self.layers.len()) {
@@ -251,9 +297,27 @@ impl<T: Real> AsrModel<T> {
         let s64: Vec<f64> = scores.iter().map(|v| v.to_f64().unwrap_or(0.0)).collect();
         let target: Vec<usize> = digits.iter().map(|&d| d as usize + 1).collect();
         let (loss, grad) = ctc_loss(&s64, DIGIT_CLASSES, &target)?;
-        let grad: Vec<T> = grad.iter().map(|&g| T::of(g)).collect();
-        self.backward(&cache, &grad);
-        Some(loss)
+        let Some(decoder) = &mut self.decoder else {
+            let grad: Vec<T> = grad.iter().map(|&g| T::of(g)).collect();
+            self.backward(&cache, &grad);
+            return Some(loss);
+        };
+        // Joint loss: λ·CTC + (1 − λ)·attention cross-entropy.
+        let lambda = decoder.config.ctc_weight;
+        let memory = &cache.top;
+        let (ce, d_logits, dc) = decoder.loss(memory, digits);
+        let d_logits: Vec<T> = d_logits.iter().map(|&g| g * T::of(1.0 - lambda)).collect();
+        let d_memory = decoder.backward(&dc, memory, &d_logits);
+        let grad: Vec<T> = grad.iter().map(|&g| T::of(g * lambda)).collect();
+        self.backward_with_memory(&cache, &grad, Some(&d_memory));
+        Some(lambda * loss + (1.0 - lambda) * ce)
+    }
+
+    /// Greedy transcript from the attention decoder (`None` without one).
+    pub fn transcribe_attention(&self, features: &[T]) -> Option<Vec<u8>> {
+        let decoder = self.decoder.as_ref()?;
+        let (_, cache) = self.forward(features);
+        Some(decoder.greedy(&cache.top, max_labels(cache.steps)))
     }
 
     /// Greedy transcript of one utterance: the digits.
@@ -275,12 +339,20 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         for layer_norm in [false, true] {
+            // With LayerNorm, also the attention decoder (joint loss).
+            let decoder = layer_norm.then_some(DecoderConfig {
+                embedding: 3,
+                hidden: 4,
+                attention: 3,
+                ctc_weight: 0.4,
+            });
             let config = AsrConfig {
                 features: 3,
                 stack: 2,
                 layers: 2,
                 hidden: 4,
                 layer_norm,
+                decoder,
             };
             let mut rng = TrainRng::seed(5);
             let mut model = AsrModel::<f64>::new(config, &mut rng);
@@ -298,8 +370,16 @@ mod tests {
                 .unwrap();
             let analytic: Vec<Vec<f64>> = model.params().iter().map(|p| p.grad.clone()).collect();
             let loss = |m: &mut AsrModel<f64>| {
-                let (scores, _) = m.forward_with_dropout(&features, p, Some(&mut masks.clone()));
-                ctc_loss(&scores, DIGIT_CLASSES, &[4, 4]).unwrap().0
+                let (scores, cache) =
+                    m.forward_with_dropout(&features, p, Some(&mut masks.clone()));
+                let ctc = ctc_loss(&scores, DIGIT_CLASSES, &[4, 4]).unwrap().0;
+                match &m.decoder {
+                    Some(d) => {
+                        let lambda = d.config.ctc_weight;
+                        lambda * ctc + (1.0 - lambda) * d.loss(&cache.top, &digits).0
+                    }
+                    None => ctc,
+                }
             };
             let eps = 1e-6;
             let mut checked = 0;
@@ -338,6 +418,7 @@ mod tests {
                 layers: 1,
                 hidden: 3,
                 layer_norm: false,
+                decoder: None,
             },
             &mut TrainRng::seed(1),
         );

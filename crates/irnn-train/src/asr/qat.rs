@@ -115,6 +115,7 @@ mod tests {
             layers: 1,
             hidden: 8,
             layer_norm: true,
+            decoder: None,
         };
         let mel = MelConfig {
             mels: 4,

@@ -385,6 +385,7 @@ mod tests {
                 layers: 2,
                 hidden: 16,
                 layer_norm,
+                decoder: None,
             };
             let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
             let data: Vec<Vec<f32>> = (0..6).map(|s| features(s, 21, 8)).collect();

@@ -182,3 +182,19 @@ pub fn word_error_rate(model: &AsrModel<f32>, data: &AsrData) -> (f64, usize) {
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     (100.0 * errors as f64 / words.max(1) as f64, words)
 }
+
+/// Word error rate of the attention decoder's greedy transcripts (`None`
+/// for a model without one).
+pub fn attention_word_error_rate(model: &AsrModel<f32>, data: &AsrData) -> Option<(f64, usize)> {
+    model.decoder.as_ref()?;
+    let (errors, words) = data
+        .features
+        .par_iter()
+        .zip(&data.digits)
+        .map(|(f, d)| {
+            let t = model.transcribe_attention(f).unwrap_or_default();
+            (edit_distance(&t, d), d.len())
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    Some((100.0 * errors as f64 / words.max(1) as f64, words))
+}
