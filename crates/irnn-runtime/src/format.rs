@@ -13,12 +13,12 @@ use core::fmt;
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::{PackedMatrix, RowRequant};
 use crate::layers::{
-    IntBiLstm, IntEmbedding, IntGruCell, IntLayerNorm, IntLstmCell, IntOutputLayer, QuantizedAdd,
-    ResetMode,
+    AttentionScore, IntAttention, IntBiLstm, IntEmbedding, IntGruCell, IntLayerNorm, IntLstmCell,
+    IntOutputLayer, QuantizedAdd, ResetMode,
 };
 use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
 use crate::pwl::PwlTable;
-use crate::speech::{FrontEnd, IntSpeechModel};
+use crate::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
 use crate::vocabulary::{TokenLevel, Vocabulary};
 
 /// The first 8 bytes of every model file.
@@ -235,6 +235,19 @@ pub fn write_speech_model(model: &IntSpeechModel) -> Vec<u8> {
     }
     w.output(&model.output);
     w.strings(&model.labels);
+    match &model.decoder {
+        None => w.u8(0),
+        Some(d) => {
+            w.u8(1);
+            let e = &d.embedding;
+            w.tensor_i8(&[e.vocab() as u32, e.dim() as u32], e.table());
+            w.u32(d.start);
+            w.u32(d.end);
+            w.lstm(&d.cell);
+            w.attention(&d.attention);
+            w.output(&d.output);
+        }
+    }
     w.finish()
 }
 
@@ -260,6 +273,32 @@ impl Writer {
             self.u32(t.len() as u32);
             self.0.extend_from_slice(t.as_bytes());
         }
+    }
+
+    /// Additive attention only (the one the speech decoder uses).
+    fn attention(&mut self, a: &IntAttention) {
+        self.u32(a.memory_dim as u32);
+        self.i32(a.memory_zero_point);
+        if let AttentionScore::Additive {
+            w_key,
+            key_requant,
+            w_query,
+            query_requant,
+            tanh,
+            v,
+        } = &a.score
+        {
+            self.matrix(w_key);
+            self.requant(key_requant);
+            self.matrix(w_query);
+            self.requant(query_requant);
+            self.pwl(tanh);
+            self.tensor_i8(&[v.len() as u32], v);
+        }
+        self.multiplier(a.score_to_exp);
+        self.pwl(&a.exp);
+        self.multiplier(a.context_multiplier);
+        self.i32(a.context_zero_point);
     }
 
     fn output(&mut self, o: &IntOutputLayer) {
@@ -708,6 +747,36 @@ impl<'a> Reader<'a> {
         })
     }
 
+    fn attention(&mut self) -> Result<IntAttention, FormatError> {
+        let memory_dim = self.dim("attention memory width")?;
+        let memory_zero_point = self.i32("attention memory zero point")?;
+        let w_key = self.matrix("attention W_key", 0, memory_dim)?;
+        let a = w_key.rows() as u32;
+        let key_requant = self.requant("attention key requantization", a)?;
+        let w_query = self.matrix("attention W_query", a, 0)?;
+        let query_requant = self.requant("attention query requantization", a)?;
+        let tanh = self.pwl("attention tanh PWL")?;
+        let (_, v) = self.i8s("attention v", &[a])?;
+        let attention = IntAttention {
+            score: AttentionScore::Additive {
+                w_key,
+                key_requant,
+                w_query,
+                query_requant,
+                tanh,
+                v,
+            },
+            memory_dim: memory_dim as usize,
+            memory_zero_point,
+            score_to_exp: self.multiplier("attention score multiplier")?,
+            exp: self.pwl("attention exp PWL")?,
+            context_multiplier: self.multiplier("attention context multiplier")?,
+            context_zero_point: self.i32("attention context zero point")?,
+        };
+        attention.validate()?;
+        Ok(attention)
+    }
+
     fn output(&mut self) -> Result<IntOutputLayer, FormatError> {
         let weights = self.matrix("output weights", 0, 0)?;
         let bias = self.i32s("output bias", &[weights.rows() as u32])?;
@@ -784,7 +853,24 @@ impl<'a> Reader<'a> {
         }
         let output = self.output()?;
         let labels = self.strings("class labels", output.classes())?;
+        let decoder = match self.u8("decoder flag")? {
+            0 => None,
+            1 => {
+                let (dims, table) = self.i8s("decoder embedding", &[0, 0])?;
+                let embedding = IntEmbedding::new(dims[0] as usize, dims[1] as usize, table)?;
+                Some(IntAttentionDecoder {
+                    embedding,
+                    start: self.u32("decoder start label")?,
+                    end: self.u32("decoder end class")?,
+                    cell: self.lstm()?,
+                    attention: self.attention()?,
+                    output: self.output()?,
+                })
+            }
+            f => return Err(invalid(alloc::format!("decoder flag {f} (must be 0 or 1)"))),
+        };
         Ok(IntSpeechModel {
+            decoder,
             front_end,
             stack: stack as usize,
             input_scale,

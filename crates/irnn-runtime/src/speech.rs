@@ -10,7 +10,8 @@
 //! zero point, the int8 image of 0.0), bidirectional LSTM layers whose int8
 //! outputs concatenate with no requantization (both directions share one h
 //! grid), and the output layer's int32 scores, one grid for all classes, so
-//! that the greedy decoder is a plain integer argmax.
+//! that the greedy decoder is a plain integer argmax. An optional attention
+//! decoder ([`decoder`]) reads the same encoder outputs.
 
 use alloc::string::String;
 use alloc::vec;
@@ -20,6 +21,9 @@ use crate::error::{check_len, Error};
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::Isa;
 use crate::layers::{IntBiLstm, IntOutputLayer};
+
+pub mod decoder;
+pub use decoder::{DecoderState, IntAttentionDecoder};
 
 /// The log-mel front end a model was trained with (all in integers: the
 /// runtime stores it for the tools that compute features).
@@ -59,6 +63,9 @@ pub struct IntSpeechModel {
     pub output: IntOutputLayer,
     /// Class names (`labels[0]` names the blank).
     pub labels: Vec<String>,
+    /// An attention decoder over the encoder's outputs, if the model has
+    /// one (its classes are `labels[1..]` plus end of sentence).
+    pub decoder: Option<IntAttentionDecoder>,
 }
 
 impl IntSpeechModel {
@@ -88,6 +95,9 @@ impl IntSpeechModel {
                 what: "a CTC model needs the blank and at least one label",
             });
         }
+        if let Some(d) = &self.decoder {
+            d.validate(width)?;
+        }
         Ok(())
     }
 
@@ -109,6 +119,13 @@ impl IntSpeechModel {
     /// Class scores (`steps × classes`, row-major) of one utterance's int8
     /// features (`frames × features`).
     pub fn logits(&self, isa: Isa, features: &[i8]) -> Result<Vec<i32>, Error> {
+        let encoded = self.encode(isa, features)?;
+        self.ctc_logits(isa, &encoded)
+    }
+
+    /// The encoder's outputs (`steps × width`, int8) for one utterance's
+    /// int8 features.
+    pub fn encode(&self, isa: Isa, features: &[i8]) -> Result<Vec<i8>, Error> {
         let dim = self.features();
         if !features.len().is_multiple_of(dim) {
             return Err(Error::ShapeMismatch {
@@ -125,13 +142,41 @@ impl IntSpeechModel {
             layer.run(isa, &x, &mut y)?;
             x = y;
         }
+        Ok(x)
+    }
+
+    /// CTC class scores from the encoder's outputs.
+    pub fn ctc_logits(&self, isa: Isa, encoded: &[i8]) -> Result<Vec<i32>, Error> {
+        let x = encoded;
+        let width = self.output.weights.cols();
+        if width == 0 || x.is_empty() || !x.len().is_multiple_of(width) {
+            return Err(Error::ShapeMismatch {
+                what: "encoder outputs (a whole, non-zero number of steps)",
+                expected: width,
+                found: x.len(),
+            });
+        }
+        let steps = x.len() / width;
         let classes = self.classes();
-        let width = x.len() / steps;
         let mut logits = vec![0i32; steps * classes];
         for (row, out) in x.chunks_exact(width).zip(logits.chunks_exact_mut(classes)) {
             self.output.logits(isa, row, out)?;
         }
         Ok(logits)
+    }
+
+    /// Greedy transcript from the attention decoder (labels as CTC class
+    /// indices, 1 and up), at most one label per encoder step and never
+    /// more than 32; `None` for a model without a decoder.
+    pub fn attention_greedy(&self, isa: Isa, features: &[i8]) -> Result<Option<Vec<usize>>, Error> {
+        let Some(decoder) = &self.decoder else {
+            return Ok(None);
+        };
+        let encoded = self.encode(isa, features)?;
+        let steps = encoded.len() / self.output.weights.cols().max(1);
+        let memory = decoder.prepare(isa, &encoded)?;
+        let labels = decoder.greedy(isa, &memory, steps.clamp(1, 32))?;
+        Ok(Some(labels.into_iter().map(|l| l as usize + 1).collect()))
     }
 
     /// Greedy CTC decoding of [`logits`](Self::logits): the best class of
@@ -200,6 +245,46 @@ mod tests {
     }
 
     #[test]
+    fn the_attention_decoder_reads_the_encoder_outputs() {
+        let m = tiny(2, 4, 5);
+        let isa = Isa::detect();
+        let frames: Vec<i8> = (0..9 * 4).map(|i| (i * 29 % 250) as i8).collect();
+        let labels = m.attention_greedy(isa, &frames).unwrap().unwrap();
+        // At most one label per encoder step (5 steps here), each a label
+        // class (1 or 2), never the blank.
+        assert!(labels.len() <= 5 && labels.iter().all(|&l| l == 1 || l == 2));
+        assert_eq!(
+            m.attention_greedy(Isa::Scalar, &frames).unwrap().unwrap(),
+            labels
+        );
+        // Greedy decoding is teacher forcing on its own output.
+        let d = m.decoder.as_ref().unwrap();
+        let encoded = m.encode(isa, &frames).unwrap();
+        let memory = d.prepare(isa, &encoded).unwrap();
+        let mut tokens = vec![d.start];
+        tokens.extend(labels.iter().map(|&l| l as u32 - 1));
+        let forced = d.run_forced(isa, &memory, &tokens).unwrap();
+        let argmax = |row: &[i32]| {
+            let mut best = 0;
+            for (k, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = k;
+                }
+            }
+            best as u32
+        };
+        for (t, row) in forced.chunks_exact(3).enumerate() {
+            let expected = tokens.get(t + 1).copied().unwrap_or(d.end);
+            if t < labels.len() || labels.len() < 5 {
+                assert_eq!(argmax(row), expected, "step {t}");
+            }
+        }
+        let mut no_decoder = m.clone();
+        no_decoder.decoder = None;
+        assert_eq!(no_decoder.attention_greedy(isa, &frames).unwrap(), None);
+    }
+
+    #[test]
     fn validation_names_mismatched_parts() {
         let mut m = tiny(2, 3, 4);
         m.labels.pop();
@@ -212,6 +297,12 @@ mod tests {
         assert!(m.validate().is_err());
         let mut m = tiny(2, 3, 4);
         m.input_zero_point = 200;
+        assert!(m.validate().is_err());
+        let mut m = tiny(2, 3, 4);
+        m.decoder.as_mut().unwrap().attention.context_zero_point += 1;
+        assert!(m.validate().is_err());
+        let mut m = tiny(2, 3, 4);
+        m.decoder.as_mut().unwrap().start = 9;
         assert!(m.validate().is_err());
     }
 }

@@ -231,9 +231,70 @@ pub(crate) fn random_speech_model(
         labels: ["<blank>", "a", "b"]
             .map(alloc::string::String::from)
             .to_vec(),
+        decoder: Some(random_decoder(&mut rng, width, hidden)),
     };
     model.validate().unwrap();
     model
+}
+
+/// An attention decoder over `memory`-wide encoder outputs: labels a, b,
+/// end (2) and start (3).
+fn random_decoder(
+    rng: &mut StdRng,
+    memory: usize,
+    hidden: usize,
+) -> crate::speech::IntAttentionDecoder {
+    use crate::layers::{AttentionScore, IntAttention};
+    let embedding_dim = 4;
+    let cell = lstm(rng, embedding_dim, hidden, false, false);
+    let a = 5;
+    let mut exp_knots: Vec<i32> = (0..6).map(|_| rng.gen_range(-30000..-100)).collect();
+    exp_knots.push(-32768);
+    exp_knots.push(0);
+    exp_knots.sort_unstable();
+    exp_knots.dedup();
+    let n = exp_knots.len() as i32;
+    let exp_values = (0..n).map(|i| 32767 * i / (n - 1)).collect();
+    let attention = IntAttention {
+        score: AttentionScore::Additive {
+            w_key: matrix(rng, a, memory),
+            key_requant: requant(rng, a),
+            w_query: matrix(rng, a, hidden),
+            query_requant: requant(rng, a),
+            tanh: s_curve(rng, -32767),
+            v: (0..a).map(|_| rng.gen_range(-127..=127)).collect(),
+        },
+        memory_dim: memory,
+        memory_zero_point: rng.gen_range(-3..=3),
+        score_to_exp: QuantizedMultiplier {
+            mantissa: 1 << 30,
+            shift: -10,
+        },
+        exp: PwlTable::from_points(exp_knots, exp_values).unwrap(),
+        context_multiplier: QuantizedMultiplier {
+            mantissa: 1 << 30,
+            shift: -14,
+        },
+        context_zero_point: cell.h_zero_point,
+    };
+    let table = (0..4 * embedding_dim)
+        .map(|_| rng.gen_range(-127..=127))
+        .collect();
+    crate::speech::IntAttentionDecoder {
+        embedding: IntEmbedding::new(4, embedding_dim, table).unwrap(),
+        output: IntOutputLayer {
+            weights: matrix(rng, 3, hidden + memory),
+            bias: (0..3).map(|_| rng.gen_range(-3000..3000)).collect(),
+            logit_scale: QuantizedMultiplier {
+                mantissa: 1 << 30,
+                shift: -8,
+            },
+        },
+        cell,
+        attention,
+        start: 3,
+        end: 2,
+    }
 }
 
 #[cfg(test)]
