@@ -414,7 +414,7 @@ pub enum Model {
     /// A language model (model kind 1).
     Language(IntLanguageModel),
     /// A CTC speech recogniser (model kind 2).
-    Speech(IntSpeechModel),
+    Speech(Box<IntSpeechModel>),
 }
 
 /// Parses the bytes of a `.irnn` file of any model kind.
@@ -429,7 +429,7 @@ pub fn read_model(bytes: &[u8]) -> Result<Model, FormatError> {
         2 => {
             let m = r.speech_model()?;
             m.validate()?;
-            Model::Speech(m)
+            Model::Speech(Box::new(m))
         }
         kind => {
             return Err(invalid(alloc::format!(
@@ -456,7 +456,7 @@ pub fn read_language_model(bytes: &[u8]) -> Result<IntLanguageModel, FormatError
 /// Parses the bytes of a `.irnn` speech model.
 pub fn read_speech_model(bytes: &[u8]) -> Result<IntSpeechModel, FormatError> {
     match read_model(bytes)? {
-        Model::Speech(m) => Ok(m),
+        Model::Speech(m) => Ok(*m),
         Model::Language(_) => Err(invalid(
             "this is a language model (model kind 1); a speech model was expected",
         )),

@@ -119,7 +119,7 @@ fn speech_models_round_trip_and_kinds_are_not_confused() {
     let back = read_speech_model(&bytes).unwrap();
     assert_eq!(back, model);
     assert_eq!(write_speech_model(&back), bytes);
-    assert_eq!(read_model(&bytes).unwrap(), Model::Speech(model));
+    assert_eq!(read_model(&bytes).unwrap(), Model::Speech(Box::new(model)));
     let msg = alloc::format!("{}", read_language_model(&bytes).unwrap_err());
     assert!(msg.contains("speech model"), "{msg}");
     let msg = alloc::format!("{}", read_speech_model(&sample_file()).unwrap_err());
