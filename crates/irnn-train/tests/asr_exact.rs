@@ -67,7 +67,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
             |_, _| {},
         );
     }
-    let ranges = calibrate(&model, &train.features);
+    let ranges = calibrate(&model, &train.features, &train.digits);
     let mut pwl = PwlFitter::new(32);
     qat_epoch(
         &mut model,

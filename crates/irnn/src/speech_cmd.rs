@@ -19,7 +19,7 @@ use irnn_train::asr::checkpoint::{self, AsrCheckpoint, AsrQuantInfo};
 use irnn_train::asr::qat::qat_epoch;
 use irnn_train::asr::quantize::{
     calibrate, integer_model, integer_transcribe, integer_transcripts, mel_config, score,
-    ErrorCounts,
+    AsrRanges, ErrorCounts,
 };
 use irnn_train::asr::train::{featurize, AsrData};
 use irnn_train::asr::AsrModel;
@@ -142,8 +142,10 @@ fn float_bytes(model: &AsrModel<f32>) -> usize {
     model.params().iter().map(|p| 4 * p.len()).sum()
 }
 
-fn calibration_set(train: &AsrData, n: usize) -> &[Vec<f32>] {
-    &train.features[..n.min(train.features.len())]
+/// Ranges from the first `n` training utterances.
+fn calibrate_on(model: &AsrModel<f32>, train: &AsrData, n: usize) -> AsrRanges {
+    let n = n.min(train.features.len());
+    calibrate(model, &train.features[..n], &train.digits[..n])
 }
 
 /// `irnn qat` of an acoustic-model checkpoint.
@@ -180,7 +182,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
     );
     let mut model = ck.model;
     let float_test = score(&float_transcripts(&model, &test), &test.digits);
-    let ranges = calibrate(&model, calibration_set(&train, a.calibration_utterances));
+    let ranges = calibrate_on(&model, &train, a.calibration_utterances);
     let mut pwl = PwlFitter::new(a.knots);
     let ptq = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
     let ptq_test = score(&integer_transcripts(&ptq, &test.features)?, &test.digits);
@@ -299,7 +301,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
             let speakers = Speakers::open(Path::new(data), &ck.mel)?;
             let train = featurize(&speakers.train(&a.digits)?, &LogMel::new(ck.mel));
             (
-                calibrate(&ck.model, calibration_set(&train, a.calibration_utterances)),
+                calibrate_on(&ck.model, &train, a.calibration_utterances),
                 a.knots.unwrap_or(crate::quant_cmd::DEFAULT_KNOTS),
                 "calibrated on --data (post-training quantization)",
             )

@@ -157,6 +157,7 @@ mod tests {
             ranges: super::super::quantize::calibrate(
                 &model,
                 &[vec![0.3; 4 * 5], vec![-1.7; 4 * 3]],
+                &[],
             ),
             knots: 16,
         };

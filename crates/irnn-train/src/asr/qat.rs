@@ -3,7 +3,8 @@
 //! The forward pass is the integer model itself: before every update the
 //! float weights are exported under the calibrated ranges
 //! ([`integer_model`]) and each utterance is run by the runtime, so the CTC
-//! loss is the loss of the int32 scores the deployed model will produce.
+//! loss (and the attention decoder's cross-entropy, teacher-forced) is the
+//! loss of the int32 scores the deployed model will produce.
 //! The gradient of that loss with respect to the (dequantized) scores is
 //! then carried back through the float network evaluated at its own float
 //! activations — a straight-through estimate that treats every rounding,
@@ -17,33 +18,72 @@
 //! the model QAT ends with and of the `.irnn` written from it are the same
 //! by construction (same export, same runtime) and tested to be.
 
+use irnn_runtime::speech::IntSpeechModel;
+use irnn_runtime::Isa;
+
+use super::decoder::{decoder_inputs, decoder_targets, DECODER_CLASSES};
 use super::model::{AsrModel, DIGIT_CLASSES};
-use super::quantize::{integer_logits, integer_model, AsrRanges};
+use super::quantize::{integer_model, quantize_features, AsrRanges};
 use super::train::{augmented, minibatch_update, AsrData, SpecAugment};
 use crate::audio::MelConfig;
-use crate::nn::ctc::ctc_loss;
+use crate::nn::ctc::{ctc_loss, log_softmax};
 use crate::nn::optim::Optimizer;
 use crate::pwl_fit::PwlFitter;
 use crate::quantize::export::{logit_scale, ExportError};
 
-/// The integer model's CTC loss of one utterance, with the gradient of the
-/// float network (straight-through) accumulated into `model`; `None` if the
-/// utterance is too short for its digits.
+/// Summed softmax cross-entropy of `logits` rows against `targets`, and
+/// its gradient with respect to the logits (f64).
+fn cross_entropy(logits: &[f64], classes: usize, targets: &[u32]) -> (f64, Vec<f64>) {
+    let lp = log_softmax(logits, classes);
+    let mut grad: Vec<f64> = lp.iter().map(|v| v.exp()).collect();
+    let mut loss = 0.0;
+    for (t, &k) in targets.iter().enumerate() {
+        loss -= lp[t * classes + k as usize];
+        grad[t * classes + k as usize] -= 1.0;
+    }
+    (loss, grad)
+}
+
+/// The integer model's loss of one utterance — CTC, and with an attention
+/// decoder `λ·CTC + (1 − λ)·cross-entropy` of its teacher-forced scores —
+/// with the gradient of the float network (straight-through) accumulated
+/// into `model`; `None` if the utterance is too short for its digits.
 pub fn qat_utterance(
     model: &mut AsrModel<f32>,
-    int: &irnn_runtime::speech::IntSpeechModel,
+    int: &IntSpeechModel,
     features: &[f32],
     digits: &[u8],
 ) -> Option<f64> {
-    let logits = integer_logits(int, irnn_runtime::Isa::detect(), features).ok()?;
+    let isa = Isa::detect();
+    let encoded = int.encode(isa, &quantize_features(int, features)).ok()?;
+    let logits = int.ctc_logits(isa, &encoded).ok()?;
     let unit = logit_scale(int.output.logit_scale);
     let scores: Vec<f64> = logits.iter().map(|&l| l as f64 * unit).collect();
     let target: Vec<usize> = digits.iter().map(|&d| d as usize + 1).collect();
-    let (loss, grad) = ctc_loss(&scores, DIGIT_CLASSES, &target)?;
+    let (ctc, grad) = ctc_loss(&scores, DIGIT_CLASSES, &target)?;
     let (_, cache) = model.forward(features);
-    let grad: Vec<f32> = grad.iter().map(|&g| g as f32).collect();
-    model.backward(&cache, &grad);
-    Some(loss)
+    let float_memory = model.encoder_output(&cache).to_vec();
+    let (Some(int_decoder), Some(decoder)) = (&int.decoder, &mut model.decoder) else {
+        let grad: Vec<f32> = grad.iter().map(|&g| g as f32).collect();
+        model.backward(&cache, &grad);
+        return Some(ctc);
+    };
+    let lambda = decoder.config.ctc_weight;
+    let inputs = decoder_inputs(digits);
+    let memory = int_decoder.prepare(isa, &encoded).ok()?;
+    let forced = int_decoder.run_forced(isa, &memory, &inputs).ok()?;
+    let unit = logit_scale(int_decoder.output.logit_scale);
+    let forced: Vec<f64> = forced.iter().map(|&l| l as f64 * unit).collect();
+    let (ce, d_logits) = cross_entropy(&forced, DECODER_CLASSES, &decoder_targets(digits));
+    let (_, dc) = decoder.forward(&float_memory, &inputs);
+    let d_logits: Vec<f32> = d_logits
+        .iter()
+        .map(|&g| (g * (1.0 - lambda)) as f32)
+        .collect();
+    let d_memory = decoder.backward(&dc, &float_memory, &d_logits);
+    let grad: Vec<f32> = grad.iter().map(|&g| (g * lambda) as f32).collect();
+    model.backward_with_memory(&cache, &grad, Some(&d_memory));
+    Some(lambda * ctc + (1.0 - lambda) * ce)
 }
 
 /// One QAT pass over `order`: an export per minibatch, then
@@ -115,7 +155,12 @@ mod tests {
             layers: 1,
             hidden: 8,
             layer_norm: true,
-            decoder: None,
+            decoder: Some(crate::asr::decoder::DecoderConfig {
+                embedding: 4,
+                hidden: 8,
+                attention: 6,
+                ctc_weight: 0.5,
+            }),
         };
         let mel = MelConfig {
             mels: 4,
@@ -123,7 +168,7 @@ mod tests {
         };
         let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(2));
         let data = data();
-        let ranges = calibrate(&model, &data.features);
+        let ranges = calibrate(&model, &data.features, &data.digits);
         let mut pwl = PwlFitter::new(16);
         let order: Vec<usize> = (0..data.features.len()).collect();
         let mut opt = Optimizer::default();

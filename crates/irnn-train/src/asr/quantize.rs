@@ -10,20 +10,23 @@
 //! the first layer is converted, so a model read back from a file quantizes
 //! features exactly as the in-memory one does.
 
-use irnn_runtime::layers::IntBiLstm;
-use irnn_runtime::speech::{FrontEnd, IntSpeechModel};
+use irnn_runtime::layers::{IntBiLstm, IntEmbedding};
+use irnn_runtime::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
 use irnn_runtime::Isa;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::decoder::{decoder_inputs, AttentionDecoder, DECODER_CLASSES, DECODER_VOCAB, EOS, SOS};
 use super::model::{stack_frames, AsrModel, DIGIT_CLASSES};
 use crate::audio::MelConfig;
-use crate::convert::{convert_lstm, AffineQuant, ConvertError, Ranges};
+use crate::convert::{convert_attention, convert_lstm, AffineQuant, ConvertError, Ranges};
 use crate::nn::ctc::{edit_distance, prefix_beam_search};
 use crate::pwl_fit::PwlFitter;
+use crate::pwl_fit::Q15;
 use crate::quant::quantize_multiplier;
-use crate::quantize::export::{convert_output, logit_scale, snapped, ExportError};
+use crate::quantize::export::{convert_output, logit_scale, snap_range, snapped, ExportError};
 use crate::quantize::ranges::{lstm_params, MinMax};
+use crate::reference::AttentionParams;
 
 /// Ranges of one bidirectional layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +39,20 @@ pub struct BiLstmRanges {
     pub h: MinMax,
 }
 
+/// Ranges of the attention decoder (teacher-forced on the calibration
+/// transcripts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecoderRanges {
+    /// The label embedding table.
+    pub embedding: MinMax,
+    /// Gate and cell ranges of the decoder LSTM.
+    pub cell: Ranges,
+    /// The decoder's h.
+    pub h: MinMax,
+    /// max |·| of the attention's keys, projected queries and their sums.
+    pub attention: f64,
+}
+
 /// Ranges of a whole acoustic model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AsrRanges {
@@ -43,19 +60,28 @@ pub struct AsrRanges {
     pub input: MinMax,
     /// Per bidirectional layer, bottom first.
     pub layers: Vec<BiLstmRanges>,
+    /// The attention decoder's, if the model has one.
+    #[serde(default)]
+    pub decoder: Option<DecoderRanges>,
 }
 
 impl AsrRanges {
-    fn empty(layers: usize) -> Self {
+    fn empty(model: &AsrModel<f32>) -> Self {
         Self {
             input: MinMax::default(),
-            layers: (0..layers)
+            layers: (0..model.layers.len())
                 .map(|_| BiLstmRanges {
                     forward: Ranges::new(4),
                     backward: Ranges::new(4),
                     h: MinMax::default(),
                 })
                 .collect(),
+            decoder: model.decoder.as_ref().map(|d| DecoderRanges {
+                embedding: MinMax::of(d.embedding.weight.value.iter().map(|&v| v as f64)),
+                cell: Ranges::new(4),
+                h: MinMax::default(),
+                attention: 0.0,
+            }),
         }
     }
 
@@ -65,6 +91,11 @@ impl AsrRanges {
             widen_cell(&mut a.forward, &b.forward);
             widen_cell(&mut a.backward, &b.backward);
             a.h.widen(b.h);
+        }
+        if let (Some(a), Some(b)) = (&mut self.decoder, &other.decoder) {
+            widen_cell(&mut a.cell, &b.cell);
+            a.h.widen(b.h);
+            a.attention = a.attention.max(b.attention);
         }
     }
 }
@@ -78,13 +109,15 @@ fn widen_cell(a: &mut Ranges, b: &Ranges) {
 }
 
 /// Post-training calibration: the f64 reference of `model` over the
-/// utterances' features (in parallel); the largest ranges seen.
-pub fn calibrate(model: &AsrModel<f32>, features: &[Vec<f32>]) -> AsrRanges {
+/// utterances' features (in parallel; the decoder, if any, teacher-forced
+/// on their `digits`); the largest ranges seen.
+pub fn calibrate(model: &AsrModel<f32>, features: &[Vec<f32>], digits: &[Vec<u8>]) -> AsrRanges {
     features
         .par_iter()
-        .map(|f| calibrate_utterance(model, f))
+        .enumerate()
+        .map(|(i, f)| calibrate_utterance(model, f, digits.get(i).map_or(&[][..], |d| d)))
         .reduce(
-            || AsrRanges::empty(model.layers.len()),
+            || AsrRanges::empty(model),
             |mut a, b| {
                 a.widen(&b);
                 a
@@ -92,9 +125,25 @@ pub fn calibrate(model: &AsrModel<f32>, features: &[Vec<f32>]) -> AsrRanges {
         )
 }
 
-fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32]) -> AsrRanges {
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// The f64 reference of the decoder's attention.
+fn attention_params(d: &AttentionDecoder<f32>) -> AttentionParams {
+    let a = &d.attention;
+    AttentionParams::Additive {
+        attn: a.attn(),
+        w_key: f64s(&a.key.weight.value),
+        b_key: f64s(&a.key.bias.value),
+        w_query: f64s(&a.query.value),
+        v: f64s(&a.v.value),
+    }
+}
+
+fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32], digits: &[u8]) -> AsrRanges {
     let c = model.config;
-    let mut ranges = AsrRanges::empty(model.layers.len());
+    let mut ranges = AsrRanges::empty(model);
     ranges.input = MinMax::of(features.iter().map(|&v| v as f64));
     let mut x: Vec<f64> = stack_frames(features, c.features, c.stack)
         .iter()
@@ -123,6 +172,25 @@ fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32]) -> AsrRanges {
             }
         }
         x = y;
+    }
+    if let (Some(d), Some(r)) = (&model.decoder, &mut ranges.decoder) {
+        let p = lstm_params(&d.cell);
+        let att = attention_params(d);
+        let e = d.config.embedding;
+        let (mut h, mut cs) = (vec![0.0; p.hidden], vec![0.0; p.hidden]);
+        let maxabs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        for t in decoder_inputs(digits) {
+            let row = f64s(&d.embedding.weight.value[t as usize * e..(t as usize + 1) * e]);
+            let trace = p.step(&row, &mut h, &mut cs);
+            r.cell.observe(&trace, &cs);
+            r.h.widen(MinMax::of(h.iter().copied()));
+            let a = att.attend(&x, 2 * n, &h);
+            r.attention = r
+                .attention
+                .max(maxabs(&a.pre))
+                .max(maxabs(&a.keys))
+                .max(maxabs(&a.query));
+        }
     }
     ranges
 }
@@ -218,7 +286,22 @@ pub fn integer_model(
         input,
     )
     .map_err(part("output layer"))?;
+    let top_h = ranges.layers.last().map(|r| r.h);
+    let decoder = match (&model.decoder, &ranges.decoder) {
+        (Some(d), Some(r)) => Some(
+            integer_decoder(d, r, input, top_h.unwrap_or(ranges.input), pwl)
+                .map_err(part("attention decoder"))?,
+        ),
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ExportError::RangesMismatch {
+                ranges: ranges.layers.len(),
+                model: model.layers.len(),
+            })
+        }
+    };
     let int = IntSpeechModel {
+        decoder,
         front_end: front_end(mel),
         stack: model.config.stack,
         input_scale,
@@ -230,6 +313,57 @@ pub fn integer_model(
     int.validate()
         .map_err(|e| part("model (validation)")(e.into()))?;
     Ok(int)
+}
+
+/// The integer decoder over a memory on the grid `memory` (whose float
+/// range is `memory_range`). The decoder's h grid covers the memory's
+/// range too: the context (a convex combination of memory rows) is written
+/// on it, so `[h; context]` is one vector on one grid.
+fn integer_decoder(
+    d: &AttentionDecoder<f32>,
+    r: &DecoderRanges,
+    memory: AffineQuant,
+    memory_range: MinMax,
+    pwl: &mut PwlFitter,
+) -> Result<IntAttentionDecoder, ConvertError> {
+    let e = AffineQuant::int8_from_range(r.embedding.min, r.embedding.max);
+    let table: Vec<i8> = d
+        .embedding
+        .weight
+        .value
+        .iter()
+        .map(|&v| e.quantize(v as f64))
+        .collect();
+    let embedding = IntEmbedding::new(DECODER_VOCAB, d.config.embedding, table)?;
+    let mut joint = r.h;
+    joint.widen(memory_range);
+    let h = AffineQuant::int8_from_range(joint.min, joint.max);
+    let cell = convert_lstm(&lstm_params(&d.cell), &snapped(&r.cell), e, h, pwl)?;
+    let mut attention = convert_attention(
+        &attention_params(d),
+        d.attention.memory_dim(),
+        d.config.hidden,
+        memory,
+        h,
+        snap_range(r.attention),
+        pwl,
+    )?;
+    attention.context_multiplier = quantize_multiplier(Q15 * memory.scale / h.scale)?;
+    attention.context_zero_point = h.zero_point;
+    let output = convert_output(
+        &d.output.weight.value,
+        &d.output.bias.value,
+        DECODER_CLASSES,
+        h,
+    )?;
+    Ok(IntAttentionDecoder {
+        embedding,
+        cell,
+        attention,
+        output,
+        start: SOS,
+        end: EOS,
+    })
 }
 
 /// Normalised features (`frames × mels`) → the model's int8 feature grid.
@@ -274,6 +408,34 @@ pub fn integer_transcribe(
     beam: usize,
 ) -> Result<Vec<u8>, irnn_runtime::Error> {
     Ok(decode(model, &integer_logits(model, isa, features)?, beam))
+}
+
+/// The attention decoder's greedy transcript (digits) of normalised
+/// features; `None` for a model without a decoder.
+pub fn integer_attention_transcribe(
+    model: &IntSpeechModel,
+    isa: Isa,
+    features: &[f32],
+) -> Result<Option<Vec<u8>>, irnn_runtime::Error> {
+    let labels = model.attention_greedy(isa, &quantize_features(model, features))?;
+    Ok(labels.map(|l| l.into_iter().map(|k| (k - 1) as u8).collect()))
+}
+
+/// The attention decoder's transcripts of every utterance (in parallel);
+/// `None` for a model without a decoder.
+pub fn integer_attention_transcripts(
+    model: &IntSpeechModel,
+    features: &[Vec<f32>],
+) -> Result<Option<Vec<Vec<u8>>>, irnn_runtime::Error> {
+    if model.decoder.is_none() {
+        return Ok(None);
+    }
+    let isa = Isa::detect();
+    features
+        .par_iter()
+        .map(|f| Ok(integer_attention_transcribe(model, isa, f)?.unwrap_or_default()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// Digit and character error counts of a set of transcripts.
@@ -385,11 +547,18 @@ mod tests {
                 layers: 2,
                 hidden: 16,
                 layer_norm,
-                decoder: None,
+                // With LayerNorm, also an attention decoder.
+                decoder: layer_norm.then_some(crate::asr::decoder::DecoderConfig {
+                    embedding: 8,
+                    hidden: 16,
+                    attention: 12,
+                    ctc_weight: 0.5,
+                }),
             };
             let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
             let data: Vec<Vec<f32>> = (0..6).map(|s| features(s, 21, 8)).collect();
-            let ranges = calibrate(&model, &data);
+            let digits: Vec<Vec<u8>> = (0..6u8).map(|s| vec![s, (s * 3) % 10, 7]).collect();
+            let ranges = calibrate(&model, &data, &digits);
             let mel = MelConfig {
                 mels: 8,
                 ..MelConfig::default()
@@ -421,6 +590,29 @@ mod tests {
                 );
                 // Every ISA gives the same scores.
                 assert_eq!(integer_logits(&int, Isa::Scalar, f).unwrap(), ints);
+            }
+            // The decoder, teacher-forced, against its float self.
+            if let (Some(fd), Some(id)) = (&model.decoder, &int.decoder) {
+                let unit = logit_scale(id.output.logit_scale);
+                for (f, d) in data.iter().zip(&digits) {
+                    let (_, cache) = model.forward(f);
+                    let inputs = decoder_inputs(d);
+                    let (float, _) = fd.forward(model.encoder_output(&cache), &inputs);
+                    let isa = Isa::detect();
+                    let encoded = int.encode(isa, &quantize_features(&int, f)).unwrap();
+                    let memory = id.prepare(isa, &encoded).unwrap();
+                    let ints = id.run_forced(isa, &memory, &inputs).unwrap();
+                    let spread = float.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+                    let worst = float
+                        .iter()
+                        .zip(&ints)
+                        .map(|(&a, &b)| (a as f64 - b as f64 * unit).abs())
+                        .fold(0.0, f64::max);
+                    assert!(
+                        worst < 0.05 * spread + 0.02,
+                        "decoder: worst {worst} of {spread}"
+                    );
+                }
             }
         }
     }
