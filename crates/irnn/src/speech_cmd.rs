@@ -18,8 +18,8 @@ use irnn_runtime::Isa;
 use irnn_train::asr::checkpoint::{self, AsrCheckpoint, AsrQuantInfo};
 use irnn_train::asr::qat::qat_epoch;
 use irnn_train::asr::quantize::{
-    calibrate, integer_model, integer_transcribe, integer_transcripts, mel_config, score,
-    AsrRanges, ErrorCounts,
+    calibrate, integer_attention_transcribe, integer_attention_transcripts, integer_model,
+    integer_transcribe, integer_transcripts, mel_config, score, AsrRanges, ErrorCounts,
 };
 use irnn_train::asr::train::{featurize, AsrData};
 use irnn_train::asr::AsrModel;
@@ -137,6 +137,49 @@ fn rates(e: &ErrorCounts) -> String {
     format!("WER {:.2} % | CER {:.2} %", e.wer(), e.cer())
 }
 
+/// Transcripts from the CTC head and, if the model has one, the attention
+/// decoder (both greedy).
+#[derive(PartialEq)]
+struct Transcripts {
+    ctc: Vec<Vec<u8>>,
+    attention: Option<Vec<Vec<u8>>>,
+}
+
+impl Transcripts {
+    fn float(model: &AsrModel<f32>, data: &AsrData) -> Self {
+        use rayon::prelude::*;
+        Self {
+            ctc: float_transcripts(model, data),
+            attention: model.decoder.as_ref().map(|_| {
+                data.features
+                    .par_iter()
+                    .map(|f| model.transcribe_attention(f).unwrap_or_default())
+                    .collect()
+            }),
+        }
+    }
+
+    fn integer(model: &IntSpeechModel, data: &AsrData) -> Result<Self> {
+        Ok(Self {
+            ctc: integer_transcripts(model, &data.features)?,
+            attention: integer_attention_transcripts(model, &data.features)?,
+        })
+    }
+
+    /// "WER … | CER …" of each head.
+    fn rates(&self, references: &[Vec<u8>]) -> String {
+        let ctc = rates(&score(&self.ctc, references));
+        match &self.attention {
+            Some(a) => format!("CTC {ctc}, attention {}", rates(&score(a, references))),
+            None => ctc,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ctc.len() + self.attention.as_ref().map_or(0, Vec::len)
+    }
+}
+
 /// Bytes of the float weights-only checkpoint, for size comparisons.
 fn float_bytes(model: &AsrModel<f32>) -> usize {
     model.params().iter().map(|p| 4 * p.len()).sum()
@@ -181,16 +224,14 @@ pub fn qat(a: QatArgs) -> Result<()> {
         speakers.split.test
     );
     let mut model = ck.model;
-    let float_test = score(&float_transcripts(&model, &test), &test.digits);
+    let float_test = Transcripts::float(&model, &test).rates(&test.digits);
     let ranges = calibrate_on(&model, &train, a.calibration_utterances);
     let mut pwl = PwlFitter::new(a.knots);
     let ptq = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
-    let ptq_test = score(&integer_transcripts(&ptq, &test.features)?, &test.digits);
+    let ptq_test = Transcripts::integer(&ptq, &test)?.rates(&test.digits);
     println!(
-        "test speaker {}: float {} | PTQ (calibration only, integer) {}",
+        "test speaker {}: float {float_test} | PTQ (calibration only, integer) {ptq_test}",
         speakers.split.test,
-        rates(&float_test),
-        rates(&ptq_test)
     );
     let mut optimizer = Optimizer::default();
     let mut order: Vec<usize> = (0..train.features.len()).collect();
@@ -223,16 +264,15 @@ pub fn qat(a: QatArgs) -> Result<()> {
         )?;
         bar.finish_and_clear();
         let int = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
-        let v = score(&integer_transcripts(&int, &valid.features)?, &valid.digits);
+        let v = Transcripts::integer(&int, &valid)?.rates(&valid.digits);
         println!(
-            "QAT epoch {epoch} | lr {lr:.6} | {:.1} s | integer CTC {loss:.3} | valid (integer) {}",
+            "QAT epoch {epoch} | lr {lr:.6} | {:.1} s | integer loss {loss:.3} | valid (integer) {v}",
             t.elapsed().as_secs_f64(),
-            rates(&v)
         );
     }
     let int = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
-    let qat_transcripts = integer_transcripts(&int, &test.features)?;
-    let qat_test = score(&qat_transcripts, &test.digits);
+    let qat_transcripts = Transcripts::integer(&int, &test)?;
+    let qat_test = qat_transcripts.rates(&test.digits);
     let quant = AsrQuantInfo {
         ranges,
         knots: a.knots,
@@ -242,25 +282,17 @@ pub fn qat(a: QatArgs) -> Result<()> {
     atomic_write(&model_out, &bytes)?;
     // The file, read back, must give QAT's transcripts.
     let back = load_speech_model(&model_out)?;
-    let file_transcripts = integer_transcripts(&back, &test.features)?;
-    let same = file_transcripts
-        .iter()
-        .zip(&qat_transcripts)
-        .filter(|(a, b)| a == b)
-        .count();
-    if same != qat_transcripts.len() {
+    let file_transcripts = Transcripts::integer(&back, &test)?;
+    if file_transcripts != qat_transcripts {
         bail!(
-            "{} reproduces only {same} of {} QAT transcripts",
+            "{} does not reproduce the QAT model's transcripts",
             model_out.display(),
-            qat_transcripts.len()
         );
     }
+    let same = qat_transcripts.len();
     println!(
-        "test speaker {}: float {} | PTQ {} | QAT → integer {}  ({:.0} s)",
+        "test speaker {}: float {float_test} | PTQ {ptq_test} | QAT → integer {qat_test}  ({:.0} s)",
         speakers.split.test,
-        rates(&float_test),
-        rates(&ptq_test),
-        rates(&qat_test),
         start.elapsed().as_secs_f64()
     );
     let fb = float_bytes(&model);
@@ -345,8 +377,9 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
     let front = LogMel::new(mel);
     let isa = Isa::detect();
     // One thread, front end included: the real-time factor of one core.
-    let (mut compute, mut audio) = (0.0f64, 0.0f64);
+    let (mut compute, mut audio, mut attention_compute) = (0.0f64, 0.0f64, 0.0f64);
     let mut counts = ErrorCounts::default();
+    let mut attention_counts = ErrorCounts::default();
     for u in &test {
         let t = Instant::now();
         let mut f = front.compute(&u.samples);
@@ -355,6 +388,11 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
         compute += t.elapsed().as_secs_f64();
         audio += u.samples.len() as f64 / mel.sample_rate as f64;
         counts = counts + ErrorCounts::of(&digits, &u.digits);
+        let t = Instant::now();
+        if let Some(digits) = integer_attention_transcribe(&model, isa, &f)? {
+            attention_compute += t.elapsed().as_secs_f64();
+            attention_counts = attention_counts + ErrorCounts::of(&digits, &u.digits);
+        }
     }
     println!(
         "{} (integer runtime, {} kernels, {}) on test speaker {}: {} over {} utterances, \
@@ -370,6 +408,14 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
         audio,
         compute
     );
+    if model.decoder.is_some() {
+        println!(
+            "attention decoder (greedy, integer): {} | real-time factor {:.5} on one thread \
+             (features computed once, counted above)",
+            rates(&attention_counts),
+            attention_compute / audio.max(1e-9)
+        );
+    }
     Ok(())
 }
 
@@ -386,14 +432,14 @@ pub fn eval_checkpoint(path: &Path, data: &Path, sets: &DigitSets) -> Result<()>
     let ck = load_asr(path)?;
     let speakers = Speakers::open(data, &ck.mel)?;
     let test = featurize(&speakers.test(sets)?, &LogMel::new(ck.mel));
-    let counts = score(&float_transcripts(&ck.model, &test), &test.digits);
+    let t = Transcripts::float(&ck.model, &test);
     println!(
         "{} (float) on test speaker {}: {} over {} utterances, {} digits",
         path.display(),
         speakers.split.test,
-        rates(&counts),
+        t.rates(&test.digits),
         test.features.len(),
-        counts.words
+        score(&t.ctc, &test.digits).words
     );
     Ok(())
 }
@@ -409,6 +455,9 @@ pub struct Transcribe {
     /// prefixes (1: greedy, an integer argmax per step).
     #[arg(long, default_value_t = 1)]
     beam: usize,
+    /// Decode with the attention decoder (greedy) instead of the CTC head.
+    #[arg(long)]
+    attention: bool,
 }
 
 /// `irnn transcribe`: the digits of each WAV file, one line per file.
@@ -418,7 +467,13 @@ pub fn transcribe(a: Transcribe) -> Result<()> {
     let isa = Isa::detect();
     for wav in &a.wavs {
         let f = wav_features(&model, &front, wav)?;
-        let digits = integer_transcribe(&model, isa, &f, a.beam)?;
+        let digits = if a.attention {
+            integer_attention_transcribe(&model, isa, &f)?.with_context(|| {
+                format!("{} has no attention decoder", a.model.display())
+            })?
+        } else {
+            integer_transcribe(&model, isa, &f, a.beam)?
+        };
         let text: Vec<&str> = digits
             .iter()
             .map(|&d| model.labels[d as usize + 1].as_str())
