@@ -2,16 +2,21 @@
 //! reproduces the QAT model's transcripts — and its int32 scores — exactly.
 //! Real speech from the committed FSDD fixture (fixtures/fsdd, CC BY-SA 4.0,
 //! "Free Spoken Digit Dataset, Z. Jackson et al."): a small BiLSTM with
-//! LayerNorm is trained briefly, calibrated, fine-tuned with QAT, saved with
-//! its ranges, reloaded, exported to a file and read back.
+//! LayerNorm, a CTC head and an attention decoder is trained briefly,
+//! calibrated, fine-tuned with QAT, saved with its ranges, reloaded,
+//! exported to a file and read back. Both heads are checked.
 
 use std::path::PathBuf;
 
 use irnn_runtime::format::{read_speech_model, write_speech_model};
 use irnn_runtime::Isa;
 use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
+use irnn_train::asr::decoder::{DecoderConfig, SOS};
 use irnn_train::asr::qat::qat_epoch;
-use irnn_train::asr::quantize::{calibrate, integer_logits, integer_model, integer_transcripts};
+use irnn_train::asr::quantize::{
+    calibrate, integer_attention_transcribe, integer_attention_transcripts, integer_logits,
+    integer_model, integer_transcripts, quantize_features,
+};
 use irnn_train::asr::train::{featurize, train_epoch};
 use irnn_train::asr::{AsrConfig, AsrModel};
 use irnn_train::audio::digits::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
@@ -48,7 +53,12 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
         layers: 2,
         hidden: 12,
         layer_norm: true,
-        decoder: None,
+        decoder: Some(DecoderConfig {
+            embedding: 8,
+            hidden: 12,
+            attention: 8,
+            ctc_weight: 0.5,
+        }),
     };
     let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(4));
     let order: Vec<usize> = (0..train.features.len()).collect();
@@ -87,6 +97,9 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
     // QAT mode: the model QAT ends with, exported in memory.
     let qat_model = integer_model(&model, &mel, &ranges, &mut pwl).unwrap();
     let qat_transcripts = integer_transcripts(&qat_model, &test.features).unwrap();
+    let qat_attention = integer_attention_transcripts(&qat_model, &test.features)
+        .unwrap()
+        .expect("a decoder");
 
     // Checkpoint with ranges → reload → export → file → read back.
     let tmp = std::env::temp_dir().join(format!("irnn-asr-exact-{}", std::process::id()));
@@ -112,12 +125,34 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
         let b = integer_logits(&runtime, Isa::detect(), f).unwrap();
         assert_eq!(a, b, "int32 scores differ");
         assert_eq!(integer_logits(&runtime, Isa::Scalar, f).unwrap(), a);
+        // The decoder's scores along its own greedy path.
+        let labels = integer_attention_transcribe(&qat_model, Isa::detect(), f)
+            .unwrap()
+            .unwrap();
+        let mut tokens = vec![SOS];
+        tokens.extend(labels.iter().map(|&d| d as u32));
+        let forced = |m: &irnn_runtime::speech::IntSpeechModel, isa| {
+            let encoded = m.encode(isa, &quantize_features(m, f)).unwrap();
+            let d = m.decoder.as_ref().unwrap();
+            let memory = d.prepare(isa, &encoded).unwrap();
+            d.run_forced(isa, &memory, &tokens).unwrap()
+        };
+        let a = forced(&qat_model, Isa::detect());
+        assert_eq!(forced(&runtime, Isa::detect()), a, "decoder scores differ");
+        assert_eq!(forced(&runtime, Isa::Scalar), a);
     }
     assert_eq!(
         integer_transcripts(&runtime, &test.features).unwrap(),
         qat_transcripts
     );
+    assert_eq!(
+        integer_attention_transcripts(&runtime, &test.features)
+            .unwrap()
+            .unwrap(),
+        qat_attention
+    );
     // The check is not vacuous: the model says something.
     assert!(qat_transcripts.iter().any(|t| !t.is_empty()));
+    assert!(qat_attention.iter().any(|t| !t.is_empty()));
     std::fs::remove_dir_all(&tmp).unwrap();
 }

@@ -468,9 +468,8 @@ pub fn transcribe(a: Transcribe) -> Result<()> {
     for wav in &a.wavs {
         let f = wav_features(&model, &front, wav)?;
         let digits = if a.attention {
-            integer_attention_transcribe(&model, isa, &f)?.with_context(|| {
-                format!("{} has no attention decoder", a.model.display())
-            })?
+            integer_attention_transcribe(&model, isa, &f)?
+                .with_context(|| format!("{} has no attention decoder", a.model.display()))?
         } else {
             integer_transcribe(&model, isa, &f, a.beam)?
         };
