@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use irnn_runtime::format::{read_speech_model, write_speech_model};
 use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
+use irnn_train::asr::beam::attention_beam_search;
 use irnn_train::asr::checkpoint::{self, AsrCheckpoint, AsrQuantInfo};
 use irnn_train::asr::qat::qat_epoch;
 use irnn_train::asr::quantize::{
@@ -389,13 +390,13 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
         audio += u.samples.len() as f64 / mel.sample_rate as f64;
         counts = counts + ErrorCounts::of(&digits, &u.digits);
         let t = Instant::now();
-        if let Some(digits) = integer_attention_transcribe(&model, isa, &f)? {
+        if let Some(digits) = attention_decode(&model, isa, &f, beam)? {
             attention_compute += t.elapsed().as_secs_f64();
             attention_counts = attention_counts + ErrorCounts::of(&digits, &u.digits);
         }
     }
     println!(
-        "{} (integer runtime, {} kernels, {}) on test speaker {}: {} over {} utterances, \
+        "{} (integer runtime, {} kernels, CTC head, {}) on test speaker {}: {} over {} utterances, \
          {} digits | real-time factor {:.5} on one thread ({:.1} s of audio in {:.3} s)",
         path.display(),
         isa.name(),
@@ -410,13 +411,28 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
     );
     if model.decoder.is_some() {
         println!(
-            "attention decoder (greedy, integer): {} | real-time factor {:.5} on one thread \
+            "attention decoder (integer, {}): {} | real-time factor {:.5} on one thread \
              (features computed once, counted above)",
+            decoder_name(beam),
             rates(&attention_counts),
             attention_compute / audio.max(1e-9)
         );
     }
     Ok(())
+}
+
+/// The attention decoder's transcript: greedy (`beam` ≤ 1) or beam search.
+fn attention_decode(
+    model: &IntSpeechModel,
+    isa: Isa,
+    features: &[f32],
+    beam: usize,
+) -> Result<Option<Vec<u8>>> {
+    Ok(if beam <= 1 {
+        integer_attention_transcribe(model, isa, features)?
+    } else {
+        attention_beam_search(model, isa, features, beam)?.map(|(d, _)| d)
+    })
 }
 
 fn decoder_name(beam: usize) -> String {
@@ -451,11 +467,12 @@ pub struct Transcribe {
     /// WAV files (16-bit PCM at the model's sample rate).
     #[arg(required = true)]
     wavs: Vec<PathBuf>,
-    /// CTC prefix beam search over the int32 scores with this many
-    /// prefixes (1: greedy, an integer argmax per step).
+    /// Beam search over the int32 scores with this many hypotheses (CTC
+    /// prefixes, or decoder label sequences with --attention); 1: greedy,
+    /// an integer argmax per step.
     #[arg(long, default_value_t = 1)]
     beam: usize,
-    /// Decode with the attention decoder (greedy) instead of the CTC head.
+    /// Decode with the attention decoder instead of the CTC head.
     #[arg(long)]
     attention: bool,
 }

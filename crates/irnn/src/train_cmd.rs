@@ -316,7 +316,8 @@ pub struct Eval {
     bptt: usize,
     #[command(flatten)]
     digits: crate::speech_cmd::DigitSets,
-    /// Speech: CTC prefix beam search with this many prefixes (1: greedy).
+    /// Speech: beam search with this many hypotheses for both heads (1:
+    /// greedy).
     #[arg(long, default_value_t = 1)]
     beam: usize,
 }

@@ -7,6 +7,7 @@
 //! tested; the attention decoder, QAT and the integer conversion of this
 //! model are not written yet (docs/ARCHITECTURE.md).
 
+pub mod beam;
 pub mod checkpoint;
 pub mod decoder;
 pub mod model;
