@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use irnn_train::asr::decoder::DecoderConfig;
@@ -70,13 +70,17 @@ pub struct TrainAsr {
     /// Dropout on the inputs of layers after the first and of the output.
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
-    /// Speed perturbation: each training utterance is played at a speed
-    /// drawn from [1 − S, 1 + S] (tempo and pitch; 0: off).
+    /// Speed perturbation: each epoch, each training utterance is played at
+    /// a speed drawn from [1 − S, 1 + S] (tempo and pitch; 0: off).
     #[arg(long, default_value_t = 0.0)]
     speed_perturb: f64,
     /// SpecAugment masks of each kind per utterance (0: none).
     #[arg(long, default_value_t = 2)]
     spec_augment: usize,
+    /// Start from this checkpoint's weights (same shape) instead of a fresh
+    /// initialisation: fine-tuning.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Where to save the model.
     #[arg(long, short, default_value = "checkpoints/asr.safetensors")]
     out: PathBuf,
@@ -109,16 +113,24 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     );
     let start = Instant::now();
     let front = LogMel::new(mel);
-    let mut train_utts = speakers.train(&a.digits)?;
-    if a.speed_perturb > 0.0 {
-        let mut rng = TrainRng::seed(a.digits.seed ^ 0x5EED);
-        for u in &mut train_utts {
-            let s = a.speed_perturb as f32;
-            let factor = rng.gen_range(1.0 - s..=1.0 + s);
-            u.samples = change_speed(&u.samples, factor);
-        }
-    }
-    let train = featurize(&train_utts, &front);
+    let train_utts = speakers.train(&a.digits)?;
+    // With speed perturbation the training features are recomputed every
+    // epoch from freshly perturbed audio (a new speed per utterance and
+    // epoch; featurizing 3,000 utterances takes about a second).
+    let perturbed = |epoch: u64| {
+        let mut rng = TrainRng::seed(a.digits.seed ^ 0x5EED ^ epoch.wrapping_mul(0x9E37));
+        let s = a.speed_perturb as f32;
+        let utts: Vec<_> = train_utts
+            .iter()
+            .map(|u| {
+                let mut u = u.clone();
+                u.samples = change_speed(&u.samples, rng.gen_range(1.0 - s..=1.0 + s));
+                u
+            })
+            .collect();
+        featurize(&utts, &front)
+    };
+    let mut train = featurize(&train_utts, &front);
     let valid = featurize(&speakers.valid(&a.digits)?, &front);
     let test = featurize(&speakers.test(&a.digits)?, &front);
     println!(
@@ -142,7 +154,21 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         }),
     };
     let mut rng = TrainRng::seed(a.digits.seed);
-    let mut model = AsrModel::<f32>::new(config, &mut rng);
+    let mut model = match &a.init {
+        Some(path) => {
+            let ck = checkpoint::load(path).with_context(|| format!("--init {}", path.display()))?;
+            if ck.model.config != config {
+                bail!(
+                    "--init {}: its shape {:?} differs from the one asked for {:?}",
+                    path.display(),
+                    ck.model.config,
+                    config
+                );
+            }
+            ck.model
+        }
+        None => AsrModel::<f32>::new(config, &mut rng),
+    };
     let params: usize = model.params().iter().map(|p| p.len()).sum();
     println!(
         "model: {} × BiLSTM {} (stack {}{}), {params} parameters",
@@ -154,6 +180,9 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     let mut optimizer = Optimizer::default();
     let mut order: Vec<usize> = (0..train.features.len()).collect();
     for epoch in 1..=a.epochs {
+        if a.speed_perturb > 0.0 {
+            train = perturbed(epoch as u64);
+        }
         order.shuffle(&mut rng);
         let lr = a.lr
             * 0.5
