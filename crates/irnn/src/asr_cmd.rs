@@ -156,7 +156,8 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     let mut rng = TrainRng::seed(a.digits.seed);
     let mut model = match &a.init {
         Some(path) => {
-            let ck = checkpoint::load(path).with_context(|| format!("--init {}", path.display()))?;
+            let ck =
+                checkpoint::load(path).with_context(|| format!("--init {}", path.display()))?;
             if ck.model.config != config {
                 bail!(
                     "--init {}: its shape {:?} differs from the one asked for {:?}",

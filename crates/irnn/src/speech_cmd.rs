@@ -20,7 +20,8 @@ use irnn_train::asr::checkpoint::{self, AsrCheckpoint, AsrQuantInfo};
 use irnn_train::asr::qat::qat_epoch;
 use irnn_train::asr::quantize::{
     calibrate, integer_attention_transcribe, integer_attention_transcripts, integer_model,
-    integer_transcribe, integer_transcripts, mel_config, score, AsrRanges, ErrorCounts,
+    integer_transcribe, integer_transcripts, mel_config, score, AsrRanges, ErrorBreakdown,
+    ErrorCounts,
 };
 use irnn_train::asr::train::{featurize, AsrData};
 use irnn_train::asr::AsrModel;
@@ -370,7 +371,13 @@ fn wav_features(model: &IntSpeechModel, front: &LogMel, path: &Path) -> Result<V
 
 /// `irnn eval` of a `.irnn` speech model: greedy WER and CER on the test
 /// speaker's utterances, and the real-time factor on one thread.
-pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Result<()> {
+pub fn eval_model(
+    path: &Path,
+    data: &Path,
+    sets: &DigitSets,
+    beam: usize,
+    errors: bool,
+) -> Result<()> {
     let model = load_speech_model(path)?;
     let mel = mel_config(&model.front_end);
     let speakers = Speakers::open(data, &mel)?;
@@ -381,6 +388,7 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
     let (mut compute, mut audio, mut attention_compute) = (0.0f64, 0.0f64, 0.0f64);
     let mut counts = ErrorCounts::default();
     let mut attention_counts = ErrorCounts::default();
+    let mut hypotheses = Vec::with_capacity(test.len());
     for u in &test {
         let t = Instant::now();
         let mut f = front.compute(&u.samples);
@@ -389,6 +397,7 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
         compute += t.elapsed().as_secs_f64();
         audio += u.samples.len() as f64 / mel.sample_rate as f64;
         counts = counts + ErrorCounts::of(&digits, &u.digits);
+        hypotheses.push(digits);
         let t = Instant::now();
         if let Some(digits) = attention_decode(&model, isa, &f, beam)? {
             attention_compute += t.elapsed().as_secs_f64();
@@ -409,6 +418,10 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
         audio,
         compute
     );
+    if errors {
+        let references: Vec<Vec<u8>> = test.iter().map(|u| u.digits.clone()).collect();
+        print_breakdown(&ErrorBreakdown::of(&hypotheses, &references));
+    }
     if model.decoder.is_some() {
         println!(
             "attention decoder (integer, {}): {} | real-time factor {:.5} on one thread \
@@ -419,6 +432,31 @@ pub fn eval_model(path: &Path, data: &Path, sets: &DigitSets, beam: usize) -> Re
         );
     }
     Ok(())
+}
+
+/// Substitutions, deletions, insertions and the commonest confusions.
+fn print_breakdown(b: &ErrorBreakdown) {
+    let (s, d, i) = b.totals();
+    let confusions: Vec<String> = b
+        .top_confusions(8)
+        .iter()
+        .map(|(r, h, n)| format!("{r}→{h} ×{n}"))
+        .collect();
+    println!("CTC errors: {s} substitutions, {d} deletions, {i} insertions");
+    println!(
+        "  commonest substitutions (said→recognised): {}",
+        confusions.join(", ")
+    );
+    let per = |v: &[usize; 10]| {
+        v.iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(k, n)| format!("{k}:{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("  deleted by digit: {}", per(&b.deleted));
+    println!("  inserted by digit: {}", per(&b.inserted));
 }
 
 /// The attention decoder's transcript: greedy (`beam` ≤ 1) or beam search.

@@ -320,13 +320,17 @@ pub struct Eval {
     /// greedy).
     #[arg(long, default_value_t = 1)]
     beam: usize,
+    /// Speech: also print where the errors are (substitutions by digit,
+    /// deletions, insertions).
+    #[arg(long)]
+    errors: bool,
 }
 
 pub fn eval(a: Eval) -> Result<()> {
     let data = std::path::Path::new(&a.data);
     if crate::model_cmd::is_model_file(&a.model) {
         if crate::model_cmd::is_speech_model_file(&a.model) {
-            return crate::speech_cmd::eval_model(&a.model, data, &a.digits, a.beam);
+            return crate::speech_cmd::eval_model(&a.model, data, &a.digits, a.beam, a.errors);
         }
         return crate::model_cmd::eval_model(&a.model, &a.data, a.whole);
     }

@@ -20,7 +20,7 @@ use super::decoder::{decoder_inputs, AttentionDecoder, DECODER_CLASSES, DECODER_
 use super::model::{stack_frames, AsrModel, DIGIT_CLASSES};
 use crate::audio::MelConfig;
 use crate::convert::{convert_attention, convert_lstm, AffineQuant, ConvertError, Ranges};
-use crate::nn::ctc::{edit_distance, prefix_beam_search};
+use crate::nn::ctc::{align, edit_distance, prefix_beam_search, EditOp};
 use crate::pwl_fit::PwlFitter;
 use crate::pwl_fit::Q15;
 use crate::quant::quantize_multiplier;
@@ -498,6 +498,59 @@ impl ErrorCounts {
     }
 }
 
+/// Where digit errors come from: substitutions (by reference and
+/// recognised digit), deletions and insertions (by digit).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorBreakdown {
+    /// `substituted[r][h]`: digit `r` recognised as `h`.
+    pub substituted: [[usize; 10]; 10],
+    /// Digits missed.
+    pub deleted: [usize; 10],
+    /// Digits recognised where none was said.
+    pub inserted: [usize; 10],
+}
+
+impl ErrorBreakdown {
+    /// The breakdown of `hypotheses` against `references` (minimum-cost
+    /// alignments).
+    pub fn of(hypotheses: &[Vec<u8>], references: &[Vec<u8>]) -> Self {
+        let mut b = Self::default();
+        for (h, r) in hypotheses.iter().zip(references) {
+            for op in align(h, r) {
+                match op {
+                    EditOp::Match(_) => {}
+                    EditOp::Substitution {
+                        reference,
+                        hypothesis,
+                    } => b.substituted[reference as usize][hypothesis as usize] += 1,
+                    EditOp::Deletion(d) => b.deleted[d as usize] += 1,
+                    EditOp::Insertion(d) => b.inserted[d as usize] += 1,
+                }
+            }
+        }
+        b
+    }
+
+    /// Total substitutions, deletions and insertions.
+    pub fn totals(&self) -> (usize, usize, usize) {
+        let s = self.substituted.iter().flatten().sum();
+        (s, self.deleted.iter().sum(), self.inserted.iter().sum())
+    }
+
+    /// The `n` most frequent confusions, most frequent first:
+    /// `(said, recognised, count)`.
+    pub fn top_confusions(&self, n: usize) -> Vec<(u8, u8, usize)> {
+        let mut all: Vec<(u8, u8, usize)> = (0..10u8)
+            .flat_map(|r| (0..10u8).map(move |h| (r, h)))
+            .map(|(r, h)| (r, h, self.substituted[r as usize][h as usize]))
+            .filter(|c| c.2 > 0)
+            .collect();
+        all.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        all.truncate(n);
+        all
+    }
+}
+
 /// Transcribes every utterance with the integer model (in parallel, greedy
 /// decoding); returns the transcripts in order.
 pub fn integer_transcripts(
@@ -624,6 +677,11 @@ mod tests {
         // "one two" vs "one three": "two" → "three" is 4 edits.
         assert_eq!(spelled(&[1, 3]).iter().collect::<String>(), "one three");
         assert_eq!((e.char_errors, e.chars), (4, 9));
+        let b = ErrorBreakdown::of(&[vec![1, 2, 5], vec![]], &[vec![1, 3], vec![0]]);
+        assert_eq!(b.totals(), (1, 1, 1));
+        assert_eq!(b.substituted[3][2], 1);
+        assert_eq!((b.deleted[0], b.inserted[5]), (1, 1));
+        assert_eq!(b.top_confusions(3), [(3, 2, 1)]);
         let total = score(&[vec![1, 2], vec![]], &[vec![1, 3], vec![0]]);
         assert_eq!((total.word_errors, total.words), (2, 3));
         assert!((total.wer() - 200.0 / 3.0).abs() < 1e-9);

@@ -180,6 +180,73 @@ pub fn prefix_beam_search(scores: &[f64], classes: usize, beam: usize) -> Vec<us
     beams.swap_remove(0).0
 }
 
+/// One step of an alignment of a hypothesis to its reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditOp<T> {
+    /// The same element in both.
+    Match(T),
+    /// `hypothesis` where the reference has `reference`.
+    Substitution {
+        /// What was said.
+        reference: T,
+        /// What was recognised.
+        hypothesis: T,
+    },
+    /// A reference element the hypothesis lacks.
+    Deletion(T),
+    /// A hypothesis element the reference lacks.
+    Insertion(T),
+}
+
+/// A minimum-cost alignment of `hypothesis` to `reference` (its errors
+/// number [`edit_distance`]); on ties substitutions come first, then
+/// deletions.
+pub fn align<T: PartialEq + Copy>(hypothesis: &[T], reference: &[T]) -> Vec<EditOp<T>> {
+    let (n, m) = (hypothesis.len(), reference.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let sub = d[i - 1][j - 1] + (hypothesis[i - 1] != reference[j - 1]) as usize;
+            d[i][j] = sub.min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+        }
+    }
+    let (mut i, mut j) = (n, m);
+    let mut ops = Vec::with_capacity(n.max(m));
+    while i > 0 || j > 0 {
+        if i > 0 && j > 0 {
+            let same = hypothesis[i - 1] == reference[j - 1];
+            if d[i][j] == d[i - 1][j - 1] + (!same) as usize {
+                ops.push(if same {
+                    EditOp::Match(reference[j - 1])
+                } else {
+                    EditOp::Substitution {
+                        reference: reference[j - 1],
+                        hypothesis: hypothesis[i - 1],
+                    }
+                });
+                i -= 1;
+                j -= 1;
+                continue;
+            }
+        }
+        if j > 0 && d[i][j] == d[i][j - 1] + 1 {
+            ops.push(EditOp::Deletion(reference[j - 1]));
+            j -= 1;
+        } else {
+            ops.push(EditOp::Insertion(hypothesis[i - 1]));
+            i -= 1;
+        }
+    }
+    ops.reverse();
+    ops
+}
+
 /// Levenshtein distance between two sequences (substitutions, insertions
 /// and deletions all cost 1).
 pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
@@ -239,6 +306,45 @@ mod tests {
                 path[t] = 0;
                 t += 1;
             }
+        }
+    }
+
+    #[test]
+    fn alignments_cost_the_edit_distance() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..200 {
+            let a: Vec<u8> = (0..rng.gen_range(0..7))
+                .map(|_| rng.gen_range(0..3))
+                .collect();
+            let b: Vec<u8> = (0..rng.gen_range(0..7))
+                .map(|_| rng.gen_range(0..3))
+                .collect();
+            let ops = align(&a, &b);
+            let errors = ops
+                .iter()
+                .filter(|o| !matches!(o, EditOp::Match(_)))
+                .count();
+            assert_eq!(errors, edit_distance(&a, &b));
+            // Replaying the alignment rebuilds both sequences.
+            let (mut h, mut r) = (Vec::new(), Vec::new());
+            for o in ops {
+                match o {
+                    EditOp::Match(x) => {
+                        h.push(x);
+                        r.push(x);
+                    }
+                    EditOp::Substitution {
+                        reference,
+                        hypothesis,
+                    } => {
+                        h.push(hypothesis);
+                        r.push(reference);
+                    }
+                    EditOp::Deletion(x) => r.push(x),
+                    EditOp::Insertion(x) => h.push(x),
+                }
+            }
+            assert_eq!((h, r), (a, b));
         }
     }
 
