@@ -59,6 +59,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
             attention: 8,
             ctc_weight: 0.5,
         }),
+        conv_channels: 0,
     };
     let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(4));
     let order: Vec<usize> = (0..train.features.len()).collect();

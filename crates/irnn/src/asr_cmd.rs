@@ -51,6 +51,10 @@ pub struct TrainAsr {
     /// LayerNorm in the LSTM cells.
     #[arg(long)]
     layer_norm: bool,
+    /// Channels of a 3 × 3 convolutional front end over (time, mel), stride
+    /// 2 along mel, ReLU (0: none).
+    #[arg(long, default_value_t = 0)]
+    conv_channels: usize,
     /// Add an attention decoder (additive attention, LSTM decoder) beside
     /// the CTC head, trained jointly.
     #[arg(long)]
@@ -152,6 +156,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             attention: a.attention_dim,
             ctc_weight: a.ctc_weight,
         }),
+        conv_channels: a.conv_channels,
     };
     let mut rng = TrainRng::seed(a.digits.seed);
     let mut model = match &a.init {

@@ -141,6 +141,7 @@ mod tests {
                 attention: 6,
                 ctc_weight: 0.5,
             }),
+            conv_channels: 0,
         };
         let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(8));
         let mel = MelConfig {

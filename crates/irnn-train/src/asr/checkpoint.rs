@@ -149,6 +149,7 @@ mod tests {
             hidden: 3,
             layer_norm: true,
             decoder: None,
+            conv_channels: 0,
         };
         let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
         let dir = std::env::temp_dir().join(format!("irnn-asr-ckpt-{}", std::process::id()));

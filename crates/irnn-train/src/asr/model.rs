@@ -7,6 +7,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::decoder::{AttentionDecoder, DecoderConfig};
+use crate::nn::conv::{conv_bins, MelConv};
 use crate::nn::ctc::ctc_loss;
 use crate::nn::dropout::DropoutMask;
 use crate::nn::linear::Linear;
@@ -33,6 +34,21 @@ pub struct AsrConfig {
     /// checkpoints).
     #[serde(default)]
     pub decoder: Option<DecoderConfig>,
+    /// Channels of the convolutional front end (0: none, the features go
+    /// straight to frame stacking).
+    #[serde(default)]
+    pub conv_channels: usize,
+}
+
+impl AsrConfig {
+    /// Values per frame entering frame stacking.
+    pub fn frame_dim(&self) -> usize {
+        if self.conv_channels > 0 {
+            self.conv_channels * conv_bins(self.features)
+        } else {
+            self.features
+        }
+    }
 }
 
 /// `frames × dim` → `⌈frames / k⌉ × (k·dim)`: each output row concatenates
@@ -62,6 +78,10 @@ pub struct AsrCache<T> {
     steps: usize,
     /// Dropout masks on the inputs of layers 1.. and of the output layer.
     masks: Vec<DropoutMask<T>>,
+    /// The convolution's output (frames × frame_dim), if there is one.
+    conv_out: Vec<T>,
+    /// The features.
+    features: Vec<T>,
 }
 
 /// The longest transcript decoding may produce for `steps` encoder steps
@@ -81,6 +101,8 @@ pub struct AsrModel<T> {
     pub output: Linear<T>,
     /// The attention decoder over the top layer's outputs, if any.
     pub decoder: Option<AttentionDecoder<T>>,
+    /// The convolutional front end, if any.
+    pub conv: Option<MelConv<T>>,
 }
 
 fn reverse_rows<T: Copy>(x: &[T], width: usize) -> Vec<T> {
@@ -94,7 +116,7 @@ impl<T: Real> AsrModel<T> {
         let mut layers = Vec::new();
         for l in 0..config.layers {
             let input = if l == 0 {
-                config.features * config.stack
+                config.frame_dim() * config.stack
             } else {
                 2 * config.hidden
             };
@@ -106,6 +128,8 @@ impl<T: Real> AsrModel<T> {
             layers.push(BiLstm { forward, backward });
         }
         let output = Linear::new("output", 2 * config.hidden, DIGIT_CLASSES, rng);
+        let conv = (config.conv_channels > 0)
+            .then(|| MelConv::new("conv", config.features, config.conv_channels, rng));
         let decoder = config
             .decoder
             .map(|d| AttentionDecoder::new(d, 2 * config.hidden, rng));
@@ -113,6 +137,7 @@ impl<T: Real> AsrModel<T> {
             output,
             layers,
             decoder,
+            conv,
             config,
         }
     }
@@ -120,6 +145,9 @@ impl<T: Real> AsrModel<T> {
     /// All parameters, in a fixed order.
     pub fn params(&self) -> Vec<&Param<T>> {
         let mut v: Vec<&Param<T>> = Vec::new();
+        if let Some(c) = &self.conv {
+            v.extend([&c.weight, &c.bias]);
+        }
         for l in &self.layers {
             v.extend(l.forward.params());
             v.extend(l.backward.params());
@@ -135,6 +163,9 @@ impl<T: Real> AsrModel<T> {
     /// All parameters, mutable, same order.
     pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         let mut v: Vec<&mut Param<T>> = Vec::new();
+        if let Some(c) = &mut self.conv {
+            v.extend([&mut c.weight, &mut c.bias]);
+        }
         for l in &mut self.layers {
             v.extend(l.forward.params_mut());
             v.extend(l.backward.params_mut());
@@ -170,8 +201,17 @@ impl<T: Real> AsrModel<T> {
         mut rng: Option<&mut dyn rand::RngCore>,
     ) -> (Vec<T>, AsrCache<T>) {
         let c = self.config;
-        let mut x = stack_frames(features, c.features, c.stack);
-        let steps = x.len() / (c.features * c.stack);
+        let conv_out = match &self.conv {
+            Some(conv) => conv.forward(features),
+            None => Vec::new(),
+        };
+        let frames_in = if self.conv.is_some() {
+            &conv_out
+        } else {
+            features
+        };
+        let mut x = stack_frames(frames_in, c.frame_dim(), c.stack);
+        let steps = x.len() / (c.frame_dim() * c.stack);
         let n = c.hidden;
         let mut inputs = Vec::new();
         let mut caches = Vec::new();
@@ -222,6 +262,12 @@ impl<T: Real> AsrModel<T> {
                 top: x,
                 steps,
                 masks,
+                features: if self.conv.is_some() {
+                    features.to_vec()
+                } else {
+                    Vec::new()
+                },
+                conv_out,
             },
         )
     }
@@ -275,6 +321,12 @@ impl<T: Real> AsrModel<T> {
             if let Some(m) = mask(l) {
                 m.apply(&mut d);
             }
+        }
+        // Stacking only concatenated rows: the stacked gradient, cut to the
+        // real frames, is the convolution output's.
+        if let Some(conv) = &mut self.conv {
+            let n = cache.conv_out.len();
+            conv.backward(&cache.features, &cache.conv_out, &d[..n]);
         }
     }
 
@@ -353,6 +405,7 @@ mod tests {
                 hidden: 4,
                 layer_norm,
                 decoder,
+                conv_channels: if layer_norm { 2 } else { 0 },
             };
             let mut rng = TrainRng::seed(5);
             let mut model = AsrModel::<f64>::new(config, &mut rng);
@@ -419,6 +472,7 @@ mod tests {
                 hidden: 3,
                 layer_norm: false,
                 decoder: None,
+                conv_channels: 0,
             },
             &mut TrainRng::seed(1),
         );

@@ -161,6 +161,7 @@ mod tests {
                 attention: 6,
                 ctc_weight: 0.5,
             }),
+            conv_channels: 0,
         };
         let mel = MelConfig {
             mels: 4,

@@ -607,6 +607,7 @@ mod tests {
                     attention: 12,
                     ctc_weight: 0.5,
                 }),
+                conv_channels: 0,
             };
             let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
             let data: Vec<Vec<f32>> = (0..6).map(|s| features(s, 21, 8)).collect();

@@ -7,6 +7,7 @@
 //! parameter names and shapes.
 
 pub mod attention;
+pub mod conv;
 pub mod ctc;
 pub mod dropout;
 pub mod gru;
