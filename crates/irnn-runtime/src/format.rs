@@ -14,7 +14,7 @@ use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::{PackedMatrix, RowRequant};
 use crate::layers::{
     AttentionScore, IntAttention, IntBiLstm, IntEmbedding, IntGruCell, IntLayerNorm, IntLstmCell,
-    IntOutputLayer, QuantizedAdd, ResetMode,
+    IntMelConv, IntOutputLayer, QuantizedAdd, ResetMode,
 };
 use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
 use crate::pwl::PwlTable;
@@ -228,6 +228,21 @@ pub fn write_speech_model(model: &IntSpeechModel) -> Vec<u8> {
     w.u32(model.stack as u32);
     w.multiplier(model.input_scale);
     w.i32(model.input_zero_point);
+    match &model.conv {
+        None => w.u8(0),
+        Some(c) => {
+            w.u8(1);
+            w.u32(c.mels as u32);
+            let ch = c.channels() as u32;
+            w.tensor_i8(&[ch, 3, 3], &c.weights);
+            w.tensor_i32(&[ch], &c.bias);
+            let mant: Vec<i32> = c.multipliers.iter().map(|m| m.mantissa).collect();
+            let shift: Vec<i32> = c.multipliers.iter().map(|m| m.shift).collect();
+            w.tensor_i32(&[ch], &mant);
+            w.tensor_i32(&[ch], &shift);
+            w.i32(c.output_zero_point);
+        }
+    }
     w.u32(model.layers.len() as u32);
     for layer in &model.layers {
         w.lstm(&layer.forward);
@@ -843,6 +858,37 @@ impl<'a> Reader<'a> {
         let stack = self.dim("frame stack")?;
         let input_scale = self.multiplier("feature scale")?;
         let input_zero_point = self.i32("feature zero point")?;
+        let conv = match self.u8("convolution flag")? {
+            0 => None,
+            1 => {
+                let mels = self.dim("convolution mel filters")?;
+                let (dims, weights) = self.i8s("convolution weights", &[0, 3, 3])?;
+                let ch = dims[0];
+                let bias = self.i32s("convolution bias", &[ch])?;
+                let mant = self.i32s("convolution multiplier mantissas", &[ch])?;
+                let shift = self.i32s("convolution multiplier shifts", &[ch])?;
+                let multipliers = mant
+                    .iter()
+                    .zip(&shift)
+                    .map(|(&m, &s)| QuantizedMultiplier::new(m, s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let conv = IntMelConv {
+                    mels: mels as usize,
+                    weights,
+                    bias,
+                    multipliers,
+                    input_zero_point,
+                    output_zero_point: self.i32("convolution output zero point")?,
+                };
+                conv.validate()?;
+                Some(conv)
+            }
+            f => {
+                return Err(invalid(alloc::format!(
+                    "convolution flag {f} (must be 0 or 1)"
+                )))
+            }
+        };
         let count = self.layer_count()?;
         let mut layers = Vec::new();
         for _ in 0..count {
@@ -870,6 +916,7 @@ impl<'a> Reader<'a> {
             f => return Err(invalid(alloc::format!("decoder flag {f} (must be 0 or 1)"))),
         };
         Ok(IntSpeechModel {
+            conv,
             decoder,
             front_end,
             stack: stack as usize,

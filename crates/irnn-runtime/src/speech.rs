@@ -20,7 +20,7 @@ use alloc::vec::Vec;
 use crate::error::{check_len, Error};
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::Isa;
-use crate::layers::{IntBiLstm, IntOutputLayer};
+use crate::layers::{IntBiLstm, IntMelConv, IntOutputLayer};
 
 pub mod decoder;
 pub use decoder::{DecoderState, IntAttentionDecoder};
@@ -57,6 +57,9 @@ pub struct IntSpeechModel {
     pub input_scale: QuantizedMultiplier,
     /// The int8 feature value that stands for 0.0.
     pub input_zero_point: i32,
+    /// A convolutional front end over the features, if any (its input zero
+    /// point is the features').
+    pub conv: Option<IntMelConv>,
     /// Bidirectional layers, bottom first.
     pub layers: Vec<IntBiLstm>,
     /// Scores of every class; class 0 is the CTC blank.
@@ -81,7 +84,16 @@ impl IntSpeechModel {
                 what: "the feature zero point must be an int8",
             });
         }
-        let mut width = self.front_end.mels as usize * self.stack;
+        let mut width = self.frame_dim() * self.stack;
+        if let Some(c) = &self.conv {
+            c.validate()?;
+            check_len("convolution mel filters", self.features(), c.mels)?;
+            if c.input_zero_point != self.input_zero_point {
+                return Err(Error::InvalidParameter {
+                    what: "the convolution must read the features' grid",
+                });
+            }
+        }
         for layer in &self.layers {
             layer.validate()?;
             check_len("bidirectional layer input", width, layer.forward.input)?;
@@ -104,6 +116,15 @@ impl IntSpeechModel {
     /// Features per frame.
     pub fn features(&self) -> usize {
         self.front_end.mels as usize
+    }
+
+    /// Values per frame entering frame stacking (the convolution's outputs,
+    /// or the features).
+    pub fn frame_dim(&self) -> usize {
+        match &self.conv {
+            Some(c) => c.output_dim(),
+            None => self.features(),
+        }
     }
 
     /// Number of classes (blank included).
@@ -134,9 +155,15 @@ impl IntSpeechModel {
                 found: features.len(),
             });
         }
-        let steps = self.steps(features.len() / dim);
-        let mut x = vec![self.input_zero_point as i8; steps * self.stack * dim];
-        x[..features.len()].copy_from_slice(features);
+        let frames = features.len() / dim;
+        let steps = self.steps(frames);
+        // Stacking pads with the int8 image of 0.0 on the stacked grid.
+        let (frames_in, pad) = match &self.conv {
+            Some(c) => (c.run(features)?, c.output_zero_point),
+            None => (features.to_vec(), self.input_zero_point),
+        };
+        let mut x = vec![pad as i8; steps * self.stack * self.frame_dim()];
+        x[..frames_in.len()].copy_from_slice(&frames_in);
         for layer in &self.layers {
             let mut y = vec![0i8; steps * 2 * layer.forward.hidden];
             layer.run(isa, &x, &mut y)?;
@@ -207,12 +234,13 @@ mod tests {
     use crate::test_models::random_speech_model;
 
     fn tiny(stack: usize, mels: u32, hidden: usize) -> IntSpeechModel {
-        random_speech_model(7, stack, mels, hidden)
+        random_speech_model(7, stack, mels, hidden, true)
     }
 
     #[test]
     fn padding_is_the_zero_point_and_shapes_follow_the_stack() {
-        let m = tiny(3, 4, 5);
+        // Without a convolution, padding the features is padding the steps.
+        let m = random_speech_model(7, 3, 4, 5, false);
         m.validate().unwrap();
         let isa = Isa::detect();
         // 7 frames → 3 steps; the last step's missing 2 frames are padding.
@@ -227,6 +255,23 @@ mod tests {
         assert_eq!(m.logits(isa, &[]).unwrap().len(), 3);
         assert!(m.logits(isa, &frames[..5]).is_err());
         assert_eq!(m.logits(Isa::Scalar, &frames).unwrap(), logits);
+        // With one, the convolution's outputs are padded: its zero point,
+        // not its response to padded features.
+        let m = tiny(3, 4, 5);
+        let c = m.conv.as_ref().unwrap();
+        let encoded = m.encode(isa, &frames).unwrap();
+        let mut stacked = c.run(&frames).unwrap();
+        stacked.extend(core::iter::repeat_n(
+            c.output_zero_point as i8,
+            2 * c.output_dim(),
+        ));
+        let mut x = stacked;
+        for layer in &m.layers {
+            let mut y = vec![0i8; 3 * 2 * layer.forward.hidden];
+            layer.run(isa, &x, &mut y).unwrap();
+            x = y;
+        }
+        assert_eq!(encoded, x);
     }
 
     #[test]

@@ -183,18 +183,38 @@ pub(crate) fn random_language_model(seed: u64, vocab: usize, width: usize) -> In
 }
 
 /// A 2-layer bidirectional CTC model (the top layer with LayerNorm) over
-/// `mels` features stacked by `stack`, with three classes.
+/// `mels` features (through a 2-channel convolution if `with_conv`)
+/// stacked by `stack`, with three classes and an attention decoder.
 pub(crate) fn random_speech_model(
     seed: u64,
     stack: usize,
     mels: u32,
     hidden: usize,
+    with_conv: bool,
 ) -> crate::speech::IntSpeechModel {
     use crate::layers::IntBiLstm;
     use crate::speech::{FrontEnd, IntSpeechModel};
     let mut rng = StdRng::seed_from_u64(seed);
+    let input_zero_point = rng.gen_range(-5..=5);
+    let channels = 2;
+    let conv = crate::layers::IntMelConv {
+        mels: mels as usize,
+        weights: (0..channels * 9)
+            .map(|_| rng.gen_range(-127..=127))
+            .collect(),
+        bias: (0..channels).map(|_| rng.gen_range(-2000..2000)).collect(),
+        multipliers: (0..channels)
+            .map(|_| QuantizedMultiplier {
+                mantissa: rng.gen_range(1 << 30..i32::MAX),
+                shift: rng.gen_range(-8..=-5),
+            })
+            .collect(),
+        input_zero_point,
+        output_zero_point: -128,
+    };
     let mut layers = Vec::new();
-    let mut width = mels as usize * stack;
+    let conv = with_conv.then_some(conv);
+    let mut width = conv.as_ref().map_or(mels as usize, |c| c.output_dim()) * stack;
     for ln in [false, true] {
         let forward = lstm(&mut rng, width, hidden, ln, false);
         let mut backward = lstm(&mut rng, width, hidden, ln, false);
@@ -218,7 +238,8 @@ pub(crate) fn random_speech_model(
             mantissa: 1 << 30,
             shift: -3,
         },
-        input_zero_point: rng.gen_range(-5..=5),
+        input_zero_point,
+        conv,
         layers,
         output: IntOutputLayer {
             weights: matrix(&mut rng, classes, width),

@@ -109,12 +109,12 @@ fn every_truncation_is_an_error() {
 }
 
 fn speech_file() -> Vec<u8> {
-    write_speech_model(&random_speech_model(5, 2, 6, 5))
+    write_speech_model(&random_speech_model(5, 2, 6, 5, true))
 }
 
 #[test]
 fn speech_models_round_trip_and_kinds_are_not_confused() {
-    let model = random_speech_model(5, 2, 6, 5);
+    let model = random_speech_model(5, 2, 6, 5, true);
     let bytes = write_speech_model(&model);
     let back = read_speech_model(&bytes).unwrap();
     assert_eq!(back, model);

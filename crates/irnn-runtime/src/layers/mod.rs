@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod bidirectional;
+pub mod conv;
 pub mod embedding;
 pub mod gru;
 pub mod lstm;
@@ -16,6 +17,7 @@ pub mod residual;
 
 pub use attention::{AttentionScore, IntAttention};
 pub use bidirectional::IntBiLstm;
+pub use conv::IntMelConv;
 pub use embedding::IntEmbedding;
 pub use gru::{GruScratch, GruState, IntGruCell, ResetMode};
 pub use lstm::{IntLstmCell, LstmScratch, LstmState};
