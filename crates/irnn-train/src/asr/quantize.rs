@@ -10,7 +10,7 @@
 //! the first layer is converted, so a model read back from a file quantizes
 //! features exactly as the in-memory one does.
 
-use irnn_runtime::layers::{IntBiLstm, IntEmbedding};
+use irnn_runtime::layers::{IntBiLstm, IntEmbedding, IntMelConv};
 use irnn_runtime::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
 use irnn_runtime::Isa;
 use rayon::prelude::*;
@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use super::decoder::{decoder_inputs, AttentionDecoder, DECODER_CLASSES, DECODER_VOCAB, EOS, SOS};
 use super::model::{stack_frames, AsrModel, DIGIT_CLASSES};
 use crate::audio::MelConfig;
-use crate::convert::{convert_attention, convert_lstm, AffineQuant, ConvertError, Ranges};
+use crate::convert::{
+    convert_attention, convert_lstm, quantize_rows, AffineQuant, ConvertError, Ranges,
+};
+use crate::nn::conv::MelConv;
 use crate::nn::ctc::{align, edit_distance, prefix_beam_search, EditOp};
 use crate::pwl_fit::PwlFitter;
 use crate::pwl_fit::Q15;
@@ -63,6 +66,9 @@ pub struct AsrRanges {
     /// The attention decoder's, if the model has one.
     #[serde(default)]
     pub decoder: Option<DecoderRanges>,
+    /// The convolution's outputs, if the model has one.
+    #[serde(default)]
+    pub conv: Option<MinMax>,
 }
 
 impl AsrRanges {
@@ -82,11 +88,15 @@ impl AsrRanges {
                 h: MinMax::default(),
                 attention: 0.0,
             }),
+            conv: model.conv.as_ref().map(|_| MinMax::default()),
         }
     }
 
     fn widen(&mut self, other: &AsrRanges) {
         self.input.widen(other.input);
+        if let (Some(a), Some(b)) = (&mut self.conv, other.conv) {
+            a.widen(b);
+        }
         for (a, b) in self.layers.iter_mut().zip(&other.layers) {
             widen_cell(&mut a.forward, &b.forward);
             widen_cell(&mut a.backward, &b.backward);
@@ -145,11 +155,20 @@ fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32], digits: &[u8]) -
     let c = model.config;
     let mut ranges = AsrRanges::empty(model);
     ranges.input = MinMax::of(features.iter().map(|&v| v as f64));
-    let mut x: Vec<f64> = stack_frames(features, c.features, c.stack)
+    let conv_out;
+    let frames_in = match &model.conv {
+        Some(conv) => {
+            conv_out = conv.forward(features);
+            ranges.conv = Some(MinMax::of(conv_out.iter().map(|&v| v as f64)));
+            &conv_out
+        }
+        None => features,
+    };
+    let mut x: Vec<f64> = stack_frames(frames_in, c.frame_dim(), c.stack)
         .iter()
         .map(|&v| v as f64)
         .collect();
-    let steps = x.len() / (c.features * c.stack);
+    let steps = x.len() / (c.frame_dim() * c.stack);
     let n = c.hidden;
     for (layer, r) in model.layers.iter().zip(&mut ranges.layers) {
         let width = x.len() / steps;
@@ -252,9 +271,23 @@ pub fn integer_model(
     let input_scale = quantize_multiplier(raw.scale)
         .map_err(ConvertError::from)
         .map_err(part("feature grid"))?;
-    let mut input = AffineQuant {
+    let features = AffineQuant {
         scale: logit_scale(input_scale),
         zero_point: raw.zero_point,
+    };
+    let (conv, mut input) = match (&model.conv, ranges.conv) {
+        (Some(c), Some(r)) => {
+            let out = AffineQuant::int8_from_range(0.0, r.max);
+            let conv = integer_conv(c, features, out).map_err(part("convolution"))?;
+            (Some(conv), out)
+        }
+        (None, _) => (None, features),
+        (Some(_), None) => {
+            return Err(ExportError::RangesMismatch {
+                ranges: ranges.layers.len(),
+                model: model.layers.len(),
+            })
+        }
     };
     let mut layers = Vec::with_capacity(model.layers.len());
     for (l, (layer, r)) in model.layers.iter().zip(&ranges.layers).enumerate() {
@@ -301,6 +334,7 @@ pub fn integer_model(
         }
     };
     let int = IntSpeechModel {
+        conv,
         decoder,
         front_end: front_end(mel),
         stack: model.config.stack,
@@ -313,6 +347,42 @@ pub fn integer_model(
     int.validate()
         .map_err(|e| part("model (validation)")(e.into()))?;
     Ok(int)
+}
+
+/// The integer convolution: weights symmetric per channel, biases in
+/// accumulator units, ReLU onto the grid `out` (whose zero point is 0.0).
+fn integer_conv(
+    c: &MelConv<f32>,
+    x: AffineQuant,
+    out: AffineQuant,
+) -> Result<IntMelConv, ConvertError> {
+    let w: Vec<f64> = c.weight.value.iter().map(|&v| v as f64).collect();
+    let (weights, scales) = quantize_rows(&w, c.channels(), 9);
+    let bias = c
+        .bias
+        .value
+        .iter()
+        .zip(&scales)
+        .map(|(&b, &s)| {
+            (b as f64 / (s * x.scale))
+                .round()
+                .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+        })
+        .collect();
+    let multipliers = scales
+        .iter()
+        .map(|&s| quantize_multiplier(s * x.scale / out.scale))
+        .collect::<Result<Vec<_>, _>>()?;
+    let conv = IntMelConv {
+        mels: c.mels,
+        weights,
+        bias,
+        multipliers,
+        input_zero_point: x.zero_point,
+        output_zero_point: out.zero_point,
+    };
+    conv.validate()?;
+    Ok(conv)
 }
 
 /// The integer decoder over a memory on the grid `memory` (whose float
@@ -607,7 +677,7 @@ mod tests {
                     attention: 12,
                     ctc_weight: 0.5,
                 }),
-                conv_channels: 0,
+                conv_channels: if layer_norm { 3 } else { 0 },
             };
             let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
             let data: Vec<Vec<f32>> = (0..6).map(|s| features(s, 21, 8)).collect();
@@ -678,7 +748,10 @@ mod tests {
         // "one two" vs "one three": "two" → "three" is 4 edits.
         assert_eq!(spelled(&[1, 3]).iter().collect::<String>(), "one three");
         assert_eq!((e.char_errors, e.chars), (4, 9));
-        let b = ErrorBreakdown::of(&[vec![1, 2, 5], vec![]], &[vec![1, 3], vec![0]]);
+        let b = ErrorBreakdown::of(
+            &[vec![1, 2], vec![], vec![5]],
+            &[vec![1, 3], vec![0], vec![]],
+        );
         assert_eq!(b.totals(), (1, 1, 1));
         assert_eq!(b.substituted[3][2], 1);
         assert_eq!((b.deleted[0], b.inserted[5]), (1, 1));
