@@ -2,9 +2,10 @@
 //! reproduces the QAT model's transcripts — and its int32 scores — exactly.
 //! Real speech from the committed FSDD fixture (fixtures/fsdd, CC BY-SA 4.0,
 //! "Free Spoken Digit Dataset, Z. Jackson et al."): a small BiLSTM with
-//! LayerNorm, a CTC head and an attention decoder is trained briefly,
-//! calibrated, fine-tuned with QAT, saved with its ranges, reloaded,
-//! exported to a file and read back. Both heads are checked.
+//! LayerNorm behind a convolution front end, a CTC head and an attention
+//! decoder is trained briefly, calibrated, fine-tuned with QAT, saved with
+//! its ranges, reloaded, exported to a file and read back. Both heads are
+//! checked.
 
 use std::path::PathBuf;
 
@@ -59,7 +60,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
             attention: 8,
             ctc_weight: 0.5,
         }),
-        conv_channels: 0,
+        conv_channels: 2,
     };
     let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(4));
     let order: Vec<usize> = (0..train.features.len()).collect();
