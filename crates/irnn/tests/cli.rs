@@ -328,7 +328,22 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     ];
     let mut args = vec!["train", "asr", "--data", data, "--epochs", "2"];
     args.extend(sets);
-    args.extend(["--hidden", "8", "--layers", "1", "--layer-norm"]);
+    args.extend([
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--layer-norm",
+        "--conv-channels",
+        "2",
+    ]);
+    args.extend([
+        "--attention",
+        "--decoder-hidden",
+        "8",
+        "--attention-dim",
+        "4",
+    ]);
     args.extend(["--out", float.to_str().unwrap()]);
     let text = run_ok(&args);
     assert!(text.contains("test speaker yweweler: WER"), "{text}");
@@ -344,15 +359,17 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     args.extend(sets);
     args.extend(["--out", qat.to_str().unwrap()]);
     let text = run_ok(&args);
+    // Six test utterances, two heads.
     assert!(
-        text.contains("the file reproduces all 6 QAT transcripts"),
+        text.contains("the file reproduces all 12 QAT transcripts"),
         "{text}"
     );
     let qat_line = text
         .lines()
         .find(|l| l.contains("QAT → integer"))
         .unwrap_or_else(|| panic!("{text}"));
-    let qat_wer = qat_line.split("QAT → integer ").nth(1).unwrap();
+    // "… QAT → integer CTC WER x % | CER y %, attention WER …"
+    let qat_wer = qat_line.split("QAT → integer CTC ").nth(1).unwrap();
     let qat_wer = &qat_wer[..qat_wer.find(" |").unwrap()];
 
     // `irnn eval` of the file prints the WER QAT printed.
@@ -361,6 +378,7 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     let text = run_ok(&args);
     assert!(text.contains(qat_wer), "eval: {text}\nQAT: {qat_wer}");
     assert!(text.contains("real-time factor"), "{text}");
+    assert!(text.contains("attention decoder (integer"), "{text}");
 
     // Converting the QAT checkpoint writes the same bytes.
     let converted = dir.join("converted.irnn");
@@ -379,6 +397,9 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     let wav = format!("{data}/2_yweweler_0.wav");
     let text = run_ok(&["transcribe", model.to_str().unwrap(), &wav]);
     assert!(text.starts_with(&wav), "{text}");
+    let m = model.to_str().unwrap();
+    let text = run_ok(&["transcribe", m, &wav, "--attention", "--beam", "3"]);
+    assert!(text.starts_with(&wav), "{text}");
 
     // Bad input names the problem.
     let stereo16k = dir.join("16k.wav");
@@ -391,7 +412,6 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     let mut w = hound::WavWriter::create(&stereo16k, spec).unwrap();
     w.write_sample(0i16).unwrap();
     w.finalize().unwrap();
-    let m = model.to_str().unwrap();
     fails_with(&["transcribe", m, stereo16k.to_str().unwrap()], "16000 Hz");
     fails_with(&["transcribe", m, "/no/such/file.wav"], "/no/such/file.wav");
     let not_wav = dir.join("text.wav");
