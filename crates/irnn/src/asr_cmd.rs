@@ -74,6 +74,10 @@ pub struct TrainAsr {
     /// Dropout on the inputs of layers after the first and of the output.
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
+    /// Build new training utterances (new digit strings, gaps and gains
+    /// from the same training recordings) every epoch.
+    #[arg(long)]
+    fresh_utterances: bool,
     /// Speed perturbation: each epoch, each training utterance is played at
     /// a speed drawn from [1 − S, 1 + S] (tempo and pitch; 0: off).
     #[arg(long, default_value_t = 0.0)]
@@ -118,21 +122,32 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     let start = Instant::now();
     let front = LogMel::new(mel);
     let train_utts = speakers.train(&a.digits)?;
-    // With speed perturbation the training features are recomputed every
-    // epoch from freshly perturbed audio (a new speed per utterance and
-    // epoch; featurizing 3,000 utterances takes about a second).
-    let perturbed = |epoch: u64| {
+    // With fresh utterances or speed perturbation the training set is
+    // rebuilt every epoch (new digit strings from the same recordings, a
+    // new speed per utterance; building and featurizing 3,000 utterances
+    // takes about a second).
+    let rebuilt = |epoch: u64| -> Result<_> {
+        let utts = if a.fresh_utterances {
+            let sets = DigitSets {
+                seed: a.digits.seed.wrapping_add(1000 * epoch),
+                ..a.digits.clone()
+            };
+            speakers.train(&sets)?
+        } else {
+            train_utts.clone()
+        };
         let mut rng = TrainRng::seed(a.digits.seed ^ 0x5EED ^ epoch.wrapping_mul(0x9E37));
         let s = a.speed_perturb as f32;
-        let utts: Vec<_> = train_utts
-            .iter()
-            .map(|u| {
-                let mut u = u.clone();
-                u.samples = change_speed(&u.samples, rng.gen_range(1.0 - s..=1.0 + s));
+        let utts: Vec<_> = utts
+            .into_iter()
+            .map(|mut u| {
+                if s > 0.0 {
+                    u.samples = change_speed(&u.samples, rng.gen_range(1.0 - s..=1.0 + s));
+                }
                 u
             })
             .collect();
-        featurize(&utts, &front)
+        Ok(featurize(&utts, &front))
     };
     let mut train = featurize(&train_utts, &front);
     let valid = featurize(&speakers.valid(&a.digits)?, &front);
@@ -186,8 +201,8 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     let mut optimizer = Optimizer::default();
     let mut order: Vec<usize> = (0..train.features.len()).collect();
     for epoch in 1..=a.epochs {
-        if a.speed_perturb > 0.0 {
-            train = perturbed(epoch as u64);
+        if a.speed_perturb > 0.0 || (a.fresh_utterances && epoch > 1) {
+            train = rebuilt(epoch as u64)?;
         }
         order.shuffle(&mut rng);
         let lr = a.lr
