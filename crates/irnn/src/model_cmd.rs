@@ -166,7 +166,124 @@ fn pwl_line(name: &str, t: &irnn_runtime::PwlTable) -> String {
     )
 }
 
+/// An LSTM cell's shape, grids and tables, under `label`.
+fn print_lstm(label: &str, c: &irnn_runtime::layers::IntLstmCell) {
+    let mut flags = Vec::new();
+    if c.gate_norm.is_some() {
+        flags.push("gate LayerNorm");
+    }
+    if c.cell_norm.is_some() {
+        flags.push("cell LayerNorm");
+    }
+    if c.capped_input_gate {
+        flags.push("capped input gate");
+    }
+    println!(
+        "{label}: LSTM {} → {}{}",
+        c.input,
+        c.hidden,
+        if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", flags.join(", "))
+        }
+    );
+    println!(
+        "    weights int8 W_x [{} × {}], W_h [{} × {}] = {} bytes; per-row multipliers and int32 biases",
+        c.w_x.rows(),
+        c.w_x.cols(),
+        c.w_h.rows(),
+        c.w_h.cols(),
+        c.w_x.rows() * c.w_x.cols() + c.w_h.rows() * c.w_h.cols()
+    );
+    println!(
+        "    cell int16, scale 2^-{}; h int8 zero point {}, o·tanh(c) → h multiplier {:.6e}",
+        c.cell_fraction_bits,
+        c.h_zero_point,
+        multiplier_real(c.output_multiplier)
+    );
+    println!("    PWL tables (int16 input → Q0.15):");
+    for (name, t) in ["sigmoid i", "sigmoid f", "tanh g", "sigmoid o"]
+        .iter()
+        .zip(&c.gate_activation)
+    {
+        println!("{}", pwl_line(name, t));
+    }
+    println!("{}", pwl_line("tanh cell", &c.cell_tanh));
+}
+
+/// `irnn inspect` of a speech model.
+fn inspect_speech(path: &Path, size: u64) -> Result<()> {
+    let model = crate::speech_cmd::load_speech_model(path)?;
+    let f = &model.front_end;
+    println!(
+        "{}: {size} bytes, format version {}, speech model",
+        path.display(),
+        irnn_runtime::format::VERSION
+    );
+    println!(
+        "front end (float, before the model): {} Hz, frames of {} every {} samples, FFT {}, {} mels {}–{} Hz",
+        f.sample_rate, f.frame, f.hop, f.fft, f.mels, f.low_hz, f.high_hz
+    );
+    println!(
+        "features: int8, step {:.6e}, zero point {}; {} frames stacked per step",
+        multiplier_real(model.input_scale),
+        model.input_zero_point,
+        model.stack
+    );
+    if let Some(c) = &model.conv {
+        println!(
+            "convolution: 3 × 3 over (time, mel), stride 2 along mel, {} channels → {} values per frame, ReLU (output zero point {})",
+            c.channels(),
+            c.output_dim(),
+            c.output_zero_point
+        );
+    }
+    for (l, layer) in model.layers.iter().enumerate() {
+        print_lstm(&format!("layer {l} forward"), &layer.forward);
+        print_lstm(&format!("layer {l} backward"), &layer.backward);
+    }
+    let o = &model.output;
+    println!(
+        "CTC output: int8 [{} × {}], int32 scores, unit {:.6e}; labels {}",
+        o.weights.rows(),
+        o.weights.cols(),
+        logit_scale(o.logit_scale),
+        model.labels.join(" ")
+    );
+    if let Some(d) = &model.decoder {
+        println!(
+            "attention decoder: embedding int8 [{} × {}], start label {}, end class {}",
+            d.embedding.vocab(),
+            d.embedding.dim(),
+            d.start,
+            d.end
+        );
+        print_lstm("decoder", &d.cell);
+        if let irnn_runtime::layers::AttentionScore::Additive { v, tanh, .. } = &d.attention.score {
+            println!(
+                "    additive attention: width {}, memory {} values per step",
+                v.len(),
+                d.attention.memory_dim
+            );
+            println!("{}", pwl_line("tanh score", tanh));
+        }
+        println!("{}", pwl_line("exp softmax", &d.attention.exp));
+        println!(
+            "    output: int8 [{} × {}], int32 scores, unit {:.6e}",
+            d.output.weights.rows(),
+            d.output.weights.cols(),
+            logit_scale(d.output.logit_scale)
+        );
+    }
+    Ok(())
+}
+
 pub fn inspect(a: Inspect) -> Result<()> {
+    if is_speech_model_file(&a.model) {
+        let size = std::fs::metadata(&a.model)?.len();
+        return inspect_speech(&a.model, size);
+    }
     let model = load_model(&a.model)?;
     let size = std::fs::metadata(&a.model)?.len();
     let v = &model.vocabulary;
@@ -193,50 +310,7 @@ pub fn inspect(a: Inspect) -> Result<()> {
     );
     for (l, layer) in model.layers.iter().enumerate() {
         match &layer.cell {
-            RecurrentCell::Lstm(c) => {
-                let mut flags = Vec::new();
-                if c.gate_norm.is_some() {
-                    flags.push("gate LayerNorm");
-                }
-                if c.cell_norm.is_some() {
-                    flags.push("cell LayerNorm");
-                }
-                if c.capped_input_gate {
-                    flags.push("capped input gate");
-                }
-                println!(
-                    "layer {l}: LSTM {} → {}{}",
-                    c.input,
-                    c.hidden,
-                    if flags.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", flags.join(", "))
-                    }
-                );
-                println!(
-                    "    weights int8 W_x [{} × {}], W_h [{} × {}] = {} bytes; per-row multipliers and int32 biases",
-                    c.w_x.rows(),
-                    c.w_x.cols(),
-                    c.w_h.rows(),
-                    c.w_h.cols(),
-                    c.w_x.rows() * c.w_x.cols() + c.w_h.rows() * c.w_h.cols()
-                );
-                println!(
-                    "    cell int16, scale 2^-{}; h int8 zero point {}, o·tanh(c) → h multiplier {:.6e}",
-                    c.cell_fraction_bits,
-                    c.h_zero_point,
-                    multiplier_real(c.output_multiplier)
-                );
-                println!("    PWL tables (int16 input → Q0.15):");
-                for (name, t) in ["sigmoid i", "sigmoid f", "tanh g", "sigmoid o"]
-                    .iter()
-                    .zip(&c.gate_activation)
-                {
-                    println!("{}", pwl_line(name, t));
-                }
-                println!("{}", pwl_line("tanh cell", &c.cell_tanh));
-            }
+            RecurrentCell::Lstm(c) => print_lstm(&format!("layer {l}"), c),
             RecurrentCell::Gru(c) => {
                 println!(
                     "layer {l}: GRU {} → {} (reset {:?})",

@@ -393,6 +393,17 @@ fn speech_pipeline_on_the_fsdd_fixture() {
         std::fs::read(&model).unwrap()
     );
 
+    // Inspect names the parts of a speech model.
+    let text = run_ok(&["inspect", model.to_str().unwrap()]);
+    for part in [
+        "speech model",
+        "convolution",
+        "layer 0 backward",
+        "attention decoder",
+    ] {
+        assert!(text.contains(part), "inspect lacks {part}: {text}");
+    }
+
     // Transcribe: one line per file.
     let wav = format!("{data}/2_yweweler_0.wav");
     let text = run_ok(&["transcribe", model.to_str().unwrap(), &wav]);
