@@ -117,6 +117,18 @@ impl Speakers {
     }
 }
 
+/// The recordings folder `--data` names; the language models' default
+/// (the embedded corpus) is not one.
+fn speech_data(data: &str) -> Result<&Path> {
+    if data == irnn_train::data::EMBEDDED_DATA {
+        bail!(
+            "a speech model needs --data FOLDER of <digit>_<speaker>_<n>.wav recordings \
+             (e.g. ../shared/data/fsdd/recordings)"
+        );
+    }
+    Ok(Path::new(data))
+}
+
 fn load_asr(path: &Path) -> Result<AsrCheckpoint> {
     checkpoint::load(path).with_context(|| format!("loading {}", path.display()))
 }
@@ -211,7 +223,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
         .model_out
         .clone()
         .unwrap_or_else(|| out.with_extension("irnn"));
-    let speakers = Speakers::open(Path::new(&a.data), &ck.mel)?;
+    let speakers = Speakers::open(speech_data(&a.data)?, &ck.mel)?;
     let front = LogMel::new(ck.mel);
     let train = featurize(&speakers.train(&a.digits)?, &front);
     let valid = featurize(&speakers.valid(&a.digits)?, &front);
@@ -332,7 +344,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
             "QAT ranges from the checkpoint",
         ),
         (_, Some(data)) => {
-            let speakers = Speakers::open(Path::new(data), &ck.mel)?;
+            let speakers = Speakers::open(speech_data(data)?, &ck.mel)?;
             let train = featurize(&speakers.train(&a.digits)?, &LogMel::new(ck.mel));
             (
                 calibrate_on(&ck.model, &train, a.calibration_utterances),
@@ -373,14 +385,14 @@ fn wav_features(model: &IntSpeechModel, front: &LogMel, path: &Path) -> Result<V
 /// speaker's utterances, and the real-time factor on one thread.
 pub fn eval_model(
     path: &Path,
-    data: &Path,
+    data: &str,
     sets: &DigitSets,
     beam: usize,
     errors: bool,
 ) -> Result<()> {
     let model = load_speech_model(path)?;
     let mel = mel_config(&model.front_end);
-    let speakers = Speakers::open(data, &mel)?;
+    let speakers = Speakers::open(speech_data(data)?, &mel)?;
     let test = speakers.test(sets)?;
     let front = LogMel::new(mel);
     let isa = Isa::detect();
@@ -482,9 +494,9 @@ fn decoder_name(beam: usize) -> String {
 }
 
 /// `irnn eval` of a float acoustic-model checkpoint.
-pub fn eval_checkpoint(path: &Path, data: &Path, sets: &DigitSets) -> Result<()> {
+pub fn eval_checkpoint(path: &Path, data: &str, sets: &DigitSets) -> Result<()> {
     let ck = load_asr(path)?;
-    let speakers = Speakers::open(data, &ck.mel)?;
+    let speakers = Speakers::open(speech_data(data)?, &ck.mel)?;
     let test = featurize(&speakers.test(sets)?, &LogMel::new(ck.mel));
     let t = Transcripts::float(&ck.model, &test);
     println!(

@@ -327,7 +327,7 @@ pub struct Eval {
 }
 
 pub fn eval(a: Eval) -> Result<()> {
-    let data = std::path::Path::new(&a.data);
+    let data = a.data.as_str();
     if crate::model_cmd::is_model_file(&a.model) {
         if crate::model_cmd::is_speech_model_file(&a.model) {
             return crate::speech_cmd::eval_model(&a.model, data, &a.digits, a.beam, a.errors);
