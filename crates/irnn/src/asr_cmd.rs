@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use irnn_train::asr::decoder::DecoderConfig;
 use irnn_train::asr::train::{
     attention_word_error_rate, featurize, train_epoch, word_error_rate, SpecAugment,
@@ -18,7 +17,7 @@ use irnn_train::nn::rng::TrainRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::speech_cmd::{DigitSets, Speakers};
+use crate::speech_cmd::{batch_bar, cosine_lr, DigitSets, Speakers};
 
 #[derive(Args, Debug)]
 pub struct TrainAsr {
@@ -205,19 +204,8 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             train = rebuilt(epoch as u64)?;
         }
         order.shuffle(&mut rng);
-        let lr = a.lr
-            * 0.5
-            * (1.0 + (std::f64::consts::PI * (epoch - 1) as f64 / a.epochs as f64).cos());
-        let batches = order.len().div_ceil(a.batch);
-        let bar = ProgressBar::new(batches as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ETA {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(epoch.to_string());
+        let lr = cosine_lr(a.lr, epoch, a.epochs);
+        let bar = batch_bar(order.len().div_ceil(a.batch), epoch);
         let t = Instant::now();
         let augment = (a.spec_augment > 0).then_some((
             SpecAugment {

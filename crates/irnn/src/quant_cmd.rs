@@ -76,6 +76,27 @@ pub struct QatArgs {
     pub(crate) digits: crate::speech_cmd::DigitSets,
 }
 
+impl QatArgs {
+    /// Where the QAT checkpoint and the `.irnn` go: `--out` (default
+    /// `<checkpoint>-qat.safetensors` beside the input) and `--model-out`
+    /// (default: the same path with `.irnn`).
+    pub(crate) fn outputs(&self) -> (PathBuf, PathBuf) {
+        let out = self.out.clone().unwrap_or_else(|| {
+            let stem = self
+                .checkpoint
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned());
+            self.checkpoint
+                .with_file_name(format!("{}-qat.safetensors", stem.unwrap_or_default()))
+        });
+        let model_out = self
+            .model_out
+            .clone()
+            .unwrap_or_else(|| out.with_extension("irnn"));
+        (out, model_out)
+    }
+}
+
 fn load_matching_corpus(
     data: &str,
     model: &LanguageModel<f32>,
@@ -125,18 +146,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
         bail!("--batch, --bptt and --epochs must be positive");
     }
     let char_level = ck.model.config.level == Level::Char;
-    let out = a.out.clone().unwrap_or_else(|| {
-        let stem = a
-            .checkpoint
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned());
-        a.checkpoint
-            .with_file_name(format!("{}-qat.safetensors", stem.unwrap_or_default()))
-    });
-    let model_out = a
-        .model_out
-        .clone()
-        .unwrap_or_else(|| out.with_extension("irnn"));
+    let (out, model_out) = a.outputs();
 
     if a.dropout.is_some_and(|p| !(0.0..1.0).contains(&p)) {
         bail!(

@@ -211,18 +211,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
     if a.batch == 0 || a.epochs == 0 {
         bail!("--batch and --epochs must be positive");
     }
-    let out = a.out.clone().unwrap_or_else(|| {
-        let stem = a
-            .checkpoint
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned());
-        a.checkpoint
-            .with_file_name(format!("{}-qat.safetensors", stem.unwrap_or_default()))
-    });
-    let model_out = a
-        .model_out
-        .clone()
-        .unwrap_or_else(|| out.with_extension("irnn"));
+    let (out, model_out) = a.outputs();
     let speakers = Speakers::open(speech_data(&a.data)?, &ck.mel)?;
     let front = LogMel::new(ck.mel);
     let train = featurize(&speakers.train(&a.digits)?, &front);
@@ -253,11 +242,8 @@ pub fn qat(a: QatArgs) -> Result<()> {
     let start = Instant::now();
     for epoch in 1..=a.epochs {
         order.shuffle(&mut rng);
-        let lr = a.lr
-            * 0.5
-            * (1.0 + (std::f64::consts::PI * (epoch - 1) as f64 / a.epochs as f64).cos());
-        let batches = order.len().div_ceil(a.batch);
-        let bar = batch_bar(batches, epoch);
+        let lr = cosine_lr(a.lr, epoch, a.epochs);
+        let bar = batch_bar(order.len().div_ceil(a.batch), epoch);
         let t = Instant::now();
         let loss = qat_epoch(
             &mut model,
@@ -321,7 +307,13 @@ pub fn qat(a: QatArgs) -> Result<()> {
     Ok(())
 }
 
-fn batch_bar(batches: usize, epoch: usize) -> ProgressBar {
+/// The cosine schedule: `base` at epoch 1, towards 0 after the last.
+pub fn cosine_lr(base: f64, epoch: usize, epochs: usize) -> f64 {
+    base * 0.5 * (1.0 + (std::f64::consts::PI * (epoch - 1) as f64 / epochs as f64).cos())
+}
+
+/// A progress bar over an epoch's minibatches.
+pub fn batch_bar(batches: usize, epoch: usize) -> ProgressBar {
     let bar = ProgressBar::new(batches as u64);
     bar.set_style(
         ProgressStyle::with_template(

@@ -661,6 +661,22 @@ mod tests {
             .collect()
     }
 
+    /// Integer scores (times their unit) within 5 % of the float scores'
+    /// largest magnitude (+ 0.02).
+    fn close(float: &[f32], ints: &[i32], unit: f64, what: &str) {
+        assert_eq!(float.len(), ints.len(), "{what}");
+        let spread = float.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+        let worst = float
+            .iter()
+            .zip(ints)
+            .map(|(&a, &b)| (a as f64 - b as f64 * unit).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst < 0.05 * spread + 0.02,
+            "{what}: worst {worst} of {spread}"
+        );
+    }
+
     #[test]
     fn integer_scores_follow_the_float_model() {
         for layer_norm in [false, true] {
@@ -701,17 +717,7 @@ mod tests {
             for f in &data {
                 let (float, _) = model.forward(f);
                 let ints = integer_logits(&int, Isa::detect(), f).unwrap();
-                assert_eq!(ints.len(), float.len());
-                let spread = float.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-                let worst = float
-                    .iter()
-                    .zip(&ints)
-                    .map(|(&a, &b)| (a as f64 - b as f64 * unit).abs())
-                    .fold(0.0, f64::max);
-                assert!(
-                    worst < 0.05 * spread + 0.02,
-                    "ln={layer_norm}: worst {worst} of {spread}"
-                );
+                close(&float, &ints, unit, "CTC scores");
                 // Every ISA gives the same scores.
                 assert_eq!(integer_logits(&int, Isa::Scalar, f).unwrap(), ints);
             }
@@ -726,16 +732,7 @@ mod tests {
                     let encoded = int.encode(isa, &quantize_features(&int, f)).unwrap();
                     let memory = id.prepare(isa, &encoded).unwrap();
                     let ints = id.run_forced(isa, &memory, &inputs).unwrap();
-                    let spread = float.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-                    let worst = float
-                        .iter()
-                        .zip(&ints)
-                        .map(|(&a, &b)| (a as f64 - b as f64 * unit).abs())
-                        .fold(0.0, f64::max);
-                    assert!(
-                        worst < 0.05 * spread + 0.02,
-                        "decoder: worst {worst} of {spread}"
-                    );
+                    close(&float, &ints, unit, "decoder scores");
                 }
             }
         }
