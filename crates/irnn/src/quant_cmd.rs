@@ -72,6 +72,10 @@ pub struct QatArgs {
     /// Speech: training utterances used for the initial calibration.
     #[arg(long, default_value_t = 300)]
     pub(crate) calibration_utterances: usize,
+    /// Speech: new training utterances every epoch after the first (as
+    /// `irnn train asr --fresh-utterances`).
+    #[arg(long)]
+    pub(crate) fresh_utterances: bool,
     #[command(flatten)]
     pub(crate) digits: crate::speech_cmd::DigitSets,
 }

@@ -214,7 +214,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
     let (out, model_out) = a.outputs();
     let speakers = Speakers::open(speech_data(&a.data)?, &ck.mel)?;
     let front = LogMel::new(ck.mel);
-    let train = featurize(&speakers.train(&a.digits)?, &front);
+    let mut train = featurize(&speakers.train(&a.digits)?, &front);
     let valid = featurize(&speakers.valid(&a.digits)?, &front);
     let test = featurize(&speakers.test(&a.digits)?, &front);
     println!(
@@ -241,6 +241,13 @@ pub fn qat(a: QatArgs) -> Result<()> {
     let mut rng = irnn_train::nn::rng::TrainRng::seed(a.digits.seed);
     let start = Instant::now();
     for epoch in 1..=a.epochs {
+        if a.fresh_utterances && epoch > 1 {
+            let sets = DigitSets {
+                seed: a.digits.seed.wrapping_add(1000 * epoch as u64),
+                ..a.digits.clone()
+            };
+            train = featurize(&speakers.train(&sets)?, &front);
+        }
         order.shuffle(&mut rng);
         let lr = cosine_lr(a.lr, epoch, a.epochs);
         let bar = batch_bar(order.len().div_ceil(a.batch), epoch);
