@@ -24,7 +24,7 @@ use irnn_runtime::Isa;
 use super::decoder::{decoder_inputs, decoder_targets, DECODER_CLASSES};
 use super::model::{AsrModel, DIGIT_CLASSES};
 use super::quantize::{integer_model, quantize_features, AsrRanges};
-use super::train::{augmented, minibatch_update, AsrData, SpecAugment};
+use super::train::{augmented, minibatch_update, over_minibatches, AsrData, SpecAugment};
 use crate::audio::MelConfig;
 use crate::nn::ctc::{ctc_loss, log_softmax};
 use crate::nn::optim::Optimizer;
@@ -102,23 +102,20 @@ pub fn qat_epoch(
     lr: f64,
     clip: f64,
     augment: Option<(SpecAugment, u64)>,
-    mut on_batch: impl FnMut(usize, f64),
+    on_batch: impl FnMut(usize, f64),
 ) -> Result<f64, ExportError> {
-    let (mut total, mut count) = (0.0, 0usize);
     let dim = model.config.features;
-    for (bi, chunk) in order.chunks(batch.max(1)).enumerate() {
+    over_minibatches(order, batch, on_batch, |chunk| {
         let int = integer_model(model, mel, ranges, pwl)?;
-        let (loss, n) = minibatch_update(model, chunk, optimizer, lr, clip, |m, i| {
-            qat_utterance(m, &int, &augmented(data, i, dim, augment), &data.digits[i])
-        });
-        if n == 0 {
-            continue;
-        }
-        total += loss;
-        count += n;
-        on_batch(bi + 1, total / count as f64);
-    }
-    Ok(total / count.max(1) as f64)
+        Ok(minibatch_update(
+            model,
+            chunk,
+            optimizer,
+            lr,
+            clip,
+            |m, i| qat_utterance(m, &int, &augmented(data, i, dim, augment), &data.digits[i]),
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -150,17 +150,46 @@ pub fn train_epoch(
     clip: f64,
     augment: Option<(SpecAugment, u64)>,
     dropout: (f64, u64),
-    mut on_batch: impl FnMut(usize, f64),
+    on_batch: impl FnMut(usize, f64),
 ) -> f64 {
-    let (mut total, mut count) = (0.0, 0usize);
     let dim = model.config.features;
-    for (bi, chunk) in order.chunks(batch.max(1)).enumerate() {
-        let (loss, n) = minibatch_update(model, chunk, optimizer, lr, clip, |m, i| {
-            let features = augmented(data, i, dim, augment);
-            let mut rng =
-                crate::nn::rng::TrainRng::seed(dropout.1 ^ (i as u64).wrapping_mul(0x2545_F491));
-            m.train_utterance_with_dropout(&features, &data.digits[i], dropout.0, Some(&mut rng))
+    let Ok::<f64, std::convert::Infallible>(loss) =
+        over_minibatches(order, batch, on_batch, |chunk| {
+            Ok(minibatch_update(
+                model,
+                chunk,
+                optimizer,
+                lr,
+                clip,
+                |m, i| {
+                    let features = augmented(data, i, dim, augment);
+                    let mut rng = crate::nn::rng::TrainRng::seed(
+                        dropout.1 ^ (i as u64).wrapping_mul(0x2545_F491),
+                    );
+                    m.train_utterance_with_dropout(
+                        &features,
+                        &data.digits[i],
+                        dropout.0,
+                        Some(&mut rng),
+                    )
+                },
+            ))
         });
+    loss
+}
+
+/// Runs `update` on each minibatch of `order` (it returns the summed loss
+/// and the utterances that counted), reports the running mean loss after
+/// each, and returns the epoch's mean loss per utterance.
+pub fn over_minibatches<E>(
+    order: &[usize],
+    batch: usize,
+    mut on_batch: impl FnMut(usize, f64),
+    mut update: impl FnMut(&[usize]) -> Result<(f64, usize), E>,
+) -> Result<f64, E> {
+    let (mut total, mut count) = (0.0, 0usize);
+    for (bi, chunk) in order.chunks(batch.max(1)).enumerate() {
+        let (loss, n) = update(chunk)?;
         if n == 0 {
             continue;
         }
@@ -168,7 +197,7 @@ pub fn train_epoch(
         count += n;
         on_batch(bi + 1, total / count as f64);
     }
-    total / count.max(1) as f64
+    Ok(total / count.max(1) as f64)
 }
 
 /// Word (digit) error rate of greedy transcripts, in percent, and the
