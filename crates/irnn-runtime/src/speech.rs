@@ -25,6 +25,12 @@ use crate::layers::{IntBiLstm, IntMelConv, IntOutputLayer};
 pub mod decoder;
 pub use decoder::{DecoderState, IntAttentionDecoder};
 
+/// The longest transcript decoding may produce for `steps` encoder steps:
+/// one label per step, as CTC, and never more than 32.
+pub fn max_labels(steps: usize) -> usize {
+    steps.clamp(1, 32)
+}
+
 /// The log-mel front end a model was trained with (all in integers: the
 /// runtime stores it for the tools that compute features).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +208,7 @@ impl IntSpeechModel {
         let encoded = self.encode(isa, features)?;
         let steps = encoded.len() / self.output.weights.cols().max(1);
         let memory = decoder.prepare(isa, &encoded)?;
-        let labels = decoder.greedy(isa, &memory, steps.clamp(1, 32))?;
+        let labels = decoder.greedy(isa, &memory, max_labels(steps))?;
         Ok(Some(labels.into_iter().map(|l| l as usize + 1).collect()))
     }
 

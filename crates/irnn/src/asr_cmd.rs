@@ -127,11 +127,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     // takes about a second).
     let rebuilt = |epoch: u64| -> Result<_> {
         let utts = if a.fresh_utterances {
-            let sets = DigitSets {
-                seed: a.digits.seed.wrapping_add(1000 * epoch),
-                ..a.digits.clone()
-            };
-            speakers.train(&sets)?
+            speakers.train_for_epoch(&a.digits, epoch as usize)?
         } else {
             train_utts.clone()
         };
@@ -149,8 +145,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         Ok(featurize(&utts, &front))
     };
     let mut train = featurize(&train_utts, &front);
-    let valid = featurize(&speakers.valid(&a.digits)?, &front);
-    let test = featurize(&speakers.test(&a.digits)?, &front);
+    let (valid, test) = speakers.valid_and_test(&a.digits, &front)?;
     println!(
         "features: {} / {} / {} utterances in {:.1} s",
         train.features.len(),

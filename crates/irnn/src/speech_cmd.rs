@@ -98,6 +98,22 @@ impl Speakers {
         self.build(&self.split.train, sets.train_utterances, sets.seed)
     }
 
+    /// The training utterances `--fresh-utterances` draws for `epoch`
+    /// (seed + 1000·epoch; the first epoch of a run normally keeps
+    /// [`train`](Self::train)'s set instead).
+    pub fn train_for_epoch(&self, sets: &DigitSets, epoch: usize) -> Result<Vec<Utterance>> {
+        let seed = sets.seed.wrapping_add(1000 * epoch as u64);
+        self.build(&self.split.train, sets.train_utterances, seed)
+    }
+
+    /// Features of the validation and test utterances.
+    pub fn valid_and_test(&self, sets: &DigitSets, front: &LogMel) -> Result<(AsrData, AsrData)> {
+        Ok((
+            featurize(&self.valid(sets)?, front),
+            featurize(&self.test(sets)?, front),
+        ))
+    }
+
     /// `sets.valid_utterances` of the validation speaker.
     pub fn valid(&self, sets: &DigitSets) -> Result<Vec<Utterance>> {
         self.build(
@@ -215,8 +231,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
     let speakers = Speakers::open(speech_data(&a.data)?, &ck.mel)?;
     let front = LogMel::new(ck.mel);
     let mut train = featurize(&speakers.train(&a.digits)?, &front);
-    let valid = featurize(&speakers.valid(&a.digits)?, &front);
-    let test = featurize(&speakers.test(&a.digits)?, &front);
+    let (valid, test) = speakers.valid_and_test(&a.digits, &front)?;
     println!(
         "{} / {} / {} utterances (train speakers {:?}, validation {}, test {})",
         train.features.len(),
@@ -242,11 +257,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
     let start = Instant::now();
     for epoch in 1..=a.epochs {
         if a.fresh_utterances && epoch > 1 {
-            let sets = DigitSets {
-                seed: a.digits.seed.wrapping_add(1000 * epoch as u64),
-                ..a.digits.clone()
-            };
-            train = featurize(&speakers.train(&sets)?, &front);
+            train = featurize(&speakers.train_for_epoch(&a.digits, epoch)?, &front);
         }
         order.shuffle(&mut rng);
         let lr = cosine_lr(a.lr, epoch, a.epochs);

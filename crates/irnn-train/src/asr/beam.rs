@@ -36,7 +36,7 @@ pub fn attention_beam_search(
     };
     let encoded = model.encode(isa, &quantize_features(model, features))?;
     let steps = encoded.len() / model.output.weights.cols().max(1);
-    let max_len = steps.clamp(1, 32);
+    let max_len = irnn_runtime::speech::max_labels(steps);
     let memory = decoder.prepare(isa, &encoded)?;
     let classes = decoder.output.classes();
     let unit = logit_scale(decoder.output.logit_scale);

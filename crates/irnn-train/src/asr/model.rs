@@ -13,6 +13,7 @@ use crate::nn::dropout::DropoutMask;
 use crate::nn::linear::Linear;
 use crate::nn::lstm::{Lstm, LstmCache};
 use crate::nn::{Param, Real};
+use irnn_runtime::speech::max_labels;
 
 /// Blank + ten digits; class `d + 1` is digit `d`.
 pub const DIGIT_CLASSES: usize = 11;
@@ -82,12 +83,6 @@ pub struct AsrCache<T> {
     conv_out: Vec<T>,
     /// The features.
     features: Vec<T>,
-}
-
-/// The longest transcript decoding may produce for `steps` encoder steps
-/// (one label per step, as CTC, and never more than 32).
-pub fn max_labels(steps: usize) -> usize {
-    steps.clamp(1, 32)
 }
 
 /// The acoustic model.

@@ -293,23 +293,13 @@ pub fn integer_model(
     for (l, (layer, r)) in model.layers.iter().zip(&ranges.layers).enumerate() {
         let err = |source| ExportError::Layer { layer: l, source };
         let h = AffineQuant::int8_from_range(r.h.min, r.h.max);
-        let forward = convert_lstm(
-            &lstm_params(&layer.forward),
-            &snapped(&r.forward),
-            input,
-            h,
-            pwl,
-        )
-        .map_err(err)?;
-        let backward = convert_lstm(
-            &lstm_params(&layer.backward),
-            &snapped(&r.backward),
-            input,
-            h,
-            pwl,
-        )
-        .map_err(err)?;
-        layers.push(IntBiLstm { forward, backward });
+        let mut direction = |cell, ranges| {
+            convert_lstm(&lstm_params(cell), &snapped(ranges), input, h, pwl).map_err(err)
+        };
+        layers.push(IntBiLstm {
+            forward: direction(&layer.forward, &r.forward)?,
+            backward: direction(&layer.backward, &r.backward)?,
+        });
         input = h;
     }
     let output = convert_output(
