@@ -23,8 +23,11 @@ use crate::vocabulary::{TokenLevel, Vocabulary};
 
 /// The first 8 bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"IRNNMODL";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 2;
+/// The format version this build writes.
+pub const VERSION: u32 = 3;
+/// The oldest version this build reads (version 2 lacks the speech front
+/// end's `range_db`, read as 0).
+pub const OLDEST_VERSION: u32 = 2;
 /// Header bytes before the payload: magic, version, payload length.
 pub const HEADER_LEN: usize = 8 + 4 + 8;
 /// Largest dimension accepted for any tensor axis.
@@ -100,7 +103,7 @@ impl fmt::Display for FormatError {
             FormatError::BadMagic => write!(f, "not an irnn model file (bad magic bytes)"),
             FormatError::UnsupportedVersion(v) => write!(
                 f,
-                "model file format version {v} is not supported (this build reads version {VERSION})"
+                "model file format version {v} is not supported (this build reads versions {OLDEST_VERSION} to {VERSION})"
             ),
             FormatError::ChecksumMismatch { stored, computed } => write!(
                 f,
@@ -222,6 +225,7 @@ pub fn write_speech_model(model: &IntSpeechModel) -> Vec<u8> {
         f.mels,
         f.low_hz,
         f.high_hz,
+        f.range_db,
     ] {
         w.u32(v);
     }
@@ -434,7 +438,8 @@ pub enum Model {
 
 /// Parses the bytes of a `.irnn` file of any model kind.
 pub fn read_model(bytes: &[u8]) -> Result<Model, FormatError> {
-    let mut r = Reader::new(checked_payload(bytes)?);
+    let (version, payload) = checked_payload(bytes)?;
+    let mut r = Reader::new(payload);
     let model = match r.u8("model kind")? {
         1 => {
             let m = r.language_model()?;
@@ -442,7 +447,7 @@ pub fn read_model(bytes: &[u8]) -> Result<Model, FormatError> {
             Model::Language(m)
         }
         2 => {
-            let m = r.speech_model()?;
+            let m = r.speech_model(version)?;
             m.validate()?;
             Model::Speech(Box::new(m))
         }
@@ -478,15 +483,16 @@ pub fn read_speech_model(bytes: &[u8]) -> Result<IntSpeechModel, FormatError> {
     }
 }
 
-/// Checks magic, version, length and checksum; returns the payload.
-fn checked_payload(bytes: &[u8]) -> Result<&[u8], FormatError> {
+/// Checks magic, version, length and checksum; returns the version and the
+/// payload.
+fn checked_payload(bytes: &[u8]) -> Result<(u32, &[u8]), FormatError> {
     let mut header = Reader::new(bytes);
     let magic = header.take(8, "magic bytes")?;
     if magic != MAGIC {
         return Err(FormatError::BadMagic);
     }
     let version = header.u32("format version")?;
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(FormatError::UnsupportedVersion(version));
     }
     let len = header.u64("payload length")?;
@@ -506,7 +512,7 @@ fn checked_payload(bytes: &[u8]) -> Result<&[u8], FormatError> {
     if stored != computed {
         return Err(FormatError::ChecksumMismatch { stored, computed });
     }
-    Ok(payload)
+    Ok((version, payload))
 }
 
 struct Reader<'a> {
@@ -841,9 +847,10 @@ impl<'a> Reader<'a> {
         Ok(list)
     }
 
-    fn speech_model(&mut self) -> Result<IntSpeechModel, FormatError> {
-        let mut f = [0u32; 7];
-        for v in &mut f {
+    fn speech_model(&mut self, version: u32) -> Result<IntSpeechModel, FormatError> {
+        let mut f = [0u32; 8];
+        let fields = if version >= 3 { 8 } else { 7 };
+        for v in &mut f[..fields] {
             *v = self.u32("front end")?;
         }
         let front_end = FrontEnd {
@@ -854,6 +861,7 @@ impl<'a> Reader<'a> {
             mels: self.checked_dim("mel filters", f[4])?,
             low_hz: f[5],
             high_hz: f[6],
+            range_db: f[7],
         };
         let stack = self.dim("frame stack")?;
         let input_scale = self.multiplier("feature scale")?;

@@ -49,6 +49,8 @@ pub struct FrontEnd {
     pub low_hz: u32,
     /// Highest filter edge (Hz).
     pub high_hz: u32,
+    /// Dynamic range kept per filter, dB below its loudest frame (0: none).
+    pub range_db: u32,
 }
 
 /// A CTC acoustic model on integers.

@@ -231,6 +231,7 @@ pub(crate) fn random_speech_model(
             fft: 256,
             mels,
             low_hz: 20,
+            range_db: 0,
             high_hz: 4000,
         },
         stack,

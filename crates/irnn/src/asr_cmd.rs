@@ -7,10 +7,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use irnn_train::asr::decoder::DecoderConfig;
 use irnn_train::asr::train::{
-    attention_word_error_rate, featurize, train_epoch, word_error_rate, SpecAugment,
+    attention_word_error_rate, featurize, featurize_each, train_epoch, word_error_rate, SpecAugment,
 };
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
-use irnn_train::audio::perturb::change_speed;
+use irnn_train::audio::perturb::{add_noise, change_gain, change_speed};
 use irnn_train::audio::{LogMel, MelConfig};
 use irnn_train::nn::optim::Optimizer;
 use irnn_train::nn::rng::TrainRng;
@@ -81,6 +81,29 @@ pub struct TrainAsr {
     /// a speed drawn from [1 − S, 1 + S] (tempo and pitch; 0: off).
     #[arg(long, default_value_t = 0.0)]
     speed_perturb: f64,
+    /// Level perturbation: each epoch, each training utterance is scaled by
+    /// a gain drawn uniformly from [−D, 0] dB (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    gain_perturb: f64,
+    /// Noise perturbation: each epoch, white noise is added under each
+    /// training utterance at a level drawn uniformly from LOW,HIGH dB full
+    /// scale (e.g. `--noise-db=-70,-40`; none by default).
+    #[arg(long, value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
+    noise_db: Option<Vec<f32>>,
+    /// Vocal tract length perturbation: each epoch, each training utterance
+    /// is seen through a mel filterbank warped by a factor drawn from
+    /// [1 − W, 1 + W] (in steps of W/10; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    vtlp: f64,
+    /// Save the mean of the weights after each of the last N epochs
+    /// instead of the last weights (1: the last weights).
+    #[arg(long, default_value_t = 1)]
+    average_last: usize,
+    /// Front end: keep RANGE dB of dynamic range per mel filter below its
+    /// loudest frame (0: only the absolute floor). Makes features blind to
+    /// a speaker's level and microphone colouring.
+    #[arg(long, default_value_t = 0)]
+    range_db: u32,
     /// SpecAugment masks of each kind per utterance (0: none).
     #[arg(long, default_value_t = 2)]
     spec_augment: usize,
@@ -106,10 +129,37 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             a.speed_perturb
         );
     }
+    if !(0.0..=60.0).contains(&a.gain_perturb) {
+        bail!(
+            "--gain-perturb must be in [0, 60] dB, got {}",
+            a.gain_perturb
+        );
+    }
+    let noise = match a.noise_db.as_deref() {
+        None => None,
+        Some(&[lo, hi]) if lo <= hi && hi <= 0.0 && lo >= -120.0 => Some((lo, hi)),
+        Some(v) => bail!("--noise-db wants LOW,HIGH with −120 ≤ LOW ≤ HIGH ≤ 0, got {v:?}"),
+    };
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout must be in [0, 1), got {}", a.dropout);
     }
-    let mel = MelConfig::default();
+    if !(0.0..0.3).contains(&a.vtlp) {
+        bail!("--vtlp must be in [0, 0.3), got {}", a.vtlp);
+    }
+    if a.average_last == 0 || a.average_last > a.epochs {
+        bail!(
+            "--average-last must be in 1..=--epochs ({}), got {}",
+            a.epochs,
+            a.average_last
+        );
+    }
+    if a.range_db > 200 {
+        bail!("--range-db must be at most 200, got {}", a.range_db);
+    }
+    let mel = MelConfig {
+        range_db: a.range_db,
+        ..MelConfig::default()
+    };
     let speakers = Speakers::open(&a.data, &mel)?;
     println!(
         "{} recordings; train speakers {:?}, validation {}, test {}",
@@ -120,6 +170,14 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     );
     let start = Instant::now();
     let front = LogMel::new(mel);
+    // The VTLP front ends: factors 1 − W … 1 + W in 21 steps.
+    let warped: Vec<LogMel> = if a.vtlp > 0.0 {
+        (0..=20)
+            .map(|k| LogMel::warped(mel, (1.0 + a.vtlp * (k as f64 - 10.0) / 10.0) as f32))
+            .collect()
+    } else {
+        vec![LogMel::new(mel)]
+    };
     let train_utts = speakers.train(&a.digits)?;
     // With fresh utterances or speed perturbation the training set is
     // rebuilt every epoch (new digit strings from the same recordings, a
@@ -133,18 +191,38 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         };
         let mut rng = TrainRng::seed(a.digits.seed ^ 0x5EED ^ epoch.wrapping_mul(0x9E37));
         let s = a.speed_perturb as f32;
+        let d = a.gain_perturb as f32;
+        let mut warp = Vec::with_capacity(utts.len());
         let utts: Vec<_> = utts
             .into_iter()
             .map(|mut u| {
                 if s > 0.0 {
                     u.samples = change_speed(&u.samples, rng.gen_range(1.0 - s..=1.0 + s));
                 }
+                if d > 0.0 {
+                    u.samples = change_gain(&u.samples, rng.gen_range(-d..=0.0));
+                }
+                if let Some((lo, hi)) = noise {
+                    let db = rng.gen_range(lo..=hi);
+                    u.samples = add_noise(&u.samples, db, &mut rng);
+                }
+                warp.push(if warped.len() > 1 {
+                    rng.gen_range(0..warped.len())
+                } else {
+                    0
+                });
                 u
             })
             .collect();
-        Ok(featurize(&utts, &front))
+        Ok(featurize_each(&utts, |i| &warped[warp[i]]))
     };
-    let mut train = featurize(&train_utts, &front);
+    let perturbed =
+        a.speed_perturb > 0.0 || a.gain_perturb > 0.0 || noise.is_some() || a.vtlp > 0.0;
+    let mut train = if perturbed {
+        rebuilt(1)?
+    } else {
+        featurize(&train_utts, &front)
+    };
     let (valid, test) = speakers.valid_and_test(&a.digits, &front)?;
     println!(
         "features: {} / {} / {} utterances in {:.1} s",
@@ -180,6 +258,14 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
                     config
                 );
             }
+            if ck.mel != mel {
+                bail!(
+                    "--init {}: its front end {:?} differs from the one asked for {:?} (check --range-db)",
+                    path.display(),
+                    ck.mel,
+                    mel
+                );
+            }
             ck.model
         }
         None => AsrModel::<f32>::new(config, &mut rng),
@@ -194,8 +280,10 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     );
     let mut optimizer = Optimizer::default();
     let mut order: Vec<usize> = (0..train.features.len()).collect();
+    // Running sum of the weights after each of the last --average-last epochs.
+    let mut weight_sum: Vec<Vec<f64>> = Vec::new();
     for epoch in 1..=a.epochs {
-        if a.speed_perturb > 0.0 || (a.fresh_utterances && epoch > 1) {
+        if epoch > 1 && (perturbed || a.fresh_utterances) {
             train = rebuilt(epoch as u64)?;
         }
         order.shuffle(&mut rng);
@@ -238,6 +326,22 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             t.elapsed().as_secs_f64()
         );
         checkpoint::save(&a.out, &model, &mel, None)?;
+        if a.average_last > 1 && epoch + a.average_last > a.epochs {
+            add_weights(&mut weight_sum, &model);
+        }
+    }
+    if a.average_last > 1 {
+        for (p, sum) in model.params_mut().into_iter().zip(&weight_sum) {
+            for (v, s) in p.value.iter_mut().zip(sum) {
+                *v = (s / a.average_last as f64) as f32;
+            }
+        }
+        let (wer, _) = word_error_rate(&model, &valid);
+        println!(
+            "mean of the last {} epochs' weights | valid WER {wer:.2} % (CTC)",
+            a.average_last
+        );
+        checkpoint::save(&a.out, &model, &mel, None)?;
     }
     let (wer, words) = word_error_rate(&model, &test);
     let att = attention_word_error_rate(&model, &test)
@@ -249,4 +353,18 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Adds `model`'s weights to `sum` (one vector per parameter, created on
+/// the first call).
+fn add_weights(sum: &mut Vec<Vec<f64>>, model: &AsrModel<f32>) {
+    let params = model.params();
+    if sum.is_empty() {
+        *sum = params.iter().map(|p| vec![0.0; p.len()]).collect();
+    }
+    for (s, p) in sum.iter_mut().zip(params) {
+        for (a, &v) in s.iter_mut().zip(&p.value) {
+            *a += v as f64;
+        }
+    }
 }

@@ -219,11 +219,22 @@ fn inspect_speech(path: &Path, size: u64) -> Result<()> {
     println!(
         "{}: {size} bytes, format version {}, speech model",
         path.display(),
-        irnn_runtime::format::VERSION
+        file_version(path)?
     );
     println!(
-        "front end (float, before the model): {} Hz, frames of {} every {} samples, FFT {}, {} mels {}–{} Hz",
-        f.sample_rate, f.frame, f.hop, f.fft, f.mels, f.low_hz, f.high_hz
+        "front end (float, before the model): {} Hz, frames of {} every {} samples, FFT {}, {} mels {}–{} Hz{}",
+        f.sample_rate,
+        f.frame,
+        f.hop,
+        f.fft,
+        f.mels,
+        f.low_hz,
+        f.high_hz,
+        if f.range_db > 0 {
+            format!(", {} dB range per filter", f.range_db)
+        } else {
+            String::new()
+        }
     );
     println!(
         "features: int8, step {:.6e}, zero point {}; {} frames stacked per step",
@@ -279,6 +290,16 @@ fn inspect_speech(path: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
+/// The format version in a model file's header (read after the file has
+/// loaded, so the header is known to be whole).
+fn file_version(path: &Path) -> Result<u32> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let v = bytes
+        .get(8..12)
+        .with_context(|| format!("{}: no header", path.display()))?;
+    Ok(u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
+}
+
 pub fn inspect(a: Inspect) -> Result<()> {
     if is_speech_model_file(&a.model) {
         let size = std::fs::metadata(&a.model)?.len();
@@ -290,7 +311,7 @@ pub fn inspect(a: Inspect) -> Result<()> {
     println!(
         "{}: {size} bytes, format version {}",
         a.model.display(),
-        irnn_runtime::format::VERSION
+        file_version(&a.model)?
     );
     println!(
         "vocabulary: {} {} tokens",

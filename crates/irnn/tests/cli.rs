@@ -271,10 +271,23 @@ fn train_asr_runs_and_names_bad_data() {
         "8",
         "--batch",
         "8",
+        "--gain-perturb",
+        "10",
+        "--noise-db=-80,-60",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert!(text.contains("test speaker cy: WER"), "{text}");
+    fails_with(
+        &[
+            "train",
+            "asr",
+            "--data",
+            data.to_str().unwrap(),
+            "--noise-db=-40,-70",
+        ],
+        "--noise-db wants LOW,HIGH",
+    );
     assert!(out.is_file());
     fails_with(
         &["train", "asr", "--data", "/no/such/folder"],

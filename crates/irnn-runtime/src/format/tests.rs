@@ -66,11 +66,19 @@ fn names_each_problem() {
 /// Rewrites the payload with `edit` and a fresh checksum, so the reader gets
 /// past the checksum and must catch the problem itself.
 fn with_payload_edit(file: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    with_version_and_payload_edit(file, VERSION, edit)
+}
+
+fn with_version_and_payload_edit(
+    file: &[u8],
+    version: u32,
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
     let mut payload = file[HEADER_LEN..file.len() - 4].to_vec();
     edit(&mut payload);
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&payload);
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -127,6 +135,35 @@ fn speech_models_round_trip_and_kinds_are_not_confused() {
     for len in 0..bytes.len() {
         assert!(read_model(&bytes[..len]).is_err(), "length {len}");
     }
+}
+
+#[test]
+fn version_2_speech_files_still_read() {
+    // Version 2 wrote seven front-end fields (no range_db): payload bytes
+    // 1..29 after the kind byte; version 3 adds range_db at 29..33.
+    let mut model = random_speech_model(5, 2, 6, 5, true);
+    model.front_end.range_db = 50;
+    let v3 = write_speech_model(&model);
+    assert_eq!(read_speech_model(&v3).unwrap().front_end.range_db, 50);
+    let v2 = with_version_and_payload_edit(&v3, 2, |p| {
+        p.drain(29..33);
+    });
+    let back = read_speech_model(&v2).unwrap();
+    model.front_end.range_db = 0;
+    assert_eq!(back, model);
+    // Version 2 files of language models are the same bytes as version 3.
+    let lm = sample_file();
+    let lm2 = with_version_and_payload_edit(&lm, 2, |_| {});
+    assert_eq!(
+        read_language_model(&lm2).unwrap(),
+        read_language_model(&lm).unwrap()
+    );
+    let v1 = with_version_and_payload_edit(&lm, 1, |_| {});
+    let msg = alloc::format!("{}", read_language_model(&v1).unwrap_err());
+    assert!(
+        msg.contains("version 1") && msg.contains("versions 2 to 3"),
+        "{msg}"
+    );
 }
 
 proptest! {

@@ -231,6 +231,7 @@ pub fn front_end(mel: &MelConfig) -> FrontEnd {
         mels: mel.mels as u32,
         low_hz: mel.low_hz.round() as u32,
         high_hz: mel.high_hz.round() as u32,
+        range_db: mel.range_db,
     }
 }
 
@@ -244,6 +245,7 @@ pub fn mel_config(f: &FrontEnd) -> MelConfig {
         mels: f.mels as usize,
         low_hz: f.low_hz as f32,
         high_hz: f.high_hz as f32,
+        range_db: f.range_db,
     }
 }
 

@@ -20,12 +20,22 @@ pub struct AsrData {
 /// Log-mel features of every utterance (in parallel), normalised per
 /// utterance.
 pub fn featurize(utterances: &[Utterance], mel: &LogMel) -> AsrData {
-    let mels = mel.config().mels;
+    featurize_each(utterances, |_| mel)
+}
+
+/// [`featurize`] with a front end per utterance (`front(i)` for utterance
+/// `i`; all with the same number of filters), e.g. a warped one each.
+pub fn featurize_each<'a>(
+    utterances: &[Utterance],
+    front: impl Fn(usize) -> &'a LogMel + Sync,
+) -> AsrData {
     let features = utterances
         .par_iter()
-        .map(|u| {
+        .enumerate()
+        .map(|(i, u)| {
+            let mel = front(i);
             let mut f = mel.compute(&u.samples);
-            normalize(&mut f, mels);
+            normalize(&mut f, mel.config().mels);
             f
         })
         .collect();

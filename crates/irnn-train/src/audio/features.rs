@@ -5,7 +5,15 @@
 //! Hann window, the power spectrum of an `fft`-point real FFT (realfft),
 //! `mels` triangular filters equally spaced on the HTK mel scale between
 //! `low_hz` and `high_hz`, and the natural log of each filter's energy
-//! (floored at 1e−10).
+//! (floored at 1e−10, and, with `range_db`, at the filter's loudest frame
+//! minus that many decibels).
+//!
+//! Why a relative floor: the connected-digit utterances have digital
+//! silence between words, whose log energy is the absolute floor whatever
+//! the speaker's level or microphone. Against that fixed value, a channel's
+//! gain per filter survives per-utterance normalisation. Floored relative to
+//! each filter's maximum, a gain per filter is an offset per filter
+//! everywhere, silence included, which normalisation removes exactly.
 
 use std::sync::Arc;
 
@@ -28,6 +36,10 @@ pub struct MelConfig {
     pub low_hz: f32,
     /// Highest filter edge (Hz).
     pub high_hz: f32,
+    /// Dynamic range kept per filter (dB below its loudest frame in the
+    /// utterance; 0: only the absolute floor).
+    #[serde(default)]
+    pub range_db: u32,
 }
 
 impl Default for MelConfig {
@@ -42,6 +54,7 @@ impl Default for MelConfig {
             mels: 40,
             low_hz: 20.0,
             high_hz: 4000.0,
+            range_db: 0,
         }
     }
 }
@@ -52,6 +65,21 @@ fn hz_to_mel(f: f32) -> f32 {
 
 fn mel_to_hz(m: f32) -> f32 {
     700.0 * (10f32.powf(m / 2595.0) - 1.0)
+}
+
+/// The VTLP frequency map: `alpha·f` up to a boundary, then the straight
+/// line that takes the boundary's image to Nyquist (Jaitly & Hinton 2013).
+fn warp(f: f32, alpha: f32, nyquist: f32) -> f32 {
+    if alpha == 1.0 {
+        return f;
+    }
+    let boundary = 0.8 * nyquist * alpha.min(1.0) / alpha;
+    if f <= boundary {
+        alpha * f
+    } else {
+        let image = alpha * boundary;
+        image + (nyquist - image) * (f - boundary) / (nyquist - boundary)
+    }
 }
 
 /// A log-mel front end, planned once.
@@ -70,6 +98,24 @@ impl LogMel {
     /// If `fft < frame`, `frame`, `hop` or `mels` is 0, or the band is empty —
     /// configuration errors of the caller, not of the data.
     pub fn new(config: MelConfig) -> Self {
+        Self::warped(config, 1.0)
+    }
+
+    /// The front end with the frequency axis warped by `alpha` (vocal tract
+    /// length perturbation, Jaitly & Hinton 2013): the filters read the
+    /// spectrum at frequency `f` as if it were at `alpha·f` below
+    /// 0.8 × Nyquist × min(α, 1)/α and map the rest linearly onto the band
+    /// up to Nyquist, so formants move as for a shorter (α > 1) or longer
+    /// vocal tract while the band keeps its edges. `alpha = 1` is
+    /// [`new`](Self::new).
+    ///
+    /// # Panics
+    /// As [`new`](Self::new), and if `alpha` is not in (0.5, 2).
+    pub fn warped(config: MelConfig, alpha: f32) -> Self {
+        assert!(
+            alpha > 0.5 && alpha < 2.0,
+            "warp factor {alpha} out of (0.5, 2)"
+        );
         assert!(config.frame > 0 && config.hop > 0 && config.mels > 0);
         assert!(config.fft >= config.frame, "FFT shorter than a frame");
         assert!(config.low_hz < config.high_hz, "empty mel band");
@@ -80,6 +126,7 @@ impl LogMel {
             })
             .collect();
         let bins = config.fft / 2 + 1;
+        let nyquist = config.sample_rate as f32 / 2.0;
         let bin_hz = config.sample_rate as f32 / config.fft as f32;
         let (lo, hi) = (hz_to_mel(config.low_hz), hz_to_mel(config.high_hz));
         let edges: Vec<f32> = (0..config.mels + 2)
@@ -89,7 +136,7 @@ impl LogMel {
             .map(|m| {
                 let (left, center, right) = (edges[m], edges[m + 1], edges[m + 2]);
                 let weight = |k: usize| {
-                    let f = k as f32 * bin_hz;
+                    let f = warp(k as f32 * bin_hz, alpha, nyquist);
                     if f <= left || f >= right {
                         0.0
                     } else if f <= center {
@@ -152,6 +199,20 @@ impl LogMel {
                     .map(|(w, p)| w * p)
                     .sum();
                 out.push(e.max(1e-10).ln());
+            }
+        }
+        if c.range_db > 0 {
+            // dB of power → nats of log power: x dB = x·ln(10)/10.
+            let range = c.range_db as f32 * std::f32::consts::LN_10 / 10.0;
+            for m in 0..c.mels {
+                let loudest = out
+                    .iter()
+                    .skip(m)
+                    .step_by(c.mels)
+                    .fold(f32::MIN, |a, &b| a.max(b));
+                for v in out.iter_mut().skip(m).step_by(c.mels) {
+                    *v = v.max(loudest - range);
+                }
             }
         }
         out
@@ -227,5 +288,74 @@ mod tests {
             mean0.abs() < 1e-4 && (var0 - 1.0).abs() < 1e-2,
             "{mean0} {var0}"
         );
+    }
+
+    #[test]
+    fn warping_moves_a_tone_and_keeps_the_band() {
+        let nyquist = 4000.0;
+        for alpha in [0.9f32, 1.1] {
+            assert_eq!(warp(0.0, alpha, nyquist), 0.0);
+            assert!((warp(nyquist, alpha, nyquist) - nyquist).abs() < 1e-3);
+            assert!((warp(1000.0, alpha, nyquist) - 1000.0 * alpha).abs() < 1e-3);
+            // Monotone and continuous at the boundary.
+            let b = 0.8 * nyquist * alpha.min(1.0) / alpha;
+            assert!((warp(b - 1e-3, alpha, nyquist) - warp(b + 1e-3, alpha, nyquist)).abs() < 1e-2);
+        }
+        // A 1 kHz tone seen through α = 1.2 lights the filter of 1.2 kHz.
+        let c = MelConfig::default();
+        let loudest = |mel: &LogMel, hz: f32| {
+            let f = mel.compute(&sine(hz, 0.3, c.sample_rate));
+            let frame = &f[5 * c.mels..6 * c.mels];
+            (0..c.mels)
+                .max_by(|&a, &b| frame[a].total_cmp(&frame[b]))
+                .unwrap()
+        };
+        let plain = LogMel::new(c);
+        let warped = LogMel::warped(c, 1.2);
+        assert_eq!(loudest(&warped, 1000.0), loudest(&plain, 1200.0));
+        assert_ne!(loudest(&warped, 1000.0), loudest(&plain, 1000.0));
+    }
+
+    #[test]
+    fn a_relative_floor_makes_features_blind_to_level() {
+        // A tone between stretches of digital silence, at full and at a
+        // tenth of the level.
+        let mut loud = vec![0.0; 1600];
+        loud.extend(sine(700.0, 0.3, 8000));
+        loud.extend(vec![0.0; 1600]);
+        let quiet: Vec<f32> = loud.iter().map(|v| v * 0.1).collect();
+        let features = |range_db: u32, x: &[f32]| {
+            let mel = LogMel::new(MelConfig {
+                range_db,
+                ..MelConfig::default()
+            });
+            let mut f = mel.compute(x);
+            normalize(&mut f, 40);
+            f
+        };
+        let gap = |range_db| {
+            features(range_db, &loud)
+                .iter()
+                .zip(features(range_db, &quiet))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max)
+        };
+        assert!(gap(40) < 1e-3, "{}", gap(40));
+        // With only the absolute floor, silence does not move with the
+        // level and the normalised features differ.
+        assert!(gap(0) > 0.1, "{}", gap(0));
+        // No filter spans more than the range.
+        let mel = LogMel::new(MelConfig {
+            range_db: 40,
+            ..MelConfig::default()
+        });
+        let f = mel.compute(&loud);
+        for m in 0..40 {
+            let col: Vec<f32> = f.iter().skip(m).step_by(40).copied().collect();
+            let (lo, hi) = col
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            assert!(hi - lo <= 40.0 * std::f32::consts::LN_10 / 10.0 + 1e-4);
+        }
     }
 }
