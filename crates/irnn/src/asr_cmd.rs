@@ -88,8 +88,8 @@ pub struct TrainAsr {
     /// Noise perturbation: each epoch, white noise is added under each
     /// training utterance at a level drawn uniformly from LOW,HIGH dB full
     /// scale (e.g. `--noise-db=-70,-40`; none by default).
-    #[arg(long, value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
-    noise_db: Option<Vec<f32>>,
+    #[arg(long, allow_hyphen_values = true)]
+    noise_db: Option<String>,
     /// Vocal tract length perturbation: each epoch, each training utterance
     /// is seen through a mel filterbank warped by a factor drawn from
     /// [1 − W, 1 + W] (in steps of W/10; 0: off).
@@ -137,8 +137,18 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     }
     let noise = match a.noise_db.as_deref() {
         None => None,
-        Some(&[lo, hi]) if lo <= hi && hi <= 0.0 && lo >= -120.0 => Some((lo, hi)),
-        Some(v) => bail!("--noise-db wants LOW,HIGH with −120 ≤ LOW ≤ HIGH ≤ 0, got {v:?}"),
+        Some(text) => {
+            let range = text.split_once(',').and_then(|(lo, hi)| {
+                Some((
+                    lo.trim().parse::<f32>().ok()?,
+                    hi.trim().parse::<f32>().ok()?,
+                ))
+            });
+            match range {
+                Some((lo, hi)) if -120.0 <= lo && lo <= hi && hi <= 0.0 => Some((lo, hi)),
+                _ => bail!("--noise-db wants LOW,HIGH with −120 ≤ LOW ≤ HIGH ≤ 0, got '{text}'"),
+            }
+        }
     };
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout must be in [0, 1), got {}", a.dropout);
