@@ -107,6 +107,10 @@ pub struct TrainAsr {
     /// SpecAugment masks of each kind per utterance (0: none).
     #[arg(long, default_value_t = 2)]
     spec_augment: usize,
+    /// Widest SpecAugment frequency mask, in mel filters (0: time masks
+    /// only).
+    #[arg(long, default_value_t = 8)]
+    spec_augment_band: usize,
     /// Start from this checkpoint's weights (same shape) instead of a fresh
     /// initialisation: fine-tuning.
     #[arg(long)]
@@ -303,7 +307,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         let augment = (a.spec_augment > 0).then_some((
             SpecAugment {
                 masks: a.spec_augment,
-                max_band: 8,
+                max_band: a.spec_augment_band,
                 max_span: 10,
             },
             a.digits.seed.wrapping_mul(1000).wrapping_add(epoch as u64),

@@ -349,6 +349,14 @@ fn speech_pipeline_on_the_fsdd_fixture() {
         "--layer-norm",
         "--conv-channels",
         "2",
+        // The front end's dynamic-range floor travels through the
+        // checkpoint, QAT and the model file (eval must match QAT).
+        "--range-db",
+        "50",
+        "--vtlp",
+        "0.1",
+        "--average-last",
+        "2",
     ]);
     args.extend([
         "--attention",
@@ -410,6 +418,8 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     let text = run_ok(&["inspect", model.to_str().unwrap()]);
     for part in [
         "speech model",
+        "format version 3",
+        "50 dB range per filter",
         "convolution",
         "layer 0 backward",
         "attention decoder",
