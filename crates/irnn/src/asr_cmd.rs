@@ -111,6 +111,9 @@ pub struct TrainAsr {
     /// only).
     #[arg(long, default_value_t = 8)]
     spec_augment_band: usize,
+    /// Longest SpecAugment time mask, in frames.
+    #[arg(long, default_value_t = 10)]
+    spec_augment_span: usize,
     /// Start from this checkpoint's weights (same shape) instead of a fresh
     /// initialisation: fine-tuning.
     #[arg(long)]
@@ -308,7 +311,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             SpecAugment {
                 masks: a.spec_augment,
                 max_band: a.spec_augment_band,
-                max_span: 10,
+                max_span: a.spec_augment_span,
             },
             a.digits.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
         ));
