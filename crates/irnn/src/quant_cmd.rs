@@ -76,6 +76,16 @@ pub struct QatArgs {
     /// `irnn train asr --fresh-utterances`).
     #[arg(long)]
     pub(crate) fresh_utterances: bool,
+    /// Speech: SpecAugment masks of each kind per utterance during QAT
+    /// (as `irnn train asr --spec-augment`; 0: none).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) spec_augment: usize,
+    /// Speech: widest frequency mask, in mel filters (0: time masks only).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) spec_augment_band: usize,
+    /// Speech: longest time mask, in frames.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) spec_augment_span: usize,
     #[command(flatten)]
     pub(crate) digits: crate::speech_cmd::DigitSets,
 }

@@ -23,7 +23,7 @@ use irnn_train::asr::quantize::{
     integer_transcribe, integer_transcripts, mel_config, score, AsrRanges, ErrorBreakdown,
     ErrorCounts,
 };
-use irnn_train::asr::train::{featurize, AsrData};
+use irnn_train::asr::train::{featurize, AsrData, SpecAugment};
 use irnn_train::asr::AsrModel;
 use irnn_train::audio::digits::{
     connected_digits, list_recordings, JoinConfig, Recording, SpeakerSplit, Utterance,
@@ -274,7 +274,14 @@ pub fn qat(a: QatArgs) -> Result<()> {
             &mut optimizer,
             lr,
             a.clip,
-            None,
+            (a.spec_augment > 0).then_some((
+                SpecAugment {
+                    masks: a.spec_augment,
+                    max_band: a.spec_augment_band,
+                    max_span: a.spec_augment_span,
+                },
+                a.digits.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
+            )),
             |b, l| {
                 bar.set_position(b as u64);
                 bar.set_message(format!("integer CTC loss {l:.3}"));
