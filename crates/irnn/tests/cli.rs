@@ -376,6 +376,11 @@ fn speech_pipeline_on_the_fsdd_fixture() {
         data,
         "--epochs",
         "1",
+        // QAT with the training's time masks.
+        "--spec-augment",
+        "2",
+        "--spec-augment-band",
+        "0",
     ];
     args.extend(sets);
     args.extend(["--out", qat.to_str().unwrap()]);
