@@ -307,14 +307,14 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         let lr = cosine_lr(a.lr, epoch, a.epochs);
         let bar = batch_bar(order.len().div_ceil(a.batch), epoch);
         let t = Instant::now();
-        let augment = (a.spec_augment > 0).then_some((
+        let augment = a.digits.masks_for_epoch(
             SpecAugment {
                 masks: a.spec_augment,
                 max_band: a.spec_augment_band,
                 max_span: a.spec_augment_span,
             },
-            a.digits.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
-        ));
+            epoch,
+        );
         let loss = train_epoch(
             &mut model,
             &train,

@@ -53,6 +53,18 @@ pub struct DigitSets {
     pub seed: u64,
 }
 
+impl DigitSets {
+    /// SpecAugment for `epoch` with its seed (seed·1000 + epoch; the masks
+    /// of an utterance depend on that and its index only), or `None`
+    /// without masks. Float training and QAT share the rule.
+    pub fn masks_for_epoch(&self, spec: SpecAugment, epoch: usize) -> Option<(SpecAugment, u64)> {
+        (spec.masks > 0).then_some((
+            spec,
+            self.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
+        ))
+    }
+}
+
 /// A recordings folder split by speaker.
 pub struct Speakers {
     recordings: Vec<Recording>,
@@ -274,14 +286,14 @@ pub fn qat(a: QatArgs) -> Result<()> {
             &mut optimizer,
             lr,
             a.clip,
-            (a.spec_augment > 0).then_some((
+            a.digits.masks_for_epoch(
                 SpecAugment {
                     masks: a.spec_augment,
                     max_band: a.spec_augment_band,
                     max_span: a.spec_augment_span,
                 },
-                a.digits.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
-            )),
+                epoch,
+            ),
             |b, l| {
                 bar.set_position(b as u64);
                 bar.set_message(format!("integer CTC loss {l:.3}"));
