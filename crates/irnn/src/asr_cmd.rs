@@ -10,7 +10,7 @@ use irnn_train::asr::train::{
     attention_word_error_rate, featurize, featurize_each, train_epoch, word_error_rate, SpecAugment,
 };
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
-use irnn_train::audio::perturb::{add_noise, change_gain, change_speed};
+use irnn_train::audio::perturb::Perturbation;
 use irnn_train::audio::{LogMel, MelConfig};
 use irnn_train::nn::optim::Optimizer;
 use irnn_train::nn::rng::TrainRng;
@@ -187,18 +187,23 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
     );
     let start = Instant::now();
     let front = LogMel::new(mel);
-    // The VTLP front ends: factors 1 − W … 1 + W in 21 steps.
+    // The VTLP front ends: factors 1 − W … 1 + W in 21 steps (none: `front`).
     let warped: Vec<LogMel> = if a.vtlp > 0.0 {
         (0..=20)
             .map(|k| LogMel::warped(mel, (1.0 + a.vtlp * (k as f64 - 10.0) / 10.0) as f32))
             .collect()
     } else {
-        vec![LogMel::new(mel)]
+        Vec::new()
+    };
+    let perturbation = Perturbation {
+        speed: a.speed_perturb as f32,
+        gain_db: a.gain_perturb as f32,
+        noise_db: noise,
     };
     let train_utts = speakers.train(&a.digits)?;
-    // With fresh utterances or speed perturbation the training set is
+    // With fresh utterances or any perturbation the training set is
     // rebuilt every epoch (new digit strings from the same recordings, a
-    // new speed per utterance; building and featurizing 3,000 utterances
+    // new speed, level, noise or warp per utterance; building and featurizing 3,000 utterances
     // takes about a second).
     let rebuilt = |epoch: u64| -> Result<_> {
         let utts = if a.fresh_utterances {
@@ -207,34 +212,20 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
             train_utts.clone()
         };
         let mut rng = TrainRng::seed(a.digits.seed ^ 0x5EED ^ epoch.wrapping_mul(0x9E37));
-        let s = a.speed_perturb as f32;
-        let d = a.gain_perturb as f32;
         let mut warp = Vec::with_capacity(utts.len());
         let utts: Vec<_> = utts
             .into_iter()
             .map(|mut u| {
-                if s > 0.0 {
-                    u.samples = change_speed(&u.samples, rng.gen_range(1.0 - s..=1.0 + s));
-                }
-                if d > 0.0 {
-                    u.samples = change_gain(&u.samples, rng.gen_range(-d..=0.0));
-                }
-                if let Some((lo, hi)) = noise {
-                    let db = rng.gen_range(lo..=hi);
-                    u.samples = add_noise(&u.samples, db, &mut rng);
-                }
-                warp.push(if warped.len() > 1 {
-                    rng.gen_range(0..warped.len())
-                } else {
-                    0
-                });
+                u.samples = perturbation.apply(&u.samples, &mut rng);
+                warp.push((!warped.is_empty()).then(|| rng.gen_range(0..warped.len())));
                 u
             })
             .collect();
-        Ok(featurize_each(&utts, |i| &warped[warp[i]]))
+        Ok(featurize_each(&utts, |i| {
+            warp[i].map_or(&front, |k| &warped[k])
+        }))
     };
-    let perturbed =
-        a.speed_perturb > 0.0 || a.gain_perturb > 0.0 || noise.is_some() || a.vtlp > 0.0;
+    let perturbed = perturbation.is_on() || a.vtlp > 0.0;
     let mut train = if perturbed {
         rebuilt(1)?
     } else {

@@ -1,6 +1,43 @@
-//! Speed perturbation (Ko et al., 2015): playing a recording faster or
-//! slower scales its tempo *and* its pitch and formants, which is the
-//! cheapest stand-in for new speakers when only a few are at hand.
+//! Training perturbations of the waveform. Speed perturbation (Ko et al.,
+//! 2015): playing a recording faster or slower scales its tempo *and* its
+//! pitch and formants, the cheapest stand-in for new speakers when only a
+//! few are at hand; level and additive noise stand in for other
+//! microphones. [`Perturbation`] draws all of them per utterance.
+
+/// Which perturbations to draw per utterance (each off at its zero value).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Perturbation {
+    /// Speed drawn from [1 − S, 1 + S].
+    pub speed: f32,
+    /// Gain drawn from [−D, 0] dB.
+    pub gain_db: f32,
+    /// Noise level drawn from [LOW, HIGH] dB full scale.
+    pub noise_db: Option<(f32, f32)>,
+}
+
+impl Perturbation {
+    /// Whether any perturbation is on.
+    pub fn is_on(&self) -> bool {
+        self.speed > 0.0 || self.gain_db > 0.0 || self.noise_db.is_some()
+    }
+
+    /// `samples` perturbed: speed, then gain, then noise, each drawn from
+    /// `rng` in that order.
+    pub fn apply(&self, samples: &[f32], rng: &mut impl rand::Rng) -> Vec<f32> {
+        let mut out = samples.to_vec();
+        if self.speed > 0.0 {
+            out = change_speed(&out, rng.gen_range(1.0 - self.speed..=1.0 + self.speed));
+        }
+        if self.gain_db > 0.0 {
+            out = change_gain(&out, rng.gen_range(-self.gain_db..=0.0));
+        }
+        if let Some((lo, hi)) = self.noise_db {
+            let db = rng.gen_range(lo..=hi);
+            out = add_noise(&out, db, rng);
+        }
+        out
+    }
+}
 
 /// `samples` played `factor` times faster (linear interpolation): the
 /// result has `len / factor` samples (rounded) and every frequency is multiplied by
@@ -79,6 +116,24 @@ mod tests {
             "{y:?}"
         );
         assert_eq!(change_gain(&x, 0.0), x);
+    }
+
+    #[test]
+    fn perturbation_off_is_the_identity() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let x = [0.5f32, -0.25, 0.125];
+        assert!(!Perturbation::default().is_on());
+        assert_eq!(Perturbation::default().apply(&x, &mut rng), x);
+        let slower = Perturbation {
+            speed: 0.2,
+            gain_db: 20.0,
+            ..Perturbation::default()
+        };
+        assert!(slower.is_on());
+        let y = slower.apply(&vec![0.5; 1000], &mut rng);
+        assert!((800..=1250).contains(&y.len()), "{}", y.len());
+        assert!(y.iter().all(|&v| (0.05 - 1e-6..=0.5 + 1e-6).contains(&v)));
     }
 
     #[test]
