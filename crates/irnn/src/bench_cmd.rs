@@ -20,9 +20,29 @@ pub struct BenchArgs {
     /// Timed calls per case.
     #[arg(long, default_value_t = 2000)]
     calls: usize,
+    /// Kernels to use (`irnn kernels` lists them); default: the fastest this CPU runs.
+    #[arg(long, value_parser = parse_isa)]
+    isa: Option<Isa>,
     /// Machine-readable output (tab-separated, one line per case and runtime).
     #[arg(long)]
     tsv: bool,
+}
+
+/// An `--isa` value: a kernel name this CPU can run.
+fn parse_isa(name: &str) -> Result<Isa, String> {
+    let names: Vec<_> = Isa::ALL.iter().map(|i| i.name()).collect();
+    let isa = Isa::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown kernel '{name}' (expected one of {})",
+            names.join(", ")
+        )
+    })?;
+    if !isa.is_available() {
+        return Err(format!(
+            "kernel '{name}' cannot run on this CPU (`irnn kernels` lists those that can)"
+        ));
+    }
+    Ok(isa)
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -38,7 +58,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.hidden.iter().chain(&a.batch).any(|&v| v == 0) || a.batch.iter().any(|&b| b > 64) {
         bail!("--hidden must be positive and --batch in 1..=64");
     }
-    let isa = Isa::detect();
+    let isa = a.isa.unwrap_or_else(Isa::detect);
     let peak = int8_peak_gmacs();
     if a.tsv {
         println!("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes");

@@ -62,6 +62,11 @@ impl Isa {
         }
     }
 
+    /// The implementation called `name` (as [`Isa::name`] spells it).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == name)
+    }
+
     /// Whether this implementation can run on the current CPU.
     pub fn is_available(self) -> bool {
         match self {
