@@ -181,20 +181,9 @@ impl PwlTable {
     /// The function over a slice of int16 inputs.
     pub fn eval_i16(&self, isa: Isa, xs: &[i16], out: &mut [i16]) -> Result<(), Error> {
         crate::error::check_len("PWL output", xs.len(), out.len())?;
-        let isa = isa.checked()?;
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
-                // SAFETY: `checked` confirmed AVX-512 support.
-                unsafe { crate::kernels::x86::pwl_simd::eval_avx512(self, xs, out) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::AvxVnni => {
-                // SAFETY: `checked` confirmed AVX2 support.
-                unsafe { crate::kernels::x86::pwl_simd::eval_avx2(self, xs, out) }
-            }
-            _ => self.eval_scalar(xs, out),
-        }
+        let k = isa.kernels()?;
+        // SAFETY: a table this CPU runs; lengths checked above.
+        unsafe { (k.pwl_i16)(self, xs, out) };
         Ok(())
     }
 

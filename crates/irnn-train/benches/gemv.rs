@@ -47,7 +47,6 @@ fn loop_f32(rows: usize, cols: usize, batch: usize, w: &[f32], x: &[f32], dst: &
 
 fn bench(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(1);
-    let best = Isa::detect();
     for (rows, cols, batch) in CASES {
         let mut group = c.benchmark_group(format!("gemv_{rows}x{cols}_batch{batch}"));
         group.throughput(Throughput::Elements((rows * cols * batch) as u64));
@@ -60,13 +59,18 @@ fn bench(c: &mut Criterion) {
         let x8: Vec<i8> = (0..cols * batch).map(|_| rng.gen()).collect();
         let packed = PackedMatrix::from_row_major(rows, cols, &w8).unwrap();
         let mut acc = vec![0i32; rows * batch];
-        let mut isas = vec![best];
-        if best != Isa::Avx2 && Isa::Avx2.is_available() {
-            isas.push(Isa::Avx2);
-        }
-        for isa in isas {
+        for isa in Isa::available() {
             group.bench_function(BenchmarkId::new("int8", isa.name()), |b| {
                 b.iter(|| packed.matmul(isa, black_box(&x8), batch, &mut acc).unwrap())
+            });
+        }
+        // The AVX2 kernel before the sign-transfer one, side by side.
+        #[cfg(target_arch = "x86_64")]
+        if Isa::Avx2.is_available() {
+            use irnn_runtime::kernels::x86::avx2::matmul::matmul_widening;
+            group.bench_function(BenchmarkId::new("int8", "avx2-widening"), |b| {
+                // SAFETY: AVX2 is available; lengths match the shapes above.
+                b.iter(|| unsafe { matmul_widening(&packed, black_box(&x8), batch, &mut acc) })
             });
         }
 

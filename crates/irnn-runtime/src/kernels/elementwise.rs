@@ -35,23 +35,9 @@ pub fn lstm_cell_update(
             what: "LSTM cell fraction bits must be in 0..=15",
         });
     }
-    match isa.checked()? {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
-            // SAFETY: `checked` confirmed AVX-512 support; lengths checked.
-            unsafe {
-                super::x86::elementwise_simd::cell_update_avx512(
-                    i,
-                    f,
-                    g,
-                    c,
-                    cell_fraction_bits,
-                    capped,
-                )
-            }
-        }
-        _ => cell_update_scalar(i, f, g, c, cell_fraction_bits, capped),
-    }
+    let k = isa.kernels()?;
+    // SAFETY: a table this CPU runs; lengths checked above.
+    unsafe { (k.lstm_cell_update)(i, f, g, c, cell_fraction_bits, capped) };
     Ok(())
 }
 
@@ -82,14 +68,9 @@ pub fn product_to_i8(
 ) -> Result<(), Error> {
     check_len("gate product first input", out.len(), a.len())?;
     check_len("gate product second input", out.len(), b.len())?;
-    match isa.checked()? {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
-            // SAFETY: `checked` confirmed AVX-512 support; lengths checked.
-            unsafe { super::x86::elementwise_simd::product_to_i8_avx512(a, b, m, zero_point, out) }
-        }
-        _ => product_to_i8_scalar(a, b, m, zero_point, out),
-    }
+    let k = isa.kernels()?;
+    // SAFETY: a table this CPU runs; lengths checked above.
+    unsafe { (k.product_to_i8)(a, b, m, zero_point, out) };
     Ok(())
 }
 
@@ -118,14 +99,9 @@ pub fn gru_reset_after(
     check_len("GRU n input part", out.len(), x.len())?;
     check_len("GRU n recurrent part", out.len(), rec.len())?;
     check_len("GRU reset gate", out.len(), r.len())?;
-    match isa.checked()? {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
-            // SAFETY: `checked` confirmed AVX-512 support; lengths checked.
-            unsafe { super::x86::elementwise_simd::gru_reset_after_avx512(x, rec, r, out) }
-        }
-        _ => gru_reset_after_scalar(x, rec, r, out),
-    }
+    let k = isa.kernels()?;
+    // SAFETY: a table this CPU runs; lengths checked above.
+    unsafe { (k.gru_reset_after)(x, rec, r, out) };
     Ok(())
 }
 
@@ -152,16 +128,9 @@ pub fn gru_mix(
 ) -> Result<(), Error> {
     check_len("GRU update gate", h.len(), z.len())?;
     check_len("GRU candidate", h.len(), n.len())?;
-    match isa.checked()? {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
-            // SAFETY: `checked` confirmed AVX-512 support; lengths checked.
-            unsafe {
-                super::x86::elementwise_simd::gru_mix_avx512(z, n, h, to_q15, out_m, zero_point)
-            }
-        }
-        _ => gru_mix_scalar(z, n, h, to_q15, out_m, zero_point),
-    }
+    let k = isa.kernels()?;
+    // SAFETY: a table this CPU runs; lengths checked above.
+    unsafe { (k.gru_mix)(z, n, h, to_q15, out_m, zero_point) };
     Ok(())
 }
 

@@ -4,9 +4,13 @@
 //!
 //! One interface, several implementations (the shape of tract's `linalg`):
 //! [`PackedMatrix`] holds the weights in the one layout every kernel reads,
-//! [`Isa`] names an implementation, and [`Isa::detect`] picks the fastest one
-//! the running CPU supports. [`scalar`] is the reference: every SIMD kernel is
-//! tested bit-exact against it, and it is what non-x86 targets run.
+//! [`Isa`] names an implementation, [`Isa::detect`] picks the fastest one
+//! the running CPU supports, and [`Isa::kernels`] hands out its
+//! [`table::Kernels`] — one slot per operation, filled with the scalar
+//! reference ([`table::GENERIC`]) except where the architecture plugs in
+//! something better. The scalar reference is the definition: every SIMD
+//! kernel is tested bit-exact against it (`tests.rs`, one suite run against
+//! every table).
 //!
 //! Integer accumulation is exact (no saturation anywhere in the product), so
 //! "bit-exact" is a property of the algorithm, not a tolerance: any order of
@@ -16,11 +20,13 @@ pub mod elementwise;
 pub mod packed;
 pub mod requant;
 pub mod scalar;
+pub mod table;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
 pub use packed::PackedMatrix;
 pub use requant::RowRequant;
+pub use table::Kernels;
 
 use crate::error::{check_len, Error};
 
@@ -104,6 +110,24 @@ impl Isa {
             })
         }
     }
+
+    /// The kernel table of this implementation, or an error if the CPU
+    /// cannot run it. The one place an `Isa` becomes code.
+    pub fn kernels(self) -> Result<&'static Kernels, Error> {
+        Ok(match self.checked()? {
+            Isa::Scalar => &table::GENERIC,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => &x86::AVX2,
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => &x86::AVX_VNNI,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512VnniYmm => &x86::AVX512_VNNI_YMM,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => &x86::AVX512_VNNI,
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("checked() admits only ISAs of this architecture"),
+        })
+    }
 }
 
 impl PackedMatrix {
@@ -116,23 +140,11 @@ impl PackedMatrix {
     /// `acc[b·rows + r] = Σ_c W[r][c] · x[b·cols + c]` for `batch` input
     /// vectors stored one after another.
     pub fn matmul(&self, isa: Isa, x: &[i8], batch: usize, acc: &mut [i32]) -> Result<(), Error> {
-        let isa = isa.checked()?;
+        let k = isa.kernels()?;
         check_len("matmul input", batch * self.cols(), x.len())?;
         check_len("matmul output", batch * self.rows(), acc.len())?;
-        match isa {
-            Isa::Scalar => scalar::matmul(self, x, batch, acc),
-            // SAFETY: `checked` confirmed the CPU supports the features.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86::avx2::matmul(self, x, batch, acc) },
-            #[cfg(target_arch = "x86_64")]
-            Isa::AvxVnni => unsafe { x86::vnni256::matmul_avx_vnni(self, x, batch, acc) },
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512VnniYmm => unsafe { x86::vnni256::matmul_avx512_vl(self, x, batch, acc) },
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => unsafe { x86::vnni512::matmul(self, x, batch, acc) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => unreachable!("checked() admits only available ISAs"),
-        }
+        // SAFETY: `kernels` admits only tables this CPU runs; lengths checked.
+        unsafe { (k.matmul)(self, x, batch, acc) };
         Ok(())
     }
 }

@@ -48,6 +48,9 @@ pub struct PackedMatrix {
     cols: usize,
     lines: Vec<Line>,
     row_sums_x128: Vec<i32>,
+    /// Some weight is −128, outside the symmetric range the trainer writes;
+    /// kernels whose exactness needs `|w| ≤ 127` fall back for such matrices.
+    has_min_weight: bool,
 }
 
 impl PackedMatrix {
@@ -80,6 +83,7 @@ impl PackedMatrix {
             cols,
             lines: vec![Line([0; 64]); row_blocks * groups],
             row_sums_x128: vec![0; row_blocks * ROW_BLOCK],
+            has_min_weight: weights.contains(&i8::MIN),
         };
         for r in 0..rows {
             let row = &weights[r * cols..(r + 1) * cols];
@@ -135,6 +139,11 @@ impl PackedMatrix {
     /// `128 · Σ_c W[r][c]` for every row, padded to a whole block with zeros.
     pub fn row_sums_x128(&self) -> &[i32] {
         &self.row_sums_x128
+    }
+
+    /// Whether some weight is −128 (not symmetric int8).
+    pub fn has_min_weight(&self) -> bool {
+        self.has_min_weight
     }
 
     /// Size of the packed weights in bytes (padding included).

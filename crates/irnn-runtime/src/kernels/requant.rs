@@ -17,7 +17,13 @@ use alloc::vec::Vec;
 use crate::error::{check_len, Error};
 use crate::fixed_point::{saturate_i64_to_i32, QuantizedMultiplier};
 
+use super::table::{Kernels, RequantFn};
 use super::Isa;
+
+/// Largest magnitude kept before the zero point is added by the SIMD
+/// epilogues; any value beyond it saturates every output type the same way,
+/// and the sum cannot overflow.
+pub(crate) const PRE_ZERO_POINT_CLAMP: i32 = 1 << 17;
 
 /// An output type of the epilogue.
 pub trait RequantOutput: Copy + Default {
@@ -29,6 +35,8 @@ pub trait RequantOutput: Copy + Default {
     const BYTES: usize;
     /// Narrows a value already clamped to `MIN..=MAX`.
     fn from_clamped(v: i32) -> Self;
+    /// This type's epilogue in a kernel table.
+    fn kernel(k: &Kernels) -> RequantFn<Self>;
 }
 
 impl RequantOutput for i8 {
@@ -38,6 +46,9 @@ impl RequantOutput for i8 {
     fn from_clamped(v: i32) -> Self {
         v as i8
     }
+    fn kernel(k: &Kernels) -> RequantFn<Self> {
+        k.requant_i8
+    }
 }
 
 impl RequantOutput for i16 {
@@ -46,6 +57,9 @@ impl RequantOutput for i16 {
     const BYTES: usize = 2;
     fn from_clamped(v: i32) -> Self {
         v as i16
+    }
+    fn kernel(k: &Kernels) -> RequantFn<Self> {
+        k.requant_i16
     }
 }
 
@@ -147,21 +161,10 @@ impl RowRequant {
                 found: acc.len(),
             });
         }
-        let isa = isa.checked()?;
+        let kernel = T::kernel(isa.kernels()?);
         for (a, o) in acc.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
-                    // SAFETY: `checked` confirmed AVX-512 support.
-                    unsafe { super::x86::requant_simd::apply_avx512(self, 0, a, o) }
-                }
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 | Isa::AvxVnni => {
-                    // SAFETY: `checked` confirmed AVX2 support.
-                    unsafe { super::x86::requant_simd::apply_avx2(self, 0, a, o) }
-                }
-                _ => self.apply_scalar(0, a, o),
-            }
+            // SAFETY: a table this CPU runs; `a` and `o` are one whole vector.
+            unsafe { kernel(self, 0, a, o) };
         }
         Ok(())
     }
@@ -186,19 +189,9 @@ impl RowRequant {
                 found: r0.saturating_add(acc.len()),
             });
         }
-        match isa.checked()? {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni | Isa::Avx512VnniYmm => {
-                // SAFETY: `checked` confirmed AVX-512 support; rows checked.
-                unsafe { super::x86::requant_simd::apply_avx512(self, r0, acc, out) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::AvxVnni => {
-                // SAFETY: `checked` confirmed AVX2 support; rows checked.
-                unsafe { super::x86::requant_simd::apply_avx2(self, r0, acc, out) }
-            }
-            _ => self.apply_scalar(r0, acc, out),
-        }
+        let kernel = T::kernel(isa.kernels()?);
+        // SAFETY: a table this CPU runs; the row range is checked above.
+        unsafe { kernel(self, r0, acc, out) };
         Ok(())
     }
 

@@ -24,7 +24,10 @@ fn naive(rows: usize, cols: usize, w: &[i8], x: &[i8], batch: usize) -> Vec<i32>
 
 #[derive(Clone, Copy, Debug)]
 enum Fill {
+    /// Symmetric weights in [−127, 127] (what the trainer writes), any activation.
     Random,
+    /// Any int8 weight, −128 included.
+    RandomFullRange,
     /// Weights ±127 and activations −128 / 127: the largest magnitudes.
     Extreme,
     /// Weights −128 (outside the symmetric range, still exact).
@@ -34,7 +37,8 @@ enum Fill {
 fn data(rng: &mut StdRng, n: usize, fill: Fill, weights: bool) -> Vec<i8> {
     (0..n)
         .map(|_| match (fill, weights) {
-            (Fill::Random, _) => rng.gen(),
+            (Fill::Random, true) => rng.gen_range(-127..=127),
+            (Fill::Random, false) | (Fill::RandomFullRange, _) => rng.gen(),
             (Fill::Extreme, true) => {
                 if rng.gen() {
                     127
@@ -85,7 +89,12 @@ fn listed_shapes_all_isas() {
     for cols in [1, 7, 33, 257, 1000] {
         for rows in [1, 15, 16, 17, 64, 65, 100, 200] {
             for batch in [1, 2, 3, 4, 5, 9] {
-                for fill in [Fill::Random, Fill::Extreme, Fill::MinWeights] {
+                for fill in [
+                    Fill::Random,
+                    Fill::RandomFullRange,
+                    Fill::Extreme,
+                    Fill::MinWeights,
+                ] {
                     seed += 1;
                     check_all_isas(rows, cols, batch, fill, seed);
                 }

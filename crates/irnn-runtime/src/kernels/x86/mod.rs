@@ -1,4 +1,12 @@
-//! x86-64 SIMD kernels, chosen at run time by [`super::Isa::detect`].
+//! x86-64 SIMD kernels and their tables, chosen at run time by
+//! [`super::Isa::detect`].
+//!
+//! One folder per instruction set (`avx2/`, `avx512/`), one file per
+//! operation inside it; `vnni256` is the 256-bit `vpdpbusd` matrix kernel
+//! compiled both for AVX-VNNI and for AVX-512 VL. The tables below say which
+//! implementation each tier uses for each slot; every x86 tier has its own
+//! version of every operation today, so none falls back to the scalar
+//! reference ([`super::table::GENERIC`]) — a new slot would, until written.
 //!
 //! Each kernel is an `unsafe fn` compiled with `#[target_feature]`; the only
 //! safety requirement is that the CPU has those features, which
@@ -11,13 +19,54 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod avx2;
-pub mod elementwise_simd;
-pub mod pwl_simd;
-pub mod requant_simd;
+pub mod avx512;
 pub mod vnni256;
-pub mod vnni512;
 
 use super::packed::{PackedMatrix, COL_GROUP};
+use super::table::Kernels;
+use super::Isa;
+
+/// AVX2 without VNNI (Haswell and later, Zen 1–3).
+pub const AVX2: Kernels = Kernels {
+    isa: Isa::Avx2,
+    matmul: avx2::matmul::matmul,
+    requant_i8: avx2::requant::apply_avx2::<i8>,
+    requant_i16: avx2::requant::apply_avx2::<i16>,
+    pwl_i16: avx2::pwl::eval_avx2,
+    lstm_cell_update: avx2::elementwise::cell_update_avx2,
+    product_to_i8: avx2::elementwise::product_to_i8_avx2,
+    gru_reset_after: avx2::elementwise::gru_reset_after_avx2,
+    gru_mix: avx2::elementwise::gru_mix_avx2,
+};
+
+/// AVX-VNNI (Alder Lake and later, Zen 5 client): AVX2 with the 256-bit
+/// `vpdpbusd` matrix kernel.
+pub const AVX_VNNI: Kernels = Kernels {
+    isa: Isa::AvxVnni,
+    matmul: vnni256::matmul_avx_vnni,
+    ..AVX2
+};
+
+/// AVX-512 with the 256-bit VNNI matrix kernel (tests the AVX-VNNI body on
+/// AVX-512 machines).
+pub const AVX512_VNNI_YMM: Kernels = Kernels {
+    isa: Isa::Avx512VnniYmm,
+    matmul: vnni256::matmul_avx512_vl,
+    requant_i8: avx512::requant::apply_avx512::<i8>,
+    requant_i16: avx512::requant::apply_avx512::<i16>,
+    pwl_i16: avx512::pwl::eval_avx512,
+    lstm_cell_update: avx512::elementwise::cell_update_avx512,
+    product_to_i8: avx512::elementwise::product_to_i8_avx512,
+    gru_reset_after: avx512::elementwise::gru_reset_after_avx512,
+    gru_mix: avx512::elementwise::gru_mix_avx512,
+};
+
+/// AVX-512 VNNI (Ice Lake / Sapphire Rapids servers, Zen 4 and later).
+pub const AVX512_VNNI: Kernels = Kernels {
+    isa: Isa::Avx512Vnni,
+    matmul: avx512::matmul::matmul,
+    ..AVX512_VNNI_YMM
+};
 
 macro_rules! has_features {
     ($($feature:tt),+) => {{

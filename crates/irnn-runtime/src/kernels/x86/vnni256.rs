@@ -3,7 +3,7 @@
 //! encoding found on Alder Lake and later) and for AVX-512 VNNI + VL, so the
 //! code path is exercised on AVX-512 machines too. With 16 vector registers
 //! on AVX-VNNI-only CPUs, a tile of 4 blocks (8 accumulators) is computed for
-//! one input at a time. The unsigned-offset trick is as in [`super::vnni512`].
+//! one input at a time. The unsigned-offset trick is as in [`super::avx512::matmul`].
 
 use core::arch::x86_64::*;
 

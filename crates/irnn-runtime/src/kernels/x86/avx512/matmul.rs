@@ -10,8 +10,8 @@
 
 use core::arch::x86_64::*;
 
-use super::super::packed::{PackedMatrix, ROW_BLOCK};
-use super::{group_bytes_plus_128, tile_rows};
+use crate::kernels::packed::{PackedMatrix, ROW_BLOCK};
+use crate::kernels::x86::{group_bytes_plus_128, tile_rows};
 
 /// # Safety
 /// The CPU must support AVX-512 F, BW, VL and VNNI; lengths checked by the caller.

@@ -1,0 +1,6 @@
+//! AVX2 kernels (no VNNI): one file per operation.
+
+pub mod elementwise;
+pub mod matmul;
+pub mod pwl;
+pub mod requant;
