@@ -154,6 +154,7 @@ impl PwlTable {
     }
 
     /// The padded search tables (knots, values, slopes, shifts).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn padded(&self) -> &[Vec<i32>; 4] {
         &self.padded
     }

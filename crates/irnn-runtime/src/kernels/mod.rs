@@ -16,6 +16,8 @@
 //! "bit-exact" is a property of the algorithm, not a tolerance: any order of
 //! summation gives the same int32.
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod elementwise;
 pub mod packed;
 pub mod requant;
@@ -45,16 +47,25 @@ pub enum Isa {
     Avx512VnniYmm,
     /// x86-64 AVX-512 VNNI (`vpdpbusd` on 512-bit registers).
     Avx512Vnni,
+    /// aarch64 ARMv8.0 NEON (`smull`/`smlal`/`sadalp`, `sqrdmulh`).
+    Neon,
+    /// aarch64 NEON with the dot-product extension (`sdot`).
+    NeonDot,
+    /// aarch64 NEON with `sdot` and the int8 matrix multiply (`smmla`).
+    NeonI8mm,
 }
 
 impl Isa {
     /// Every implementation, slowest first.
-    pub const ALL: [Isa; 5] = [
+    pub const ALL: [Isa; 8] = [
         Isa::Scalar,
         Isa::Avx2,
         Isa::AvxVnni,
         Isa::Avx512VnniYmm,
         Isa::Avx512Vnni,
+        Isa::Neon,
+        Isa::NeonDot,
+        Isa::NeonI8mm,
     ];
 
     /// A short stable name, for benchmarks and logs.
@@ -65,6 +76,9 @@ impl Isa {
             Isa::AvxVnni => "avx-vnni",
             Isa::Avx512VnniYmm => "avx512-vnni-ymm",
             Isa::Avx512Vnni => "avx512-vnni",
+            Isa::Neon => "neon",
+            Isa::NeonDot => "neon-dot",
+            Isa::NeonI8mm => "neon-i8mm",
         }
     }
 
@@ -83,17 +97,30 @@ impl Isa {
             Isa::AvxVnni => x86::has_avx_vnni(),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512VnniYmm | Isa::Avx512Vnni => x86::has_avx512_vnni(),
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => aarch64::has_neon(),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => aarch64::has_dotprod(),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonI8mm => aarch64::has_i8mm(),
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
 
     /// The fastest implementation available on this CPU.
     pub fn detect() -> Isa {
-        [Isa::Avx512Vnni, Isa::AvxVnni, Isa::Avx2]
-            .into_iter()
-            .find(|isa| isa.is_available())
-            .unwrap_or(Isa::Scalar)
+        [
+            Isa::Avx512Vnni,
+            Isa::AvxVnni,
+            Isa::Avx2,
+            Isa::NeonI8mm,
+            Isa::NeonDot,
+            Isa::Neon,
+        ]
+        .into_iter()
+        .find(|isa| isa.is_available())
+        .unwrap_or(Isa::Scalar)
     }
 
     /// Every implementation available on this CPU.
@@ -124,6 +151,12 @@ impl Isa {
             Isa::Avx512VnniYmm => &x86::AVX512_VNNI_YMM,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => &x86::AVX512_VNNI,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => &aarch64::NEON,
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => &aarch64::NEON_DOT,
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonI8mm => &aarch64::NEON_I8MM,
             #[allow(unreachable_patterns)]
             _ => unreachable!("checked() admits only ISAs of this architecture"),
         })

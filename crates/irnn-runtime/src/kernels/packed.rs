@@ -178,3 +178,29 @@ impl PackedMatrix {
         out
     }
 }
+
+/// The 4 bytes of column group `g` of `x` as a little-endian i32, zero
+/// beyond `x`'s end (the matching padded weights are zero too).
+#[inline(always)]
+pub(crate) fn group_bytes(x: &[i8], g: usize) -> i32 {
+    let c = g * COL_GROUP;
+    if c + COL_GROUP <= x.len() {
+        i32::from_le_bytes([x[c] as u8, x[c + 1] as u8, x[c + 2] as u8, x[c + 3] as u8])
+    } else {
+        let mut bytes = [0u8; COL_GROUP];
+        for (k, b) in bytes.iter_mut().enumerate() {
+            if let Some(&v) = x.get(c + k) {
+                *b = v as u8;
+            }
+        }
+        i32::from_le_bytes(bytes)
+    }
+}
+
+/// The rows `r0..r1` of tile `t` (of `nb` blocks) that exist in the matrix:
+/// where a kernel writes the tile's sums.
+#[inline(always)]
+pub(crate) fn tile_rows(m: &PackedMatrix, t: usize, nb: usize) -> (usize, usize) {
+    let r0 = t * TILE_BLOCKS * ROW_BLOCK;
+    (r0, (r0 + nb * ROW_BLOCK).min(m.rows()))
+}

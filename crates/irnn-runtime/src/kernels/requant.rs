@@ -20,11 +20,6 @@ use crate::fixed_point::{saturate_i64_to_i32, QuantizedMultiplier};
 use super::table::{Kernels, RequantFn};
 use super::Isa;
 
-/// Largest magnitude kept before the zero point is added by the SIMD
-/// epilogues; any value beyond it saturates every output type the same way,
-/// and the sum cannot overflow.
-pub(crate) const PRE_ZERO_POINT_CLAMP: i32 = 1 << 17;
-
 /// An output type of the epilogue.
 pub trait RequantOutput: Copy + Default {
     /// Smallest value, as i32.
@@ -195,7 +190,9 @@ impl RowRequant {
         Ok(())
     }
 
-    /// True if some row shifts left before its multiply.
+    /// True if some row shifts left before its multiply (the AVX-512
+    /// epilogue skips the saturating shift otherwise).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn has_left_shift(&self) -> bool {
         self.has_left_shift
     }

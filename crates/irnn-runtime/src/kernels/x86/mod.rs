@@ -22,7 +22,7 @@ pub mod avx2;
 pub mod avx512;
 pub mod vnni256;
 
-use super::packed::{PackedMatrix, COL_GROUP};
+pub(crate) use super::packed::{group_bytes, tile_rows};
 use super::table::Kernels;
 use super::Isa;
 
@@ -96,34 +96,14 @@ pub fn has_avx512_vnni() -> bool {
     has_features!("avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni")
 }
 
-/// The 4 bytes of column group `g` of `x` as a little-endian i32, zero
-/// beyond `x`'s end (the matching padded weights are zero too).
-#[inline(always)]
-pub(crate) fn group_bytes(x: &[i8], g: usize) -> i32 {
-    let c = g * COL_GROUP;
-    if c + COL_GROUP <= x.len() {
-        i32::from_le_bytes([x[c] as u8, x[c + 1] as u8, x[c + 2] as u8, x[c + 3] as u8])
-    } else {
-        let mut bytes = [0u8; COL_GROUP];
-        for (k, b) in bytes.iter_mut().enumerate() {
-            if let Some(&v) = x.get(c + k) {
-                *b = v as u8;
-            }
-        }
-        i32::from_le_bytes(bytes)
-    }
-}
+/// Largest magnitude kept before the zero point is added by the x86
+/// epilogues; any value beyond it saturates every output type the same way,
+/// and the sum cannot overflow.
+pub(crate) const PRE_ZERO_POINT_CLAMP: i32 = 1 << 17;
 
-/// The same, with 128 added to each byte (`x` as unsigned, for `vpdpbusd`);
+/// [`group_bytes`] with 128 added to each byte (`x` as unsigned, for `vpdpbusd`);
 /// padding bytes become 128 and meet zero weights.
 #[inline(always)]
 pub(crate) fn group_bytes_plus_128(x: &[i8], g: usize) -> i32 {
     group_bytes(x, g) ^ (0x8080_8080u32 as i32)
-}
-
-/// Writes the valid rows of a tile's sums to the output.
-#[inline(always)]
-pub(crate) fn tile_rows(m: &PackedMatrix, t: usize, nb: usize) -> (usize, usize) {
-    let r0 = t * super::packed::TILE_BLOCKS * super::packed::ROW_BLOCK;
-    (r0, (r0 + nb * super::packed::ROW_BLOCK).min(m.rows()))
 }

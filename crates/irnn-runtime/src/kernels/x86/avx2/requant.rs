@@ -5,7 +5,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::requant::{RequantOutput, RowRequant, PRE_ZERO_POINT_CLAMP};
+use crate::kernels::requant::{RequantOutput, RowRequant};
+use crate::kernels::x86::PRE_ZERO_POINT_CLAMP;
 
 /// # Safety
 /// The CPU must support AVX2; `acc` and `out` are one row vector.

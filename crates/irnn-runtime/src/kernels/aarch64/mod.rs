@@ -1,0 +1,81 @@
+//! aarch64 NEON kernels and their tables, chosen at run time by
+//! [`super::Isa::detect`].
+//!
+//! Three tiers, each plugging into the table of the one below:
+//!
+//! * [`NEON`] — ARMv8.0, present on every aarch64 core: the matrix product
+//!   with `smull`/`smlal`/`sadalp` ([`neon`]) and the requantizing epilogue
+//!   with `sqrdmulh`/`srshl` ([`requant`]), which compute gemmlowp's
+//!   fixed-point primitives exactly.
+//! * [`NEON_DOT`] — the dot-product extension (ARMv8.2+, Cortex-A55/A76 and
+//!   later, Apple M1): `sdot` by lane ([`dot`]).
+//! * [`NEON_I8MM`] — the int8 matrix-multiply extension (ARMv8.6+,
+//!   Cortex-A710/X2 and later, Apple M2): `smmla` for two or more streams
+//!   ([`i8mm`]); one stream still runs `sdot`.
+//!
+//! Everything not named in a table (PWL, the cells' elementwise updates) is
+//! the scalar reference. `sdot` and `smmla` have no stable Rust intrinsics
+//! yet, so they are one-instruction `asm!` blocks behind
+//! `#[target_feature]`; the rest uses `core::arch::aarch64`.
+
+// Kernels index several register arrays with one loop counter.
+#![allow(clippy::needless_range_loop)]
+
+pub mod dot;
+pub mod i8mm;
+pub mod neon;
+pub mod requant;
+
+use super::table::{Kernels, GENERIC};
+use super::Isa;
+
+macro_rules! has_features {
+    ($($feature:tt),+) => {{
+        #[cfg(feature = "std")]
+        {
+            true $(&& std::arch::is_aarch64_feature_detected!($feature))+
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            true $(&& cfg!(target_feature = $feature))+
+        }
+    }};
+}
+
+/// NEON (Advanced SIMD) is present: always, on aarch64 Linux, Android, iOS.
+pub fn has_neon() -> bool {
+    has_features!("neon")
+}
+
+/// The dot-product instructions (`sdot`) are present.
+pub fn has_dotprod() -> bool {
+    has_features!("neon", "dotprod")
+}
+
+/// The int8 matrix-multiply instructions (`smmla`) and `sdot` are present.
+pub fn has_i8mm() -> bool {
+    has_features!("neon", "dotprod", "i8mm")
+}
+
+/// ARMv8.0 NEON.
+pub const NEON: Kernels = Kernels {
+    isa: Isa::Neon,
+    matmul: neon::matmul,
+    requant_i8: requant::apply_neon::<i8>,
+    requant_i16: requant::apply_neon::<i16>,
+    ..GENERIC
+};
+
+/// NEON with `sdot`.
+pub const NEON_DOT: Kernels = Kernels {
+    isa: Isa::NeonDot,
+    matmul: dot::matmul,
+    ..NEON
+};
+
+/// NEON with `sdot` and `smmla`.
+pub const NEON_I8MM: Kernels = Kernels {
+    isa: Isa::NeonI8mm,
+    matmul: i8mm::matmul,
+    ..NEON_DOT
+};

@@ -1,0 +1,143 @@
+//! ARMv8.0 NEON matrix product: `smull` / `smlal` / `sadalp`, exact.
+//!
+//! A 64-byte line is four 128-bit quarters of 4 rows × 4 columns. The
+//! group's 4 inputs are broadcast to all four rows (`dup`), so one `smull`
+//! (low 8 bytes) or `smull2` (high 8) gives 8 int16 products: 4 columns of
+//! 2 rows. `smlal` adds the next group's products to the same int16 lanes —
+//! exact because weights are in [−127, 127], so two products stay within
+//! ±2·128·127 = 32 512 — and `sadalp` adds adjacent int16 pairs into int32
+//! accumulators. Per 32 multiply-adds (two groups of one quarter):
+//!
+//! ```text
+//! smull  p, w_g.8b,  x_g.8b      smull2 q, w_g.16b,  x_g.16b
+//! smlal  p, w_g1.8b, x_g1.8b     smlal2 q, w_g1.16b, x_g1.16b
+//! sadalp acc_lo, p               sadalp acc_hi, q
+//! ```
+//!
+//! 6 instructions (TFLite's NEON int8 LSTM path uses the same family).
+//! Each accumulator holds two partial sums per row; `addp` folds them at the
+//! end. A matrix holding −128 takes one group per `smull` (no `smlal`),
+//! which is exact for every weight.
+
+use core::arch::aarch64::*;
+
+use crate::kernels::packed::{group_bytes, tile_rows, PackedMatrix, ROW_BLOCK};
+
+/// # Safety
+/// The CPU must support NEON; lengths are checked by the caller.
+#[target_feature(enable = "neon")]
+pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    let pair = !m.has_min_weight();
+    for t in 0..m.tiles() {
+        let nb = m.blocks_in_tile(t);
+        for blk in (0..nb).step_by(if batch == 1 { 2 } else { 1 }) {
+            let mut b0 = 0;
+            while b0 < batch {
+                let two_blocks = batch == 1 && nb - blk >= 2;
+                let two_streams = batch - b0 >= 2;
+                // SAFETY (all arms): same features; blocks and streams in range.
+                unsafe {
+                    match (two_blocks, two_streams, pair) {
+                        (true, _, true) => tile::<2, 1, true>(m, t, blk, x, b0, acc),
+                        (true, _, false) => tile::<2, 1, false>(m, t, blk, x, b0, acc),
+                        (false, true, true) => tile::<1, 2, true>(m, t, blk, x, b0, acc),
+                        (false, true, false) => tile::<1, 2, false>(m, t, blk, x, b0, acc),
+                        (false, false, true) => tile::<1, 1, true>(m, t, blk, x, b0, acc),
+                        (false, false, false) => tile::<1, 1, false>(m, t, blk, x, b0, acc),
+                    }
+                }
+                b0 += if two_streams && !two_blocks { 2 } else { 1 };
+            }
+        }
+    }
+}
+
+/// The group's 4 inputs of stream `b`, repeated over a 16-byte register.
+#[inline(always)]
+fn broadcast_group(x: &[i8], cols: usize, b: usize, g: usize) -> int8x16_t {
+    // SAFETY: NEON is part of every aarch64 target these kernels run on.
+    unsafe { vreinterpretq_s8_s32(vdupq_n_s32(group_bytes(&x[b * cols..(b + 1) * cols], g))) }
+}
+
+/// Blocks `blk0..blk0 + NB` of tile `t` for streams `b0..b0 + NX`; `PAIR`
+/// accumulates two groups per int16 lane (weights must be in [−127, 127]).
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn tile<const NB: usize, const NX: usize, const PAIR: bool>(
+    m: &PackedMatrix,
+    t: usize,
+    blk0: usize,
+    x: &[i8],
+    b0: usize,
+    acc: &mut [i32],
+) {
+    let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
+    let nb = m.blocks_in_tile(t);
+    let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * groups];
+    // SAFETY (closure): quarter j of line (g, blk0 + k) lies inside `lines`.
+    let quarter = |g: usize, k: usize, j: usize| unsafe {
+        vld1q_s8(lines[g * nb + blk0 + k].0.as_ptr().add(16 * j))
+    };
+    let mut sums = [[[[vdupq_n_s32(0); 2]; 4]; NB]; NX];
+    let mut g = 0;
+    if PAIR {
+        while g + 2 <= groups {
+            let mut xa = [vdupq_n_s8(0); NX];
+            let mut xb = [vdupq_n_s8(0); NX];
+            for i in 0..NX {
+                xa[i] = broadcast_group(x, cols, b0 + i, g);
+                xb[i] = broadcast_group(x, cols, b0 + i, g + 1);
+            }
+            for k in 0..NB {
+                for j in 0..4 {
+                    let (wa, wb) = (quarter(g, k, j), quarter(g + 1, k, j));
+                    for i in 0..NX {
+                        let lo = vmlal_s8(
+                            vmull_s8(vget_low_s8(wa), vget_low_s8(xa[i])),
+                            vget_low_s8(wb),
+                            vget_low_s8(xb[i]),
+                        );
+                        let hi = vmlal_high_s8(vmull_high_s8(wa, xa[i]), wb, xb[i]);
+                        sums[i][k][j][0] = vpadalq_s16(sums[i][k][j][0], lo);
+                        sums[i][k][j][1] = vpadalq_s16(sums[i][k][j][1], hi);
+                    }
+                }
+            }
+            g += 2;
+        }
+    }
+    while g < groups {
+        let mut xa = [vdupq_n_s8(0); NX];
+        for i in 0..NX {
+            xa[i] = broadcast_group(x, cols, b0 + i, g);
+        }
+        for k in 0..NB {
+            for j in 0..4 {
+                let wa = quarter(g, k, j);
+                for i in 0..NX {
+                    let lo = vmull_s8(vget_low_s8(wa), vget_low_s8(xa[i]));
+                    let hi = vmull_high_s8(wa, xa[i]);
+                    sums[i][k][j][0] = vpadalq_s16(sums[i][k][j][0], lo);
+                    sums[i][k][j][1] = vpadalq_s16(sums[i][k][j][1], hi);
+                }
+            }
+        }
+        g += 1;
+    }
+    let (r0, r1) = tile_rows(m, t, nb);
+    for i in 0..NX {
+        let out = &mut acc[(b0 + i) * rows..(b0 + i + 1) * rows];
+        for k in 0..NB {
+            let mut block = [0i32; ROW_BLOCK];
+            for j in 0..4 {
+                // [row 4j, row 4j + 1, row 4j + 2, row 4j + 3]
+                let v = vpaddq_s32(sums[i][k][j][0], sums[i][k][j][1]);
+                // SAFETY: `block` holds 16 i32; 4j + 4 ≤ 16.
+                unsafe { vst1q_s32(block.as_mut_ptr().add(4 * j), v) };
+            }
+            let r = r0 + (blk0 + k) * ROW_BLOCK;
+            let n = (r1 - r).min(ROW_BLOCK);
+            out[r..r + n].copy_from_slice(&block[..n]);
+        }
+    }
+}
