@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use irnn_runtime::layers::{GruScratch, GruState, IntGruCell, IntLstmCell, LstmScratch, LstmState};
-use irnn_runtime::Isa;
+use irnn_runtime::{Isa, PackedMatrix};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::convert::{convert_gru, convert_lstm, AffineQuant, Ranges};
@@ -329,40 +329,32 @@ pub fn read_bandwidth_gbs(bytes: usize) -> f64 {
     (words * 8) as f64 / best / 1e9
 }
 
-/// Peak int8 multiply-accumulates per second of one core (GMAC/s):
-/// independent AVX-512 VNNI `vpdpbusd` chains in registers, no memory
-/// traffic; the best of several trials (a noisy VM can only make a trial
-/// slower). `None` where the CPU has no AVX-512 VNNI.
-pub fn int8_peak_gmacs() -> Option<f64> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512vnni") {
-            // SAFETY: the feature was just detected.
-            return Some((0..7).map(|_| unsafe { vnni_peak() }).fold(0.0, f64::max));
+/// The compute roof of the integer step on one core (GMAC/s): the `isa`
+/// matrix kernel itself on a 128 × 128 matrix (16 KiB, resident in L1) for
+/// `batch` streams, so loads, the packed layout and the kernel's own
+/// instruction mix are counted but memory is not; the best of several
+/// trials (a noisy VM can only make a trial slower). Any ISA the runtime has
+/// gets a roof this way — AVX2 and NEON as much as VNNI.
+pub fn kernel_peak_gmacs(isa: Isa, batch: usize) -> Result<f64, irnn_runtime::Error> {
+    let (rows, cols) = (128, 128);
+    let mut rng = StdRng::seed_from_u64(11);
+    let w: Vec<i8> = (0..rows * cols)
+        .map(|_| rng.gen_range(-127..=127))
+        .collect();
+    let x: Vec<i8> = (0..cols * batch).map(|_| rng.gen()).collect();
+    let m = PackedMatrix::from_row_major(rows, cols, &w)?;
+    let mut acc = vec![0i32; rows * batch];
+    m.matmul(isa, &x, batch, &mut acc)?;
+    let calls = (20_000 / batch).max(50);
+    let mut best = 0f64;
+    for _ in 0..7 {
+        let start = Instant::now();
+        for _ in 0..calls {
+            m.matmul(isa, std::hint::black_box(&x), batch, &mut acc)?;
         }
+        let secs = start.elapsed().as_secs_f64();
+        best = best.max((rows * cols * batch * calls) as f64 / secs / 1e9);
     }
-    None
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn vnni_peak() -> f64 {
-    use std::arch::x86_64::*;
-    let a = _mm512_set1_epi8(3);
-    let b = _mm512_set1_epi8(-2);
-    let mut acc = [_mm512_setzero_si512(); 12];
-    let iters = 500_000u64;
-    let start = Instant::now();
-    for _ in 0..iters {
-        for r in acc.iter_mut() {
-            *r = _mm512_dpbusd_epi32(*r, a, b);
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let mut total = _mm512_setzero_si512();
-    for r in acc {
-        total = _mm512_add_epi32(total, r);
-    }
-    std::hint::black_box(_mm512_reduce_add_epi32(total));
-    (iters * 12 * 64) as f64 / secs / 1e9
+    std::hint::black_box(&acc);
+    Ok(best)
 }

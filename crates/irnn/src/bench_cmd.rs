@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use irnn_runtime::Isa;
-use irnn_train::step_bench::{int8_peak_gmacs, read_bandwidth_gbs, time_calls, Case, Cell};
+use irnn_train::step_bench::{kernel_peak_gmacs, read_bandwidth_gbs, time_calls, Case, Cell};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -26,6 +26,19 @@ pub struct BenchArgs {
     /// Machine-readable output (tab-separated, one line per case and runtime).
     #[arg(long)]
     tsv: bool,
+}
+
+/// The CPU's model name (Linux), for the table header.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name") || l.starts_with("Model"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 /// An `--isa` value: a kernel name this CPU can run.
@@ -59,14 +72,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
         bail!("--hidden must be positive and --batch in 1..=64");
     }
     let isa = a.isa.unwrap_or_else(Isa::detect);
-    let peak = int8_peak_gmacs();
+    let peak = kernel_peak_gmacs(isa, 1)?;
     if a.tsv {
         println!("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes");
     } else {
         println!(
-            "one step, input = hidden, one thread; integer kernels: {}; int8 peak of this core: {}",
+            "one step, input = hidden, one thread; CPU: {}; integer kernels: {}; in-cache peak of its matrix kernel: {peak:.1} GMAC/s (batch 1)",
+            cpu_model(),
             isa.name(),
-            peak.map_or("n/a (no AVX-512 VNNI)".into(), |p| format!("{p:.1} GMAC/s"))
         );
         println!("\n| cell | H | batch | int8 µs (min–max) | f32 µs (min–max) | f32 / int8 | int8 bytes | f32 bytes | bytes ratio |");
         println!("|---|---:|---:|---|---|---:|---:|---:|---:|");
@@ -130,7 +143,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let bw = read_bandwidth_gbs(weight_bytes);
         let mem_us = weight_bytes as f64 / (bw * 1e3);
         let macs = (weight_bytes * b) as f64;
-        let comp_us = peak.map_or(0.0, |p| macs / (p * 1e3));
+        let comp_us = macs / (kernel_peak_gmacs(isa, b)? * 1e3);
         let bound = mem_us.max(comp_us);
         let _ = bytes;
         println!(
