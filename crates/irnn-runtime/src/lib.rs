@@ -23,9 +23,10 @@
 //!   root, inverse square root and reciprocal; their exact semantics are in
 //!   `docs/NUMERICS.md`.
 //! * [`kernels`] — int8 × int8 → int32 matrix–vector and small-batch products
-//!   on a packed weight layout, and the requantizing epilogue, with a scalar
-//!   reference and x86-64 SIMD versions (AVX2, AVX-VNNI, AVX-512 VNNI) chosen
-//!   at run time.
+//!   on a packed weight layout, the requantizing epilogue and the cells'
+//!   elementwise updates, as one table per implementation: the scalar
+//!   reference, x86-64 (AVX2, AVX-VNNI, AVX-512 VNNI) and aarch64 (NEON,
+//!   dot product, i8mm), chosen at run time.
 //! * [`pwl`] — piecewise-linear activations (sigmoid, tanh, exp) evaluated on
 //!   the integer grid.
 #![cfg_attr(not(feature = "std"), no_std)]
