@@ -239,6 +239,8 @@ mod tests {
                         ((i32::MAX, 7), (1_800_000_000, -31), -128),
                         ((1 << 30, 0), (i32::MAX, 30), 127),
                         ((0, 0), (1 << 30, -15), 100),
+                        // h15 beyond int16 (255 · 2^9): the saturation matters.
+                        ((1 << 30, 10), (1 << 30, -16), -20),
                     ] {
                         let q = |(mantissa, shift)| QuantizedMultiplier { mantissa, shift };
                         let mut want = h0.clone();

@@ -6,15 +6,16 @@
 //! * [`NEON`] — ARMv8.0, present on every aarch64 core: the matrix product
 //!   with `smull`/`smlal`/`sadalp` ([`neon`]) and the requantizing epilogue
 //!   with `sqrdmulh`/`srshl` ([`requant`]), which compute gemmlowp's
-//!   fixed-point primitives exactly.
+//!   fixed-point primitives exactly, and the cells' elementwise updates with
+//!   the same instructions ([`elementwise`]).
 //! * [`NEON_DOT`] — the dot-product extension (ARMv8.2+, Cortex-A55/A76 and
 //!   later, Apple M1): `sdot` by lane ([`dot`]).
 //! * [`NEON_I8MM`] — the int8 matrix-multiply extension (ARMv8.6+,
 //!   Cortex-A710/X2 and later, Apple M2): `smmla` for two or more streams
 //!   ([`i8mm`]); one stream still runs `sdot`.
 //!
-//! Everything not named in a table (PWL, the cells' elementwise updates) is
-//! the scalar reference. `sdot` and `smmla` have no stable Rust intrinsics
+//! The one slot not named in these tables, the PWL activation, is the scalar
+//! reference (NEON has no gather; a register-table search is future work). `sdot` and `smmla` have no stable Rust intrinsics
 //! yet, so they are one-instruction `asm!` blocks behind
 //! `#[target_feature]`; the rest uses `core::arch::aarch64`.
 
@@ -22,6 +23,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod dot;
+pub mod elementwise;
 pub mod i8mm;
 pub mod neon;
 pub mod requant;
@@ -63,6 +65,10 @@ pub const NEON: Kernels = Kernels {
     matmul: neon::matmul,
     requant_i8: requant::apply_neon::<i8>,
     requant_i16: requant::apply_neon::<i16>,
+    lstm_cell_update: elementwise::cell_update_neon,
+    product_to_i8: elementwise::product_to_i8_neon,
+    gru_reset_after: elementwise::gru_reset_after_neon,
+    gru_mix: elementwise::gru_mix_neon,
     ..GENERIC
 };
 
