@@ -204,3 +204,21 @@ pub(crate) fn tile_rows(m: &PackedMatrix, t: usize, nb: usize) -> (usize, usize)
     let r0 = t * TILE_BLOCKS * ROW_BLOCK;
     (r0, (r0 + nb * ROW_BLOCK).min(m.rows()))
 }
+
+/// Copies the rows of block `blk` of tile `t` (of `nb` blocks) that exist in
+/// the matrix from a 16-row buffer into one output vector: how the kernels
+/// that finish a block in a buffer write it out.
+#[inline(always)]
+pub(crate) fn store_block_rows(
+    m: &PackedMatrix,
+    t: usize,
+    nb: usize,
+    blk: usize,
+    block: &[i32; ROW_BLOCK],
+    out: &mut [i32],
+) {
+    let (r0, r1) = tile_rows(m, t, nb);
+    let r = r0 + blk * ROW_BLOCK;
+    let n = (r1 - r).min(ROW_BLOCK);
+    out[r..r + n].copy_from_slice(&block[..n]);
+}

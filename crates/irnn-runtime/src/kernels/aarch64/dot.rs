@@ -14,7 +14,7 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
-use crate::kernels::packed::{group_bytes, tile_rows, PackedMatrix, ROW_BLOCK};
+use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, ROW_BLOCK};
 
 /// `acc + sdot(w, x[LANE])`. Stable Rust has no `sdot` intrinsic yet; the
 /// caller's `#[target_feature(enable = "dotprod")]` makes it legal.
@@ -137,7 +137,6 @@ pub(crate) unsafe fn tile<const NB: usize, const NX: usize>(
         group!(g, 0, xs);
         g += 1;
     }
-    let (r0, r1) = tile_rows(m, t, nb);
     for i in 0..NX {
         let out = &mut acc[(b0 + i) * rows..(b0 + i + 1) * rows];
         for k in 0..NB {
@@ -146,9 +145,7 @@ pub(crate) unsafe fn tile<const NB: usize, const NX: usize>(
                 // SAFETY: `block` holds 16 i32; 4j + 4 ≤ 16.
                 unsafe { vst1q_s32(block.as_mut_ptr().add(4 * j), sums[i][k][j]) };
             }
-            let r = r0 + (blk0 + k) * ROW_BLOCK;
-            let n = (r1 - r).min(ROW_BLOCK);
-            out[r..r + n].copy_from_slice(&block[..n]);
+            store_block_rows(m, t, nb, blk0 + k, &block, out);
         }
     }
 }

@@ -17,7 +17,7 @@ use core::arch::aarch64::*;
 use core::arch::asm;
 
 use super::dot;
-use crate::kernels::packed::{group_bytes, tile_rows, PackedMatrix, ROW_BLOCK};
+use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, ROW_BLOCK};
 
 /// `acc + a · bᵀ` (2 × 8 by 2 × 8 → 2 × 2). No stable intrinsic yet; the
 /// caller's `#[target_feature(enable = "i8mm")]` makes it legal.
@@ -125,9 +125,6 @@ unsafe fn pairs<const NP: usize>(
         }
         g += 2;
     }
-    let (r0, r1) = tile_rows(m, t, nb);
-    let r = r0 + blk * ROW_BLOCK;
-    let n = (r1 - r).min(ROW_BLOCK);
     for p in 0..NP {
         let mut first = [0i32; ROW_BLOCK];
         let mut second = [0i32; ROW_BLOCK];
@@ -140,7 +137,14 @@ unsafe fn pairs<const NP: usize>(
             }
         }
         let s0 = b0 + 2 * p;
-        acc[s0 * rows + r..s0 * rows + r + n].copy_from_slice(&first[..n]);
-        acc[(s0 + 1) * rows + r..(s0 + 1) * rows + r + n].copy_from_slice(&second[..n]);
+        store_block_rows(m, t, nb, blk, &first, &mut acc[s0 * rows..(s0 + 1) * rows]);
+        store_block_rows(
+            m,
+            t,
+            nb,
+            blk,
+            &second,
+            &mut acc[(s0 + 1) * rows..(s0 + 2) * rows],
+        );
     }
 }

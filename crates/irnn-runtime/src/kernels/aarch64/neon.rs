@@ -21,7 +21,7 @@
 
 use core::arch::aarch64::*;
 
-use crate::kernels::packed::{group_bytes, tile_rows, PackedMatrix, ROW_BLOCK};
+use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, ROW_BLOCK};
 
 /// # Safety
 /// The CPU must support NEON; lengths are checked by the caller.
@@ -124,7 +124,6 @@ unsafe fn tile<const NB: usize, const NX: usize, const PAIR: bool>(
         }
         g += 1;
     }
-    let (r0, r1) = tile_rows(m, t, nb);
     for i in 0..NX {
         let out = &mut acc[(b0 + i) * rows..(b0 + i + 1) * rows];
         for k in 0..NB {
@@ -135,9 +134,7 @@ unsafe fn tile<const NB: usize, const NX: usize, const PAIR: bool>(
                 // SAFETY: `block` holds 16 i32; 4j + 4 ≤ 16.
                 unsafe { vst1q_s32(block.as_mut_ptr().add(4 * j), v) };
             }
-            let r = r0 + (blk0 + k) * ROW_BLOCK;
-            let n = (r1 - r).min(ROW_BLOCK);
-            out[r..r + n].copy_from_slice(&block[..n]);
+            store_block_rows(m, t, nb, blk0 + k, &block, out);
         }
     }
 }

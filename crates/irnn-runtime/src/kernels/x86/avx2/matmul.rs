@@ -31,7 +31,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::packed::{PackedMatrix, ROW_BLOCK};
+use crate::kernels::packed::{store_block_rows, PackedMatrix, ROW_BLOCK};
 use crate::kernels::x86::{group_bytes, tile_rows};
 
 /// # Safety
@@ -151,7 +151,7 @@ unsafe fn signed<const NB: usize, const NX: usize>(
                     _mm256_storeu_si256(block.as_mut_ptr().cast(), s[0]);
                     _mm256_storeu_si256(block[8..].as_mut_ptr().cast(), s[1]);
                 }
-                out[r..r + n].copy_from_slice(&block[..n]);
+                store_block_rows(m, t, nb, blk0 + k, &block, out);
             }
         }
     }
