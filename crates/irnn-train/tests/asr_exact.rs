@@ -1,4 +1,4 @@
-//! DESIGN.md §3 for speech: the integer model read back from a `.irnn` file
+//! "QAT trains exactly what is deployed" (docs/ARCHITECTURE.md) for speech: the integer model read back from a `.irnn` file
 //! reproduces the QAT model's transcripts — and its int32 scores — exactly.
 //! Real speech from the committed FSDD fixture (fixtures/fsdd, CC BY-SA 4.0,
 //! "Free Spoken Digit Dataset, Z. Jackson et al."): a small BiLSTM with

@@ -1,4 +1,4 @@
-//! DESIGN.md §3: what QAT measures is what the integer runtime computes.
+//! "QAT trains exactly what is deployed" (docs/ARCHITECTURE.md): what QAT measures is what the integer runtime computes.
 //! A small character LSTM trained on the embedded Tiny Shakespeare slice
 //! goes through calibration, QAT, a checkpoint with its ranges, export to a
 //! `.irnn` file and back; the runtime then scores the whole validation text

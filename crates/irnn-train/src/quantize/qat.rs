@@ -8,7 +8,8 @@
 //! the backward pass is the float LSTM's, with straight-through estimates
 //! (each rounding is treated as the identity, each PWL table as the function
 //! it approximates). So the metric QAT reports is, by construction, the
-//! metric of the deployed model (DESIGN.md §3), and a test holds it to that.
+//! metric of the deployed model (docs/ARCHITECTURE.md: "QAT trains exactly
+//! what is deployed"), and a test holds it to that.
 //!
 //! Ranges move by an exponential moving average of what a float "shadow" of
 //! each step — the same inputs, float arithmetic, nothing saturated — would
