@@ -56,7 +56,8 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// Every implementation, slowest first.
+    /// Every implementation, slowest first within each architecture (a CPU
+    /// runs those of one architecture only).
     pub const ALL: [Isa; 8] = [
         Isa::Scalar,
         Isa::Avx2,
@@ -108,19 +109,10 @@ impl Isa {
         }
     }
 
-    /// The fastest implementation available on this CPU.
+    /// The fastest implementation available on this CPU: the last of
+    /// [`Isa::ALL`] it runs.
     pub fn detect() -> Isa {
-        [
-            Isa::Avx512Vnni,
-            Isa::AvxVnni,
-            Isa::Avx2,
-            Isa::NeonI8mm,
-            Isa::NeonDot,
-            Isa::Neon,
-        ]
-        .into_iter()
-        .find(|isa| isa.is_available())
-        .unwrap_or(Isa::Scalar)
+        Isa::available().last().unwrap_or(Isa::Scalar)
     }
 
     /// Every implementation available on this CPU.
@@ -128,20 +120,15 @@ impl Isa {
         Isa::ALL.into_iter().filter(|isa| isa.is_available())
     }
 
-    pub(crate) fn checked(self) -> Result<Isa, Error> {
-        if self.is_available() {
-            Ok(self)
-        } else {
-            Err(Error::InvalidParameter {
-                what: "the requested instruction set is not available on this CPU",
-            })
-        }
-    }
-
     /// The kernel table of this implementation, or an error if the CPU
     /// cannot run it. The one place an `Isa` becomes code.
     pub fn kernels(self) -> Result<&'static Kernels, Error> {
-        Ok(match self.checked()? {
+        if !self.is_available() {
+            return Err(Error::InvalidParameter {
+                what: "the requested instruction set is not available on this CPU",
+            });
+        }
+        Ok(match self {
             Isa::Scalar => &table::GENERIC,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => &x86::AVX2,
@@ -158,7 +145,7 @@ impl Isa {
             #[cfg(target_arch = "aarch64")]
             Isa::NeonI8mm => &aarch64::NEON_I8MM,
             #[allow(unreachable_patterns)]
-            _ => unreachable!("checked() admits only ISAs of this architecture"),
+            _ => unreachable!("is_available() admits only ISAs of this architecture"),
         })
     }
 }

@@ -222,3 +222,49 @@ pub(crate) fn store_block_rows(
     let n = (r1 - r).min(ROW_BLOCK);
     out[r..r + n].copy_from_slice(&block[..n]);
 }
+
+/// One piece of a product that a kernel computes in registers: blocks
+/// `blk0..blk0 + blocks` of tile `t`, for streams `b0..b0 + streams`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub t: usize,
+    pub blk0: usize,
+    pub blocks: usize,
+    pub b0: usize,
+    pub streams: usize,
+}
+
+/// How a kernel cuts a product into [`Part`]s: at batch 1, up to `single`
+/// blocks of a tile at once; with several streams, up to `blocks` blocks ×
+/// `streams` streams (each weight line loaded once per `streams` inputs).
+/// The kernels differ only in these sizes, which their register files set.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Schedule {
+    pub single: usize,
+    pub blocks: usize,
+    pub streams: usize,
+}
+
+impl Schedule {
+    /// The parts of `m · x` for `batch` streams, tile by tile, every
+    /// (row block, stream) pair exactly once.
+    pub(crate) fn parts(self, m: &PackedMatrix, batch: usize) -> impl Iterator<Item = Part> + '_ {
+        let (step_blocks, step_streams) = if batch == 1 {
+            (self.single, 1)
+        } else {
+            (self.blocks, self.streams)
+        };
+        (0..m.tiles()).flat_map(move |t| {
+            let nb = m.blocks_in_tile(t);
+            (0..nb).step_by(step_blocks).flat_map(move |blk0| {
+                (0..batch).step_by(step_streams).map(move |b0| Part {
+                    t,
+                    blk0,
+                    blocks: step_blocks.min(nb - blk0),
+                    b0,
+                    streams: step_streams.min(batch - b0),
+                })
+            })
+        })
+    }
+}

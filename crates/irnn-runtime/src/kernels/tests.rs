@@ -110,6 +110,18 @@ fn batch_64_and_tall_matrix() {
 }
 
 #[test]
+fn every_isa_gets_its_own_table() {
+    for isa in Isa::ALL {
+        match isa.kernels() {
+            Ok(k) => assert_eq!(k.isa, isa),
+            Err(_) => assert!(!isa.is_available(), "{}", isa.name()),
+        }
+        assert_eq!(Isa::from_name(isa.name()), Some(isa));
+    }
+    assert!(Isa::detect().is_available());
+}
+
+#[test]
 fn reports_which_isas_ran() {
     // Not an assertion on speed: it documents in the test log which kernels
     // the bit-exactness tests actually covered on this machine.

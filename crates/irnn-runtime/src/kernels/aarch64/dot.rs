@@ -14,7 +14,7 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
-use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, ROW_BLOCK};
+use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, Schedule, ROW_BLOCK};
 
 /// `acc + sdot(w, x[LANE])`. Stable Rust has no `sdot` intrinsic yet; the
 /// caller's `#[target_feature(enable = "dotprod")]` makes it legal.
@@ -40,38 +40,23 @@ unsafe fn sdot_lane<const LANE: i32>(acc: int32x4_t, w: int8x16_t, x: int8x16_t)
 /// The CPU must support NEON and dotprod; lengths are checked by the caller.
 #[target_feature(enable = "neon,dotprod")]
 pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
-    for t in 0..m.tiles() {
-        let nb = m.blocks_in_tile(t);
-        if batch == 1 {
-            // SAFETY (all arms): same features; NB = nb blocks from 0.
-            unsafe {
-                match nb {
-                    4 => tile::<4, 1>(m, t, 0, x, 0, acc),
-                    3 => tile::<3, 1>(m, t, 0, x, 0, acc),
-                    2 => tile::<2, 1>(m, t, 0, x, 0, acc),
-                    _ => tile::<1, 1>(m, t, 0, x, 0, acc),
-                }
+    let schedule = Schedule {
+        single: 4,
+        blocks: 2,
+        streams: 2,
+    };
+    for p in schedule.parts(m, batch) {
+        let (t, blk, b) = (p.t, p.blk0, p.b0);
+        // SAFETY (all arms): same features; the part lies inside the product.
+        unsafe {
+            match (p.blocks, p.streams) {
+                (4, _) => tile::<4, 1>(m, t, blk, x, b, acc),
+                (3, _) => tile::<3, 1>(m, t, blk, x, b, acc),
+                (2, 2) => tile::<2, 2>(m, t, blk, x, b, acc),
+                (2, _) => tile::<2, 1>(m, t, blk, x, b, acc),
+                (_, 2) => tile::<1, 2>(m, t, blk, x, b, acc),
+                _ => tile::<1, 1>(m, t, blk, x, b, acc),
             }
-            continue;
-        }
-        let mut blk = 0;
-        while blk < nb {
-            let two_blocks = nb - blk >= 2;
-            let mut b0 = 0;
-            while b0 < batch {
-                let two_streams = batch - b0 >= 2;
-                // SAFETY (all arms): same features; blocks and streams in range.
-                unsafe {
-                    match (two_blocks, two_streams) {
-                        (true, true) => tile::<2, 2>(m, t, blk, x, b0, acc),
-                        (true, false) => tile::<2, 1>(m, t, blk, x, b0, acc),
-                        (false, true) => tile::<1, 2>(m, t, blk, x, b0, acc),
-                        (false, false) => tile::<1, 1>(m, t, blk, x, b0, acc),
-                    }
-                }
-                b0 += if two_streams { 2 } else { 1 };
-            }
-            blk += if two_blocks { 2 } else { 1 };
         }
     }
 }

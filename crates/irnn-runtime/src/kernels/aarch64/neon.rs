@@ -21,32 +21,31 @@
 
 use core::arch::aarch64::*;
 
-use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, ROW_BLOCK};
+use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, Schedule, ROW_BLOCK};
 
 /// # Safety
 /// The CPU must support NEON; lengths are checked by the caller.
 #[target_feature(enable = "neon")]
 pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
     let pair = !m.has_min_weight();
-    for t in 0..m.tiles() {
-        let nb = m.blocks_in_tile(t);
-        for blk in (0..nb).step_by(if batch == 1 { 2 } else { 1 }) {
-            let mut b0 = 0;
-            while b0 < batch {
-                let two_blocks = batch == 1 && nb - blk >= 2;
-                let two_streams = batch - b0 >= 2;
-                // SAFETY (all arms): same features; blocks and streams in range.
-                unsafe {
-                    match (two_blocks, two_streams, pair) {
-                        (true, _, true) => tile::<2, 1, true>(m, t, blk, x, b0, acc),
-                        (true, _, false) => tile::<2, 1, false>(m, t, blk, x, b0, acc),
-                        (false, true, true) => tile::<1, 2, true>(m, t, blk, x, b0, acc),
-                        (false, true, false) => tile::<1, 2, false>(m, t, blk, x, b0, acc),
-                        (false, false, true) => tile::<1, 1, true>(m, t, blk, x, b0, acc),
-                        (false, false, false) => tile::<1, 1, false>(m, t, blk, x, b0, acc),
-                    }
-                }
-                b0 += if two_streams && !two_blocks { 2 } else { 1 };
+    // 8 accumulators per block and stream: two blocks at batch 1, one
+    // block × two streams otherwise (16 of the 32 registers).
+    let schedule = Schedule {
+        single: 2,
+        blocks: 1,
+        streams: 2,
+    };
+    for p in schedule.parts(m, batch) {
+        let (t, blk, b) = (p.t, p.blk0, p.b0);
+        // SAFETY (all arms): same features; the part lies inside the product.
+        unsafe {
+            match (p.blocks, p.streams, pair) {
+                (2, _, true) => tile::<2, 1, true>(m, t, blk, x, b, acc),
+                (2, _, false) => tile::<2, 1, false>(m, t, blk, x, b, acc),
+                (_, 2, true) => tile::<1, 2, true>(m, t, blk, x, b, acc),
+                (_, 2, false) => tile::<1, 2, false>(m, t, blk, x, b, acc),
+                (_, _, true) => tile::<1, 1, true>(m, t, blk, x, b, acc),
+                (_, _, false) => tile::<1, 1, false>(m, t, blk, x, b, acc),
             }
         }
     }

@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use super::super::packed::{PackedMatrix, ROW_BLOCK};
+use super::super::packed::{PackedMatrix, Schedule, ROW_BLOCK};
 use super::{group_bytes_plus_128, tile_rows};
 
 macro_rules! vnni256_kernel {
@@ -17,16 +17,21 @@ macro_rules! vnni256_kernel {
         /// are checked by the caller.
         #[target_feature(enable = $features)]
         pub unsafe fn $name(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
-            for t in 0..m.tiles() {
-                for b in 0..batch {
-                    // SAFETY: same features as this function.
-                    unsafe {
-                        match m.blocks_in_tile(t) {
-                            4 => $tile::<4>(m, t, x, b, acc),
-                            3 => $tile::<3>(m, t, x, b, acc),
-                            2 => $tile::<2>(m, t, x, b, acc),
-                            _ => $tile::<1>(m, t, x, b, acc),
-                        }
+            // One input at a time: 8 accumulators for a whole tile.
+            let schedule = Schedule {
+                single: 4,
+                blocks: 4,
+                streams: 1,
+            };
+            for p in schedule.parts(m, batch) {
+                let (t, b) = (p.t, p.b0);
+                // SAFETY: same features as this function; whole tiles.
+                unsafe {
+                    match p.blocks {
+                        4 => $tile::<4>(m, t, x, b, acc),
+                        3 => $tile::<3>(m, t, x, b, acc),
+                        2 => $tile::<2>(m, t, x, b, acc),
+                        _ => $tile::<1>(m, t, x, b, acc),
                     }
                 }
             }

@@ -31,7 +31,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::packed::{store_block_rows, PackedMatrix, ROW_BLOCK};
+use crate::kernels::packed::{store_block_rows, PackedMatrix, Schedule, ROW_BLOCK};
 use crate::kernels::x86::{group_bytes, tile_rows};
 
 /// # Safety
@@ -42,41 +42,26 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
         // SAFETY: same features.
         return unsafe { matmul_widening(m, x, batch, acc) };
     }
-    for t in 0..m.tiles() {
-        let nb = m.blocks_in_tile(t);
-        if batch == 1 {
-            // SAFETY (all arms): same features; NB = nb blocks from 0.
-            unsafe {
-                match nb {
-                    4 => signed::<4, 1>(m, t, 0, x, 0, acc),
-                    3 => signed::<3, 1>(m, t, 0, x, 0, acc),
-                    2 => signed::<2, 1>(m, t, 0, x, 0, acc),
-                    _ => signed::<1, 1>(m, t, 0, x, 0, acc),
-                }
+    // Batch 1: a whole tile (4 blocks, 8 accumulators). Several streams:
+    // two blocks × two streams (8 accumulators, 4 broadcast inputs), each
+    // weight line loaded once per 2 streams.
+    let schedule = Schedule {
+        single: 4,
+        blocks: 2,
+        streams: 2,
+    };
+    for p in schedule.parts(m, batch) {
+        let (t, blk, b) = (p.t, p.blk0, p.b0);
+        // SAFETY (all arms): same features; the part lies inside the product.
+        unsafe {
+            match (p.blocks, p.streams) {
+                (4, _) => signed::<4, 1>(m, t, blk, x, b, acc),
+                (3, _) => signed::<3, 1>(m, t, blk, x, b, acc),
+                (2, 2) => signed::<2, 2>(m, t, blk, x, b, acc),
+                (2, _) => signed::<2, 1>(m, t, blk, x, b, acc),
+                (_, 2) => signed::<1, 2>(m, t, blk, x, b, acc),
+                _ => signed::<1, 1>(m, t, blk, x, b, acc),
             }
-            continue;
-        }
-        // Several streams: two blocks at a time for two streams (8
-        // accumulators, 4 broadcast inputs), each weight line loaded once per
-        // 2 streams.
-        let mut blk = 0;
-        while blk < nb {
-            let two_blocks = nb - blk >= 2;
-            let mut b0 = 0;
-            while b0 < batch {
-                let two_streams = batch - b0 >= 2;
-                // SAFETY (all arms): same features; blocks and streams in range.
-                unsafe {
-                    match (two_blocks, two_streams) {
-                        (true, true) => signed::<2, 2>(m, t, blk, x, b0, acc),
-                        (true, false) => signed::<2, 1>(m, t, blk, x, b0, acc),
-                        (false, true) => signed::<1, 2>(m, t, blk, x, b0, acc),
-                        (false, false) => signed::<1, 1>(m, t, blk, x, b0, acc),
-                    }
-                }
-                b0 += if two_streams { 2 } else { 1 };
-            }
-            blk += if two_blocks { 2 } else { 1 };
         }
     }
 }

@@ -10,40 +10,40 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::packed::{PackedMatrix, ROW_BLOCK};
+use crate::kernels::packed::{PackedMatrix, Schedule, ROW_BLOCK};
 use crate::kernels::x86::{group_bytes_plus_128, tile_rows};
 
 /// # Safety
 /// The CPU must support AVX-512 F, BW, VL and VNNI; lengths checked by the caller.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
-    for t in 0..m.tiles() {
-        let nb = m.blocks_in_tile(t);
-        let mut b0 = 0;
-        while b0 < batch {
-            let nx = (batch - b0).min(4);
-            // SAFETY: same features as this function.
-            unsafe {
-                match (nb, nx) {
-                    (4, 4) => tile::<4, 4>(m, t, x, b0, acc),
-                    (4, 3) => tile::<4, 3>(m, t, x, b0, acc),
-                    (4, 2) => tile::<4, 2>(m, t, x, b0, acc),
-                    (4, _) => tile::<4, 1>(m, t, x, b0, acc),
-                    (3, 4) => tile::<3, 4>(m, t, x, b0, acc),
-                    (3, 3) => tile::<3, 3>(m, t, x, b0, acc),
-                    (3, 2) => tile::<3, 2>(m, t, x, b0, acc),
-                    (3, _) => tile::<3, 1>(m, t, x, b0, acc),
-                    (2, 4) => tile::<2, 4>(m, t, x, b0, acc),
-                    (2, 3) => tile::<2, 3>(m, t, x, b0, acc),
-                    (2, 2) => tile::<2, 2>(m, t, x, b0, acc),
-                    (2, _) => tile::<2, 1>(m, t, x, b0, acc),
-                    (_, 4) => tile::<1, 4>(m, t, x, b0, acc),
-                    (_, 3) => tile::<1, 3>(m, t, x, b0, acc),
-                    (_, 2) => tile::<1, 2>(m, t, x, b0, acc),
-                    (_, _) => tile::<1, 1>(m, t, x, b0, acc),
-                }
+    let schedule = Schedule {
+        single: 4,
+        blocks: 4,
+        streams: 4,
+    };
+    for p in schedule.parts(m, batch) {
+        let (t, b0) = (p.t, p.b0);
+        // SAFETY: same features as this function; whole tiles (blk0 = 0).
+        unsafe {
+            match (p.blocks, p.streams) {
+                (4, 4) => tile::<4, 4>(m, t, x, b0, acc),
+                (4, 3) => tile::<4, 3>(m, t, x, b0, acc),
+                (4, 2) => tile::<4, 2>(m, t, x, b0, acc),
+                (4, _) => tile::<4, 1>(m, t, x, b0, acc),
+                (3, 4) => tile::<3, 4>(m, t, x, b0, acc),
+                (3, 3) => tile::<3, 3>(m, t, x, b0, acc),
+                (3, 2) => tile::<3, 2>(m, t, x, b0, acc),
+                (3, _) => tile::<3, 1>(m, t, x, b0, acc),
+                (2, 4) => tile::<2, 4>(m, t, x, b0, acc),
+                (2, 3) => tile::<2, 3>(m, t, x, b0, acc),
+                (2, 2) => tile::<2, 2>(m, t, x, b0, acc),
+                (2, _) => tile::<2, 1>(m, t, x, b0, acc),
+                (_, 4) => tile::<1, 4>(m, t, x, b0, acc),
+                (_, 3) => tile::<1, 3>(m, t, x, b0, acc),
+                (_, 2) => tile::<1, 2>(m, t, x, b0, acc),
+                (_, _) => tile::<1, 1>(m, t, x, b0, acc),
             }
-            b0 += nx;
         }
     }
 }
