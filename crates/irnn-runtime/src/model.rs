@@ -17,7 +17,7 @@ use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::Isa;
 use crate::layers::{
     GruScratch, GruState, IntEmbedding, IntGruCell, IntLstmCell, IntOutputLayer, LstmScratch,
-    LstmState, QuantizedAdd,
+    LstmState, QuantizedAdd, SEQUENCE_CHUNK,
 };
 use crate::vocabulary::Vocabulary;
 
@@ -63,6 +63,27 @@ impl RecurrentCell {
     }
 
     /// One step; returns the new h.
+    /// [`IntLstmCell::run_sequence`] / [`IntGruCell::run_sequence`], forward.
+    fn run_sequence(
+        &self,
+        isa: Isa,
+        xs: &[i8],
+        state: &mut CellState,
+        on_step: &mut dyn FnMut(usize, &[i8]),
+    ) -> Result<(), Error> {
+        match (self, state) {
+            (RecurrentCell::Lstm(c), CellState::Lstm(st, scratch)) => {
+                c.run_sequence(isa, xs, false, st, scratch, on_step)
+            }
+            (RecurrentCell::Gru(c), CellState::Gru(st, scratch)) => {
+                c.run_sequence(isa, xs, false, st, scratch, on_step)
+            }
+            _ => Err(Error::InvalidParameter {
+                what: "state does not belong to this model (cell kinds differ)",
+            }),
+        }
+    }
+
     fn step<'s>(&self, isa: Isa, x: &[i8], state: &'s mut CellState) -> Result<&'s [i8], Error> {
         match (self, state) {
             (RecurrentCell::Lstm(c), CellState::Lstm(st, scratch)) => {
@@ -128,6 +149,8 @@ pub struct LmState {
     /// One state per layer.
     pub layers: Vec<CellState>,
     residual_out: Vec<Vec<i8>>,
+    /// A chunk of one layer's inputs and outputs in [`IntLanguageModel::run`].
+    sequence: [Vec<i8>; 2],
 }
 
 impl LmState {
@@ -200,6 +223,7 @@ impl IntLanguageModel {
                     ]
                 })
                 .collect(),
+            sequence: Default::default(),
         }
     }
 
@@ -233,6 +257,7 @@ impl IntLanguageModel {
         let LmState {
             layers,
             residual_out,
+            ..
         } = state;
         for ((layer, st), res) in self.layers.iter().zip(layers.iter_mut()).zip(residual_out) {
             let h = layer.cell.step(isa, x, st)?;
@@ -264,6 +289,7 @@ impl IntLanguageModel {
         let LmState {
             layers,
             residual_out,
+            ..
         } = state;
         for (l, ((layer, st), res)) in self
             .layers
@@ -287,6 +313,10 @@ impl IntLanguageModel {
     }
 
     /// Feeds a sequence; `logits` receives `tokens.len() × classes` values.
+    /// Identical to calling [`step`](Self::step) per token, but computed
+    /// layer by layer over chunks of [`SEQUENCE_CHUNK`] tokens, so each
+    /// layer's input product and the output layer are one batched product
+    /// per chunk ([`crate::layers::sequence`]).
     pub fn run(
         &self,
         isa: Isa,
@@ -300,8 +330,46 @@ impl IntLanguageModel {
             tokens.len() * classes,
             logits.len(),
         )?;
-        for (&t, out) in tokens.iter().zip(logits.chunks_exact_mut(classes)) {
-            self.step(isa, t, state, out)?;
+        if state.layers.len() != self.layers.len() {
+            return Err(Error::InvalidParameter {
+                what: "state does not belong to this model (layer counts differ)",
+            });
+        }
+        let LmState {
+            layers,
+            residual_out,
+            sequence: [x, y],
+        } = state;
+        for (chunk, out) in tokens
+            .chunks(SEQUENCE_CHUNK)
+            .zip(logits.chunks_mut(SEQUENCE_CHUNK * classes))
+        {
+            x.clear();
+            for &t in chunk {
+                x.extend_from_slice(self.embedding.lookup(t)?);
+            }
+            for ((layer, st), res) in self
+                .layers
+                .iter()
+                .zip(layers.iter_mut())
+                .zip(residual_out.iter_mut())
+            {
+                let hidden = layer.cell.hidden();
+                y.resize(chunk.len() * hidden, 0);
+                layer.cell.run_sequence(isa, x, st, &mut |t, h| {
+                    y[t * hidden..(t + 1) * hidden].copy_from_slice(h)
+                })?;
+                if let Some(add) = &layer.residual {
+                    // h ⊕ input per step (input width = hidden); the last
+                    // step's sum is the layer's output in the state.
+                    for (yt, xt) in y.chunks_exact_mut(hidden).zip(x.chunks_exact(hidden)) {
+                        add.add(yt, xt, res)?;
+                        yt.copy_from_slice(res);
+                    }
+                }
+                core::mem::swap(x, y);
+            }
+            self.output.logits_batch(isa, x, chunk.len(), out)?;
         }
         Ok(())
     }
@@ -341,6 +409,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn run_equals_stepping_token_by_token() {
+        // Four layers (LSTM, LN + capped LSTM with a residual, both GRUs);
+        // 150 tokens cross two chunk boundaries of the batched products.
+        let m = random_language_model(6, 13, 24);
+        let tokens: Vec<u32> = (0..150).map(|i| (i * 5 + i / 7) % 13).collect();
+        for isa in Isa::available() {
+            let mut stepped = m.zero_state();
+            let mut want = vec![0; tokens.len() * 13];
+            for (&t, out) in tokens.iter().zip(want.chunks_exact_mut(13)) {
+                m.step(isa, t, &mut stepped, out).unwrap();
+            }
+            let mut ran = m.zero_state();
+            let mut got = vec![0; tokens.len() * 13];
+            m.run(isa, &tokens, &mut ran, &mut got).unwrap();
+            assert_eq!(got, want, "{}", isa.name());
+            // The state after the run is the stepped one: every layer's
+            // output, and what the next token gives.
+            for l in 0..m.layers.len() {
+                assert_eq!(ran.layer_output(l), stepped.layer_output(l), "layer {l}");
+            }
+            let (mut a, mut b) = (vec![0; 13], vec![0; 13]);
+            m.step(isa, 3, &mut ran, &mut a).unwrap();
+            m.step(isa, 3, &mut stepped, &mut b).unwrap();
+            assert_eq!(a, b);
+        }
+        assert!(m
+            .run(Isa::Scalar, &[1, 99], &mut m.zero_state(), &mut [0; 26])
+            .is_err());
     }
 
     #[test]

@@ -371,4 +371,69 @@ mod batch_tests {
             }
         }
     }
+
+    #[test]
+    fn sequences_with_the_input_product_hoisted_equal_single_steps() {
+        let mut rng = StdRng::seed_from_u64(43);
+        // 150 steps: three chunks of the batched input product, the last partial.
+        let (input, hidden, steps) = (21, 18, 150);
+        let xs = inputs(&mut rng, steps * input);
+        let lstms = [
+            lstm(&mut rng, input, hidden, false, false),
+            lstm(&mut rng, input, hidden, true, true),
+        ];
+        let grus = [
+            gru(&mut rng, input, hidden, ResetMode::After),
+            gru(&mut rng, input, hidden, ResetMode::Before),
+        ];
+        for isa in Isa::available() {
+            for reverse in [false, true] {
+                let order: Vec<usize> = if reverse {
+                    (0..steps).rev().collect()
+                } else {
+                    (0..steps).collect()
+                };
+                for cell in &lstms {
+                    let (mut one, mut s1) = (cell.zero_state(), LstmScratch::default());
+                    let mut want = vec![0i8; steps * hidden];
+                    for &t in &order {
+                        cell.step(isa, &xs[t * input..(t + 1) * input], &mut one, &mut s1)
+                            .unwrap();
+                        want[t * hidden..(t + 1) * hidden].copy_from_slice(&one.h);
+                    }
+                    let (mut seq, mut s2) = (cell.zero_state(), LstmScratch::default());
+                    let mut got = vec![0i8; steps * hidden];
+                    cell.run_sequence(isa, &xs, reverse, &mut seq, &mut s2, &mut |t, h| {
+                        got[t * hidden..(t + 1) * hidden].copy_from_slice(h)
+                    })
+                    .unwrap();
+                    assert_eq!(got, want, "LSTM {} reverse {reverse}", isa.name());
+                    // Not degenerate: h moves from step to step.
+                    assert_ne!(want[..hidden], want[75 * hidden..76 * hidden]);
+                    assert_eq!(seq, one);
+                    assert!(cell
+                        .run_sequence(isa, &xs[1..], reverse, &mut seq, &mut s2, &mut |_, _| {})
+                        .is_err());
+                }
+                for cell in &grus {
+                    let (mut one, mut s1) = (cell.zero_state(), GruScratch::default());
+                    let mut want = vec![0i8; steps * hidden];
+                    for &t in &order {
+                        cell.step(isa, &xs[t * input..(t + 1) * input], &mut one, &mut s1)
+                            .unwrap();
+                        want[t * hidden..(t + 1) * hidden].copy_from_slice(&one.h);
+                    }
+                    let (mut seq, mut s2) = (cell.zero_state(), GruScratch::default());
+                    let mut got = vec![0i8; steps * hidden];
+                    cell.run_sequence(isa, &xs, reverse, &mut seq, &mut s2, &mut |t, h| {
+                        got[t * hidden..(t + 1) * hidden].copy_from_slice(h)
+                    })
+                    .unwrap();
+                    assert_eq!(got, want, "GRU {} reverse {reverse}", isa.name());
+                    assert_ne!(want[..hidden], want[75 * hidden..76 * hidden]);
+                    assert_eq!(seq, one);
+                }
+            }
+        }
+    }
 }

@@ -153,6 +153,17 @@ impl IntCell {
         }
     }
 
+    /// The first stream over a whole sequence `xs` (`steps × H` int8), the
+    /// input product hoisted out of the recurrence (`run_sequence`).
+    pub fn run_sequence(&mut self, isa: Isa, xs: &[i8]) -> Result<(), irnn_runtime::Error> {
+        match self {
+            IntCell::Lstm(c, st, s) => {
+                c.run_sequence(isa, xs, false, &mut st[0], s, &mut |_, _| {})
+            }
+            IntCell::Gru(c, st, s) => c.run_sequence(isa, xs, false, &mut st[0], s, &mut |_, _| {}),
+        }
+    }
+
     /// Bytes of its parameters as stored: int8 weights, int32 bias and
     /// multiplier (mantissa, shift) per row, PWL tables.
     pub fn bytes(&self) -> usize {

@@ -3,8 +3,10 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
+use irnn_runtime::layers::SEQUENCE_CHUNK;
 use irnn_runtime::Isa;
 use irnn_train::step_bench::{kernel_peak_gmacs, read_bandwidth_gbs, time_calls, Case, Cell};
+use rand::{rngs::StdRng, Rng, SeedableRng};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -20,6 +22,10 @@ pub struct BenchArgs {
     /// Timed calls per case.
     #[arg(long, default_value_t = 2000)]
     calls: usize,
+    /// Steps per call in the sequence mode (batch 1, the input product
+    /// hoisted out of the recurrence); 0 skips it.
+    #[arg(long, default_value_t = 200)]
+    sequence: usize,
     /// Kernels to use (`irnn kernels` lists them); default: the fastest this CPU runs.
     #[arg(long, value_parser = parse_isa)]
     isa: Option<Isa>,
@@ -87,6 +93,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         println!("|---|---:|---:|---|---|---:|---:|---:|---:|");
     }
     let mut roof = Vec::new();
+    let mut sequences = Vec::new();
     for &cell in &cells {
         for &h in &a.hidden {
             for &b in &a.batch {
@@ -130,11 +137,49 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     );
                 }
                 roof.push((cell, h, b, int.median_us, ib));
+                if b == 1 && a.sequence > 0 {
+                    let mut rng = StdRng::seed_from_u64(h as u64);
+                    let xs: Vec<i8> = (0..a.sequence * h).map(|_| rng.gen()).collect();
+                    let mut err = None;
+                    let seq = time_calls((calls / a.sequence).max(20), || {
+                        if let Err(e) = case.int.run_sequence(isa, &xs) {
+                            err = Some(e);
+                        }
+                    });
+                    if let Some(e) = err {
+                        return Err(e.into());
+                    }
+                    let per_step = seq.median_us / a.sequence as f64;
+                    if a.tsv {
+                        println!(
+                            "irnn-int8-seq\t{}\t{h}\t1\t{per_step:.3}\t{:.3}\t{:.3}\t{ib}",
+                            cell.name(),
+                            seq.min_us / a.sequence as f64,
+                            seq.max_us / a.sequence as f64
+                        );
+                    }
+                    sequences.push((cell, h, int.median_us, per_step));
+                }
             }
         }
     }
     if a.tsv {
         return Ok(());
+    }
+    if !sequences.is_empty() {
+        println!(
+            "\nSequence mode: {} steps per call, batch 1, W_x · [x_1 … x_T] batched per {SEQUENCE_CHUNK} steps, then W_h · h per step:\n",
+            a.sequence
+        );
+        println!("| cell | H | streaming µs/step | sequence µs/step | streaming / sequence |");
+        println!("|---|---:|---:|---:|---:|");
+        for (cell, h, stream_us, seq_us) in &sequences {
+            println!(
+                "| {} | {h} | {stream_us:.2} | {seq_us:.2} | {:.2}× |",
+                cell.name(),
+                stream_us / seq_us
+            );
+        }
     }
     println!("\nRoofline of the integer step (weights streamed once per call):\n");
     println!("| cell | H | batch | weight bytes | read GB/s at that size | memory bound µs | int8 MACs | compute bound µs | bound µs | measured µs | fraction of bound |");

@@ -54,17 +54,13 @@ impl IntBiLstm {
         let steps = xs.len() / i;
         check_len("bidirectional output", steps * 2 * h, out.len())?;
         let mut scratch = LstmScratch::default();
-        let mut state = self.forward.zero_state();
-        for t in 0..steps {
-            self.forward
-                .step(isa, &xs[t * i..(t + 1) * i], &mut state, &mut scratch)?;
-            out[t * 2 * h..t * 2 * h + h].copy_from_slice(&state.h);
-        }
-        let mut state = self.backward.zero_state();
-        for t in (0..steps).rev() {
-            self.backward
-                .step(isa, &xs[t * i..(t + 1) * i], &mut state, &mut scratch)?;
-            out[t * 2 * h + h..(t + 1) * 2 * h].copy_from_slice(&state.h);
+        // Both directions hoist the input product out of the recurrence;
+        // the outputs interleave [forward h_t, backward h_t] per step.
+        for (cell, reverse, offset) in [(&self.forward, false, 0), (&self.backward, true, h)] {
+            let mut state = cell.zero_state();
+            cell.run_sequence(isa, xs, reverse, &mut state, &mut scratch, &mut |t, ht| {
+                out[t * 2 * h + offset..t * 2 * h + offset + h].copy_from_slice(ht)
+            })?;
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ use crate::fixed_point::QuantizedMultiplier;
 use crate::fixed_point::{rounding_divide_by_pot, saturate_i32_to_i8};
 use crate::kernels::elementwise::{gru_mix, gru_reset_after};
 use crate::kernels::{Isa, PackedMatrix, RowRequant};
+use crate::layers::sequence;
 use crate::pwl::PwlTable;
 
 /// Where the reset gate applies.
@@ -73,6 +74,7 @@ pub struct GruState {
 #[derive(Debug, Clone, Default)]
 pub struct GruScratch {
     h_batch: Vec<i8>,
+    acc_seq: Vec<i32>,
     acc_hn: Vec<i32>,
     acc_x: Vec<i32>,
     acc_h: Vec<i32>,
@@ -136,20 +138,60 @@ impl IntGruCell {
         state: &mut GruState,
         s: &mut GruScratch,
     ) -> Result<(), Error> {
-        let h = self.hidden;
         check_len("GRU input", self.input, x.len())?;
-        check_len("GRU state h", h, state.h.len())?;
-        let (mut acc_x, mut acc_h) = (core::mem::take(&mut s.acc_x), core::mem::take(&mut s.acc_h));
-        acc_x.resize(3 * h, 0);
-        acc_h.resize(self.w_h.rows(), 0);
         // 1. Input contributions for r, z, n; recurrent ones for r, z (and n
-        //    in reset-after mode).
+        //    in reset-after mode) follow.
+        let mut acc_x = core::mem::take(&mut s.acc_x);
+        acc_x.resize(3 * self.hidden, 0);
         let result = self
             .w_x
             .matvec(isa, x, &mut acc_x)
-            .and_then(|_| self.w_h.matvec(isa, &state.h, &mut acc_h))
-            .and_then(|_| self.finish_step(isa, &acc_x, &acc_h, state, s));
-        (s.acc_x, s.acc_h) = (acc_x, acc_h);
+            .and_then(|_| self.recurrent_step(isa, &acc_x, state, s));
+        s.acc_x = acc_x;
+        result
+    }
+
+    /// Runs `xs` (`steps × input`) through the cell from `state`, first step
+    /// to last or, with `reverse`, last to first, with the input product
+    /// hoisted out of the recurrence ([`crate::layers::sequence`]); calls
+    /// `on_step(t, h_t)` after each step. Identical to calling
+    /// [`step`](Self::step) for each input in that order.
+    pub fn run_sequence(
+        &self,
+        isa: Isa,
+        xs: &[i8],
+        reverse: bool,
+        state: &mut GruState,
+        s: &mut GruScratch,
+        on_step: &mut dyn FnMut(usize, &[i8]),
+    ) -> Result<(), Error> {
+        let mut acc = core::mem::take(&mut s.acc_seq);
+        let result = sequence::run(isa, &self.w_x, xs, reverse, &mut acc, &mut |acc_x, t| {
+            self.recurrent_step(isa, acc_x, state, s)?;
+            on_step(t, &state.h);
+            Ok(())
+        });
+        s.acc_seq = acc;
+        result
+    }
+
+    /// A step given its input product `acc_x` (3H): the recurrent product
+    /// and everything after it.
+    fn recurrent_step(
+        &self,
+        isa: Isa,
+        acc_x: &[i32],
+        state: &mut GruState,
+        s: &mut GruScratch,
+    ) -> Result<(), Error> {
+        check_len("GRU state h", self.hidden, state.h.len())?;
+        let mut acc_h = core::mem::take(&mut s.acc_h);
+        acc_h.resize(self.w_h.rows(), 0);
+        let result = self
+            .w_h
+            .matvec(isa, &state.h, &mut acc_h)
+            .and_then(|_| self.finish_step(isa, acc_x, &acc_h, state, s));
+        s.acc_h = acc_h;
         result
     }
 

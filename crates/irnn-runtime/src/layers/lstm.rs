@@ -20,6 +20,7 @@ use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::elementwise::{lstm_cell_update, product_to_i8};
 use crate::kernels::{Isa, PackedMatrix, RowRequant};
 use crate::layers::norm::IntLayerNorm;
+use crate::layers::sequence;
 use crate::pwl::PwlTable;
 
 /// Q0.15 one: sigmoid and tanh outputs are in units of 2^−15.
@@ -72,6 +73,7 @@ pub struct LstmState {
 #[derive(Debug, Clone, Default)]
 pub struct LstmScratch {
     h_batch: Vec<i8>,
+    acc_seq: Vec<i32>,
     acc_x: Vec<i32>,
     acc_h: Vec<i32>,
     gate_x: Vec<i16>,
@@ -152,18 +154,60 @@ impl IntLstmCell {
     ) -> Result<(), Error> {
         let h = self.hidden;
         check_len("LSTM input", self.input, x.len())?;
-        check_len("LSTM state h", h, state.h.len())?;
-        check_len("LSTM state c", h, state.c.len())?;
-        let (mut acc_x, mut acc_h) = (core::mem::take(&mut s.acc_x), core::mem::take(&mut s.acc_h));
+        // 1. The input product; the recurrent one and the rest follow.
+        let mut acc_x = core::mem::take(&mut s.acc_x);
         acc_x.resize(4 * h, 0);
-        acc_h.resize(4 * h, 0);
-        // 1. The two int8 products.
-        let products = self
+        let result = self
             .w_x
             .matvec(isa, x, &mut acc_x)
-            .and_then(|_| self.w_h.matvec(isa, &state.h, &mut acc_h));
-        let result = products.and_then(|_| self.gate_preactivations(isa, &acc_x, &acc_h, s));
-        (s.acc_x, s.acc_h) = (acc_x, acc_h);
+            .and_then(|_| self.recurrent_step(isa, &acc_x, state, s));
+        s.acc_x = acc_x;
+        result
+    }
+
+    /// Runs `xs` (`steps × input`) through the cell from `state`, first step
+    /// to last or, with `reverse`, last to first, with the input product
+    /// hoisted out of the recurrence ([`crate::layers::sequence`]); calls
+    /// `on_step(t, h_t)` after each step. Identical to calling
+    /// [`step`](Self::step) for each input in that order.
+    pub fn run_sequence(
+        &self,
+        isa: Isa,
+        xs: &[i8],
+        reverse: bool,
+        state: &mut LstmState,
+        s: &mut LstmScratch,
+        on_step: &mut dyn FnMut(usize, &[i8]),
+    ) -> Result<(), Error> {
+        let mut acc = core::mem::take(&mut s.acc_seq);
+        let result = sequence::run(isa, &self.w_x, xs, reverse, &mut acc, &mut |acc_x, t| {
+            self.recurrent_step(isa, acc_x, state, s)?;
+            on_step(t, &state.h);
+            Ok(())
+        });
+        s.acc_seq = acc;
+        result
+    }
+
+    /// A step given its input product `acc_x` (4H): the recurrent product,
+    /// the gate pre-activations and everything after them.
+    fn recurrent_step(
+        &self,
+        isa: Isa,
+        acc_x: &[i32],
+        state: &mut LstmState,
+        s: &mut LstmScratch,
+    ) -> Result<(), Error> {
+        let h = self.hidden;
+        check_len("LSTM state h", h, state.h.len())?;
+        check_len("LSTM state c", h, state.c.len())?;
+        let mut acc_h = core::mem::take(&mut s.acc_h);
+        acc_h.resize(4 * h, 0);
+        let result = self
+            .w_h
+            .matvec(isa, &state.h, &mut acc_h)
+            .and_then(|_| self.gate_preactivations(isa, acc_x, &acc_h, s));
+        s.acc_h = acc_h;
         result?;
         let gates = core::mem::take(&mut s.gates);
         let result = self.finish_step(isa, &gates, state, s);

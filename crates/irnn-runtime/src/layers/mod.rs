@@ -14,6 +14,7 @@ pub mod lstm;
 pub mod norm;
 pub mod output;
 pub mod residual;
+pub mod sequence;
 
 pub use attention::{AttentionScore, IntAttention};
 pub use bidirectional::IntBiLstm;
@@ -24,3 +25,4 @@ pub use lstm::{IntLstmCell, LstmScratch, LstmState};
 pub use norm::IntLayerNorm;
 pub use output::IntOutputLayer;
 pub use residual::QuantizedAdd;
+pub use sequence::SEQUENCE_CHUNK;

@@ -36,9 +36,23 @@ impl IntOutputLayer {
     /// `logits = W · h + bias` (int32, wrapping is impossible: |W·h| < 2^30
     /// and the bias is bounded at load time).
     pub fn logits(&self, isa: Isa, h: &[i8], logits: &mut [i32]) -> Result<(), Error> {
-        self.weights.matvec(isa, h, logits)?;
-        for (l, &b) in logits.iter_mut().zip(&self.bias) {
-            *l = l.saturating_add(b);
+        self.logits_batch(isa, h, 1, logits)
+    }
+
+    /// [`logits`](Self::logits) of `batch` vectors stored one after another
+    /// (one batched product: each weight line is read once per 2–4 vectors).
+    pub fn logits_batch(
+        &self,
+        isa: Isa,
+        hs: &[i8],
+        batch: usize,
+        logits: &mut [i32],
+    ) -> Result<(), Error> {
+        self.weights.matmul(isa, hs, batch, logits)?;
+        for row in logits.chunks_exact_mut(self.classes()) {
+            for (l, &b) in row.iter_mut().zip(&self.bias) {
+                *l = l.saturating_add(b);
+            }
         }
         Ok(())
     }

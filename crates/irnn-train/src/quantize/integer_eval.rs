@@ -4,6 +4,7 @@
 //! `irnn eval` both go through [`NllSum`], so they sum the same numbers in
 //! the same order and report the same metric to the last bit.
 
+use irnn_runtime::layers::SEQUENCE_CHUNK;
 use irnn_runtime::model::{IntLanguageModel, LmState};
 use irnn_runtime::Isa;
 use rayon::prelude::*;
@@ -73,11 +74,24 @@ pub fn evaluate(
         .map(|b| {
             let stream = &tokens[b * len..(b + 1) * len];
             let mut state: LmState = model.zero_state();
-            let mut logits = vec![0; model.classes()];
+            let classes = model.classes();
+            let mut logits = vec![0; SEQUENCE_CHUNK * classes];
             let mut out = Vec::with_capacity(len.saturating_sub(1));
-            for w in stream.windows(2) {
-                model.step(isa, w[0], &mut state, &mut logits)?;
-                out.push(token_nll(&logits, scale, w[1]));
+            // Token t predicts token t + 1; `run` over a chunk is stepping
+            // token by token with each layer's input product batched.
+            let (inputs, targets) = (
+                &stream[..len.saturating_sub(1)],
+                stream.get(1..).unwrap_or(&[]),
+            );
+            for (chunk, next) in inputs
+                .chunks(SEQUENCE_CHUNK)
+                .zip(targets.chunks(SEQUENCE_CHUNK))
+            {
+                let logits = &mut logits[..chunk.len() * classes];
+                model.run(isa, chunk, &mut state, logits)?;
+                for (l, &target) in logits.chunks_exact(classes).zip(next) {
+                    out.push(token_nll(l, scale, target));
+                }
             }
             Ok(out)
         })
