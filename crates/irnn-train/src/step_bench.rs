@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
-use irnn_runtime::layers::{GruScratch, GruState, IntGruCell, IntLstmCell, LstmScratch, LstmState};
+use irnn_runtime::layers::{
+    GruScratch, GruState, IntGruCell, IntLstmCell, LstmScratch, LstmState, TwoThreadCell,
+};
 use irnn_runtime::{Isa, PackedMatrix};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -132,6 +134,24 @@ impl F32Cell {
     }
 }
 
+/// One stream's integer cell stepped by two threads.
+pub enum TwoThreadStep {
+    /// LSTM.
+    Lstm(TwoThreadCell<IntLstmCell>, LstmState, LstmScratch),
+    /// GRU.
+    Gru(TwoThreadCell<IntGruCell>, GruState, GruScratch),
+}
+
+impl TwoThreadStep {
+    /// One step (`x`: H int8).
+    pub fn step(&mut self, isa: Isa, x: &[i8]) -> Result<(), irnn_runtime::Error> {
+        match self {
+            TwoThreadStep::Lstm(c, st, s) => c.step(isa, x, st, s),
+            TwoThreadStep::Gru(c, st, s) => c.step(isa, x, st, s),
+        }
+    }
+}
+
 /// The integer cell of a case with its streams' states.
 #[allow(clippy::large_enum_variant)] // one per benchmark case
 pub enum IntCell {
@@ -162,6 +182,23 @@ impl IntCell {
             }
             IntCell::Gru(c, st, s) => c.run_sequence(isa, xs, false, &mut st[0], s, &mut |_, _| {}),
         }
+    }
+
+    /// The first stream's cell on two threads (`TwoThreadCell`) with its
+    /// own zero state.
+    pub fn two_threads(&self) -> Result<TwoThreadStep, irnn_runtime::Error> {
+        Ok(match self {
+            IntCell::Lstm(c, ..) => TwoThreadStep::Lstm(
+                TwoThreadCell::new(c.clone())?,
+                c.zero_state(),
+                LstmScratch::default(),
+            ),
+            IntCell::Gru(c, ..) => TwoThreadStep::Gru(
+                TwoThreadCell::new(c.clone())?,
+                c.zero_state(),
+                GruScratch::default(),
+            ),
+        })
     }
 
     /// Bytes of its parameters as stored: int8 weights, int32 bias and

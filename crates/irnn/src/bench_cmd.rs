@@ -26,6 +26,10 @@ pub struct BenchArgs {
     /// hoisted out of the recurrence); 0 skips it.
     #[arg(long, default_value_t = 200)]
     sequence: usize,
+    /// Also time batch 1 on two threads (one stream, each product's rows
+    /// split between the cores).
+    #[arg(long)]
+    two_threads: bool,
     /// Kernels to use (`irnn kernels` lists them); default: the fastest this CPU runs.
     #[arg(long, value_parser = parse_isa)]
     isa: Option<Isa>,
@@ -94,6 +98,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     let mut roof = Vec::new();
     let mut sequences = Vec::new();
+    let mut threaded = Vec::new();
     for &cell in &cells {
         for &h in &a.hidden {
             for &b in &a.batch {
@@ -137,6 +142,28 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     );
                 }
                 roof.push((cell, h, b, int.median_us, ib));
+                if b == 1 && a.two_threads {
+                    let mut two = case.int.two_threads()?;
+                    let mut err = None;
+                    let t2 = time_calls(calls, || {
+                        if let Err(e) = two.step(isa, &x8) {
+                            err = Some(e);
+                        }
+                    });
+                    if let Some(e) = err {
+                        return Err(e.into());
+                    }
+                    if a.tsv {
+                        println!(
+                            "irnn-int8-2threads\t{}\t{h}\t1\t{:.3}\t{:.3}\t{:.3}\t{ib}",
+                            cell.name(),
+                            t2.median_us,
+                            t2.min_us,
+                            t2.max_us
+                        );
+                    }
+                    threaded.push((cell, h, int.median_us, t2.median_us));
+                }
                 if b == 1 && a.sequence > 0 {
                     let mut rng = StdRng::seed_from_u64(h as u64);
                     let xs: Vec<i8> = (0..a.sequence * h).map(|_| rng.gen()).collect();
@@ -165,6 +192,20 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     if a.tsv {
         return Ok(());
+    }
+    if !threaded.is_empty() {
+        println!(
+            "\nTwo threads, one stream (batch 1; each product's rows split between the cores):\n"
+        );
+        println!("| cell | H | 1 thread µs | 2 threads µs | speed-up |");
+        println!("|---|---:|---:|---:|---:|");
+        for (cell, h, one, two) in &threaded {
+            println!(
+                "| {} | {h} | {one:.2} | {two:.2} | {:.2}× |",
+                cell.name(),
+                one / two
+            );
+        }
     }
     if !sequences.is_empty() {
         println!(

@@ -23,6 +23,8 @@ pub mod packed;
 pub mod requant;
 pub mod scalar;
 pub mod table;
+#[cfg(feature = "std")]
+pub mod threads;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 

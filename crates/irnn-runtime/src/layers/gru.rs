@@ -239,7 +239,7 @@ impl IntGruCell {
     }
 
     /// Everything after the input and (r, z[, n]) recurrent products.
-    fn finish_step(
+    pub(crate) fn finish_step(
         &self,
         isa: Isa,
         acc_x: &[i32],

@@ -206,9 +206,21 @@ impl IntLstmCell {
         let result = self
             .w_h
             .matvec(isa, &state.h, &mut acc_h)
-            .and_then(|_| self.gate_preactivations(isa, acc_x, &acc_h, s));
+            .and_then(|_| self.finish_products(isa, acc_x, &acc_h, state, s));
         s.acc_h = acc_h;
-        result?;
+        result
+    }
+
+    /// Everything after the two products (`acc_x`, `acc_h`: 4H each).
+    pub(crate) fn finish_products(
+        &self,
+        isa: Isa,
+        acc_x: &[i32],
+        acc_h: &[i32],
+        state: &mut LstmState,
+        s: &mut LstmScratch,
+    ) -> Result<(), Error> {
+        self.gate_preactivations(isa, acc_x, acc_h, s)?;
         let gates = core::mem::take(&mut s.gates);
         let result = self.finish_step(isa, &gates, state, s);
         s.gates = gates;

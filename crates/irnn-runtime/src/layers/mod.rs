@@ -15,6 +15,8 @@ pub mod norm;
 pub mod output;
 pub mod residual;
 pub mod sequence;
+#[cfg(feature = "std")]
+pub mod two_threads;
 
 pub use attention::{AttentionScore, IntAttention};
 pub use bidirectional::IntBiLstm;
@@ -26,3 +28,5 @@ pub use norm::IntLayerNorm;
 pub use output::IntOutputLayer;
 pub use residual::QuantizedAdd;
 pub use sequence::SEQUENCE_CHUNK;
+#[cfg(feature = "std")]
+pub use two_threads::{TwoProductCell, TwoThreadCell};
