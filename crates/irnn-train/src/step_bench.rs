@@ -135,6 +135,7 @@ impl F32Cell {
 }
 
 /// One stream's integer cell stepped by two threads.
+#[allow(clippy::large_enum_variant)] // one per benchmark case
 pub enum TwoThreadStep {
     /// LSTM.
     Lstm(TwoThreadCell<IntLstmCell>, LstmState, LstmScratch),
