@@ -62,10 +62,24 @@ pub unsafe fn apply_avx2<T: RequantOutput>(rq: &RowRequant, r0: usize, acc: &[i3
         let z = _mm256_max_epi32(z, _mm256_set1_epi32(-PRE_ZERO_POINT_CLAMP));
         let z = _mm256_min_epi32(z, _mm256_set1_epi32(PRE_ZERO_POINT_CLAMP));
         let o = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(z, zp), lo), hi);
-        // SAFETY: tmp holds 8 i32.
-        unsafe { _mm256_storeu_si256(tmp.as_mut_ptr().cast(), o) };
-        for (d, &v) in out[i..i + 8].iter_mut().zip(&tmp) {
-            *d = T::from_clamped(v);
+        // Lanes are clamped to T's range, so the saturating packs narrow exactly.
+        let words = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b00_00_10_00>(
+            _mm256_packs_epi32(o, o),
+        ));
+        match T::BYTES {
+            // SAFETY: i + 8 <= n elements of T (2 bytes each).
+            2 => unsafe { _mm_storeu_si128(out[i..].as_mut_ptr().cast(), words) },
+            // SAFETY: as above, 1 byte each.
+            1 => unsafe {
+                _mm_storel_epi64(out[i..].as_mut_ptr().cast(), _mm_packs_epi16(words, words))
+            },
+            _ => {
+                // SAFETY: tmp holds 8 i32.
+                unsafe { _mm256_storeu_si256(tmp.as_mut_ptr().cast(), o) };
+                for (d, &v) in out[i..i + 8].iter_mut().zip(&tmp) {
+                    *d = T::from_clamped(v);
+                }
+            }
         }
     }
     rq.apply_scalar(r0 + full, &acc[full..n], &mut out[full..n]);
