@@ -76,7 +76,16 @@ enum TrainWhat {
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Err(v) = Isa::from_env() {
+        let names: Vec<_> = Isa::available().map(Isa::name).collect();
+        bail!(
+            "{}={v:?} is not a kernel this CPU runs (available: {})",
+            irnn_runtime::kernels::ISA_ENV,
+            names.join(", ")
+        );
+    }
+    match cli.command {
         Command::Demo => demo::run(),
         Command::Qat(a) => quant_cmd::qat(a),
         Command::Convert(a) => quant_cmd::convert(a),
@@ -106,12 +115,24 @@ fn pseudo_random_i8(n: usize, mut state: u64) -> Vec<i8> {
 }
 
 pub fn kernels(rows: usize, cols: usize) -> Result<()> {
-    let w = pseudo_random_i8(rows * cols, 0x9E37_79B9_7F4A_7C15);
+    // Symmetric int8 weights, as the trainer writes them (−128 would send
+    // the AVX2 and NEON v8.0 kernels to their widening fallback).
+    let w: Vec<i8> = pseudo_random_i8(rows * cols, 0x9E37_79B9_7F4A_7C15)
+        .into_iter()
+        .map(|v| v.max(-127))
+        .collect();
     let x = pseudo_random_i8(cols, 0xD1B5_4A32_D192_ED03);
     let m = PackedMatrix::from_row_major(rows, cols, &w).context("packing the check matrix")?;
     let mut reference = vec![0i32; rows];
     m.matvec(Isa::Scalar, &x, &mut reference)?;
-    println!("detected best kernel: {}", Isa::detect().name());
+    println!("detected best kernel: {}", Isa::fastest().name());
+    if let Ok(Some(isa)) = Isa::from_env() {
+        println!(
+            "in use: {} (forced by {})",
+            isa.name(),
+            irnn_runtime::kernels::ISA_ENV
+        );
+    }
     println!(
         "{:<18} {:>10}  bit-exact vs scalar on {rows}x{cols}",
         "kernel", "available"

@@ -50,6 +50,28 @@ fn bad_input_gets_clear_errors() {
 }
 
 #[test]
+fn irnn_isa_forces_a_kernel_and_a_bad_value_is_an_error() {
+    let out = irnn()
+        .arg("kernels")
+        .env("IRNN_ISA", "scalar")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("in use: scalar (forced by IRNN_ISA)"),
+        "{text}"
+    );
+    for bad in ["avx9000", "neon-i8mm-x"] {
+        let out = irnn().arg("kernels").env("IRNN_ISA", bad).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("IRNN_ISA") && err.contains(bad), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
 fn a_kill_during_training_never_corrupts_the_checkpoint() {
     let dir = tmp("kill");
     let ckpt = dir.join("ck.safetensors");

@@ -34,6 +34,11 @@ pub use table::Kernels;
 
 use crate::error::{check_len, Error};
 
+/// The environment variable that forces the kernels every tool uses (a
+/// name as [`Isa::name`] spells it, e.g. `IRNN_ISA=avx2`): how one machine
+/// measures another tier.
+pub const ISA_ENV: &str = "IRNN_ISA";
+
 /// An instruction-set implementation of the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {
@@ -111,10 +116,34 @@ impl Isa {
         }
     }
 
+    /// The implementation to use: the one [`ISA_ENV`] names if it is set
+    /// (and this CPU runs it; `std` only), else [`Isa::fastest`].
+    pub fn detect() -> Isa {
+        #[cfg(feature = "std")]
+        if let Ok(Some(isa)) = Isa::from_env() {
+            return isa;
+        }
+        Isa::fastest()
+    }
+
     /// The fastest implementation available on this CPU: the last of
     /// [`Isa::ALL`] it runs.
-    pub fn detect() -> Isa {
+    pub fn fastest() -> Isa {
         Isa::available().last().unwrap_or(Isa::Scalar)
+    }
+
+    /// The kernel [`ISA_ENV`] asks for: `Ok(None)` when it is unset or
+    /// empty, `Err(value)` when it names no kernel this CPU runs (callers
+    /// report that; [`Isa::detect`] then ignores the variable).
+    #[cfg(feature = "std")]
+    pub fn from_env() -> Result<Option<Isa>, std::string::String> {
+        match std::env::var(ISA_ENV) {
+            Ok(v) if !v.is_empty() => match Isa::from_name(&v) {
+                Some(isa) if isa.is_available() => Ok(Some(isa)),
+                _ => Err(v),
+            },
+            _ => Ok(None),
+        }
     }
 
     /// Every implementation available on this CPU.
