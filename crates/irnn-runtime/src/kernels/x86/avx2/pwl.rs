@@ -139,10 +139,27 @@ unsafe fn eval_registers<const R: usize>(t: &PwlTable, xs: &[i16], out: &mut [i1
         // The segment is the number of knots after the first that are ≤ xc
         // (xc ≥ the first knot): `segments − 1 + Σ (k_i > xc ? −1 : 0)`, one
         // compare and one add per knot — no lookup on the way.
-        let mut j = last_segment;
-        for &k in &knots[1..segments] {
-            j = _mm256_add_epi32(j, _mm256_cmpgt_epi32(_mm256_set1_epi32(k), xc));
+        // Four partial sums, so the adds do not form one long chain.
+        let mut sums = [
+            last_segment,
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+        ];
+        let inner = &knots[1..segments];
+        let mut quads = inner.chunks_exact(4);
+        for q in &mut quads {
+            for (sum, &k) in sums.iter_mut().zip(q) {
+                *sum = _mm256_add_epi32(*sum, _mm256_cmpgt_epi32(_mm256_set1_epi32(k), xc));
+            }
         }
+        for (sum, &k) in sums.iter_mut().zip(quads.remainder()) {
+            *sum = _mm256_add_epi32(*sum, _mm256_cmpgt_epi32(_mm256_set1_epi32(k), xc));
+        }
+        let j = _mm256_add_epi32(
+            _mm256_add_epi32(sums[0], sums[1]),
+            _mm256_add_epi32(sums[2], sums[3]),
+        );
         let kvms = [
             lookup(&k_t, j),
             lookup(&v_t, j),
