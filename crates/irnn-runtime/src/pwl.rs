@@ -172,6 +172,12 @@ impl PwlTable {
         }
         // The segment: the last knot ≤ x.
         let j = self.knots.partition_point(|&k| k <= x) - 1;
+        self.segment_value(x, j)
+    }
+
+    /// The segment formula of segment `j` at `x` (`k_j ≤ x < k_{j+1}`).
+    #[inline(always)]
+    pub(crate) fn segment_value(&self, x: i32, j: usize) -> i16 {
         let s = self.shifts[j];
         let round = (1i32 << s) >> 1;
         let t = ((x - self.knots[j]) * self.slopes[j] + round) >> s;

@@ -14,8 +14,9 @@
 //!   Cortex-A710/X2 and later, Apple M2): `smmla` for two or more streams
 //!   ([`i8mm`]); one stream still runs `sdot`.
 //!
-//! The one slot not named in these tables, the PWL activation, is the scalar
-//! reference (NEON has no gather; a register-table search is future work). `sdot` and `smmla` have no stable Rust intrinsics
+//! Every slot of [`NEON`] is NEON code; the PWL activation ([`pwl`]) counts
+//! knots in vector lanes and applies each lane's segment formula in scalar
+//! code, since NEON has no gather. `sdot` and `smmla` have no stable Rust intrinsics
 //! yet, so they are one-instruction `asm!` blocks behind
 //! `#[target_feature]`; the rest uses `core::arch::aarch64`.
 
@@ -26,9 +27,10 @@ pub mod dot;
 pub mod elementwise;
 pub mod i8mm;
 pub mod neon;
+pub mod pwl;
 pub mod requant;
 
-use super::table::{Kernels, GENERIC};
+use super::table::Kernels;
 use super::Isa;
 
 macro_rules! has_features {
@@ -65,11 +67,11 @@ pub const NEON: Kernels = Kernels {
     matmul: neon::matmul,
     requant_i8: requant::apply_neon::<i8>,
     requant_i16: requant::apply_neon::<i16>,
+    pwl_i16: pwl::eval_neon,
     lstm_cell_update: elementwise::cell_update_neon,
     product_to_i8: elementwise::product_to_i8_neon,
     gru_reset_after: elementwise::gru_reset_after_neon,
     gru_mix: elementwise::gru_mix_neon,
-    ..GENERIC
 };
 
 /// NEON with `sdot`.
