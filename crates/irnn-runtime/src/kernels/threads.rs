@@ -96,9 +96,30 @@ impl Helper {
         // nothing reads the cell while it is written.
         unsafe { *s.job.get() = Some(job) };
         let generation = s.posted.fetch_add(1, Ordering::Release) + 1;
+        // Waits for the helper when dropped — also if `main` panics, so the
+        // job's borrows never outlive this call.
+        let wait = WaitFor { s, generation };
         main();
+        drop(wait);
+        if s.panicked.swap(false, Ordering::AcqRel) {
+            return Err(Error::InvalidParameter {
+                what: "the helper thread's half of the step failed",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Spins (yielding now and then) until the helper has finished `generation`.
+struct WaitFor<'a> {
+    s: &'a Shared,
+    generation: u64,
+}
+
+impl Drop for WaitFor<'_> {
+    fn drop(&mut self) {
         let mut spins = 0u32;
-        while s.finished.load(Ordering::Acquire) != generation {
+        while self.s.finished.load(Ordering::Acquire) != self.generation {
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(1 << 12) {
                 std::thread::yield_now();
@@ -106,12 +127,6 @@ impl Helper {
                 core::hint::spin_loop();
             }
         }
-        if s.panicked.swap(false, Ordering::AcqRel) {
-            return Err(Error::InvalidParameter {
-                what: "the helper thread's half of the step failed",
-            });
-        }
-        Ok(())
     }
 }
 
@@ -184,5 +199,16 @@ mod tests {
         assert!(helper.join(&mut boom, || {}).is_err());
         let mut fine = || {};
         assert!(helper.join(&mut fine, || {}).is_ok());
+        // A panic on the caller's side unwinds only after the helper is done
+        // with the borrowed job.
+        let mut slow = || std::thread::sleep(Duration::from_millis(5));
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let _ = helper.join(&mut slow, || panic!("caller's half fails"));
+        }));
+        assert!(caught.is_err());
+        assert_eq!(
+            helper.shared.finished.load(Ordering::Acquire),
+            helper.shared.posted.load(Ordering::Acquire)
+        );
     }
 }
