@@ -1,0 +1,128 @@
+//! Files written by an earlier irnn (fixtures/models, see its README) still
+//! read, score the same and convert to the same bytes.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn fixture(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name);
+    p.to_str().unwrap().to_string()
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_irnn"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "irnn {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn tmp(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("irnn-fixtures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn language_models_score_as_they_did() {
+    for (name, figure) in [
+        (
+            "lm.irnn",
+            "4.378 bpc over 5130 tokens (3.034413 nats/token)",
+        ),
+        (
+            "lm.safetensors",
+            "4.376 bpc over 5146 tokens (3.0329 nats/token)",
+        ),
+        (
+            "lm-qat.irnn",
+            "4.377 bpc over 5130 tokens (3.034176 nats/token)",
+        ),
+        (
+            "lm-qat.safetensors",
+            "4.375 bpc over 5146 tokens (3.0327 nats/token)",
+        ),
+        (
+            "gru-ln.irnn",
+            "3.703 bpc over 5130 tokens (2.566672 nats/token)",
+        ),
+        (
+            "gru-ln.safetensors",
+            "3.702 bpc over 5146 tokens (2.5661 nats/token)",
+        ),
+    ] {
+        let text = run_ok(&["eval", &fixture(&format!("models/{name}"))]);
+        assert!(text.contains(figure), "{name}: {text}");
+    }
+}
+
+#[test]
+fn checkpoints_convert_to_the_same_bytes() {
+    let data = ["--data", "embedded:tinyshakespeare", "--knots", "16"];
+    for (checkpoint, model, extra) in [
+        ("lm.safetensors", "lm.irnn", &data[..]),
+        ("gru-ln.safetensors", "gru-ln.irnn", &data[..]),
+        ("lm-qat.safetensors", "lm-qat.irnn", &[][..]),
+        ("asr-qat.safetensors", "asr-qat.irnn", &[][..]),
+    ] {
+        let out = tmp(model);
+        let mut args = vec!["convert", &*fixture(&format!("models/{checkpoint}"))]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["-o".to_string(), out.clone()]);
+        run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(fixture(&format!("models/{model}"))).unwrap(),
+            "{checkpoint} no longer converts to {model}"
+        );
+    }
+}
+
+#[test]
+fn speech_model_scores_and_transcribes_as_it_did() {
+    let fsdd = fixture("fsdd");
+    let sets = [
+        "--data",
+        &fsdd,
+        "--train-utterances",
+        "24",
+        "--valid-utterances",
+        "4",
+        "--test-utterances",
+        "6",
+    ];
+    let model = fixture("models/asr-qat.irnn");
+    let mut args = vec!["eval", &model];
+    args.extend(sets);
+    let text = run_ok(&args);
+    assert!(
+        text.contains("WER 117.86 % | CER 112.10 % over 6 utterances, 28 digits"),
+        "{text}"
+    );
+    assert!(text.contains("WER 685.71 % | CER 708.06 %"), "{text}");
+    let float = fixture("models/asr.safetensors");
+    let mut args = vec!["eval", &float];
+    args.extend(sets);
+    let text = run_ok(&args);
+    assert!(
+        text.contains("CTC WER 121.43 % | CER 115.32 %, attention WER 685.71 % | CER 708.06 %"),
+        "{text}"
+    );
+    let a = format!("{fsdd}/2_yweweler_0.wav");
+    let b = format!("{fsdd}/3_theo_0.wav");
+    let text = run_ok(&["transcribe", &model, &a, &b]);
+    assert_eq!(text, format!("{a}\t7 7\n{b}\t7 6 7\n"));
+    let text = run_ok(&["transcribe", &model, "--attention", "--beam", "3", &a]);
+    assert_eq!(text, format!("{a}\t0 0 0 0 0 0 0 0 0\n"));
+}
