@@ -5,26 +5,25 @@
 //! dependency runs one way: this crate uses `irnn-runtime`, never the
 //! reverse, so a deployed model carries none of it.
 //!
-//! Today it holds the bridge from real numbers to the runtime's fixed point
-//! ([`quant`]), adaptive PWL fitting ([`pwl_fit`]), f64 reference cells
-//! ([`reference`]) and conversion of float cells to integer ones
-//! ([`convert`]); training arrives with the later milestones (see README).
+//! The crate is organised by task, with the same file names in each task
+//! (`model`, `data`, `train`, `checkpoint`, `calibrate`, `export`, `qat`,
+//! `eval`), and the pieces they share beside them:
+//!
+//! * [`lm`] — language models (word or character level).
+//! * [`asr`] — speech recognition: a CTC acoustic model with an optional
+//!   attention decoder.
+//! * [`nn`] — float layers with hand-written backward passes, optimizers.
+//! * [`quant`] — real numbers → the runtime's integers: multipliers, ranges,
+//!   cell conversion, PWL fitting.
+//! * [`audio`] — WAV reading, log-mel features, perturbations.
+//! * [`step_bench`] — one recurrent step timed, integer against f32.
 
 pub mod asr;
 pub mod audio;
-pub mod checkpoint;
-pub mod convert;
-pub mod data;
-pub mod generate;
 pub mod lm;
 pub mod nn;
-pub mod pwl_fit;
-pub mod pwl_report;
 pub mod quant;
-pub mod quantize;
-pub mod reference;
 pub mod step_bench;
-pub mod train;
 
 // The README's Rust examples run as doctests, so they stay true.
 #[cfg(doctest)]

@@ -14,9 +14,9 @@ use irnn_runtime::layers::{
 use irnn_runtime::{Isa, PackedMatrix};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use crate::convert::{convert_gru, convert_lstm, AffineQuant, Ranges};
-use crate::pwl_fit::PwlFitter;
-use crate::reference::{GruParams, LstmParams};
+use crate::quant::cells::{convert_gru, convert_lstm, AffineQuant, Ranges};
+use crate::quant::pwl_fit::PwlFitter;
+use crate::quant::reference::{GruParams, LstmParams};
 
 /// f32 `dst[b·rows + r] = Σ_c w[r·cols + c] · x[b·cols + c]` with the `gemm`
 /// crate, one thread.

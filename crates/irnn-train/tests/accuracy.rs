@@ -5,9 +5,9 @@
 
 use irnn_runtime::kernels::Isa;
 use irnn_runtime::layers::{GruScratch, LstmScratch};
-use irnn_train::convert::{convert_gru, convert_lstm, AffineQuant, Ranges};
-use irnn_train::pwl_fit::PwlFitter;
-use irnn_train::reference::{GruParams, LstmParams, StepTrace};
+use irnn_train::quant::cells::{convert_gru, convert_lstm, AffineQuant, Ranges};
+use irnn_train::quant::pwl_fit::PwlFitter;
+use irnn_train::quant::reference::{GruParams, LstmParams, StepTrace};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 const STEPS: usize = 100;
@@ -371,8 +371,8 @@ fn bidirectional_lstm() {
 /// Integer LayerNorm alone, on random int16 vectors of awkward sizes.
 #[test]
 fn layer_norm_alone() {
-    use irnn_train::convert::{convert_layer_norm, int16_scale};
-    use irnn_train::reference::layer_norm;
+    use irnn_train::quant::cells::{convert_layer_norm, int16_scale};
+    use irnn_train::quant::reference::layer_norm;
     let mut rng = StdRng::seed_from_u64(10);
     let mut worst = 0.0f64;
     let mut total = 0.0;
@@ -413,8 +413,8 @@ fn layer_norm_alone() {
 }
 
 fn attention_case(additive: bool, seed: u64) {
-    use irnn_train::convert::convert_attention;
-    use irnn_train::reference::AttentionParams;
+    use irnn_train::quant::cells::convert_attention;
+    use irnn_train::quant::reference::AttentionParams;
     let (steps, dim, qdim, attn) = (20, 32, 24, 32);
     let mut rng = StdRng::seed_from_u64(seed);
     let p = if additive {
@@ -492,8 +492,8 @@ fn attention_dot_product() {
 /// function over all int16 inputs (the numbers NUMERICS.md quotes).
 #[test]
 fn pwl_activation_errors() {
-    use irnn_train::convert::exp_table;
-    use irnn_train::pwl_fit::{fit_sigmoid, fit_tanh};
+    use irnn_train::quant::cells::exp_table;
+    use irnn_train::quant::pwl_fit::{fit_sigmoid, fit_tanh};
     let sig = fit_sigmoid(8.0 / 32767.0, 64);
     let tanh = fit_tanh(4.0 / 32767.0, 64);
     let exp = exp_table(64);

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 
 use irnn_runtime::format::{read_speech_model, write_speech_model};
 use irnn_runtime::Isa;
+use irnn_train::asr::attention::{DecoderConfig, SOS};
 use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
-use irnn_train::asr::decoder::{DecoderConfig, SOS};
+use irnn_train::asr::data::fsdd::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
 use irnn_train::asr::qat::qat_epoch;
 use irnn_train::asr::quantize::{
     calibrate, integer_attention_transcribe, integer_attention_transcripts, integer_logits,
@@ -20,11 +21,10 @@ use irnn_train::asr::quantize::{
 };
 use irnn_train::asr::train::{featurize, train_epoch};
 use irnn_train::asr::{AsrConfig, AsrModel};
-use irnn_train::audio::digits::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
 use irnn_train::audio::{LogMel, MelConfig};
 use irnn_train::nn::optim::Optimizer;
 use irnn_train::nn::rng::TrainRng;
-use irnn_train::pwl_fit::PwlFitter;
+use irnn_train::quant::pwl_fit::PwlFitter;
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/fsdd")

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use irnn_train::audio::digits::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
+use irnn_train::asr::data::fsdd::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
 use irnn_train::audio::{normalize, LogMel, MelConfig};
 
 fn fsdd() -> Option<PathBuf> {

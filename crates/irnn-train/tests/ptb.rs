@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use irnn_train::data::{Corpus, Level};
+use irnn_train::lm::data::{Corpus, Level};
 
 fn ptb() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ptb");

@@ -6,16 +6,16 @@
 
 use irnn_runtime::format::{read_language_model, write_language_model};
 use irnn_runtime::Isa;
-use irnn_train::checkpoint::{self, QuantInfo};
-use irnn_train::data::{load_corpus, Batches, Level, EMBEDDED_DATA};
+use irnn_train::lm::checkpoint::{self, QuantInfo};
+use irnn_train::lm::data::{load_corpus, Batches, Level, EMBEDDED_DATA};
+use irnn_train::lm::eval;
+use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
+use irnn_train::lm::train::{fresh_progress, train, RunOptions, Silent};
+use irnn_train::lm::{calibrate, integer_model};
 use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{OptimizerKind, Schedule};
 use irnn_train::nn::rng::TrainRng;
-use irnn_train::pwl_fit::PwlFitter;
-use irnn_train::quantize::integer_eval;
-use irnn_train::quantize::qat::{train_qat, Qat, QatSettings};
-use irnn_train::quantize::{calibrate, integer_model};
-use irnn_train::train::{fresh_progress, train, RunOptions, Silent};
+use irnn_train::quant::pwl_fit::PwlFitter;
 
 #[test]
 fn qat_metric_is_the_integer_runtimes_metric() {
@@ -35,7 +35,7 @@ fn qat_metric_is_the_integer_runtimes_metric() {
         layer_norm: false,
     };
     let mut model = LanguageModel::<f32>::new(config, &mut TrainRng::seed(1));
-    let settings = irnn_train::checkpoint::TrainSettings {
+    let settings = irnn_train::lm::checkpoint::TrainSettings {
         epochs: 1,
         batch: 16,
         bptt: 32,
@@ -109,7 +109,7 @@ fn qat_metric_is_the_integer_runtimes_metric() {
     let bytes = write_language_model(&exported);
     assert_eq!(bytes, write_language_model(&qat.export().unwrap()));
     let file = dir.join("model.irnn");
-    irnn_train::checkpoint::atomic_write(&file, &bytes).unwrap();
+    irnn_train::lm::checkpoint::atomic_write(&file, &bytes).unwrap();
     let runtime_model = read_language_model(&std::fs::read(&file).unwrap()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 
@@ -125,8 +125,7 @@ fn qat_metric_is_the_integer_runtimes_metric() {
             .unwrap();
         assert!(logits == *kept, "stream {b}: logits differ");
     }
-    let runtime_sum =
-        integer_eval::evaluate(&runtime_model, Isa::detect(), &corpus.valid, 10).unwrap();
+    let runtime_sum = eval::evaluate(&runtime_model, Isa::detect(), &corpus.valid, 10).unwrap();
     assert_eq!(runtime_sum, qat_sum);
     assert_eq!(runtime_sum.mean().to_bits(), qat_sum.mean().to_bits());
 }

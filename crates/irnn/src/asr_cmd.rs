@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use irnn_train::asr::decoder::DecoderConfig;
+use irnn_train::asr::attention::DecoderConfig;
 use irnn_train::asr::train::{
     attention_word_error_rate, featurize, featurize_each, train_epoch, word_error_rate, SpecAugment,
 };

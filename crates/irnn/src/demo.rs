@@ -8,15 +8,15 @@ use std::time::Instant;
 use anyhow::Result;
 use irnn_runtime::format::{read_language_model, write_language_model};
 use irnn_runtime::Isa;
-use irnn_train::checkpoint::{atomic_write, TrainSettings};
-use irnn_train::data::{load_corpus, Level, EMBEDDED_DATA};
-use irnn_train::generate::{decode, encode_prompt, generate};
+use irnn_train::lm::checkpoint::{atomic_write, TrainSettings};
+use irnn_train::lm::data::{load_corpus, Level, EMBEDDED_DATA};
+use irnn_train::lm::eval;
+use irnn_train::lm::generate::{decode, encode_prompt, generate};
+use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
+use irnn_train::lm::train::{fresh_progress, train, RunOptions, EVAL_BATCH};
 use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{Optimizer, OptimizerKind, Schedule};
 use irnn_train::nn::rng::TrainRng;
-use irnn_train::quantize::integer_eval;
-use irnn_train::quantize::qat::{train_qat, Qat, QatSettings};
-use irnn_train::train::{fresh_progress, train, RunOptions, EVAL_BATCH};
 
 use crate::progress::Bars;
 use crate::quant_cmd::{calibrate_with_spinner, float_checkpoint_bytes, DEFAULT_KNOTS};
@@ -122,7 +122,7 @@ pub fn run() -> Result<()> {
     atomic_write(&path, &write_language_model(&qat.export()?))?;
     let bytes = std::fs::read(&path)?;
     let int = read_language_model(&bytes)?;
-    let int_test = integer_eval::evaluate(&int, Isa::detect(), &corpus.test, EVAL_BATCH)?.mean();
+    let int_test = eval::evaluate(&int, Isa::detect(), &corpus.test, EVAL_BATCH)?.mean();
     let float_bytes = float_checkpoint_bytes(&float, &corpus.vocab);
 
     // Speed: score the test text as one stream, batch 1, both models.
@@ -132,7 +132,7 @@ pub fn run() -> Result<()> {
     let _ = f.evaluate(text, 1, text.len());
     let float_tps = (text.len() - 1) as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let _ = integer_eval::evaluate(&int, Isa::detect(), text, 1)?;
+    let _ = eval::evaluate(&int, Isa::detect(), text, 1)?;
     let int_tps = (text.len() - 1) as f64 / t.elapsed().as_secs_f64();
 
     println!();

@@ -8,13 +8,13 @@ use clap::Args;
 use irnn_runtime::format::{read_language_model, MAGIC};
 use irnn_runtime::model::{IntLanguageModel, RecurrentCell};
 use irnn_runtime::{Isa, TokenLevel};
-use irnn_train::data::corpus::encode_file;
-use irnn_train::data::{load_corpus, Level, Vocab};
-use irnn_train::generate::{decode, encode_prompt, generate};
+use irnn_train::lm::data::corpus::encode_file;
+use irnn_train::lm::data::{load_corpus, Level, Vocab};
+use irnn_train::lm::eval;
+use irnn_train::lm::generate::{decode, encode_prompt, generate};
+use irnn_train::lm::train::EVAL_BATCH;
 use irnn_train::nn::rng::TrainRng;
-use irnn_train::quantize::export::logit_scale;
-use irnn_train::quantize::integer_eval;
-use irnn_train::train::EVAL_BATCH;
+use irnn_train::quant::export::logit_scale;
 
 use crate::progress::metric;
 
@@ -88,7 +88,7 @@ pub fn eval_model(path: &Path, data: &str, whole: bool) -> Result<()> {
     let tokens = eval_tokens(&vocab_of(&model), level, data, whole)?;
     let isa = Isa::detect();
     let start = std::time::Instant::now();
-    let sum = integer_eval::evaluate(&model, isa, &tokens, EVAL_BATCH)?;
+    let sum = eval::evaluate(&model, isa, &tokens, EVAL_BATCH)?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{} (integer runtime, {} kernels): {} over {} tokens ({:.6} nats/token), {:.0} tokens/s",

@@ -2,7 +2,7 @@
 //! and one validation line per epoch.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use irnn_train::train::{EpochReport, Observer};
+use irnn_train::lm::train::{EpochReport, Observer};
 
 /// Draws a bar per epoch.
 pub struct Bars {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use irnn_train::pwl_fit::Activation;
-use irnn_train::pwl_report::{error_rows, ErrorRow};
+use irnn_train::quant::pwl_fit::Activation;
+use irnn_train::quant::pwl_report::{error_rows, ErrorRow};
 use plotters::prelude::*;
 
 #[derive(Args, Debug)]

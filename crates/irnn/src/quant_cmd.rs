@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use irnn_runtime::format::write_language_model;
-use irnn_train::checkpoint::{self, atomic_write, QuantInfo};
-use irnn_train::data::{load_corpus, Corpus, Level, EMBEDDED_DATA};
+use irnn_train::lm::checkpoint::{self, atomic_write, QuantInfo};
+use irnn_train::lm::data::{load_corpus, Corpus, Level, EMBEDDED_DATA};
+use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
+use irnn_train::lm::train::EVAL_BATCH;
 use irnn_train::lm::LanguageModel;
+use irnn_train::lm::{calibrate, integer_model, QuantRanges};
 use irnn_train::nn::optim::{Optimizer, Schedule};
-use irnn_train::pwl_fit::PwlFitter;
-use irnn_train::quantize::qat::{train_qat, Qat, QatSettings};
-use irnn_train::quantize::{calibrate, integer_model, QuantRanges};
-use irnn_train::train::EVAL_BATCH;
+use irnn_train::quant::pwl_fit::PwlFitter;
 
 use crate::progress::{metric, Bars};
 use crate::train_cmd::OptimArg;
@@ -144,7 +144,7 @@ pub fn calibrate_with_spinner(
 /// The float weights-only checkpoint size, for size comparisons.
 pub fn float_checkpoint_bytes(
     model: &LanguageModel<f32>,
-    vocab: &irnn_train::data::Vocab,
+    vocab: &irnn_train::lm::data::Vocab,
 ) -> usize {
     checkpoint::to_bytes(model, vocab, None, &Optimizer::default(), None, None).len()
 }

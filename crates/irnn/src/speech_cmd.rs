@@ -17,6 +17,9 @@ use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 use irnn_train::asr::beam::attention_beam_search;
 use irnn_train::asr::checkpoint::{self, AsrCheckpoint, AsrQuantInfo};
+use irnn_train::asr::data::fsdd::{
+    connected_digits, list_recordings, JoinConfig, Recording, SpeakerSplit, Utterance,
+};
 use irnn_train::asr::qat::qat_epoch;
 use irnn_train::asr::quantize::{
     calibrate, integer_attention_transcribe, integer_attention_transcripts, integer_model,
@@ -25,13 +28,10 @@ use irnn_train::asr::quantize::{
 };
 use irnn_train::asr::train::{featurize, AsrData, SpecAugment};
 use irnn_train::asr::AsrModel;
-use irnn_train::audio::digits::{
-    connected_digits, list_recordings, JoinConfig, Recording, SpeakerSplit, Utterance,
-};
 use irnn_train::audio::{normalize, read_wav, LogMel, MelConfig};
-use irnn_train::checkpoint::atomic_write;
+use irnn_train::lm::checkpoint::atomic_write;
 use irnn_train::nn::optim::Optimizer;
-use irnn_train::pwl_fit::PwlFitter;
+use irnn_train::quant::pwl_fit::PwlFitter;
 use rand::seq::SliceRandom;
 
 use crate::quant_cmd::{ConvertArgs, QatArgs};
@@ -148,7 +148,7 @@ impl Speakers {
 /// The recordings folder `--data` names; the language models' default
 /// (the embedded corpus) is not one.
 fn speech_data(data: &str) -> Result<&Path> {
-    if data == irnn_train::data::EMBEDDED_DATA {
+    if data == irnn_train::lm::data::EMBEDDED_DATA {
         bail!(
             "a speech model needs --data FOLDER of <digit>_<speaker>_<n>.wav recordings \
              (e.g. ../shared/data/fsdd/recordings)"

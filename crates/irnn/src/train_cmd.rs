@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use irnn_train::checkpoint::{self, TrainSettings};
-use irnn_train::data::{load_corpus, Level, EMBEDDED_DATA};
+use irnn_train::lm::checkpoint::{self, TrainSettings};
+use irnn_train::lm::data::{load_corpus, Level, EMBEDDED_DATA};
+use irnn_train::lm::train::{fresh_progress, train, RunOptions, EVAL_BATCH};
 use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{Optimizer, OptimizerKind, Schedule};
 use irnn_train::nn::rng::TrainRng;
-use irnn_train::train::{fresh_progress, train, RunOptions, EVAL_BATCH};
 
 use crate::progress::{metric, Bars};
 
@@ -341,7 +341,7 @@ pub fn eval(a: Eval) -> Result<()> {
         checkpoint::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let level = ck.model.config.level;
     let tokens = if a.whole {
-        irnn_train::data::corpus::encode_file(&ck.vocab, std::path::Path::new(&a.data), level)
+        irnn_train::lm::data::corpus::encode_file(&ck.vocab, std::path::Path::new(&a.data), level)
             .with_context(|| format!("reading {}", a.data))?
     } else {
         let corpus =

@@ -112,7 +112,7 @@ fn a_kill_during_training_never_corrupts_the_checkpoint() {
         child.kill().unwrap();
         child.wait().unwrap();
         kills += 1;
-        let ck = irnn_train::checkpoint::load(&ckpt)
+        let ck = irnn_train::lm::checkpoint::load(&ckpt)
             .unwrap_or_else(|e| panic!("checkpoint unreadable after kill {round}: {e}"));
         assert_eq!(ck.model.config.hidden, 24);
     }

@@ -13,7 +13,7 @@ use irnn_runtime::Isa;
 
 use super::quantize::quantize_features;
 use crate::nn::ctc::log_softmax;
-use crate::quantize::export::logit_scale;
+use crate::quant::export::logit_scale;
 
 /// One hypothesis.
 #[derive(Clone)]
@@ -99,12 +99,12 @@ pub fn attention_beam_search(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asr::decoder::{DecoderConfig, EOS, SOS};
+    use crate::asr::attention::{DecoderConfig, EOS, SOS};
     use crate::asr::quantize::{calibrate, integer_attention_transcribe, integer_model};
     use crate::asr::{AsrConfig, AsrModel};
     use crate::audio::MelConfig;
     use crate::nn::rng::TrainRng;
-    use crate::pwl_fit::PwlFitter;
+    use crate::quant::pwl_fit::PwlFitter;
 
     /// log P(digits, end) under the integer decoder.
     fn sequence_log_p(m: &IntSpeechModel, f: &[f32], digits: &[u8]) -> f64 {

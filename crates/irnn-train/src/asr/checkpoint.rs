@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::model::{AsrConfig, AsrModel};
 use super::quantize::AsrRanges;
 use crate::audio::MelConfig;
-use crate::checkpoint::{atomic_write, CheckpointError};
+use crate::lm::checkpoint::{atomic_write, CheckpointError};
 use crate::nn::rng::TrainRng;
 
 /// What an acoustic-model checkpoint holds.

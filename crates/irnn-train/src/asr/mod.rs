@@ -7,9 +7,10 @@
 //! tested; the attention decoder, QAT and the integer conversion of this
 //! model are not written yet (docs/ARCHITECTURE.md).
 
+pub mod attention;
 pub mod beam;
 pub mod checkpoint;
-pub mod decoder;
+pub mod data;
 pub mod model;
 pub mod qat;
 pub mod quantize;

@@ -6,7 +6,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::decoder::{AttentionDecoder, DecoderConfig};
+use super::attention::{AttentionDecoder, DecoderConfig};
 use crate::nn::conv::{conv_bins, MelConv};
 use crate::nn::ctc::ctc_loss;
 use crate::nn::dropout::DropoutMask;

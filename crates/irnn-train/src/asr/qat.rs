@@ -21,15 +21,15 @@
 use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 
-use super::decoder::{decoder_inputs, decoder_targets, DECODER_CLASSES};
+use super::attention::{decoder_inputs, decoder_targets, DECODER_CLASSES};
 use super::model::{AsrModel, DIGIT_CLASSES};
 use super::quantize::{integer_model, quantize_features, AsrRanges};
 use super::train::{augmented, minibatch_update, over_minibatches, AsrData, SpecAugment};
 use crate::audio::MelConfig;
 use crate::nn::ctc::{ctc_loss, log_softmax};
 use crate::nn::optim::Optimizer;
-use crate::pwl_fit::PwlFitter;
-use crate::quantize::export::{logit_scale, ExportError};
+use crate::quant::export::{logit_scale, ExportError};
+use crate::quant::pwl_fit::PwlFitter;
 
 /// Summed softmax cross-entropy of `logits` rows against `targets`, and
 /// its gradient with respect to the logits (f64).
@@ -152,7 +152,7 @@ mod tests {
             layers: 1,
             hidden: 8,
             layer_norm: true,
-            decoder: Some(crate::asr::decoder::DecoderConfig {
+            decoder: Some(crate::asr::attention::DecoderConfig {
                 embedding: 4,
                 hidden: 8,
                 attention: 6,

@@ -1,7 +1,7 @@
 //! The acoustic model on integers: calibration of its activation ranges,
 //! export to the runtime's [`IntSpeechModel`], and transcription with it.
 //!
-//! The same pieces as the language model's ([`crate::quantize`]), arranged
+//! The same pieces as the language model's ([`crate::lm`]), arranged
 //! for a bidirectional stack: both directions of a layer share one int8 h
 //! grid (the union of their ranges), so the layer's output is their
 //! concatenation with no requantization; each direction keeps its own gate
@@ -16,20 +16,23 @@ use irnn_runtime::Isa;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::decoder::{decoder_inputs, AttentionDecoder, DECODER_CLASSES, DECODER_VOCAB, EOS, SOS};
+use super::attention::{
+    decoder_inputs, AttentionDecoder, DECODER_CLASSES, DECODER_VOCAB, EOS, SOS,
+};
 use super::model::{stack_frames, AsrModel, DIGIT_CLASSES};
 use crate::audio::MelConfig;
-use crate::convert::{
-    convert_attention, convert_lstm, quantize_rows, AffineQuant, ConvertError, Ranges,
-};
 use crate::nn::conv::MelConv;
 use crate::nn::ctc::{align, edit_distance, prefix_beam_search, EditOp};
-use crate::pwl_fit::PwlFitter;
-use crate::pwl_fit::Q15;
+use crate::quant::cells::lstm_params;
+use crate::quant::cells::{
+    convert_attention, convert_lstm, quantize_rows, AffineQuant, ConvertError, Ranges,
+};
+use crate::quant::export::{convert_output, logit_scale, ExportError};
+use crate::quant::pwl_fit::PwlFitter;
+use crate::quant::pwl_fit::Q15;
 use crate::quant::quantize_multiplier;
-use crate::quantize::export::{convert_output, logit_scale, snap_range, snapped, ExportError};
-use crate::quantize::ranges::{lstm_params, MinMax};
-use crate::reference::AttentionParams;
+use crate::quant::ranges::{snap_range, snapped, MinMax};
+use crate::quant::reference::AttentionParams;
 
 /// Ranges of one bidirectional layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -679,7 +682,7 @@ mod tests {
                 hidden: 16,
                 layer_norm,
                 // With LayerNorm, also an attention decoder.
-                decoder: layer_norm.then_some(crate::asr::decoder::DecoderConfig {
+                decoder: layer_norm.then_some(crate::asr::attention::DecoderConfig {
                     embedding: 8,
                     hidden: 16,
                     attention: 12,

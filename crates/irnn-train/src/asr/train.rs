@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::model::AsrModel;
-use crate::audio::digits::Utterance;
+use crate::asr::data::fsdd::Utterance;
 use crate::audio::{normalize, LogMel};
 use crate::nn::ctc::edit_distance;
 use crate::nn::optim::{clip_grad_norm, Optimizer, OptimizerKind};

@@ -7,7 +7,6 @@
 //!   spectrum, triangular mel filters, log; per-utterance mean/variance
 //!   normalisation.
 
-pub mod digits;
 pub mod features;
 pub mod perturb;
 pub mod wav;

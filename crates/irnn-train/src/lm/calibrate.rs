@@ -11,42 +11,10 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::convert::Ranges;
 use crate::lm::{LanguageModel, Rnn};
-use crate::reference::{GruParams, LstmParams};
-
-/// `[min, max]` of a tensor.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct MinMax {
-    /// Smallest value seen.
-    pub min: f64,
-    /// Largest value seen.
-    pub max: f64,
-}
-
-impl MinMax {
-    /// The range of `v` (an empty slice gives `[0, 0]`).
-    pub fn of(v: impl IntoIterator<Item = f64>) -> Self {
-        let mut r = MinMax::default();
-        for x in v {
-            r.min = r.min.min(x);
-            r.max = r.max.max(x);
-        }
-        r
-    }
-
-    /// Widens to cover `other`.
-    pub fn widen(&mut self, other: MinMax) {
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-    }
-
-    /// `self ← m·self + (1 − m)·other`.
-    pub fn blend(&mut self, other: MinMax, m: f64) {
-        self.min = m * self.min + (1.0 - m) * other.min;
-        self.max = m * self.max + (1.0 - m) * other.max;
-    }
-}
+use crate::quant::cells::{f64s, gru_params, lstm_params, Ranges};
+use crate::quant::ranges::MinMax;
+use crate::quant::reference::{GruParams, LstmParams};
 
 /// Ranges of one recurrent layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,52 +93,6 @@ impl QuantRanges {
             a.h.blend(b.h, m);
             a.out.blend(b.out, m);
         }
-    }
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
-}
-
-/// The f64 reference cell of a float LSTM layer.
-pub fn lstm_params(cell: &crate::nn::lstm::Lstm<f32>) -> LstmParams {
-    let w = &cell.weights;
-    let n = cell.hidden;
-    LstmParams {
-        input: cell.input,
-        hidden: n,
-        w_x: f64s(&w.w_ih.value),
-        w_h: f64s(&w.w_hh.value),
-        bias: w
-            .b_ih
-            .value
-            .iter()
-            .zip(&w.b_hh.value)
-            .map(|(&a, &b)| a as f64 + b as f64)
-            .collect(),
-        gate_norm: cell
-            .norm
-            .as_ref()
-            .map(|m| (f64s(&m.gate_gamma.value), f64s(&m.gate_beta.value))),
-        cell_norm: cell
-            .norm
-            .as_ref()
-            .map(|m| (f64s(&m.cell_gamma.value), f64s(&m.cell_beta.value))),
-        capped_input_gate: cell.capped_input_gate,
-    }
-}
-
-/// The f64 reference cell of a float GRU layer.
-pub fn gru_params(cell: &crate::nn::gru::Gru<f32>) -> GruParams {
-    let w = &cell.weights;
-    GruParams {
-        input: cell.input,
-        hidden: cell.hidden,
-        w_x: f64s(&w.w_ih.value),
-        w_h: f64s(&w.w_hh.value),
-        b_x: f64s(&w.b_ih.value),
-        b_h: f64s(&w.b_hh.value),
-        reset_before: cell.reset_before,
     }
 }
 

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::checkpoint::{self, CheckpointError, TrainProgress, TrainSettings};
-use crate::data::{Batches, Corpus};
+use crate::lm::checkpoint::{self, CheckpointError, TrainProgress, TrainSettings};
+use crate::lm::data::{Batches, Corpus};
 use crate::lm::{LanguageModel, LmState};
 use crate::nn::optim::{clip_grad_norm, Optimizer, ScheduleState};
 use crate::nn::rng::TrainRng;
@@ -197,7 +197,7 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Level;
+    use crate::lm::data::Level;
     use crate::lm::{CellKind, LmConfig};
     use crate::nn::optim::{OptimizerKind, Schedule};
 

@@ -16,7 +16,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Vocab;
+use crate::lm::data::Vocab;
 use crate::lm::{LanguageModel, LmConfig, LmState};
 use crate::nn::optim::{Optimizer, OptimizerKind, Schedule, ScheduleState};
 use crate::nn::rng::TrainRng;
@@ -108,7 +108,7 @@ pub struct Checkpoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuantInfo {
     /// Activation ranges.
-    pub ranges: crate::quantize::QuantRanges,
+    pub ranges: crate::lm::QuantRanges,
     /// Knots per PWL table.
     pub knots: usize,
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 
-use super::wav::{read_wav, AudioError};
+use crate::audio::wav::{read_wav, AudioError};
 
 /// Errors building a digit corpus.
 #[derive(Debug, thiserror::Error)]

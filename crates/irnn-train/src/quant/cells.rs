@@ -7,9 +7,9 @@ use irnn_runtime::fixed_point::QuantizedMultiplier;
 use irnn_runtime::kernels::{PackedMatrix, RowRequant};
 use irnn_runtime::layers::{IntGruCell, IntLayerNorm, IntLstmCell, ResetMode};
 
-use crate::pwl_fit::{Activation, PwlFitter};
+use crate::quant::pwl_fit::{Activation, PwlFitter};
+use crate::quant::reference::{GruParams, LstmParams, StepTrace, LN_EPSILON};
 use crate::quant::{quantize_multiplier, QuantError};
-use crate::reference::{GruParams, LstmParams, StepTrace, LN_EPSILON};
 
 /// Conversion failures.
 #[derive(Debug, thiserror::Error)]
@@ -338,13 +338,13 @@ pub const EXP_INPUT_SCALE: f64 = 16.0 / 32768.0;
 
 /// An exp table for the integer softmax (inputs ≤ 0 on [`EXP_INPUT_SCALE`],
 /// output Q0.15).
-pub fn exp_table(knots: usize) -> crate::pwl_fit::PwlFit {
-    let target = crate::pwl_fit::ideal_outputs(
+pub fn exp_table(knots: usize) -> crate::quant::pwl_fit::PwlFit {
+    let target = crate::quant::pwl_fit::ideal_outputs(
         |x| if x <= 0.0 { x.exp() } else { 1.0 },
         EXP_INPUT_SCALE,
-        crate::pwl_fit::Q15,
+        crate::quant::pwl_fit::Q15,
     );
-    crate::pwl_fit::fit_adaptive(&target, knots, 1)
+    crate::quant::pwl_fit::fit_adaptive(&target, knots, 1)
 }
 
 /// Converts float attention. `memory` and `query` are the int8 grids of the
@@ -352,7 +352,7 @@ pub fn exp_table(knots: usize) -> crate::pwl_fit::PwlFit {
 /// from calibration; the context uses the memory's grid (a convex
 /// combination of memory rows stays in its range).
 pub fn convert_attention(
-    p: &crate::reference::AttentionParams,
+    p: &crate::quant::reference::AttentionParams,
     memory_dim: usize,
     query_dim: usize,
     memory: AffineQuant,
@@ -362,7 +362,7 @@ pub fn convert_attention(
 ) -> Result<irnn_runtime::layers::IntAttention, ConvertError> {
     use irnn_runtime::layers::{AttentionScore, IntAttention};
     let (score, score_scale) = match p {
-        crate::reference::AttentionParams::Additive {
+        crate::quant::reference::AttentionParams::Additive {
             attn,
             w_key,
             b_key,
@@ -388,10 +388,10 @@ pub fn convert_attention(
                     tanh: pwl.table(Activation::Tanh, s_a),
                     v: vq,
                 },
-                s_v * crate::pwl_fit::Q15,
+                s_v * crate::quant::pwl_fit::Q15,
             )
         }
-        crate::reference::AttentionParams::Dot => (
+        crate::quant::reference::AttentionParams::Dot => (
             AttentionScore::Dot {
                 query_zero_point: query.zero_point,
             },
@@ -404,9 +404,55 @@ pub fn convert_attention(
         memory_zero_point: memory.zero_point,
         score_to_exp: multiplier(score_scale / EXP_INPUT_SCALE)?,
         exp: exp_table(pwl.knots()).table,
-        context_multiplier: multiplier(crate::pwl_fit::Q15)?,
+        context_multiplier: multiplier(crate::quant::pwl_fit::Q15)?,
         context_zero_point: memory.zero_point,
     };
     attention.validate()?;
     Ok(attention)
+}
+
+pub(crate) fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// The f64 reference cell of a float LSTM layer.
+pub fn lstm_params(cell: &crate::nn::lstm::Lstm<f32>) -> LstmParams {
+    let w = &cell.weights;
+    let n = cell.hidden;
+    LstmParams {
+        input: cell.input,
+        hidden: n,
+        w_x: f64s(&w.w_ih.value),
+        w_h: f64s(&w.w_hh.value),
+        bias: w
+            .b_ih
+            .value
+            .iter()
+            .zip(&w.b_hh.value)
+            .map(|(&a, &b)| a as f64 + b as f64)
+            .collect(),
+        gate_norm: cell
+            .norm
+            .as_ref()
+            .map(|m| (f64s(&m.gate_gamma.value), f64s(&m.gate_beta.value))),
+        cell_norm: cell
+            .norm
+            .as_ref()
+            .map(|m| (f64s(&m.cell_gamma.value), f64s(&m.cell_beta.value))),
+        capped_input_gate: cell.capped_input_gate,
+    }
+}
+
+/// The f64 reference cell of a float GRU layer.
+pub fn gru_params(cell: &crate::nn::gru::Gru<f32>) -> GruParams {
+    let w = &cell.weights;
+    GruParams {
+        input: cell.input,
+        hidden: cell.hidden,
+        w_x: f64s(&w.w_ih.value),
+        w_h: f64s(&w.w_hh.value),
+        b_x: f64s(&w.b_ih.value),
+        b_h: f64s(&w.b_hh.value),
+        reset_before: cell.reset_before,
+    }
 }

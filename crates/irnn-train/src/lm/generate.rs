@@ -7,8 +7,8 @@ use irnn_runtime::model::IntLanguageModel;
 use irnn_runtime::{Isa, TokenLevel, Vocabulary};
 use rand::Rng;
 
-use crate::data::corpus::{EOS, UNK};
-use crate::quantize::export::logit_scale;
+use crate::lm::data::corpus::{EOS, UNK};
+use crate::quant::export::logit_scale;
 
 /// Prompt problems.
 #[derive(Debug, thiserror::Error)]

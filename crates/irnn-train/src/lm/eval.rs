@@ -9,7 +9,7 @@ use irnn_runtime::model::{IntLanguageModel, LmState};
 use irnn_runtime::Isa;
 use rayon::prelude::*;
 
-use super::export::logit_scale;
+use crate::quant::export::logit_scale;
 
 /// −log p(target) in nats, from int32 logits whose unit is `scale`.
 pub fn token_nll(logits: &[i32], scale: f64, target: u32) -> f64 {
@@ -66,7 +66,7 @@ pub fn evaluate(
     tokens: &[u32],
     streams: usize,
 ) -> Result<NllSum, irnn_runtime::Error> {
-    let batches = crate::data::Batches::new(tokens, streams);
+    let batches = crate::lm::data::Batches::new(tokens, streams);
     let (n, len) = (batches.batch(), batches.stream_len());
     let scale = logit_scale(model.output.logit_scale);
     let per_stream: Vec<Result<Vec<f64>, irnn_runtime::Error>> = (0..n)

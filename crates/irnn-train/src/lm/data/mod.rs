@@ -9,7 +9,7 @@ pub use corpus::{Corpus, Level, Vocab};
 
 /// The Tiny Shakespeare slice embedded in the repository (public domain):
 /// the demo's and the tests' corpus, no files needed.
-pub const TINY_SHAKESPEARE_SLICE: &str = include_str!("../../data/tinyshakespeare-slice.txt");
+pub const TINY_SHAKESPEARE_SLICE: &str = include_str!("../../../data/tinyshakespeare-slice.txt");
 
 /// The `--data` value that selects [`TINY_SHAKESPEARE_SLICE`].
 pub const EMBEDDED_DATA: &str = "embedded:tinyshakespeare";

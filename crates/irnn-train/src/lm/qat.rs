@@ -29,19 +29,21 @@ use irnn_runtime::model::{CellState, IntLanguageModel, LmState, RecurrentCell};
 use irnn_runtime::Isa;
 use rayon::prelude::*;
 
-use super::export::{integer_model, logit_scale, ExportError};
-use super::integer_eval::{token_nll, NllSum};
-use super::ranges::{MinMax, QuantRanges};
-use crate::convert::AffineQuant;
-use crate::data::{Batches, Corpus, Vocab};
+use super::calibrate::QuantRanges;
+use super::eval::{token_nll, NllSum};
+use super::export::integer_model;
+use crate::lm::data::{Batches, Corpus, Vocab};
+use crate::lm::train::{apply_update, EpochReport, Observer, EVAL_BATCH};
 use crate::lm::{CellKind, LanguageModel, Rnn};
 use crate::nn::dropout::DropoutMask;
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::LstmCache;
 use crate::nn::ops::matmul;
 use crate::nn::optim::{Optimizer, OptimizerKind, Schedule, ScheduleState};
-use crate::pwl_fit::PwlFitter;
-use crate::train::{apply_update, EpochReport, Observer, EVAL_BATCH};
+use crate::quant::cells::AffineQuant;
+use crate::quant::export::{logit_scale, ExportError};
+use crate::quant::pwl_fit::PwlFitter;
+use crate::quant::ranges::MinMax;
 
 /// QAT failures.
 #[derive(Debug, thiserror::Error)]

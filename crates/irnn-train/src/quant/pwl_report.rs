@@ -2,7 +2,7 @@
 //! against the ideal integer function, per knot budget, adaptive (greedy
 //! insertion where the error is largest) versus uniformly spaced knots.
 
-use crate::pwl_fit::{fit_adaptive, fit_uniform, ideal_outputs, sigmoid, Activation, Q15};
+use crate::quant::pwl_fit::{fit_adaptive, fit_uniform, ideal_outputs, sigmoid, Activation, Q15};
 
 /// One function at one knot budget.
 #[derive(Debug, Clone, PartialEq)]

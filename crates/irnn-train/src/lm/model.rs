@@ -6,7 +6,7 @@
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Level;
+use crate::lm::data::Level;
 use crate::nn::dropout::DropoutMask;
 use crate::nn::gru::{Gru, GruCache};
 use crate::nn::linear::{Embedding, Linear};
@@ -278,7 +278,7 @@ impl<T: Real> LanguageModel<T> {
     /// Mean cross-entropy (nats per token) over a token sequence, evaluated
     /// in `batch` parallel streams of `bptt`-step windows.
     pub fn evaluate(&mut self, tokens: &[u32], batch: usize, bptt: usize) -> f64 {
-        let batches = crate::data::Batches::new(tokens, batch);
+        let batches = crate::lm::data::Batches::new(tokens, batch);
         let mut state = self.zero_state(batches.batch());
         let (mut total, mut count) = (0.0, 0usize);
         for w in 0..batches.windows(bptt) {

@@ -128,7 +128,7 @@ fn training_reduces_loss_on_a_repeating_sequence() {
     let mut model = LanguageModel::<f32>::new(c, &mut rng);
     let tokens: Vec<u32> = (0..400).map(|i| (i % 7) as u32).collect();
     let before = model.evaluate(&tokens, 4, 10);
-    let batches = crate::data::Batches::new(&tokens, 4);
+    let batches = crate::lm::data::Batches::new(&tokens, 4);
     let mut opt = crate::nn::optim::Optimizer::default();
     for _ in 0..30 {
         let mut state = model.zero_state(4);

@@ -1,0 +1,101 @@
+//! Export: a float language model and its ranges → the integer model.
+//!
+//! QAT calls this once per training window (its forward pass runs the
+//! result), so it must be cheap: quantizing and packing weights is linear in
+//! their size, and PWL tables are refitted only when an input grid moves
+//! (grids are snapped to steps of 2^(1/4), and [`PwlFitter`] remembers
+//! every table it fitted).
+
+use irnn_runtime::layers::{IntEmbedding, QuantizedAdd};
+use irnn_runtime::model::{IntLanguageModel, RecurrentCell, StackedLayer};
+use irnn_runtime::{TokenLevel, Vocabulary};
+
+use super::calibrate::QuantRanges;
+use crate::lm::data::{Level, Vocab};
+use crate::lm::{LanguageModel, Rnn};
+use crate::quant::cells::{convert_gru, convert_lstm, AffineQuant};
+use crate::quant::cells::{gru_params, lstm_params};
+use crate::quant::export::{convert_output, part, quant_multiplier, ExportError};
+use crate::quant::pwl_fit::PwlFitter;
+use crate::quant::ranges::snapped;
+
+/// The integer model of `model` under `ranges`, with tables from `pwl`.
+pub fn integer_model(
+    model: &LanguageModel<f32>,
+    vocab: &Vocab,
+    ranges: &QuantRanges,
+    pwl: &mut PwlFitter,
+) -> Result<IntLanguageModel, ExportError> {
+    if ranges.layers.len() != model.rnns.len() {
+        return Err(ExportError::RangesMismatch {
+            ranges: ranges.layers.len(),
+            model: model.rnns.len(),
+        });
+    }
+    // Embedding: the first layer's input grid.
+    let e = ranges.embedding;
+    let mut input = AffineQuant::int8_from_range(e.min, e.max);
+    let table: Vec<i8> = model
+        .encoder
+        .weight
+        .value
+        .iter()
+        .map(|&v| input.quantize(v as f64))
+        .collect();
+    let embedding = IntEmbedding::new(model.config.vocab, model.config.embedding, table)
+        .map_err(|e| part("embedding")(e.into()))?;
+
+    let mut layers = Vec::with_capacity(model.rnns.len());
+    for (l, (rnn, r)) in model.rnns.iter().zip(&ranges.layers).enumerate() {
+        let h = AffineQuant::int8_from_range(r.h.min, r.h.max);
+        let cell_ranges = snapped(&r.cell);
+        let layer = |source| ExportError::Layer { layer: l, source };
+        let cell = match rnn {
+            Rnn::Lstm(c) => RecurrentCell::Lstm(Box::new(
+                convert_lstm(&lstm_params(c), &cell_ranges, input, h, pwl).map_err(layer)?,
+            )),
+            Rnn::Gru(c) => RecurrentCell::Gru(Box::new(
+                convert_gru(&gru_params(c), &cell_ranges, input, h, pwl).map_err(layer)?,
+            )),
+        };
+        let residual = if model.config.residual && cell.input() == cell.hidden() {
+            let out = AffineQuant::int8_from_range(r.out.min, r.out.max);
+            let add = QuantizedAdd {
+                multiplier_a: quant_multiplier(h.scale / out.scale).map_err(layer)?,
+                multiplier_b: quant_multiplier(input.scale / out.scale).map_err(layer)?,
+                zero_point_a: h.zero_point,
+                zero_point_b: input.zero_point,
+                zero_point_out: out.zero_point,
+            };
+            input = out;
+            Some(add)
+        } else {
+            input = h;
+            None
+        };
+        layers.push(StackedLayer { cell, residual });
+    }
+
+    let output = convert_output(
+        &model.decoder.weight.value,
+        &model.decoder.bias.value,
+        model.decoder.output(),
+        input,
+    )
+    .map_err(part("output layer"))?;
+    let int = IntLanguageModel {
+        embedding,
+        layers,
+        output,
+        vocabulary: Vocabulary {
+            level: match model.config.level {
+                Level::Word => TokenLevel::Word,
+                Level::Char => TokenLevel::Char,
+            },
+            tokens: vocab.tokens.clone(),
+        },
+    };
+    int.validate()
+        .map_err(|e| part("model (validation)")(e.into()))?;
+    Ok(int)
+}

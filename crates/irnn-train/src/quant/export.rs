@@ -1,0 +1,89 @@
+//! What every task's export shares: its errors, the output layer and the
+//! real value of a logit unit.
+
+use irnn_runtime::layers::IntOutputLayer;
+use irnn_runtime::{PackedMatrix, QuantizedMultiplier};
+
+use super::cells::{AffineQuant, ConvertError};
+use super::multiplier::quantize_multiplier;
+
+/// Export failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A layer could not be converted.
+    #[error("converting layer {layer}: {source}")]
+    Layer {
+        /// Which layer (0 = bottom).
+        layer: usize,
+        /// Why.
+        source: ConvertError,
+    },
+    /// The embedding, residual or output layer could not be converted.
+    #[error("converting the {what}: {source}")]
+    Part {
+        /// Which part.
+        what: &'static str,
+        /// Why.
+        source: ConvertError,
+    },
+    /// The front end does not produce the features the model reads.
+    #[error("the front end computes {mels} mel features per frame, the model reads {features}")]
+    FrontEnd {
+        /// Features the front end computes.
+        mels: usize,
+        /// Features the model reads.
+        features: usize,
+    },
+    /// The ranges do not belong to this model.
+    #[error("the quantization ranges describe {ranges} layers, the model has {model}")]
+    RangesMismatch {
+        /// Layers in the ranges.
+        ranges: usize,
+        /// Layers in the model.
+        model: usize,
+    },
+}
+
+/// The real value of one logit unit of an exported model.
+pub fn logit_scale(m: QuantizedMultiplier) -> f64 {
+    m.mantissa as f64 * ((m.shift - 31) as f64).exp2()
+}
+
+pub(crate) fn part(what: &'static str) -> impl Fn(ConvertError) -> ExportError {
+    move |source| ExportError::Part { what, source }
+}
+
+pub(crate) fn quant_multiplier(real: f64) -> Result<QuantizedMultiplier, ConvertError> {
+    Ok(quantize_multiplier(real)?)
+}
+
+/// The output layer: `classes` rows of weights (row-major) with **one**
+/// scale, biases in logit units with the input zero point folded in, int32
+/// logits (the paper, appendix A.1).
+pub fn convert_output(
+    weight: &[f32],
+    bias: &[f32],
+    classes: usize,
+    input: AffineQuant,
+) -> Result<IntOutputLayer, ConvertError> {
+    let cols = weight.len() / classes.max(1);
+    let max = weight.iter().fold(0.0f64, |m, &v| m.max((v as f64).abs()));
+    let s_w = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let q: Vec<i8> = weight
+        .iter()
+        .map(|&v| (v as f64 / s_w).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    let logit_unit = s_w * input.scale;
+    let bias = (0..classes)
+        .map(|r| {
+            let row_sum: i64 = q[r * cols..(r + 1) * cols].iter().map(|&v| v as i64).sum();
+            let b = bias[r] as f64 / logit_unit - (input.zero_point as i64 * row_sum) as f64;
+            b.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32
+        })
+        .collect();
+    Ok(IntOutputLayer {
+        weights: PackedMatrix::from_row_major(classes, cols, &q)?,
+        bias,
+        logit_scale: quant_multiplier(logit_unit)?,
+    })
+}
