@@ -12,13 +12,12 @@ use std::path::PathBuf;
 use irnn_runtime::format::{read_speech_model, write_speech_model};
 use irnn_runtime::Isa;
 use irnn_train::asr::attention::{DecoderConfig, SOS};
+use irnn_train::asr::calibrate::*;
 use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
 use irnn_train::asr::data::fsdd::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
+use irnn_train::asr::decode::*;
+use irnn_train::asr::export::*;
 use irnn_train::asr::qat::qat_epoch;
-use irnn_train::asr::quantize::{
-    calibrate, integer_attention_transcribe, integer_attention_transcripts, integer_logits,
-    integer_model, integer_transcripts, quantize_features,
-};
 use irnn_train::asr::train::{featurize, train_epoch};
 use irnn_train::asr::{AsrConfig, AsrModel};
 use irnn_train::audio::{LogMel, MelConfig};

@@ -15,17 +15,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use irnn_runtime::format::{read_speech_model, write_speech_model};
 use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
-use irnn_train::asr::beam::attention_beam_search;
+use irnn_train::asr::calibrate::*;
 use irnn_train::asr::checkpoint::{self, AsrCheckpoint, AsrQuantInfo};
 use irnn_train::asr::data::fsdd::{
     connected_digits, list_recordings, JoinConfig, Recording, SpeakerSplit, Utterance,
 };
+use irnn_train::asr::decode::beam::attention_beam_search;
+use irnn_train::asr::decode::*;
+use irnn_train::asr::eval::*;
+use irnn_train::asr::export::*;
 use irnn_train::asr::qat::qat_epoch;
-use irnn_train::asr::quantize::{
-    calibrate, integer_attention_transcribe, integer_attention_transcripts, integer_model,
-    integer_transcribe, integer_transcripts, mel_config, score, AsrRanges, ErrorBreakdown,
-    ErrorCounts,
-};
 use irnn_train::asr::train::{featurize, AsrData, SpecAugment};
 use irnn_train::asr::AsrModel;
 use irnn_train::audio::{normalize, read_wav, LogMel, MelConfig};

@@ -8,8 +8,8 @@ use std::path::Path;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
+use super::calibrate::AsrRanges;
 use super::model::{AsrConfig, AsrModel};
-use super::quantize::AsrRanges;
 use crate::audio::MelConfig;
 use crate::lm::checkpoint::{atomic_write, CheckpointError};
 use crate::nn::rng::TrainRng;
@@ -155,7 +155,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("irnn-asr-ckpt-{}", std::process::id()));
         let path = dir.join("asr.safetensors");
         let quant = AsrQuantInfo {
-            ranges: super::super::quantize::calibrate(
+            ranges: super::super::calibrate::calibrate(
                 &model,
                 &[vec![0.3; 4 * 5], vec![-1.7; 4 * 3]],
                 &[],

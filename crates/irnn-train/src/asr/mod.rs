@@ -1,19 +1,32 @@
-//! Speech recognition (connected digits), float side: an acoustic model of
-//! stacked frames → bidirectional LSTM layers → linear → CTC, trained with
-//! the hand-written backward passes of [`crate::nn`] and gradient-checked
-//! like the language models.
+//! The speech-recognition task (connected digits today): a CTC acoustic
+//! model of log-mel frames → optional convolution → stacked bidirectional
+//! LSTM layers → linear, with an optional attention decoder trained jointly,
+//! and the way to the integer model. The same file names as [`crate::lm`]:
 //!
-//! Status: the CTC acoustic model and its training step exist and are
-//! tested; the attention decoder, QAT and the integer conversion of this
-//! model are not written yet (docs/ARCHITECTURE.md).
+//! * [`model`] — the acoustic model (CTC head); [`attention`] — the
+//!   attention decoder.
+//! * [`data`] — where utterances come from, and their features.
+//! * [`train`] — minibatch training with augmentation.
+//! * [`checkpoint`] — the acoustic model in the shared checkpoint codec.
+//! * [`calibrate`] — the ranges of every activation (post-training
+//!   quantization).
+//! * [`export`] — the float model plus its ranges → the runtime's
+//!   [`irnn_runtime::speech::IntSpeechModel`].
+//! * [`qat`] — quantization-aware training: the forward pass is the integer
+//!   model.
+//! * [`decode`] — transcripts from the integer model's int32 scores (greedy
+//!   or beam CTC, attention beam search).
+//! * [`eval`] — word and character error rates.
 
 pub mod attention;
-pub mod beam;
+pub mod calibrate;
 pub mod checkpoint;
 pub mod data;
+pub mod decode;
+pub mod eval;
+pub mod export;
 pub mod model;
 pub mod qat;
-pub mod quantize;
 pub mod train;
 
 pub use model::{stack_frames, AsrConfig, AsrModel, DIGIT_CLASSES};

@@ -22,8 +22,9 @@ use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 
 use super::attention::{decoder_inputs, decoder_targets, DECODER_CLASSES};
+use super::calibrate::AsrRanges;
+use super::export::{integer_model, quantize_features};
 use super::model::{AsrModel, DIGIT_CLASSES};
-use super::quantize::{integer_model, quantize_features, AsrRanges};
 use super::train::{augmented, minibatch_update, over_minibatches, AsrData, SpecAugment};
 use crate::audio::MelConfig;
 use crate::nn::ctc::{ctc_loss, log_softmax};
@@ -121,7 +122,7 @@ pub fn qat_epoch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asr::quantize::calibrate;
+    use crate::asr::calibrate::calibrate;
     use crate::asr::AsrConfig;
     use crate::nn::rng::TrainRng;
 

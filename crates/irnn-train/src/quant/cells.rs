@@ -8,7 +8,7 @@ use irnn_runtime::kernels::{PackedMatrix, RowRequant};
 use irnn_runtime::layers::{IntGruCell, IntLayerNorm, IntLstmCell, ResetMode};
 
 use crate::quant::pwl_fit::{Activation, PwlFitter};
-use crate::quant::reference::{GruParams, LstmParams, StepTrace, LN_EPSILON};
+use crate::quant::reference::{AttentionParams, GruParams, LstmParams, StepTrace, LN_EPSILON};
 use crate::quant::{quantize_multiplier, QuantError};
 
 /// Conversion failures.
@@ -454,5 +454,16 @@ pub fn gru_params(cell: &crate::nn::gru::Gru<f32>) -> GruParams {
         b_x: f64s(&w.b_ih.value),
         b_h: f64s(&w.b_hh.value),
         reset_before: cell.reset_before,
+    }
+}
+
+/// The f64 reference of a float additive attention.
+pub fn attention_params(a: &crate::nn::attention::AdditiveAttention<f32>) -> AttentionParams {
+    AttentionParams::Additive {
+        attn: a.attn(),
+        w_key: f64s(&a.key.weight.value),
+        b_key: f64s(&a.key.bias.value),
+        w_query: f64s(&a.query.value),
+        v: f64s(&a.v.value),
     }
 }

@@ -11,7 +11,7 @@
 use irnn_runtime::speech::{DecoderState, IntSpeechModel};
 use irnn_runtime::Isa;
 
-use super::quantize::quantize_features;
+use crate::asr::export::quantize_features;
 use crate::nn::ctc::log_softmax;
 use crate::quant::export::logit_scale;
 
@@ -100,7 +100,9 @@ pub fn attention_beam_search(
 mod tests {
     use super::*;
     use crate::asr::attention::{DecoderConfig, EOS, SOS};
-    use crate::asr::quantize::{calibrate, integer_attention_transcribe, integer_model};
+    use crate::asr::calibrate::calibrate;
+    use crate::asr::decode::integer_attention_transcribe;
+    use crate::asr::export::integer_model;
     use crate::asr::{AsrConfig, AsrModel};
     use crate::audio::MelConfig;
     use crate::nn::rng::TrainRng;

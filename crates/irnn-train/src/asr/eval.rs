@@ -1,0 +1,152 @@
+//! Scoring transcripts: word and character error rates, with the
+//! breakdown into substitutions, insertions and deletions.
+
+
+use crate::nn::ctc::{align, edit_distance, EditOp};
+
+/// Digit and character error counts of a set of transcripts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// Edit distance between digit sequences, summed.
+    pub word_errors: usize,
+    /// Reference digits.
+    pub words: usize,
+    /// Edit distance between the spelled-out transcripts ("one two"),
+    /// summed.
+    pub char_errors: usize,
+    /// Reference characters.
+    pub chars: usize,
+}
+
+const DIGIT_WORDS: [&str; 10] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+];
+
+impl std::ops::Add for ErrorCounts {
+    type Output = Self;
+
+    fn add(self, o: Self) -> Self {
+        Self {
+            word_errors: self.word_errors + o.word_errors,
+            words: self.words + o.words,
+            char_errors: self.char_errors + o.char_errors,
+            chars: self.chars + o.chars,
+        }
+    }
+}
+
+/// The digits spelled out, space-separated.
+pub fn spelled(digits: &[u8]) -> Vec<char> {
+    let words: Vec<&str> = digits.iter().map(|&d| DIGIT_WORDS[d as usize]).collect();
+    words.join(" ").chars().collect()
+}
+
+impl ErrorCounts {
+    /// Counts for one transcript against its reference.
+    pub fn of(hypothesis: &[u8], reference: &[u8]) -> Self {
+        let (h, r) = (spelled(hypothesis), spelled(reference));
+        Self {
+            word_errors: edit_distance(hypothesis, reference),
+            words: reference.len(),
+            char_errors: edit_distance(&h, &r),
+            chars: r.len(),
+        }
+    }
+
+    /// Word error rate in percent.
+    pub fn wer(&self) -> f64 {
+        100.0 * self.word_errors as f64 / self.words.max(1) as f64
+    }
+
+    /// Character error rate in percent.
+    pub fn cer(&self) -> f64 {
+        100.0 * self.char_errors as f64 / self.chars.max(1) as f64
+    }
+}
+
+/// Where digit errors come from: substitutions (by reference and
+/// recognised digit), deletions and insertions (by digit).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorBreakdown {
+    /// `substituted[r][h]`: digit `r` recognised as `h`.
+    pub substituted: [[usize; 10]; 10],
+    /// Digits missed.
+    pub deleted: [usize; 10],
+    /// Digits recognised where none was said.
+    pub inserted: [usize; 10],
+}
+
+impl ErrorBreakdown {
+    /// The breakdown of `hypotheses` against `references` (minimum-cost
+    /// alignments).
+    pub fn of(hypotheses: &[Vec<u8>], references: &[Vec<u8>]) -> Self {
+        let mut b = Self::default();
+        for (h, r) in hypotheses.iter().zip(references) {
+            for op in align(h, r) {
+                match op {
+                    EditOp::Match(_) => {}
+                    EditOp::Substitution {
+                        reference,
+                        hypothesis,
+                    } => b.substituted[reference as usize][hypothesis as usize] += 1,
+                    EditOp::Deletion(d) => b.deleted[d as usize] += 1,
+                    EditOp::Insertion(d) => b.inserted[d as usize] += 1,
+                }
+            }
+        }
+        b
+    }
+
+    /// Total substitutions, deletions and insertions.
+    pub fn totals(&self) -> (usize, usize, usize) {
+        let s = self.substituted.iter().flatten().sum();
+        (s, self.deleted.iter().sum(), self.inserted.iter().sum())
+    }
+
+    /// The `n` most frequent confusions, most frequent first:
+    /// `(said, recognised, count)`.
+    pub fn top_confusions(&self, n: usize) -> Vec<(u8, u8, usize)> {
+        let mut all: Vec<(u8, u8, usize)> = (0..10u8)
+            .flat_map(|r| (0..10u8).map(move |h| (r, h)))
+            .map(|(r, h)| (r, h, self.substituted[r as usize][h as usize]))
+            .filter(|c| c.2 > 0)
+            .collect();
+        all.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        all.truncate(n);
+        all
+    }
+}
+
+/// Error counts of `hypotheses` against `references`.
+pub fn score(hypotheses: &[Vec<u8>], references: &[Vec<u8>]) -> ErrorCounts {
+    hypotheses
+        .iter()
+        .zip(references)
+        .map(|(h, r)| ErrorCounts::of(h, r))
+        .fold(ErrorCounts::default(), |a, b| a + b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_rates_count_digits_and_letters() {
+        let e = ErrorCounts::of(&[1, 2], &[1, 3]);
+        assert_eq!((e.word_errors, e.words), (1, 2));
+        // "one two" vs "one three": "two" → "three" is 4 edits.
+        assert_eq!(spelled(&[1, 3]).iter().collect::<String>(), "one three");
+        assert_eq!((e.char_errors, e.chars), (4, 9));
+        let b = ErrorBreakdown::of(
+            &[vec![1, 2], vec![], vec![5]],
+            &[vec![1, 3], vec![0], vec![]],
+        );
+        assert_eq!(b.totals(), (1, 1, 1));
+        assert_eq!(b.substituted[3][2], 1);
+        assert_eq!((b.deleted[0], b.inserted[5]), (1, 1));
+        assert_eq!(b.top_confusions(3), [(3, 2, 1)]);
+        let total = score(&[vec![1, 2], vec![]], &[vec![1, 3], vec![0]]);
+        assert_eq!((total.word_errors, total.words), (2, 3));
+        assert!((total.wer() - 200.0 / 3.0).abs() < 1e-9);
+    }
+}

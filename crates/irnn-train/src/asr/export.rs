@@ -1,0 +1,358 @@
+//! Export: the float acoustic model and its ranges → the runtime's
+//! [`IntSpeechModel`].
+//!
+//! The feature grid is the first layer's input grid; its scale is rounded
+//! to the fixed-point multiplier the file stores *before* the first layer
+//! is converted, so a model read back from a file quantizes features
+//! exactly as the in-memory one does.
+
+use irnn_runtime::layers::{IntBiLstm, IntEmbedding, IntMelConv};
+use irnn_runtime::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
+use irnn_runtime::Isa;
+
+use super::attention::{AttentionDecoder, DECODER_CLASSES, DECODER_VOCAB, EOS, SOS};
+use super::model::{AsrModel, DIGIT_CLASSES};
+use crate::audio::MelConfig;
+use crate::nn::conv::MelConv;
+use crate::quant::cells::lstm_params;
+use crate::quant::cells::{
+    attention_params, convert_attention, convert_lstm, quantize_rows, AffineQuant, ConvertError,
+};
+use crate::quant::export::{convert_output, logit_scale, ExportError};
+use crate::quant::pwl_fit::PwlFitter;
+use crate::quant::pwl_fit::Q15;
+use crate::quant::quantize_multiplier;
+use crate::quant::ranges::{snap_range, snapped, MinMax};
+
+use super::calibrate::{AsrRanges, DecoderRanges};
+
+/// Class names of the digit models: the blank, then "0" … "9".
+pub fn digit_labels() -> Vec<String> {
+    std::iter::once("<blank>".to_string())
+        .chain((0..10).map(|d| d.to_string()))
+        .collect()
+}
+
+/// The runtime's record of a front end (Hz rounded to integers).
+pub fn front_end(mel: &MelConfig) -> FrontEnd {
+    FrontEnd {
+        sample_rate: mel.sample_rate,
+        frame: mel.frame as u32,
+        hop: mel.hop as u32,
+        fft: mel.fft as u32,
+        mels: mel.mels as u32,
+        low_hz: mel.low_hz.round() as u32,
+        high_hz: mel.high_hz.round() as u32,
+        range_db: mel.range_db,
+    }
+}
+
+/// The front end a model file describes.
+pub fn mel_config(f: &FrontEnd) -> MelConfig {
+    MelConfig {
+        sample_rate: f.sample_rate,
+        frame: f.frame as usize,
+        hop: f.hop as usize,
+        fft: f.fft as usize,
+        mels: f.mels as usize,
+        low_hz: f.low_hz as f32,
+        high_hz: f.high_hz as f32,
+        range_db: f.range_db,
+    }
+}
+
+/// The integer model of `model` under `ranges`, with tables from `pwl`.
+pub fn integer_model(
+    model: &AsrModel<f32>,
+    mel: &MelConfig,
+    ranges: &AsrRanges,
+    pwl: &mut PwlFitter,
+) -> Result<IntSpeechModel, ExportError> {
+    if ranges.layers.len() != model.layers.len() {
+        return Err(ExportError::RangesMismatch {
+            ranges: ranges.layers.len(),
+            model: model.layers.len(),
+        });
+    }
+    if mel.mels != model.config.features {
+        return Err(ExportError::FrontEnd {
+            mels: mel.mels,
+            features: model.config.features,
+        });
+    }
+    let part = |what| move |source| ExportError::Part { what, source };
+    let raw = AffineQuant::int8_from_range(ranges.input.min, ranges.input.max);
+    let input_scale = quantize_multiplier(raw.scale)
+        .map_err(ConvertError::from)
+        .map_err(part("feature grid"))?;
+    let features = AffineQuant {
+        scale: logit_scale(input_scale),
+        zero_point: raw.zero_point,
+    };
+    let (conv, mut input) = match (&model.conv, ranges.conv) {
+        (Some(c), Some(r)) => {
+            let out = AffineQuant::int8_from_range(0.0, r.max);
+            let conv = integer_conv(c, features, out).map_err(part("convolution"))?;
+            (Some(conv), out)
+        }
+        (None, _) => (None, features),
+        (Some(_), None) => {
+            return Err(ExportError::RangesMismatch {
+                ranges: ranges.layers.len(),
+                model: model.layers.len(),
+            })
+        }
+    };
+    let mut layers = Vec::with_capacity(model.layers.len());
+    for (l, (layer, r)) in model.layers.iter().zip(&ranges.layers).enumerate() {
+        let err = |source| ExportError::Layer { layer: l, source };
+        let h = AffineQuant::int8_from_range(r.h.min, r.h.max);
+        let mut direction = |cell, ranges| {
+            convert_lstm(&lstm_params(cell), &snapped(ranges), input, h, pwl).map_err(err)
+        };
+        layers.push(IntBiLstm {
+            forward: direction(&layer.forward, &r.forward)?,
+            backward: direction(&layer.backward, &r.backward)?,
+        });
+        input = h;
+    }
+    let output = convert_output(
+        &model.output.weight.value,
+        &model.output.bias.value,
+        DIGIT_CLASSES,
+        input,
+    )
+    .map_err(part("output layer"))?;
+    let top_h = ranges.layers.last().map(|r| r.h);
+    let decoder = match (&model.decoder, &ranges.decoder) {
+        (Some(d), Some(r)) => Some(
+            integer_decoder(d, r, input, top_h.unwrap_or(ranges.input), pwl)
+                .map_err(part("attention decoder"))?,
+        ),
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ExportError::RangesMismatch {
+                ranges: ranges.layers.len(),
+                model: model.layers.len(),
+            })
+        }
+    };
+    let int = IntSpeechModel {
+        conv,
+        decoder,
+        front_end: front_end(mel),
+        stack: model.config.stack,
+        input_scale,
+        input_zero_point: raw.zero_point,
+        layers,
+        output,
+        labels: digit_labels(),
+    };
+    int.validate()
+        .map_err(|e| part("model (validation)")(e.into()))?;
+    Ok(int)
+}
+
+/// The integer convolution: weights symmetric per channel, biases in
+/// accumulator units, ReLU onto the grid `out` (whose zero point is 0.0).
+fn integer_conv(
+    c: &MelConv<f32>,
+    x: AffineQuant,
+    out: AffineQuant,
+) -> Result<IntMelConv, ConvertError> {
+    let w: Vec<f64> = c.weight.value.iter().map(|&v| v as f64).collect();
+    let (weights, scales) = quantize_rows(&w, c.channels(), 9);
+    let bias = c
+        .bias
+        .value
+        .iter()
+        .zip(&scales)
+        .map(|(&b, &s)| {
+            (b as f64 / (s * x.scale))
+                .round()
+                .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+        })
+        .collect();
+    let multipliers = scales
+        .iter()
+        .map(|&s| quantize_multiplier(s * x.scale / out.scale))
+        .collect::<Result<Vec<_>, _>>()?;
+    let conv = IntMelConv {
+        mels: c.mels,
+        weights,
+        bias,
+        multipliers,
+        input_zero_point: x.zero_point,
+        output_zero_point: out.zero_point,
+    };
+    conv.validate()?;
+    Ok(conv)
+}
+
+/// The integer decoder over a memory on the grid `memory` (whose float
+/// range is `memory_range`). The decoder's h grid covers the memory's
+/// range too: the context (a convex combination of memory rows) is written
+/// on it, so `[h; context]` is one vector on one grid.
+fn integer_decoder(
+    d: &AttentionDecoder<f32>,
+    r: &DecoderRanges,
+    memory: AffineQuant,
+    memory_range: MinMax,
+    pwl: &mut PwlFitter,
+) -> Result<IntAttentionDecoder, ConvertError> {
+    let e = AffineQuant::int8_from_range(r.embedding.min, r.embedding.max);
+    let table: Vec<i8> = d
+        .embedding
+        .weight
+        .value
+        .iter()
+        .map(|&v| e.quantize(v as f64))
+        .collect();
+    let embedding = IntEmbedding::new(DECODER_VOCAB, d.config.embedding, table)?;
+    let mut joint = r.h;
+    joint.widen(memory_range);
+    let h = AffineQuant::int8_from_range(joint.min, joint.max);
+    let cell = convert_lstm(&lstm_params(&d.cell), &snapped(&r.cell), e, h, pwl)?;
+    let mut attention = convert_attention(
+        &attention_params(&d.attention),
+        d.attention.memory_dim(),
+        d.config.hidden,
+        memory,
+        h,
+        snap_range(r.attention),
+        pwl,
+    )?;
+    attention.context_multiplier = quantize_multiplier(Q15 * memory.scale / h.scale)?;
+    attention.context_zero_point = h.zero_point;
+    let output = convert_output(
+        &d.output.weight.value,
+        &d.output.bias.value,
+        DECODER_CLASSES,
+        h,
+    )?;
+    Ok(IntAttentionDecoder {
+        embedding,
+        cell,
+        attention,
+        output,
+        start: SOS,
+        end: EOS,
+    })
+}
+
+/// Normalised features (`frames × mels`) → the model's int8 feature grid.
+pub fn quantize_features(model: &IntSpeechModel, features: &[f32]) -> Vec<i8> {
+    let q = AffineQuant {
+        scale: logit_scale(model.input_scale),
+        zero_point: model.input_zero_point,
+    };
+    features.iter().map(|&v| q.quantize(v as f64)).collect()
+}
+
+/// The integer model's int32 class scores (`steps × classes`) for
+/// normalised features.
+pub fn integer_logits(
+    model: &IntSpeechModel,
+    isa: Isa,
+    features: &[f32],
+) -> Result<Vec<i32>, irnn_runtime::Error> {
+    model.logits(isa, &quantize_features(model, features))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asr::attention::decoder_inputs;
+    use crate::asr::calibrate::calibrate;
+    use crate::asr::AsrConfig;
+    use crate::nn::rng::TrainRng;
+
+    fn features(seed: u64, frames: usize, dim: usize) -> Vec<f32> {
+        let mut s = seed;
+        (0..frames * dim)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+            })
+            .collect()
+    }
+
+    /// Integer scores (times their unit) within 5 % of the float scores'
+    /// largest magnitude (+ 0.02).
+    fn close(float: &[f32], ints: &[i32], unit: f64, what: &str) {
+        assert_eq!(float.len(), ints.len(), "{what}");
+        let spread = float.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+        let worst = float
+            .iter()
+            .zip(ints)
+            .map(|(&a, &b)| (a as f64 - b as f64 * unit).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst < 0.05 * spread + 0.02,
+            "{what}: worst {worst} of {spread}"
+        );
+    }
+
+    #[test]
+    fn integer_scores_follow_the_float_model() {
+        for layer_norm in [false, true] {
+            let config = AsrConfig {
+                features: 8,
+                stack: 2,
+                layers: 2,
+                hidden: 16,
+                layer_norm,
+                // With LayerNorm, also an attention decoder.
+                decoder: layer_norm.then_some(crate::asr::attention::DecoderConfig {
+                    embedding: 8,
+                    hidden: 16,
+                    attention: 12,
+                    ctc_weight: 0.5,
+                }),
+                conv_channels: if layer_norm { 3 } else { 0 },
+            };
+            let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
+            let data: Vec<Vec<f32>> = (0..6).map(|s| features(s, 21, 8)).collect();
+            let digits: Vec<Vec<u8>> = (0..6u8).map(|s| vec![s, (s * 3) % 10, 7]).collect();
+            let ranges = calibrate(&model, &data, &digits);
+            let mel = MelConfig {
+                mels: 8,
+                ..MelConfig::default()
+            };
+            let int = integer_model(&model, &mel, &ranges, &mut PwlFitter::new(32)).unwrap();
+            assert!(integer_model(
+                &model,
+                &MelConfig::default(),
+                &ranges,
+                &mut PwlFitter::new(32)
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("40 mel features"));
+            let unit = logit_scale(int.output.logit_scale);
+            for f in &data {
+                let (float, _) = model.forward(f);
+                let ints = integer_logits(&int, Isa::detect(), f).unwrap();
+                close(&float, &ints, unit, "CTC scores");
+                // Every ISA gives the same scores.
+                assert_eq!(integer_logits(&int, Isa::Scalar, f).unwrap(), ints);
+            }
+            // The decoder, teacher-forced, against its float self.
+            if let (Some(fd), Some(id)) = (&model.decoder, &int.decoder) {
+                let unit = logit_scale(id.output.logit_scale);
+                for (f, d) in data.iter().zip(&digits) {
+                    let (_, cache) = model.forward(f);
+                    let inputs = decoder_inputs(d);
+                    let (float, _) = fd.forward(model.encoder_output(&cache), &inputs);
+                    let isa = Isa::detect();
+                    let encoded = int.encode(isa, &quantize_features(&int, f)).unwrap();
+                    let memory = id.prepare(isa, &encoded).unwrap();
+                    let ints = id.run_forced(isa, &memory, &inputs).unwrap();
+                    close(&float, &ints, unit, "decoder scores");
+                }
+            }
+        }
+    }
+}
