@@ -15,11 +15,14 @@
 //! * [`nn`] — float layers with hand-written backward passes, optimizers.
 //! * [`quant`] — real numbers → the runtime's integers: multipliers, ranges,
 //!   cell conversion, PWL fitting.
+//! * [`checkpoint`] — one safetensors codec (tensors + typed metadata,
+//!   atomic writes) for every model.
 //! * [`audio`] — WAV reading, log-mel features, perturbations.
 //! * [`step_bench`] — one recurrent step timed, integer against f32.
 
 pub mod asr;
 pub mod audio;
+pub mod checkpoint;
 pub mod lm;
 pub mod nn;
 pub mod quant;

@@ -109,7 +109,7 @@ fn qat_metric_is_the_integer_runtimes_metric() {
     let bytes = write_language_model(&exported);
     assert_eq!(bytes, write_language_model(&qat.export().unwrap()));
     let file = dir.join("model.irnn");
-    irnn_train::lm::checkpoint::atomic_write(&file, &bytes).unwrap();
+    irnn_train::checkpoint::atomic_write(&file, &bytes).unwrap();
     let runtime_model = read_language_model(&std::fs::read(&file).unwrap()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 

@@ -28,7 +28,7 @@ use irnn_train::asr::qat::qat_epoch;
 use irnn_train::asr::train::{featurize, AsrData, SpecAugment};
 use irnn_train::asr::AsrModel;
 use irnn_train::audio::{normalize, read_wav, LogMel, MelConfig};
-use irnn_train::lm::checkpoint::atomic_write;
+use irnn_train::checkpoint::atomic_write;
 use irnn_train::nn::optim::Optimizer;
 use irnn_train::quant::pwl_fit::PwlFitter;
 use rand::seq::SliceRandom;

@@ -1,17 +1,14 @@
-//! Saving and loading the acoustic model: safetensors with PyTorch-style
-//! names and the configuration, the front end and (after calibration or
-//! QAT) the activation ranges as metadata, written atomically.
+//! The acoustic model in the shared checkpoint codec ([`crate::checkpoint`]):
+//! PyTorch-style tensor names, the configuration (`irnn.asr_config`), the
+//! front end (`irnn.mel`) and, after calibration or QAT, the activation
+//! ranges (`irnn.asr_quant`) as metadata.
 
-use std::collections::HashMap;
 use std::path::Path;
-
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
 
 use super::calibrate::AsrRanges;
 use super::model::{AsrConfig, AsrModel};
 use crate::audio::MelConfig;
-use crate::lm::checkpoint::{atomic_write, CheckpointError};
+use crate::checkpoint::{load_with, CheckpointError, CheckpointWriter};
 use crate::nn::rng::TrainRng;
 
 /// What an acoustic-model checkpoint holds.
@@ -38,13 +35,7 @@ pub struct AsrQuantInfo {
 /// for a language model or anything unreadable: the caller's loader then
 /// names the problem).
 pub fn is_asr_checkpoint(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
-        return false;
-    };
-    SafeTensors::read_metadata(&bytes)
-        .ok()
-        .and_then(|(_, h)| h.metadata().clone())
-        .is_some_and(|m| m.contains_key("irnn.asr_config"))
+    load_with(path, |r| Ok(r.has_meta("irnn.asr_config"))).unwrap_or(false)
 }
 
 /// Writes `model` (the front end it was trained with, and its quantization
@@ -55,85 +46,30 @@ pub fn save(
     mel: &MelConfig,
     quant: Option<&AsrQuantInfo>,
 ) -> Result<(), CheckpointError> {
-    let params = model.params();
-    let bytes: Vec<Vec<u8>> = params
-        .iter()
-        .map(|p| p.value.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
-    let views: Vec<(String, TensorView)> = params
-        .iter()
-        .zip(&bytes)
-        .map(|(p, b)| {
-            (
-                p.name.clone(),
-                TensorView::new(Dtype::F32, p.shape.clone(), b).expect("sizes match"),
-            )
-        })
-        .collect();
-    let mut meta = HashMap::new();
-    meta.insert(
-        "irnn.asr_config".to_string(),
-        serde_json::to_string(&model.config).expect("config serialises"),
-    );
-    meta.insert(
-        "irnn.mel".to_string(),
-        serde_json::to_string(mel).expect("mel config serialises"),
-    );
-    if let Some(q) = quant {
-        meta.insert(
-            "irnn.asr_quant".to_string(),
-            serde_json::to_string(q).expect("ranges serialise"),
-        );
+    let mut w = CheckpointWriter::new();
+    for p in model.params() {
+        w.tensor(p.name.clone(), &p.shape, &p.value);
     }
-    let data = safetensors::serialize(views, &Some(meta)).expect("checkpoint serialises");
-    atomic_write(path, &data)
+    w.meta("irnn.asr_config", &model.config);
+    w.meta("irnn.mel", mel);
+    if let Some(q) = quant {
+        w.meta("irnn.asr_quant", q);
+    }
+    w.save(path)
 }
 
 /// Reads an acoustic model saved by [`save`].
 pub fn load(path: &Path) -> Result<AsrCheckpoint, CheckpointError> {
-    let err = |reason: String| CheckpointError::Format {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| err(e.to_string()))?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    let get = |k: &str| {
-        meta.get(k)
-            .ok_or_else(|| err(format!("metadata has no '{k}'")))
-    };
-    let config: AsrConfig =
-        serde_json::from_str(get("irnn.asr_config")?).map_err(|e| err(e.to_string()))?;
-    let mel: MelConfig = serde_json::from_str(get("irnn.mel")?).map_err(|e| err(e.to_string()))?;
-    let quant: Option<AsrQuantInfo> = match meta.get("irnn.asr_quant") {
-        Some(s) => Some(serde_json::from_str(s).map_err(|e| err(format!("irnn.asr_quant: {e}")))?),
-        None => None,
-    };
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
-    let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(0));
-    for p in model.params_mut() {
-        let t = st
-            .tensor(&p.name)
-            .map_err(|_| err(format!("missing tensor '{}'", p.name)))?;
-        if t.dtype() != Dtype::F32 || t.shape() != p.shape.as_slice() {
-            return Err(err(format!(
-                "tensor '{}' is {:?} {:?}, expected F32 {:?}",
-                p.name,
-                t.dtype(),
-                t.shape(),
-                p.shape
-            )));
+    load_with(path, |r| {
+        let config: AsrConfig = r.meta("irnn.asr_config")?;
+        let mel: MelConfig = r.meta("irnn.mel")?;
+        let quant: Option<AsrQuantInfo> = r.optional_meta("irnn.asr_quant")?;
+        let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(0));
+        for p in model.params_mut() {
+            p.value = r.f32(&p.name, &p.shape)?;
         }
-        p.value = t
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-    }
-    Ok(AsrCheckpoint { model, mel, quant })
+        Ok(AsrCheckpoint { model, mel, quant })
+    })
 }
 
 #[cfg(test)]

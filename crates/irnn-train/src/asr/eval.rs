@@ -1,7 +1,6 @@
 //! Scoring transcripts: word and character error rates, with the
 //! breakdown into substitutions, insertions and deletions.
 
-
 use crate::nn::ctc::{align, edit_distance, EditOp};
 
 /// Digit and character error counts of a set of transcripts.

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::lm::checkpoint::{self, CheckpointError, TrainProgress, TrainSettings};
+use crate::checkpoint::CheckpointError;
+use crate::lm::checkpoint::{self, TrainProgress, TrainSettings};
 use crate::lm::data::{Batches, Corpus};
 use crate::lm::{LanguageModel, LmState};
 use crate::nn::optim::{clip_grad_norm, Optimizer, ScheduleState};

@@ -1,0 +1,254 @@
+//! One checkpoint codec for every model: a safetensors file of named f32
+//! tensors (PyTorch's names and shapes, so the weights open in PyTorch) plus
+//! typed metadata, each value one JSON document under an `irnn.*` key.
+//!
+//! Each task says *which* tensors and keys it stores ([`crate::lm::checkpoint`],
+//! [`crate::asr::checkpoint`]); this module says *how*: serialisation, the
+//! checks on reading (dtype, shape, presence), and atomic writes (a
+//! temporary file in the same directory, flushed, then renamed over the
+//! target), so a kill during a save never corrupts the last good file.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Checkpoint failures.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not a valid safetensors file.
+    #[error("{path}: not a valid safetensors checkpoint: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Writes `bytes` to `path` atomically: temporary file, flush, rename.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let io = |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+/// Reads the whole file at `path`, naming it on failure.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A checkpoint being assembled: tensors in the order added, metadata by key.
+#[derive(Default)]
+pub struct CheckpointWriter {
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    meta: HashMap<String, String>,
+}
+
+impl CheckpointWriter {
+    /// An empty checkpoint.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the f32 tensor `name` of `shape` (`values.len()` must be the
+    /// product of `shape`).
+    pub fn tensor(&mut self, name: impl Into<String>, shape: &[usize], values: &[f32]) {
+        debug_assert_eq!(values.len(), shape.iter().product::<usize>());
+        let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.tensors.push((name.into(), shape.to_vec(), bytes));
+    }
+
+    /// Stores `value` as JSON under the metadata key `key`.
+    pub fn meta(&mut self, key: &str, value: &impl Serialize) {
+        let json = serde_json::to_string(value).expect("metadata serialises");
+        self.meta.insert(key.to_string(), json);
+    }
+
+    /// The safetensors bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let views: Vec<(String, TensorView)> = self
+            .tensors
+            .iter()
+            .map(|(n, s, d)| {
+                let view = TensorView::new(Dtype::F32, s.clone(), d).expect("sizes match");
+                (n.clone(), view)
+            })
+            .collect();
+        safetensors::serialize(views, &Some(self.meta.clone())).expect("checkpoint serialises")
+    }
+
+    /// Writes the checkpoint to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        atomic_write(path, &self.to_bytes())
+    }
+}
+
+/// A parsed checkpoint: typed access to its metadata and tensors, every
+/// failure a message naming the key or tensor.
+pub struct CheckpointReader<'a> {
+    tensors: SafeTensors<'a>,
+    meta: HashMap<String, String>,
+}
+
+impl<'a> CheckpointReader<'a> {
+    /// Parses safetensors `bytes`.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+        Ok(Self { tensors, meta })
+    }
+
+    /// Whether the metadata has `key`.
+    pub fn has_meta(&self, key: &str) -> bool {
+        self.meta.contains_key(key)
+    }
+
+    /// The metadata value under `key`, which must be present.
+    pub fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<T, String> {
+        self.optional_meta(key)?
+            .ok_or_else(|| format!("metadata has no '{key}'"))
+    }
+
+    /// The metadata value under `key`, if present.
+    pub fn optional_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, String> {
+        match self.meta.get(key) {
+            Some(s) => serde_json::from_str(s)
+                .map(Some)
+                .map_err(|e| format!("{key}: {e}")),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether some tensor's name starts with `prefix`.
+    pub fn has_tensors(&self, prefix: &str) -> bool {
+        self.tensors.names().iter().any(|n| n.starts_with(prefix))
+    }
+
+    /// The f32 tensor `name`, which must have `shape`.
+    pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+        let t = self
+            .tensors
+            .tensor(name)
+            .map_err(|_| format!("missing tensor '{name}'"))?;
+        if t.dtype() != Dtype::F32 {
+            return Err(format!("tensor '{name}' is {:?}, expected F32", t.dtype()));
+        }
+        if t.shape() != shape {
+            return Err(format!(
+                "tensor '{name}' has shape {:?}, expected {shape:?}",
+                t.shape()
+            ));
+        }
+        Ok(t.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+}
+
+/// Parses the checkpoint file at `path` with `parse`, naming the file in
+/// every error.
+pub fn load_with<T>(
+    path: &Path,
+    parse: impl FnOnce(&CheckpointReader) -> Result<T, String>,
+) -> Result<T, CheckpointError> {
+    let bytes = read_file(path)?;
+    let format = |reason| CheckpointError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = CheckpointReader::parse(&bytes).map_err(format)?;
+    parse(&reader).map_err(format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensors_and_metadata_round_trip_and_errors_name_what_is_wrong() {
+        let mut w = CheckpointWriter::new();
+        w.tensor("a.weight", &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5]);
+        w.meta("irnn.thing", &vec![1u32, 2, 3]);
+        let bytes = w.to_bytes();
+        let r = CheckpointReader::parse(&bytes).unwrap();
+        assert_eq!(
+            r.f32("a.weight", &[2, 3]).unwrap(),
+            [1.0, 2.0, 3.0, 4.0, 5.0, -6.5]
+        );
+        assert!(r.has_tensors("a."));
+        assert!(!r.has_tensors("b."));
+        assert_eq!(r.meta::<Vec<u32>>("irnn.thing").unwrap(), [1, 2, 3]);
+        assert!(r.has_meta("irnn.thing"));
+        assert_eq!(r.optional_meta::<u32>("irnn.none").unwrap(), None);
+        assert!(r
+            .meta::<u32>("irnn.none")
+            .unwrap_err()
+            .contains("irnn.none"));
+        assert!(r
+            .meta::<String>("irnn.thing")
+            .unwrap_err()
+            .contains("irnn.thing"));
+        assert!(r.f32("a.weight", &[3, 2]).unwrap_err().contains("shape"));
+        assert!(r.f32("b", &[1]).unwrap_err().contains("'b'"));
+        assert!(CheckpointReader::parse(&bytes[..bytes.len() / 2]).is_err());
+        assert!(CheckpointReader::parse(b"").is_err());
+    }
+
+    #[test]
+    fn files_are_written_whole_and_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("irnn-ckpt-codec-{}", std::process::id()));
+        let path = dir.join("x.safetensors");
+        let mut w = CheckpointWriter::new();
+        w.tensor("t", &[1], &[7.0]);
+        w.save(&path).unwrap();
+        let back = load_with(&path, |r| r.f32("t", &[1])).unwrap();
+        assert_eq!(back, [7.0]);
+        let e = load_with(&path, |r| r.meta::<u32>("irnn.k")).unwrap_err();
+        assert!(e.to_string().contains("x.safetensors") && e.to_string().contains("irnn.k"));
+        let e = load_with(&dir.join("missing"), |_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("missing"));
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(names.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
