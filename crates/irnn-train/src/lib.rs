@@ -18,6 +18,8 @@
 //! * [`checkpoint`] — one safetensors codec (tensors + typed metadata,
 //!   atomic writes) for every model.
 //! * [`audio`] — WAV reading, log-mel features, perturbations.
+//! * [`train`] — what every training loop shares: the progress observer
+//!   and the update rule.
 //! * [`step_bench`] — one recurrent step timed, integer against f32.
 
 pub mod asr;
@@ -27,6 +29,7 @@ pub mod lm;
 pub mod nn;
 pub mod quant;
 pub mod step_bench;
+pub mod train;
 
 // The README's Rust examples run as doctests, so they stay true.
 #[cfg(doctest)]

@@ -32,7 +32,7 @@ pub fn metric(char_level: bool, nats: f64) -> String {
     }
 }
 
-impl Observer for Bars {
+impl Observer<EpochReport> for Bars {
     fn epoch_start(&mut self, epoch: usize, _windows: usize, tokens: usize) {
         let bar = ProgressBar::new(tokens as u64);
         bar.set_style(
@@ -47,7 +47,7 @@ impl Observer for Bars {
         self.loss_ema = None;
     }
 
-    fn window_done(&mut self, _done: usize, tokens: usize, loss: f64, lr: f64) {
+    fn update_done(&mut self, _done: usize, tokens: usize, loss: f64, lr: f64) {
         let ema = match self.loss_ema {
             Some(e) => 0.95 * e + 0.05 * loss,
             None => loss,

@@ -345,7 +345,7 @@ pub fn qat(a: QatArgs) -> Result<()> {
 
 /// The cosine schedule: `base` at epoch 1, towards 0 after the last.
 pub fn cosine_lr(base: f64, epoch: usize, epochs: usize) -> f64 {
-    base * 0.5 * (1.0 + (std::f64::consts::PI * (epoch - 1) as f64 / epochs as f64).cos())
+    irnn_train::nn::optim::cosine_lr(base, 0.0, epoch - 1, epochs)
 }
 
 /// A progress bar over an epoch's minibatches.

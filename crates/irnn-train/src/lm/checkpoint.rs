@@ -42,6 +42,17 @@ pub struct TrainSettings {
     pub sum_over_time: bool,
 }
 
+impl TrainSettings {
+    /// How this run turns gradients into an update.
+    pub fn update_rule(&self) -> crate::train::UpdateRule {
+        crate::train::UpdateRule {
+            sum_over_time: self.sum_over_time,
+            clip: self.clip,
+            optimizer: self.optimizer,
+        }
+    }
+}
+
 /// Where training stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainProgress {

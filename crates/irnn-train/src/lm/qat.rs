@@ -33,7 +33,7 @@ use super::calibrate::QuantRanges;
 use super::eval::{token_nll, NllSum};
 use super::export::integer_model;
 use crate::lm::data::{Batches, Corpus, Vocab};
-use crate::lm::train::{apply_update, EpochReport, Observer, EVAL_BATCH};
+use crate::lm::train::{EpochReport, Observer, EVAL_BATCH};
 use crate::lm::{CellKind, LanguageModel, Rnn};
 use crate::nn::dropout::DropoutMask;
 use crate::nn::loss::softmax_cross_entropy;
@@ -537,7 +537,7 @@ pub fn train_qat(
     qat: &mut Qat,
     corpus: &Corpus,
     s: &QatSettings,
-    observer: &mut dyn Observer,
+    observer: &mut dyn Observer<EpochReport>,
 ) -> Result<Vec<EpochReport>, QatError> {
     let batches = Batches::new(&corpus.train, s.batch);
     let windows = batches.windows(s.bptt);
@@ -568,17 +568,16 @@ pub fn train_qat(
             let (x, y, steps) = batches.window(w, s.bptt);
             qat.model.zero_grad();
             let loss = qat.train_window(&x, &y, steps, &mut states)?;
-            apply_update(
-                &mut qat.model.params_mut(),
-                steps,
-                (s.sum_over_time, s.clip, s.optimizer),
-                &mut optimizer,
-                schedule.lr,
-            );
+            let rule = crate::train::UpdateRule {
+                sum_over_time: s.sum_over_time,
+                clip: s.clip,
+                optimizer: s.optimizer,
+            };
+            rule.apply(&mut qat.model.params_mut(), steps, &mut optimizer, schedule.lr);
             done += 1;
             loss_sum += loss * (steps * s.batch) as f64;
             tokens += steps * s.batch;
-            observer.window_done(w + 1, tokens, loss, schedule.lr);
+            observer.update_done(w + 1, tokens, loss, schedule.lr);
         }
         let seconds = start.elapsed().as_secs_f64();
         let valid_loss = if corpus.valid.len() > EVAL_BATCH + 1 {

@@ -1,6 +1,8 @@
 //! The training loop: truncated BPTT over parallel streams, clipping, the
 //! optimizer, a validation pass and a checkpoint per epoch, and exact
 //! resumption. Progress goes to an [`Observer`] (the CLI draws bars with it).
+//! The update rule and the observer are the ones every task shares
+//! ([`crate::train`]).
 
 use std::path::Path;
 use std::time::Instant;
@@ -9,26 +11,13 @@ use crate::checkpoint::CheckpointError;
 use crate::lm::checkpoint::{self, TrainProgress, TrainSettings};
 use crate::lm::data::{Batches, Corpus};
 use crate::lm::{LanguageModel, LmState};
-use crate::nn::optim::{clip_grad_norm, Optimizer, ScheduleState};
+use crate::nn::optim::{Optimizer, ScheduleState};
+pub use crate::train::{Observer, Silent};
 use crate::nn::rng::TrainRng;
 
 /// Batch size used for validation and test evaluation (as PyTorch's
 /// word_language_model).
 pub const EVAL_BATCH: usize = 10;
-
-/// Receives progress.
-pub trait Observer {
-    /// An epoch starts: its number (1-based), windows and tokens in it.
-    fn epoch_start(&mut self, _epoch: usize, _windows: usize, _tokens: usize) {}
-    /// A window finished: windows done in the epoch, tokens done, its loss.
-    fn window_done(&mut self, _done: usize, _tokens: usize, _loss: f64, _lr: f64) {}
-    /// An epoch ended.
-    fn epoch_end(&mut self, _report: &EpochReport) {}
-}
-
-/// An observer that ignores everything.
-pub struct Silent;
-impl Observer for Silent {}
 
 /// One epoch's outcome.
 #[derive(Debug, Clone)]
@@ -69,27 +58,6 @@ impl EpochReport {
     }
 }
 
-/// One optimizer update from the accumulated gradients of a window of
-/// `steps` steps: scaled by the window length when the loss is summed over
-/// time (Zaremba), clipped, applied.
-pub fn apply_update(
-    params: &mut [&mut crate::nn::Param<f32>],
-    steps: usize,
-    settings: (bool, f64, crate::nn::optim::OptimizerKind),
-    optimizer: &mut Optimizer,
-    lr: f64,
-) {
-    let (sum_over_time, clip, kind) = settings;
-    if sum_over_time {
-        let k = steps as f32;
-        for p in params.iter_mut() {
-            p.grad.iter_mut().for_each(|g| *g *= k);
-        }
-    }
-    clip_grad_norm(params, clip);
-    optimizer.step(kind, params, lr);
-}
-
 /// How a run should stop and save.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions<'a> {
@@ -125,7 +93,7 @@ pub fn train(
     optimizer: &mut Optimizer,
     resumed_state: Option<LmState<f32>>,
     options: &RunOptions,
-    observer: &mut dyn Observer,
+    observer: &mut dyn Observer<EpochReport>,
 ) -> Result<Vec<EpochReport>, CheckpointError> {
     let s = progress.settings.clone();
     let batches = Batches::new(&corpus.train, s.batch);
@@ -145,10 +113,9 @@ pub fn train(
             let (x, y, steps) = batches.window(progress.window, s.bptt);
             model.zero_grad();
             let loss = model.window(&x, &y, steps, s.batch, &mut state, Some(&mut progress.rng));
-            apply_update(
+            s.update_rule().apply(
                 &mut model.params_mut(),
                 steps,
-                (s.sum_over_time, s.clip, s.optimizer),
                 optimizer,
                 progress.schedule.lr,
             );
@@ -157,7 +124,7 @@ pub fn train(
             windows_run += 1;
             loss_sum += loss * (steps * s.batch) as f64;
             tokens += steps * s.batch;
-            observer.window_done(progress.window, tokens, loss, progress.schedule.lr);
+            observer.update_done(progress.window, tokens, loss, progress.schedule.lr);
             if let (Some(path), Some(every)) = (options.checkpoint, options.checkpoint_every) {
                 if progress.window.is_multiple_of(every) && progress.window < windows {
                     checkpoint::save(

@@ -166,14 +166,18 @@ impl ScheduleState {
                 }
             }
             Schedule::Cosine { epochs, min_lr } => {
-                let progress = (epoch as f64 / epochs.max(1) as f64).min(1.0);
-                self.lr = min_lr
-                    + 0.5
-                        * (self.initial_lr - min_lr)
-                        * (1.0 + (std::f64::consts::PI * progress).cos());
+                self.lr = cosine_lr(self.initial_lr, min_lr, epoch, epochs);
             }
         }
     }
+}
+
+/// The cosine schedule's rate after `done` of `epochs` epochs: `initial`
+/// before the first, `min` after the last. The one formula every trainer
+/// uses.
+pub fn cosine_lr(initial: f64, min: f64, done: usize, epochs: usize) -> f64 {
+    let progress = (done as f64 / epochs.max(1) as f64).min(1.0);
+    min + 0.5 * (initial - min) * (1.0 + (std::f64::consts::PI * progress).cos())
 }
 
 #[cfg(test)]
