@@ -14,7 +14,7 @@ use irnn_runtime::Isa;
 use irnn_train::asr::attention::{DecoderConfig, SOS};
 use irnn_train::asr::calibrate::*;
 use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
-use irnn_train::asr::data::fsdd::{connected_digits, list_recordings, JoinConfig, SpeakerSplit};
+use irnn_train::asr::data::{DigitSets, Speakers};
 use irnn_train::asr::decode::*;
 use irnn_train::asr::export::*;
 use irnn_train::asr::qat::qat_epoch;
@@ -32,21 +32,19 @@ fn fixture() -> PathBuf {
 #[test]
 fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
     let dir = fixture();
-    let recordings = list_recordings(&dir).unwrap();
-    let split = SpeakerSplit::default_for(&dir, &recordings).unwrap();
-    assert_eq!(split.test, "yweweler");
     let mel = MelConfig::default();
-    let join = JoinConfig::default();
+    // The split and seeds every command uses (`irnn train asr` and the rest).
+    let speakers = Speakers::open(&dir, &mel).unwrap();
+    assert_eq!(speakers.split.test, "yweweler");
+    let sets = DigitSets {
+        train_utterances: 24,
+        valid_utterances: 0,
+        test_utterances: 12,
+        seed: 1,
+    };
     let front = LogMel::new(mel);
-    let train = featurize(
-        &connected_digits(&recordings, &split.train, 24, 1, &join).unwrap(),
-        &front,
-    );
-    let test_speaker = std::slice::from_ref(&split.test);
-    let test = featurize(
-        &connected_digits(&recordings, test_speaker, 12, 3, &join).unwrap(),
-        &front,
-    );
+    let train = featurize(&speakers.train(&sets).unwrap(), &front);
+    let test = featurize(&speakers.test(&sets).unwrap(), &front);
     let config = AsrConfig {
         features: mel.mels,
         stack: 3,

@@ -1,5 +1,5 @@
 //! Progress bars for training (indicatif): tokens/s, loss and ETA per epoch,
-//! and one validation line per epoch.
+//! and one validation line per epoch; bars over minibatches; spinners.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use irnn_train::lm::train::{EpochReport, Observer};
@@ -81,4 +81,28 @@ impl Observer<EpochReport> for Bars {
             valid
         );
     }
+}
+
+/// A progress bar over an epoch's minibatches.
+pub fn batch_bar(batches: usize, epoch: usize) -> ProgressBar {
+    let bar = ProgressBar::new(batches as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(epoch.to_string());
+    bar
+}
+
+/// Runs `work` under a spinner showing `message`.
+pub fn with_spinner<T>(message: String, work: impl FnOnce() -> T) -> T {
+    let bar = ProgressBar::new_spinner();
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let result = work();
+    bar.finish_and_clear();
+    result
 }

@@ -1,5 +1,6 @@
 //! Files written by an earlier irnn (fixtures/models, see its README) still
-//! read, score the same and convert to the same bytes.
+//! read, score the same and convert to the same bytes; and every command
+//! that takes a model file decides its kind once, from its bytes.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -125,4 +126,92 @@ fn speech_model_scores_and_transcribes_as_it_did() {
     assert_eq!(text, format!("{a}\t7 7\n{b}\t7 6 7\n"));
     let text = run_ok(&["transcribe", &model, "--attention", "--beam", "3", &a]);
     assert_eq!(text, format!("{a}\t0 0 0 0 0 0 0 0 0\n"));
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_irnn"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(needle),
+        "{args:?}: stderr lacks {needle:?}:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+}
+
+/// Each command is told what kind of file it got when it is the wrong one,
+/// and an option of the other task is refused by name.
+#[test]
+fn commands_name_the_kind_of_file_they_need_and_refuse_the_other_tasks_options() {
+    let lm = fixture("models/lm.irnn");
+    let lm_ck = fixture("models/lm.safetensors");
+    let asr = fixture("models/asr-qat.irnn");
+    let asr_ck = fixture("models/asr.safetensors");
+    let fsdd = fixture("fsdd");
+    fails_with(
+        &["qat", &lm],
+        "is an integer language model; `irnn qat` needs a float checkpoint",
+    );
+    fails_with(
+        &["convert", &asr, "-o", &tmp("x.irnn")],
+        "is an integer speech model",
+    );
+    fails_with(
+        &["transcribe", &lm, "x.wav"],
+        "needs an integer speech model",
+    );
+    fails_with(
+        &["transcribe", &asr_ck, "x.wav"],
+        "is a float acoustic-model checkpoint",
+    );
+    fails_with(&["generate", &asr], "needs an integer language model");
+    fails_with(
+        &["eval", &lm, "--beam", "3"],
+        "--beam applies to speech models only",
+    );
+    fails_with(
+        &["eval", &asr, "--data", &fsdd, "--whole"],
+        "--whole applies to language models only",
+    );
+    fails_with(
+        &[
+            "convert",
+            &asr_ck,
+            "-o",
+            &tmp("y.irnn"),
+            "--calibration-tokens",
+            "9",
+        ],
+        "--calibration-tokens applies to language models only",
+    );
+    fails_with(
+        &["qat", &lm_ck, "--spec-augment", "2"],
+        "--spec-augment applies to speech models only",
+    );
+    let empty = tmp("empty.irnn");
+    std::fs::write(&empty, b"").unwrap();
+    fails_with(&["eval", &empty], "is empty");
+}
+
+/// A model read through a pipe is read once: its kind is decided from the
+/// bytes already read.
+#[cfg(unix)]
+#[test]
+fn a_model_can_come_through_a_pipe() {
+    let lm = fixture("models/lm.irnn");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("{} eval <(cat {lm})", env!("CARGO_BIN_EXE_irnn")))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("3.034413 nats/token"), "{text}");
 }

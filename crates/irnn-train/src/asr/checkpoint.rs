@@ -8,7 +8,7 @@ use std::path::Path;
 use super::calibrate::AsrRanges;
 use super::model::{AsrConfig, AsrModel};
 use crate::audio::MelConfig;
-use crate::checkpoint::{load_with, CheckpointError, CheckpointWriter};
+use crate::checkpoint::{load_with, CheckpointError, CheckpointReader, CheckpointWriter};
 use crate::nn::rng::TrainRng;
 
 /// What an acoustic-model checkpoint holds.
@@ -35,7 +35,7 @@ pub struct AsrQuantInfo {
 /// for a language model or anything unreadable: the caller's loader then
 /// names the problem).
 pub fn is_asr_checkpoint(path: &Path) -> bool {
-    load_with(path, |r| Ok(r.has_meta("irnn.asr_config"))).unwrap_or(false)
+    load_with(path, |r| Ok(is_asr(r))).unwrap_or(false)
 }
 
 /// Writes `model` (the front end it was trained with, and its quantization
@@ -60,16 +60,34 @@ pub fn save(
 
 /// Reads an acoustic model saved by [`save`].
 pub fn load(path: &Path) -> Result<AsrCheckpoint, CheckpointError> {
-    load_with(path, |r| {
-        let config: AsrConfig = r.meta("irnn.asr_config")?;
-        let mel: MelConfig = r.meta("irnn.mel")?;
-        let quant: Option<AsrQuantInfo> = r.optional_meta("irnn.asr_quant")?;
-        let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(0));
-        for p in model.params_mut() {
-            p.value = r.f32(&p.name, &p.shape)?;
-        }
-        Ok(AsrCheckpoint { model, mel, quant })
-    })
+    load_with(path, read)
+}
+
+/// Parses checkpoint bytes.
+pub fn from_bytes(bytes: &[u8]) -> Result<AsrCheckpoint, String> {
+    read(&CheckpointReader::parse(bytes)?)
+}
+
+/// Whether parsed checkpoint metadata describes an acoustic model.
+pub fn is_asr(r: &CheckpointReader) -> bool {
+    r.has_meta("irnn.asr_config")
+}
+
+fn read(r: &CheckpointReader) -> Result<AsrCheckpoint, String> {
+    let config: AsrConfig = r.meta("irnn.asr_config")?;
+    let mel: MelConfig = r.meta("irnn.mel")?;
+    let quant: Option<AsrQuantInfo> = r.optional_meta("irnn.asr_quant")?;
+    let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(0));
+    for p in model.params_mut() {
+        p.value = r.f32(&p.name, &p.shape)?;
+    }
+    Ok(AsrCheckpoint { model, mel, quant })
+}
+
+/// Bytes of the float weights (4 per parameter), the baseline the integer
+/// model's size is compared with.
+pub fn float_bytes(model: &AsrModel<f32>) -> usize {
+    model.params().iter().map(|p| 4 * p.len()).sum()
 }
 
 #[cfg(test)]

@@ -1,6 +1,12 @@
 //! Scoring transcripts: word and character error rates, with the
 //! breakdown into substitutions, insertions and deletions.
 
+use irnn_runtime::speech::IntSpeechModel;
+use rayon::prelude::*;
+
+use crate::asr::data::AsrData;
+use crate::asr::decode::{integer_attention_transcripts, integer_transcripts};
+use crate::asr::AsrModel;
 use crate::nn::ctc::{align, edit_distance, EditOp};
 
 /// Digit and character error counts of a set of transcripts.
@@ -147,5 +153,66 @@ mod tests {
         let total = score(&[vec![1, 2], vec![]], &[vec![1, 3], vec![0]]);
         assert_eq!((total.word_errors, total.words), (2, 3));
         assert!((total.wer() - 200.0 / 3.0).abs() < 1e-9);
+    }
+}
+
+/// "WER … | CER …" of `e`.
+pub fn rates(e: &ErrorCounts) -> String {
+    format!("WER {:.2} % | CER {:.2} %", e.wer(), e.cer())
+}
+
+/// Transcripts from the CTC head and, if the model has one, the attention
+/// decoder (both greedy).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcripts {
+    /// The CTC head's, one per utterance.
+    pub ctc: Vec<Vec<u8>>,
+    /// The attention decoder's, if the model has one.
+    pub attention: Option<Vec<Vec<u8>>>,
+}
+
+impl Transcripts {
+    /// The float model's transcripts of `data` (in parallel).
+    pub fn float(model: &AsrModel<f32>, data: &AsrData) -> Self {
+        Self {
+            ctc: data
+                .features
+                .par_iter()
+                .map(|f| model.transcribe(f))
+                .collect(),
+            attention: model.decoder.as_ref().map(|_| {
+                data.features
+                    .par_iter()
+                    .map(|f| model.transcribe_attention(f).unwrap_or_default())
+                    .collect()
+            }),
+        }
+    }
+
+    /// The integer model's transcripts of `data` (in parallel).
+    pub fn integer(model: &IntSpeechModel, data: &AsrData) -> Result<Self, irnn_runtime::Error> {
+        Ok(Self {
+            ctc: integer_transcripts(model, &data.features)?,
+            attention: integer_attention_transcripts(model, &data.features)?,
+        })
+    }
+
+    /// "WER … | CER …" of each head against `references`.
+    pub fn rates(&self, references: &[Vec<u8>]) -> String {
+        let ctc = rates(&score(&self.ctc, references));
+        match &self.attention {
+            Some(a) => format!("CTC {ctc}, attention {}", rates(&score(a, references))),
+            None => ctc,
+        }
+    }
+
+    /// Transcripts in all (both heads).
+    pub fn len(&self) -> usize {
+        self.ctc.len() + self.attention.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

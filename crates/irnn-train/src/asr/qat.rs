@@ -18,19 +18,28 @@
 //! the model QAT ends with and of the `.irnn` written from it are the same
 //! by construction (same export, same runtime) and tested to be.
 
+use std::time::Instant;
+
 use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
+use rand::seq::SliceRandom;
 
 use super::attention::{decoder_inputs, decoder_targets, DECODER_CLASSES};
 use super::calibrate::AsrRanges;
+use super::data::fsdd::DigitsError;
+use super::data::{featurize, DigitSets, Speakers};
+use super::eval::Transcripts;
 use super::export::{integer_model, quantize_features};
 use super::model::{AsrModel, DIGIT_CLASSES};
 use super::train::{augmented, minibatch_update, over_minibatches, AsrData, SpecAugment};
-use crate::audio::MelConfig;
+use crate::audio::{LogMel, MelConfig};
 use crate::nn::ctc::{ctc_loss, log_softmax};
+use crate::nn::optim::cosine_lr;
 use crate::nn::optim::Optimizer;
+use crate::nn::rng::TrainRng;
 use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
+use crate::train::Observer;
 
 /// Summed softmax cross-entropy of `logits` rows against `targets`, and
 /// its gradient with respect to the logits (f64).
@@ -117,6 +126,109 @@ pub fn qat_epoch(
             |m, i| qat_utterance(m, &int, &augmented(data, i, dim, augment), &data.digits[i]),
         ))
     })
+}
+
+/// A speech QAT run's settings.
+#[derive(Debug, Clone)]
+pub struct AsrQatSettings {
+    /// Which utterances, and the run's seed.
+    pub sets: DigitSets,
+    /// Epochs.
+    pub epochs: usize,
+    /// Utterances per update.
+    pub batch: usize,
+    /// Adam's learning rate (cosine-decayed to 0).
+    pub lr: f64,
+    /// Gradient-norm clip.
+    pub clip: f64,
+    /// New training utterances every epoch after the first.
+    pub fresh_utterances: bool,
+    /// SpecAugment masks during QAT.
+    pub spec_augment: SpecAugment,
+}
+
+/// One epoch of speech QAT.
+#[derive(Debug, Clone)]
+pub struct QatEpochReport {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Learning rate of the epoch.
+    pub lr: f64,
+    /// Wall time of the epoch, validation included.
+    pub seconds: f64,
+    /// Mean integer-model loss per utterance.
+    pub train_loss: f64,
+    /// The integer model's validation transcripts.
+    pub valid: Transcripts,
+}
+
+/// Speech QAT failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AsrQatError {
+    /// Building utterances failed.
+    #[error(transparent)]
+    Data(#[from] DigitsError),
+    /// The model could not be exported.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// The integer model failed to run.
+    #[error(transparent)]
+    Runtime(#[from] irnn_runtime::Error),
+}
+
+/// QAT of `model` under the fixed `ranges` for the settings' epochs:
+/// `train` holds the first epoch's features (rebuilt from `speakers` each
+/// epoch with fresh utterances), `valid` is scored by the integer model
+/// after each epoch and reported to `observer`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_qat(
+    model: &mut AsrModel<f32>,
+    mel: &MelConfig,
+    ranges: &AsrRanges,
+    pwl: &mut PwlFitter,
+    speakers: &Speakers,
+    mut train: AsrData,
+    valid: &AsrData,
+    s: &AsrQatSettings,
+    observer: &mut dyn Observer<QatEpochReport>,
+) -> Result<(), AsrQatError> {
+    let front = LogMel::new(*mel);
+    let mut optimizer = Optimizer::default();
+    let mut order: Vec<usize> = (0..train.features.len()).collect();
+    let mut rng = TrainRng::seed(s.sets.seed);
+    for epoch in 1..=s.epochs {
+        if s.fresh_utterances && epoch > 1 {
+            train = featurize(&speakers.train_for_epoch(&s.sets, epoch)?, &front);
+        }
+        order.shuffle(&mut rng);
+        let lr = cosine_lr(s.lr, 0.0, epoch - 1, s.epochs);
+        observer.epoch_start(epoch, order.len().div_ceil(s.batch), order.len());
+        let t = Instant::now();
+        let train_loss = qat_epoch(
+            model,
+            mel,
+            ranges,
+            pwl,
+            &train,
+            &order,
+            s.batch,
+            &mut optimizer,
+            lr,
+            s.clip,
+            s.sets.masks_for_epoch(s.spec_augment, epoch),
+            |b, l| observer.update_done(b, (b * s.batch).min(order.len()), l, lr),
+        )?;
+        let int = integer_model(model, mel, ranges, pwl)?;
+        let valid = Transcripts::integer(&int, valid)?;
+        observer.epoch_end(&QatEpochReport {
+            epoch,
+            lr,
+            seconds: t.elapsed().as_secs_f64(),
+            train_loss,
+            valid,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,49 +1,28 @@
-//! Training and scoring the CTC acoustic model on connected digits.
+//! Training and scoring the CTC acoustic model on connected digits: the
+//! minibatch update (utterances in parallel, gradients summed), the epoch,
+//! and the whole recipe (per-epoch rebuilt and perturbed training sets,
+//! cosine schedule, weight averaging) that `irnn train asr` runs.
 
+use std::path::Path;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
 use rayon::prelude::*;
 
+use super::checkpoint;
+use super::data::fsdd::{DigitsError, Utterance};
+use super::data::{DigitSets, Speakers};
 use super::model::AsrModel;
-use crate::asr::data::fsdd::Utterance;
-use crate::audio::{normalize, LogMel};
+pub use crate::asr::data::{featurize, featurize_each, AsrData};
+use crate::audio::perturb::Perturbation;
+use crate::audio::{LogMel, MelConfig};
+use crate::checkpoint::CheckpointError;
 use crate::nn::ctc::edit_distance;
+use crate::nn::optim::cosine_lr;
 use crate::nn::optim::{clip_grad_norm, Optimizer, OptimizerKind};
-
-/// Features and transcripts.
-#[derive(Debug, Clone, Default)]
-pub struct AsrData {
-    /// Per utterance: `frames × mels`, normalised.
-    pub features: Vec<Vec<f32>>,
-    /// Per utterance: the digits.
-    pub digits: Vec<Vec<u8>>,
-}
-
-/// Log-mel features of every utterance (in parallel), normalised per
-/// utterance.
-pub fn featurize(utterances: &[Utterance], mel: &LogMel) -> AsrData {
-    featurize_each(utterances, |_| mel)
-}
-
-/// [`featurize`] with a front end per utterance (`front(i)` for utterance
-/// `i`; all with the same number of filters), e.g. a warped one each.
-pub fn featurize_each<'a>(
-    utterances: &[Utterance],
-    front: impl Fn(usize) -> &'a LogMel + Sync,
-) -> AsrData {
-    let features = utterances
-        .par_iter()
-        .enumerate()
-        .map(|(i, u)| {
-            let mel = front(i);
-            let mut f = mel.compute(&u.samples);
-            normalize(&mut f, mel.config().mels);
-            f
-        })
-        .collect();
-    AsrData {
-        features,
-        digits: utterances.iter().map(|u| u.digits.clone()).collect(),
-    }
-}
+use crate::nn::rng::TrainRng;
+use crate::train::Observer;
 
 /// SpecAugment-style masking (Park et al., 2019) of normalised features
 /// (`frames × dim`): `masks` frequency bands of up to `max_band` filters and
@@ -236,4 +215,226 @@ pub fn attention_word_error_rate(model: &AsrModel<f32>, data: &AsrData) -> Optio
         })
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     Some((100.0 * errors as f64 / words.max(1) as f64, words))
+}
+
+/// A speech training run's settings, besides the model's shape.
+#[derive(Debug, Clone)]
+pub struct AsrTrainSettings {
+    /// Which utterances, and the run's seed.
+    pub sets: DigitSets,
+    /// Epochs.
+    pub epochs: usize,
+    /// Utterances per update.
+    pub batch: usize,
+    /// Adam's learning rate (cosine-decayed to 0).
+    pub lr: f64,
+    /// Gradient-norm clip.
+    pub clip: f64,
+    /// Dropout on the inputs of layers after the first and of the output.
+    pub dropout: f64,
+    /// New training utterances every epoch.
+    pub fresh_utterances: bool,
+    /// Speed, level and noise perturbation of training utterances.
+    pub perturbation: Perturbation,
+    /// Vocal tract length perturbation: warp factors in [1 − W, 1 + W].
+    pub vtlp: f64,
+    /// Save the mean of the weights of the last N epochs (1: the last).
+    pub average_last: usize,
+    /// SpecAugment masks of the training utterances.
+    pub spec_augment: SpecAugment,
+}
+
+/// One epoch of speech training.
+#[derive(Debug, Clone)]
+pub struct EpochReport {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Learning rate of the epoch.
+    pub lr: f64,
+    /// Wall time of the epoch's training.
+    pub seconds: f64,
+    /// Mean loss per utterance.
+    pub train_loss: f64,
+    /// Validation WER (%) of the CTC head, greedy.
+    pub valid_wer: f64,
+    /// Validation WER (%) of the attention decoder, if any.
+    pub valid_attention_wer: Option<f64>,
+}
+
+/// Speech training failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AsrTrainError {
+    /// Building utterances failed.
+    #[error(transparent)]
+    Data(#[from] DigitsError),
+    /// Saving a checkpoint failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// The utterances of a training run: the training set (rebuilt every epoch
+/// when utterances are fresh or perturbed), validation and test features.
+pub struct TrainData<'a> {
+    speakers: &'a Speakers,
+    settings: AsrTrainSettings,
+    front: LogMel,
+    /// The VTLP front ends: factors 1 − W … 1 + W in 21 steps (none: `front`).
+    warped: Vec<LogMel>,
+    base: Vec<Utterance>,
+    /// The current epoch's training features.
+    pub train: AsrData,
+    /// Validation features.
+    pub valid: AsrData,
+    /// Test features.
+    pub test: AsrData,
+}
+
+impl<'a> TrainData<'a> {
+    /// Builds and featurizes the sets of `settings` from `speakers`.
+    pub fn new(
+        speakers: &'a Speakers,
+        mel: MelConfig,
+        settings: &AsrTrainSettings,
+    ) -> Result<Self, DigitsError> {
+        let front = LogMel::new(mel);
+        let warped: Vec<LogMel> = if settings.vtlp > 0.0 {
+            (0..=20)
+                .map(|k| {
+                    let alpha = 1.0 + settings.vtlp * (k as f64 - 10.0) / 10.0;
+                    LogMel::warped(mel, alpha as f32)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let base = speakers.train(&settings.sets)?;
+        let (valid, test) = speakers.valid_and_test(&settings.sets, &front)?;
+        let mut data = Self {
+            speakers,
+            settings: settings.clone(),
+            front,
+            warped,
+            base,
+            train: AsrData::default(),
+            valid,
+            test,
+        };
+        data.train = if data.perturbed() {
+            data.rebuilt(1)?
+        } else {
+            featurize(&data.base, &data.front)
+        };
+        Ok(data)
+    }
+
+    fn perturbed(&self) -> bool {
+        self.settings.perturbation.is_on() || self.settings.vtlp > 0.0
+    }
+
+    /// The training set of `epoch`: new digit strings from the same
+    /// recordings (fresh utterances), a new speed, level, noise or warp per
+    /// utterance (perturbation), all from seeded generators.
+    fn rebuilt(&self, epoch: u64) -> Result<AsrData, DigitsError> {
+        let s = &self.settings;
+        let utts = if s.fresh_utterances {
+            self.speakers.train_for_epoch(&s.sets, epoch as usize)?
+        } else {
+            self.base.clone()
+        };
+        let mut rng = TrainRng::seed(s.sets.seed ^ 0x5EED ^ epoch.wrapping_mul(0x9E37));
+        let mut warp = Vec::with_capacity(utts.len());
+        let utts: Vec<_> = utts
+            .into_iter()
+            .map(|mut u| {
+                u.samples = s.perturbation.apply(&u.samples, &mut rng);
+                warp.push((!self.warped.is_empty()).then(|| rng.gen_range(0..self.warped.len())));
+                u
+            })
+            .collect();
+        Ok(featurize_each(&utts, |i| {
+            warp[i].map_or(&self.front, |k| &self.warped[k])
+        }))
+    }
+}
+
+/// Trains `model` over `data` for the settings' epochs (shuffling with
+/// `rng`), saving it to `out` with front end `mel` after every epoch. With
+/// `average_last` > 1 the saved model is, at the end, the mean of the last
+/// epochs' weights; its validation WER is returned.
+pub fn train(
+    model: &mut AsrModel<f32>,
+    data: &mut TrainData,
+    rng: &mut TrainRng,
+    out: &Path,
+    mel: &MelConfig,
+    observer: &mut dyn Observer<EpochReport>,
+) -> Result<Option<f64>, AsrTrainError> {
+    let s = data.settings.clone();
+    let mut optimizer = Optimizer::default();
+    let mut order: Vec<usize> = (0..data.train.features.len()).collect();
+    // Running sum of the weights after each of the last `average_last` epochs.
+    let mut weight_sum: Vec<Vec<f64>> = Vec::new();
+    for epoch in 1..=s.epochs {
+        if epoch > 1 && (data.perturbed() || s.fresh_utterances) {
+            data.train = data.rebuilt(epoch as u64)?;
+        }
+        order.shuffle(rng);
+        let lr = cosine_lr(s.lr, 0.0, epoch - 1, s.epochs);
+        observer.epoch_start(epoch, order.len().div_ceil(s.batch), order.len());
+        let t = Instant::now();
+        let augment = s.sets.masks_for_epoch(s.spec_augment, epoch);
+        let dropout = (
+            s.dropout,
+            s.sets.seed.wrapping_mul(7919).wrapping_add(epoch as u64),
+        );
+        let train_loss = train_epoch(
+            model,
+            &data.train,
+            &order,
+            s.batch,
+            &mut optimizer,
+            lr,
+            s.clip,
+            augment,
+            dropout,
+            |b, l| observer.update_done(b, (b * s.batch).min(order.len()), l, lr),
+        );
+        let seconds = t.elapsed().as_secs_f64();
+        observer.epoch_end(&EpochReport {
+            epoch,
+            lr,
+            seconds,
+            train_loss,
+            valid_wer: word_error_rate(model, &data.valid).0,
+            valid_attention_wer: attention_word_error_rate(model, &data.valid).map(|(w, _)| w),
+        });
+        checkpoint::save(out, model, mel, None)?;
+        if s.average_last > 1 && epoch + s.average_last > s.epochs {
+            add_weights(&mut weight_sum, model);
+        }
+    }
+    if s.average_last <= 1 {
+        return Ok(None);
+    }
+    for (p, sum) in model.params_mut().into_iter().zip(&weight_sum) {
+        for (v, total) in p.value.iter_mut().zip(sum) {
+            *v = (total / s.average_last as f64) as f32;
+        }
+    }
+    checkpoint::save(out, model, mel, None)?;
+    Ok(Some(word_error_rate(model, &data.valid).0))
+}
+
+/// Adds `model`'s weights to `sum` (one vector per parameter, created on
+/// the first call).
+fn add_weights(sum: &mut Vec<Vec<f64>>, model: &AsrModel<f32>) {
+    let params = model.params();
+    if sum.is_empty() {
+        *sum = params.iter().map(|p| vec![0.0; p.len()]).collect();
+    }
+    for (s, p) in sum.iter_mut().zip(params) {
+        for (a, &v) in s.iter_mut().zip(&p.value) {
+            *a += v as f64;
+        }
+    }
 }

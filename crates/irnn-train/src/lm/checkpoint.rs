@@ -161,6 +161,12 @@ pub fn save_quantized(
     crate::checkpoint::atomic_write(path, &bytes)
 }
 
+/// Bytes of the float weights-only checkpoint of `model`, the baseline the
+/// integer model's size is compared with.
+pub fn float_bytes(model: &LanguageModel<f32>, vocab: &Vocab) -> usize {
+    to_bytes(model, vocab, None, &Optimizer::default(), None, None).len()
+}
+
 /// Loads a checkpoint.
 pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
     load_with(path, read)

@@ -573,7 +573,12 @@ pub fn train_qat(
                 clip: s.clip,
                 optimizer: s.optimizer,
             };
-            rule.apply(&mut qat.model.params_mut(), steps, &mut optimizer, schedule.lr);
+            rule.apply(
+                &mut qat.model.params_mut(),
+                steps,
+                &mut optimizer,
+                schedule.lr,
+            );
             done += 1;
             loss_sum += loss * (steps * s.batch) as f64;
             tokens += steps * s.batch;

@@ -12,8 +12,8 @@ use crate::lm::checkpoint::{self, TrainProgress, TrainSettings};
 use crate::lm::data::{Batches, Corpus};
 use crate::lm::{LanguageModel, LmState};
 use crate::nn::optim::{Optimizer, ScheduleState};
-pub use crate::train::{Observer, Silent};
 use crate::nn::rng::TrainRng;
+pub use crate::train::{Observer, Silent};
 
 /// Batch size used for validation and test evaluation (as PyTorch's
 /// word_language_model).

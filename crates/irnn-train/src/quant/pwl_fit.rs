@@ -11,6 +11,11 @@
 
 use irnn_runtime::PwlTable;
 
+/// The default knot budget per table: 32 knots keep every gate's table
+/// within a few Q0.15 LSBs of the ideal function (docs/RESULTS.md, PWL
+/// section).
+pub const DEFAULT_KNOTS: usize = 32;
+
 /// A fitted table and its measured error against the ideal integer function.
 #[derive(Debug, Clone)]
 pub struct PwlFit {

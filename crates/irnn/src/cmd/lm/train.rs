@@ -1,4 +1,4 @@
-//! `irnn train lm` and `irnn eval`.
+//! `irnn train lm`: a float language model, trained or resumed.
 
 use std::path::PathBuf;
 
@@ -8,9 +8,10 @@ use irnn_train::lm::checkpoint::{self, TrainSettings};
 use irnn_train::lm::data::{load_corpus, Level, EMBEDDED_DATA};
 use irnn_train::lm::train::{fresh_progress, train, RunOptions, EVAL_BATCH};
 use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
-use irnn_train::nn::optim::{Optimizer, OptimizerKind, Schedule};
+use irnn_train::nn::optim::{Optimizer, Schedule};
 use irnn_train::nn::rng::TrainRng;
 
+use crate::args::OptimArg;
 use crate::progress::{metric, Bars};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -23,21 +24,6 @@ pub enum LevelArg {
 pub enum CellArg {
     Lstm,
     Gru,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum OptimArg {
-    Sgd,
-    Adam,
-}
-
-impl From<OptimArg> for OptimizerKind {
-    fn from(o: OptimArg) -> Self {
-        match o {
-            OptimArg::Sgd => OptimizerKind::Sgd,
-            OptimArg::Adam => OptimizerKind::Adam,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -155,7 +141,8 @@ fn level(l: LevelArg) -> Level {
     }
 }
 
-pub fn train_lm(a: TrainLm) -> Result<()> {
+/// Runs `irnn train lm`.
+pub fn run(a: TrainLm) -> Result<()> {
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout must be in [0, 1), got {}", a.dropout);
     }
@@ -295,80 +282,5 @@ pub fn train_lm(a: TrainLm) -> Result<()> {
             a.out.display()
         );
     }
-    Ok(())
-}
-
-/// Arguments of `irnn eval`.
-#[derive(Args, Debug)]
-pub struct Eval {
-    /// A float checkpoint (.safetensors) or an integer model (.irnn, run by
-    /// the integer runtime).
-    model: PathBuf,
-    /// Corpus (as for training); the test split is evaluated, or the whole
-    /// file with --whole.
-    #[arg(long, default_value = EMBEDDED_DATA)]
-    data: String,
-    /// Evaluate every token of --data (one file) instead of its test split.
-    #[arg(long)]
-    whole: bool,
-    /// Window length.
-    #[arg(long, default_value_t = 35)]
-    bptt: usize,
-    #[command(flatten)]
-    digits: crate::speech_cmd::DigitSets,
-    /// Speech: beam search with this many hypotheses for both heads (1:
-    /// greedy).
-    #[arg(long, default_value_t = 1)]
-    beam: usize,
-    /// Speech: also print where the errors are (substitutions by digit,
-    /// deletions, insertions).
-    #[arg(long)]
-    errors: bool,
-}
-
-pub fn eval(a: Eval) -> Result<()> {
-    let data = a.data.as_str();
-    if crate::model_cmd::is_model_file(&a.model) {
-        if crate::model_cmd::is_speech_model_file(&a.model) {
-            return crate::speech_cmd::eval_model(&a.model, data, &a.digits, a.beam, a.errors);
-        }
-        return crate::model_cmd::eval_model(&a.model, &a.data, a.whole);
-    }
-    if irnn_train::asr::checkpoint::is_asr_checkpoint(&a.model) {
-        return crate::speech_cmd::eval_checkpoint(&a.model, data, &a.digits);
-    }
-    let ck =
-        checkpoint::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let level = ck.model.config.level;
-    let tokens = if a.whole {
-        irnn_train::lm::data::corpus::encode_file(&ck.vocab, std::path::Path::new(&a.data), level)
-            .with_context(|| format!("reading {}", a.data))?
-    } else {
-        let corpus =
-            load_corpus(&a.data, level).with_context(|| format!("loading --data {}", a.data))?;
-        if corpus.vocab.tokens != ck.vocab.tokens {
-            bail!(
-                "--data {} has a different vocabulary from the checkpoint's training data",
-                a.data
-            );
-        }
-        corpus.test
-    };
-    if tokens.len() < EVAL_BATCH + 1 {
-        bail!(
-            "--data {}: too few tokens to evaluate ({})",
-            a.data,
-            tokens.len()
-        );
-    }
-    let mut model = ck.model;
-    let loss = model.evaluate(&tokens, EVAL_BATCH, a.bptt);
-    println!(
-        "{}: {} over {} tokens ({:.4} nats/token)",
-        a.model.display(),
-        metric(level == Level::Char, loss),
-        tokens.len(),
-        loss
-    );
     Ok(())
 }

@@ -19,8 +19,10 @@ use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{Optimizer, OptimizerKind, Schedule};
 use irnn_train::nn::rng::TrainRng;
 
+use super::lm::calibrate_with_spinner;
 use crate::progress::Bars;
-use crate::quant_cmd::{calibrate_with_spinner, float_checkpoint_bytes, DEFAULT_KNOTS};
+use irnn_train::lm::checkpoint::float_bytes;
+use irnn_train::quant::pwl_fit::DEFAULT_KNOTS;
 
 const FLOAT_EPOCHS: usize = 25;
 const QAT_EPOCHS: usize = 2;
@@ -124,7 +126,7 @@ pub fn run() -> Result<()> {
     let bytes = std::fs::read(&path)?;
     let int = read_language_model(&bytes)?;
     let int_test = eval::evaluate(&int, Isa::detect(), &corpus.test, EVAL_BATCH)?.mean();
-    let float_bytes = float_checkpoint_bytes(&float, &corpus.vocab);
+    let float_bytes = float_bytes(&float, &corpus.vocab);
 
     // Speed: score the test text as one stream, batch 1, both models.
     let text = &corpus.test;

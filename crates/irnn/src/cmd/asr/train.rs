@@ -1,23 +1,27 @@
-//! `irnn train asr`: the float CTC acoustic model on connected digits.
+//! `irnn train asr`: the float CTC acoustic model on connected digits. The
+//! recipe (rebuilt and perturbed training sets, schedule, weight averaging)
+//! is `irnn_train::asr::train`; this file parses, validates and reports.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use indicatif::ProgressBar;
 use irnn_train::asr::attention::DecoderConfig;
 use irnn_train::asr::train::{
-    attention_word_error_rate, featurize, featurize_each, train_epoch, word_error_rate, SpecAugment,
+    attention_word_error_rate, train, word_error_rate, AsrTrainSettings, EpochReport, SpecAugment,
+    TrainData,
 };
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
 use irnn_train::audio::perturb::Perturbation;
-use irnn_train::audio::{LogMel, MelConfig};
-use irnn_train::nn::optim::Optimizer;
+use irnn_train::audio::MelConfig;
 use irnn_train::nn::rng::TrainRng;
-use rand::seq::SliceRandom;
-use rand::Rng;
+use irnn_train::train::Observer;
 
-use crate::speech_cmd::{batch_bar, cosine_lr, DigitSets, Speakers};
+use super::open_speakers;
+use crate::args::DigitSetArgs;
+use crate::progress::batch_bar;
 
 #[derive(Args, Debug)]
 pub struct TrainAsr {
@@ -25,7 +29,7 @@ pub struct TrainAsr {
     #[arg(long)]
     data: PathBuf,
     #[command(flatten)]
-    digits: DigitSets,
+    digits: DigitSetArgs,
     /// Epochs.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
@@ -123,7 +127,40 @@ pub struct TrainAsr {
     out: PathBuf,
 }
 
-pub fn train_asr(a: TrainAsr) -> Result<()> {
+/// Draws a bar per epoch and prints one line per epoch.
+struct EpochLines {
+    bar: Option<ProgressBar>,
+}
+
+impl Observer<EpochReport> for EpochLines {
+    fn epoch_start(&mut self, epoch: usize, updates: usize, _units: usize) {
+        self.bar = Some(batch_bar(updates, epoch));
+    }
+
+    fn update_done(&mut self, done: usize, _units: usize, loss: f64, _lr: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!("loss {loss:.3}"));
+        }
+    }
+
+    fn epoch_end(&mut self, r: &EpochReport) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let att = r
+            .valid_attention_wer
+            .map(|w| format!(" | attention {w:.2} %"))
+            .unwrap_or_default();
+        println!(
+            "epoch {:>3} | lr {:.5} | {:.1} s | train loss {:.3} | valid WER {:.2} % (CTC){att}",
+            r.epoch, r.lr, r.seconds, r.train_loss, r.valid_wer
+        );
+    }
+}
+
+/// Runs `irnn train asr`.
+pub fn run(a: TrainAsr) -> Result<()> {
     if a.layers == 0 || a.hidden == 0 || a.stack == 0 || a.batch == 0 {
         bail!("--layers, --hidden, --stack and --batch must be positive");
     }
@@ -177,7 +214,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         range_db: a.range_db,
         ..MelConfig::default()
     };
-    let speakers = Speakers::open(&a.data, &mel)?;
+    let speakers = open_speakers(&a.data.to_string_lossy(), &mel)?;
     println!(
         "{} recordings; train speakers {:?}, validation {}, test {}",
         speakers.len(),
@@ -186,57 +223,33 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         speakers.split.test
     );
     let start = Instant::now();
-    let front = LogMel::new(mel);
-    // The VTLP front ends: factors 1 − W … 1 + W in 21 steps (none: `front`).
-    let warped: Vec<LogMel> = if a.vtlp > 0.0 {
-        (0..=20)
-            .map(|k| LogMel::warped(mel, (1.0 + a.vtlp * (k as f64 - 10.0) / 10.0) as f32))
-            .collect()
-    } else {
-        Vec::new()
+    let settings = AsrTrainSettings {
+        sets: a.digits.sets(),
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        clip: a.clip,
+        dropout: a.dropout,
+        fresh_utterances: a.fresh_utterances,
+        perturbation: Perturbation {
+            speed: a.speed_perturb as f32,
+            gain_db: a.gain_perturb as f32,
+            noise_db: noise,
+        },
+        vtlp: a.vtlp,
+        average_last: a.average_last,
+        spec_augment: SpecAugment {
+            masks: a.spec_augment,
+            max_band: a.spec_augment_band,
+            max_span: a.spec_augment_span,
+        },
     };
-    let perturbation = Perturbation {
-        speed: a.speed_perturb as f32,
-        gain_db: a.gain_perturb as f32,
-        noise_db: noise,
-    };
-    let train_utts = speakers.train(&a.digits)?;
-    // With fresh utterances or any perturbation the training set is
-    // rebuilt every epoch (new digit strings from the same recordings, a
-    // new speed, level, noise or warp per utterance; building and featurizing 3,000 utterances
-    // takes about a second).
-    let rebuilt = |epoch: u64| -> Result<_> {
-        let utts = if a.fresh_utterances {
-            speakers.train_for_epoch(&a.digits, epoch as usize)?
-        } else {
-            train_utts.clone()
-        };
-        let mut rng = TrainRng::seed(a.digits.seed ^ 0x5EED ^ epoch.wrapping_mul(0x9E37));
-        let mut warp = Vec::with_capacity(utts.len());
-        let utts: Vec<_> = utts
-            .into_iter()
-            .map(|mut u| {
-                u.samples = perturbation.apply(&u.samples, &mut rng);
-                warp.push((!warped.is_empty()).then(|| rng.gen_range(0..warped.len())));
-                u
-            })
-            .collect();
-        Ok(featurize_each(&utts, |i| {
-            warp[i].map_or(&front, |k| &warped[k])
-        }))
-    };
-    let perturbed = perturbation.is_on() || a.vtlp > 0.0;
-    let mut train = if perturbed {
-        rebuilt(1)?
-    } else {
-        featurize(&train_utts, &front)
-    };
-    let (valid, test) = speakers.valid_and_test(&a.digits, &front)?;
+    let mut data = TrainData::new(&speakers, mel, &settings)?;
     println!(
         "features: {} / {} / {} utterances in {:.1} s",
-        train.features.len(),
-        valid.features.len(),
-        test.features.len(),
+        data.train.features.len(),
+        data.valid.features.len(),
+        data.test.features.len(),
         start.elapsed().as_secs_f64()
     );
     let config = AsrConfig {
@@ -253,7 +266,7 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         }),
         conv_channels: a.conv_channels,
     };
-    let mut rng = TrainRng::seed(a.digits.seed);
+    let mut rng = TrainRng::seed(settings.sets.seed);
     let mut model = match &a.init {
         Some(path) => {
             let ck =
@@ -286,73 +299,22 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         a.stack,
         if a.layer_norm { ", LayerNorm" } else { "" }
     );
-    let mut optimizer = Optimizer::default();
-    let mut order: Vec<usize> = (0..train.features.len()).collect();
-    // Running sum of the weights after each of the last --average-last epochs.
-    let mut weight_sum: Vec<Vec<f64>> = Vec::new();
-    for epoch in 1..=a.epochs {
-        if epoch > 1 && (perturbed || a.fresh_utterances) {
-            train = rebuilt(epoch as u64)?;
-        }
-        order.shuffle(&mut rng);
-        let lr = cosine_lr(a.lr, epoch, a.epochs);
-        let bar = batch_bar(order.len().div_ceil(a.batch), epoch);
-        let t = Instant::now();
-        let augment = a.digits.masks_for_epoch(
-            SpecAugment {
-                masks: a.spec_augment,
-                max_band: a.spec_augment_band,
-                max_span: a.spec_augment_span,
-            },
-            epoch,
-        );
-        let loss = train_epoch(
-            &mut model,
-            &train,
-            &order,
-            a.batch,
-            &mut optimizer,
-            lr,
-            a.clip,
-            augment,
-            (
-                a.dropout,
-                a.digits.seed.wrapping_mul(7919).wrapping_add(epoch as u64),
-            ),
-            |b, l| {
-                bar.set_position(b as u64);
-                bar.set_message(format!("loss {l:.3}"));
-            },
-        );
-        bar.finish_and_clear();
-        let (wer, _) = word_error_rate(&model, &valid);
-        let att = attention_word_error_rate(&model, &valid)
-            .map(|(w, _)| format!(" | attention {w:.2} %"))
-            .unwrap_or_default();
-        println!(
-            "epoch {epoch:>3} | lr {lr:.5} | {:.1} s | train loss {loss:.3} | valid WER {wer:.2} % (CTC){att}",
-            t.elapsed().as_secs_f64()
-        );
-        checkpoint::save(&a.out, &model, &mel, None)?;
-        if a.average_last > 1 && epoch + a.average_last > a.epochs {
-            add_weights(&mut weight_sum, &model);
-        }
-    }
-    if a.average_last > 1 {
-        for (p, sum) in model.params_mut().into_iter().zip(&weight_sum) {
-            for (v, s) in p.value.iter_mut().zip(sum) {
-                *v = (s / a.average_last as f64) as f32;
-            }
-        }
-        let (wer, _) = word_error_rate(&model, &valid);
+    let averaged = train(
+        &mut model,
+        &mut data,
+        &mut rng,
+        &a.out,
+        &mel,
+        &mut EpochLines { bar: None },
+    )?;
+    if let Some(wer) = averaged {
         println!(
             "mean of the last {} epochs' weights | valid WER {wer:.2} % (CTC)",
             a.average_last
         );
-        checkpoint::save(&a.out, &model, &mel, None)?;
     }
-    let (wer, words) = word_error_rate(&model, &test);
-    let att = attention_word_error_rate(&model, &test)
+    let (wer, words) = word_error_rate(&model, &data.test);
+    let att = attention_word_error_rate(&model, &data.test)
         .map(|(w, _)| format!(", attention decoder {w:.2} %"))
         .unwrap_or_default();
     println!(
@@ -361,18 +323,4 @@ pub fn train_asr(a: TrainAsr) -> Result<()> {
         a.out.display()
     );
     Ok(())
-}
-
-/// Adds `model`'s weights to `sum` (one vector per parameter, created on
-/// the first call).
-fn add_weights(sum: &mut Vec<Vec<f64>>, model: &AsrModel<f32>) {
-    let params = model.params();
-    if sum.is_empty() {
-        *sum = params.iter().map(|p| vec![0.0; p.len()]).collect();
-    }
-    for (s, p) in sum.iter_mut().zip(params) {
-        for (a, &v) in s.iter_mut().zip(&p.value) {
-            *a += v as f64;
-        }
-    }
 }

@@ -1,0 +1,179 @@
+//! `irnn qat` of an acoustic model: calibration, then quantization-aware
+//! training whose forward pass is the integer model
+//! (`irnn_train::asr::qat`); writes the QAT checkpoint and the `.irnn`
+//! model, and checks that the file reproduces QAT's transcripts.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use indicatif::ProgressBar;
+use irnn_runtime::format::write_speech_model;
+use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
+use irnn_train::asr::data::featurize;
+use irnn_train::asr::eval::Transcripts;
+use irnn_train::asr::export::integer_model;
+use irnn_train::asr::qat::{train_qat, AsrQatSettings, QatEpochReport};
+use irnn_train::asr::train::SpecAugment;
+use irnn_train::audio::LogMel;
+use irnn_train::checkpoint::atomic_write;
+use irnn_train::quant::pwl_fit::PwlFitter;
+use irnn_train::train::Observer;
+
+use super::{calibrate_on, open_speakers};
+use crate::args::{DigitSetArgs, QatCommon};
+use crate::model_file::ModelFile;
+use crate::progress::batch_bar;
+
+/// Options of `irnn qat` for speech models.
+#[derive(Args, Debug)]
+pub struct AsrQatArgs {
+    /// Training utterances used for the initial calibration.
+    #[arg(long, default_value_t = 300)]
+    pub calibration_utterances: usize,
+    /// New training utterances every epoch after the first (as
+    /// `irnn train asr --fresh-utterances`).
+    #[arg(long)]
+    pub fresh_utterances: bool,
+    /// SpecAugment masks of each kind per utterance during QAT (as
+    /// `irnn train asr --spec-augment`; 0: none).
+    #[arg(long, default_value_t = 0)]
+    pub spec_augment: usize,
+    /// Widest frequency mask, in mel filters (0: time masks only).
+    #[arg(long, default_value_t = 8)]
+    pub spec_augment_band: usize,
+    /// Longest time mask, in frames.
+    #[arg(long, default_value_t = 10)]
+    pub spec_augment_span: usize,
+    #[command(flatten)]
+    pub digits: DigitSetArgs,
+}
+
+/// Draws a bar per epoch and prints one line per epoch.
+struct EpochLines {
+    bar: Option<ProgressBar>,
+    references: Vec<Vec<u8>>,
+}
+
+impl Observer<QatEpochReport> for EpochLines {
+    fn epoch_start(&mut self, epoch: usize, updates: usize, _units: usize) {
+        self.bar = Some(batch_bar(updates, epoch));
+    }
+
+    fn update_done(&mut self, done: usize, _units: usize, loss: f64, _lr: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!("integer CTC loss {loss:.3}"));
+        }
+    }
+
+    fn epoch_end(&mut self, r: &QatEpochReport) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "QAT epoch {} | lr {:.6} | {:.1} s | integer loss {:.3} | valid (integer) {}",
+            r.epoch,
+            r.lr,
+            r.seconds,
+            r.train_loss,
+            r.valid.rates(&self.references)
+        );
+    }
+}
+
+/// `irnn qat` of an acoustic-model checkpoint.
+pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
+    let ck = file.asr_checkpoint()?;
+    if c.batch == 0 || c.epochs == 0 {
+        bail!("--batch and --epochs must be positive");
+    }
+    let (out, model_out) = c.outputs();
+    let sets = a.digits.sets();
+    let speakers = open_speakers(&c.data, &ck.mel)?;
+    let front = LogMel::new(ck.mel);
+    let train = featurize(&speakers.train(&sets)?, &front);
+    let (valid, test) = speakers.valid_and_test(&sets, &front)?;
+    println!(
+        "{} / {} / {} utterances (train speakers {:?}, validation {}, test {})",
+        train.features.len(),
+        valid.features.len(),
+        test.features.len(),
+        speakers.split.train,
+        speakers.split.valid,
+        speakers.split.test
+    );
+    let mut model = ck.model;
+    let float_test = Transcripts::float(&model, &test).rates(&test.digits);
+    let ranges = calibrate_on(&model, &train, a.calibration_utterances);
+    let mut pwl = PwlFitter::new(c.knots);
+    let ptq = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
+    let ptq_test = Transcripts::integer(&ptq, &test)?.rates(&test.digits);
+    println!(
+        "test speaker {}: float {float_test} | PTQ (calibration only, integer) {ptq_test}",
+        speakers.split.test,
+    );
+    let settings = AsrQatSettings {
+        sets,
+        epochs: c.epochs,
+        batch: c.batch,
+        lr: c.lr,
+        clip: c.clip,
+        fresh_utterances: a.fresh_utterances,
+        spec_augment: SpecAugment {
+            masks: a.spec_augment,
+            max_band: a.spec_augment_band,
+            max_span: a.spec_augment_span,
+        },
+    };
+    let start = Instant::now();
+    train_qat(
+        &mut model,
+        &ck.mel,
+        &ranges,
+        &mut pwl,
+        &speakers,
+        train,
+        &valid,
+        &settings,
+        &mut EpochLines {
+            bar: None,
+            references: valid.digits.clone(),
+        },
+    )?;
+    let int = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
+    let qat_transcripts = Transcripts::integer(&int, &test)?;
+    let qat_test = qat_transcripts.rates(&test.digits);
+    let quant = AsrQuantInfo {
+        ranges,
+        knots: c.knots,
+    };
+    checkpoint::save(&out, &model, &ck.mel, Some(&quant))?;
+    let bytes = write_speech_model(&int);
+    atomic_write(&model_out, &bytes)?;
+    // The file, read back, must give QAT's transcripts.
+    let back = ModelFile::read(&model_out)?.speech_model()?;
+    let file_transcripts = Transcripts::integer(&back, &test)?;
+    if file_transcripts != qat_transcripts {
+        bail!(
+            "{} does not reproduce the QAT model's transcripts",
+            model_out.display(),
+        );
+    }
+    let same = qat_transcripts.len();
+    println!(
+        "test speaker {}: float {float_test} | PTQ {ptq_test} | QAT → integer {qat_test}  ({:.0} s)",
+        speakers.split.test,
+        start.elapsed().as_secs_f64()
+    );
+    let fb = checkpoint::float_bytes(&model);
+    println!(
+        "saved {} (float + ranges) and {} ({} bytes = {:.3} × the {fb} bytes of float weights); \
+         the file reproduces all {same} QAT transcripts",
+        out.display(),
+        model_out.display(),
+        bytes.len(),
+        bytes.len() as f64 / fb as f64,
+    );
+    Ok(())
+}

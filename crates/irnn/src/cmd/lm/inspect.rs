@@ -1,0 +1,81 @@
+//! `irnn inspect` of an integer language model.
+
+use anyhow::Result;
+use irnn_runtime::model::RecurrentCell;
+use irnn_runtime::TokenLevel;
+use irnn_train::quant::export::logit_scale;
+
+use crate::describe::{multiplier_real, print_lstm, pwl_line};
+use crate::model_file::ModelFile;
+
+/// `irnn inspect` of a language model.
+pub fn run(file: &ModelFile) -> Result<()> {
+    let model = file.language_model()?;
+    let size = file.bytes.len();
+    let v = &model.vocabulary;
+    println!(
+        "{}: {size} bytes, format version {}",
+        file.path.display(),
+        file.format_version()
+    );
+    println!(
+        "vocabulary: {} {} tokens",
+        v.len(),
+        if v.level == TokenLevel::Char {
+            "character"
+        } else {
+            "word"
+        }
+    );
+    let e = &model.embedding;
+    println!(
+        "embedding: int8 [{} × {}] = {} bytes",
+        e.vocab(),
+        e.dim(),
+        e.vocab() * e.dim()
+    );
+    for (l, layer) in model.layers.iter().enumerate() {
+        match &layer.cell {
+            RecurrentCell::Lstm(c) => print_lstm(&format!("layer {l}"), c),
+            RecurrentCell::Gru(c) => {
+                println!(
+                    "layer {l}: GRU {} → {} (reset {:?})",
+                    c.input, c.hidden, c.reset
+                );
+                println!(
+                    "    weights int8 W_x [{} × {}], W_h [{} × {}]; h int8 zero point {}",
+                    c.w_x.rows(),
+                    c.w_x.cols(),
+                    c.w_h.rows(),
+                    c.w_h.cols(),
+                    c.h_zero_point
+                );
+                println!("    PWL tables (int16 input → Q0.15):");
+                for (name, t) in ["sigmoid r", "sigmoid z", "tanh n"]
+                    .iter()
+                    .zip(&c.gate_activation)
+                {
+                    println!("{}", pwl_line(name, t));
+                }
+            }
+        }
+        if let Some(add) = &layer.residual {
+            println!(
+                "    residual add: multipliers {:.4} (h), {:.4} (input); zero points {}, {} → {}",
+                multiplier_real(add.multiplier_a),
+                multiplier_real(add.multiplier_b),
+                add.zero_point_a,
+                add.zero_point_b,
+                add.zero_point_out
+            );
+        }
+    }
+    let o = &model.output;
+    println!(
+        "output: int8 [{} × {}], one weight scale; int32 logits, unit {:.6e}",
+        o.weights.rows(),
+        o.weights.cols(),
+        logit_scale(o.logit_scale)
+    );
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! `irnn qat` of a language model: calibration, then quantization-aware
+//! training whose forward pass is the integer runtime; writes the QAT
+//! checkpoint and the `.irnn` model.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use irnn_runtime::format::write_language_model;
+use irnn_train::checkpoint::atomic_write;
+use irnn_train::lm::checkpoint::{self, QuantInfo};
+use irnn_train::lm::data::Level;
+use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
+use irnn_train::lm::train::EVAL_BATCH;
+use irnn_train::nn::optim::Schedule;
+
+use super::{calibrate_with_spinner, load_matching_corpus};
+use crate::args::{OptimArg, QatCommon};
+use crate::model_file::ModelFile;
+use crate::progress::{metric, Bars};
+
+/// Options of `irnn qat` for language models.
+#[derive(Args, Debug)]
+pub struct LmQatArgs {
+    /// Window length.
+    #[arg(long, default_value_t = 35)]
+    pub bptt: usize,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimArg::Adam)]
+    pub optimizer: OptimArg,
+    /// Dropout on the int8 inputs during QAT (default: the checkpoint's).
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Fraction of the run, at the end, with frozen ranges.
+    #[arg(long, default_value_t = 0.25)]
+    pub freeze: f64,
+    /// Training tokens for the initial calibration.
+    #[arg(long, default_value_t = 20_000)]
+    pub calibration_tokens: usize,
+    /// Stop after this many windows (quick runs).
+    #[arg(long)]
+    pub max_windows: Option<usize>,
+}
+
+/// `irnn qat` of a language-model checkpoint.
+pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
+    let ck = file.lm_checkpoint()?;
+    let corpus = load_matching_corpus(&c.data, &ck.model, &ck.vocab.tokens)?;
+    if c.batch == 0 || a.bptt == 0 || c.epochs == 0 {
+        bail!("--batch, --bptt and --epochs must be positive");
+    }
+    let char_level = ck.model.config.level == Level::Char;
+    let (out, model_out) = c.outputs();
+
+    if a.dropout.is_some_and(|p| !(0.0..1.0).contains(&p)) {
+        bail!(
+            "--dropout must be in [0, 1), got {:?}",
+            a.dropout.unwrap_or_default()
+        );
+    }
+    let mut float = ck.model.clone();
+    let float_valid = float.evaluate(&corpus.valid, EVAL_BATCH, a.bptt);
+    let float_test = float.evaluate(&corpus.test, EVAL_BATCH, a.bptt);
+    let ranges = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
+    let mut qat = Qat::new(ck.model, ck.vocab, ranges, c.knots)?;
+    if let Some(p) = a.dropout {
+        qat.dropout = p;
+    }
+    // Before training, the exported model is the calibration-only one (PTQ).
+    let ptq_valid = qat
+        .evaluate(&corpus.valid, EVAL_BATCH, a.bptt, false)?
+        .0
+        .mean();
+    let ptq_test = qat
+        .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
+        .0
+        .mean();
+    println!(
+        "float: valid {} | PTQ (calibration only, integer): valid {}",
+        metric(char_level, float_valid),
+        metric(char_level, ptq_valid)
+    );
+    let settings = QatSettings {
+        epochs: c.epochs,
+        batch: c.batch,
+        bptt: a.bptt,
+        optimizer: a.optimizer.into(),
+        lr: c.lr,
+        schedule: Schedule::Cosine {
+            epochs: c.epochs,
+            min_lr: 0.0,
+        },
+        clip: c.clip,
+        sum_over_time: false,
+        freeze_fraction: a.freeze,
+        max_windows: a.max_windows,
+    };
+    let start = std::time::Instant::now();
+    train_qat(&mut qat, &corpus, &settings, &mut Bars::new(char_level))?;
+    let qat_test = qat
+        .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
+        .0
+        .mean();
+    let info = QuantInfo {
+        ranges: qat.ranges.clone(),
+        knots: qat.knots(),
+    };
+    checkpoint::save_quantized(&out, &qat.model, &qat.vocab, &info)?;
+    let int = qat.export()?;
+    let bytes = write_language_model(&int);
+    atomic_write(&model_out, &bytes)?;
+    let float_bytes = checkpoint::float_bytes(&float, &qat.vocab);
+    println!(
+        "test: float {} | PTQ {} | QAT → integer {}  ({:.0} s, {} PWL fits)",
+        metric(char_level, float_test),
+        metric(char_level, ptq_test),
+        metric(char_level, qat_test),
+        start.elapsed().as_secs_f64(),
+        qat.pwl_fits()
+    );
+    println!(
+        "saved {} (float + ranges) and {} ({} bytes = {:.3} × the {}-byte float checkpoint)",
+        out.display(),
+        model_out.display(),
+        bytes.len(),
+        bytes.len() as f64 / float_bytes as f64,
+        float_bytes
+    );
+    println!(
+        "`irnn eval {} --data {}` reproduces the integer figure exactly.",
+        model_out.display(),
+        c.data
+    );
+    Ok(())
+}

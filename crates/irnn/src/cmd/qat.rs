@@ -1,0 +1,40 @@
+//! `irnn qat`: quantization-aware training of a float checkpoint, language
+//! or acoustic model (the checkpoint says which).
+
+use anyhow::Result;
+use clap::{ArgMatches, Args};
+
+use super::asr::qat::AsrQatArgs;
+use super::lm::qat::LmQatArgs;
+use super::{asr, lm};
+use crate::args::{refuse_options_of, QatCommon};
+use crate::model_file::{FileKind, ModelFile};
+
+/// Arguments of `irnn qat`.
+#[derive(Args, Debug)]
+pub struct QatArgs {
+    #[command(flatten)]
+    common: QatCommon,
+    #[command(flatten, next_help_heading = "Language models")]
+    lm: LmQatArgs,
+    #[command(flatten, next_help_heading = "Speech models")]
+    asr: AsrQatArgs,
+}
+
+/// Runs `irnn qat`.
+pub fn run(a: QatArgs, matches: &ArgMatches) -> Result<()> {
+    let file = ModelFile::read(&a.common.checkpoint)?;
+    let needs = "a float checkpoint (.safetensors from `irnn train`)";
+    file.expect(
+        &[FileKind::LmCheckpoint, FileKind::AsrCheckpoint],
+        "qat",
+        needs,
+    )?;
+    if file.kind.is_speech() {
+        refuse_options_of::<LmQatArgs>(matches, &file, "language models")?;
+        asr::qat::run(&file, &a.common, &a.asr)
+    } else {
+        refuse_options_of::<AsrQatArgs>(matches, &file, "speech models")?;
+        lm::qat::run(&file, &a.common, &a.lm)
+    }
+}
