@@ -22,6 +22,8 @@
 //!   and the update rule.
 //! * [`step_bench`] — one recurrent step timed, integer against f32.
 
+#![warn(missing_docs)]
+
 pub mod asr;
 pub mod audio;
 pub mod checkpoint;

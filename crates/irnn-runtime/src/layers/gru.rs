@@ -1,6 +1,6 @@
 //! The integer GRU cell, with both reset conventions (NUMERICS.md §4.3).
 //!
-//! Gate order in every [3H] tensor is r, z, n (PyTorch's).
+//! Gate order in every `[3H]` tensor is r, z, n (PyTorch's).
 //!
 //! * **Reset after** (PyTorch, cuDNN): `n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))`.
 //!   The recurrent n-contribution is requantized to n's int16 grid, scaled by

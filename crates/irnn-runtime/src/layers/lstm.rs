@@ -10,7 +10,7 @@
 //! | sigmoid / tanh outputs | int16 Q0.15 | 2^−15 |
 //! | cell state c | int16 | 2^−`cell_fraction_bits` |
 //!
-//! Gate order in every [4H] tensor is i, f, g, o (PyTorch's).
+//! Gate order in every `[4H]` tensor is i, f, g, o (PyTorch's).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -86,12 +86,12 @@ pub struct LstmScratch {
 }
 
 impl LstmScratch {
-    /// After a step: the activated gates i, f, g, o (Q0.15, [4H]).
+    /// After a step: the activated gates i, f, g, o (Q0.15, `[4H]`).
     pub fn activated_gates(&self) -> &[i16] {
         &self.activated
     }
 
-    /// After a step: tanh of the (normalised) cell (Q0.15, [H]).
+    /// After a step: tanh of the (normalised) cell (Q0.15, `[H]`).
     pub fn cell_tanh(&self) -> &[i16] {
         &self.cell_tanh
     }

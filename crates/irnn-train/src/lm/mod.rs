@@ -5,7 +5,7 @@
 //! * [`data`] — corpora, vocabularies and parallel-stream batches.
 //! * [`train`] — truncated-BPTT training with exact resumption.
 //! * [`checkpoint`] — the language model in the shared checkpoint codec.
-//! * [`calibrate`] — the ranges of every activation (post-training
+//! * [`calibrate`](mod@calibrate) — the ranges of every activation (post-training
 //!   quantization).
 //! * [`export`] — the float model plus its ranges → the runtime's
 //!   [`irnn_runtime::model::IntLanguageModel`].

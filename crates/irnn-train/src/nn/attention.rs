@@ -26,7 +26,7 @@ pub struct AdditiveAttention<T> {
     pub key: Linear<T>,
     /// Query projection (no bias: `b_k` covers it), [A × Q].
     pub query: Param<T>,
-    /// The scoring vector, [A].
+    /// The scoring vector, `[A]`.
     pub v: Param<T>,
 }
 

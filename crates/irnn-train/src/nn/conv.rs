@@ -24,7 +24,7 @@ pub const MEL_STRIDE: usize = 2;
 pub struct MelConv<T> {
     /// [channels × 3 × 3] (time, mel).
     pub weight: Param<T>,
-    /// [channels].
+    /// `[channels]`.
     pub bias: Param<T>,
     /// Mel filters in.
     pub mels: usize,

@@ -10,7 +10,7 @@ use super::{Param, Real};
 pub struct Linear<T> {
     /// [out × in].
     pub weight: Param<T>,
-    /// [out].
+    /// `[out]`.
     pub bias: Param<T>,
 }
 

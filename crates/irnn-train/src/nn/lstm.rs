@@ -26,13 +26,13 @@ pub const LN_EPSILON: f64 = 1e-5;
 /// LayerNorm parameters of an LSTM layer.
 #[derive(Debug, Clone)]
 pub struct LstmNorm<T> {
-    /// γ of the gate pre-activations, [4H].
+    /// γ of the gate pre-activations, `[4H]`.
     pub gate_gamma: Param<T>,
-    /// β of the gate pre-activations, [4H].
+    /// β of the gate pre-activations, `[4H]`.
     pub gate_beta: Param<T>,
-    /// γ of the cell, [H].
+    /// γ of the cell, `[H]`.
     pub cell_gamma: Param<T>,
-    /// β of the cell, [H].
+    /// β of the cell, `[H]`.
     pub cell_beta: Param<T>,
 }
 

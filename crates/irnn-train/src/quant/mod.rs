@@ -3,7 +3,7 @@
 //!
 //! * [`multiplier`] — real scales → the runtime's fixed-point multipliers.
 //! * [`ranges`] — `[min, max]` observers and range snapping.
-//! * [`reference`] — f64 reference cells, the functions the integer cells
+//! * [`reference`](mod@reference) — f64 reference cells, the functions the integer cells
 //!   approximate.
 //! * [`cells`] — float cells plus their ranges → the runtime's integer
 //!   cells (LSTM, GRU, LayerNorm, attention).

@@ -16,11 +16,11 @@ pub struct LstmParams {
     pub w_x: Vec<f64>,
     /// [4H × H].
     pub w_h: Vec<f64>,
-    /// [4H], b_ih + b_hh.
+    /// `[4H]`, b_ih + b_hh.
     pub bias: Vec<f64>,
-    /// Per-gate LayerNorm (γ, β each [4H]) on the gate pre-activations.
+    /// Per-gate LayerNorm (γ, β each `[4H]`) on the gate pre-activations.
     pub gate_norm: Option<(Vec<f64>, Vec<f64>)>,
-    /// LayerNorm (γ, β each [H]) of the cell before its tanh.
+    /// LayerNorm (γ, β each `[H]`) of the cell before its tanh.
     pub cell_norm: Option<(Vec<f64>, Vec<f64>)>,
     /// `c = f⊙c + min(1 − f, i)⊙g`.
     pub capped_input_gate: bool,
@@ -40,9 +40,9 @@ pub struct GruParams {
     pub w_x: Vec<f64>,
     /// [3H × H].
     pub w_h: Vec<f64>,
-    /// [3H].
+    /// `[3H]`.
     pub b_x: Vec<f64>,
-    /// [3H].
+    /// `[3H]`.
     pub b_h: Vec<f64>,
     /// Reset applied before the recurrent product (original GRU) instead of
     /// after it (PyTorch).
@@ -54,11 +54,11 @@ pub struct GruParams {
 pub struct StepTrace {
     /// Gate pre-activations (before LN), [gates·H].
     pub pre: Vec<f64>,
-    /// Gate pre-activations after LN (LSTM with gate LN), [4H].
+    /// Gate pre-activations after LN (LSTM with gate LN), `[4H]`.
     pub pre_normed: Vec<f64>,
-    /// Recurrent contribution `W_h h (+ b_h)` ([3H], GRU only).
+    /// Recurrent contribution `W_h h (+ b_h)` (`[3H]`, GRU only).
     pub recurrent: Vec<f64>,
-    /// The cell input to its tanh (after cell LN if any), [H].
+    /// The cell input to its tanh (after cell LN if any), `[H]`.
     pub cell_in: Vec<f64>,
 }
 
@@ -192,11 +192,11 @@ pub enum AttentionParams {
         attn: usize,
         /// [A × D].
         w_key: Vec<f64>,
-        /// [A].
+        /// `[A]`.
         b_key: Vec<f64>,
         /// [A × Q].
         w_query: Vec<f64>,
-        /// [A].
+        /// `[A]`.
         v: Vec<f64>,
     },
     /// Luong dot product.
@@ -216,7 +216,7 @@ pub struct AttentionTrace {
     pub query: Vec<f64>,
     /// Softmax weights.
     pub weights: Vec<f64>,
-    /// Context vector, [D].
+    /// Context vector, `[D]`.
     pub context: Vec<f64>,
 }
 

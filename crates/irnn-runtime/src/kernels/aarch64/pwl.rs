@@ -5,7 +5,7 @@
 //! add per knot on 8 int16 lanes (the x86 AVX2 kernel counts the same way;
 //! no data-dependent branch, where a scalar binary search mispredicts about
 //! once per level). Each lane then applies its segment's formula, which is
-//! the scalar reference's own ([`PwlTable::segment_value`]). Tables of more
+//! the scalar reference's own (`PwlTable::segment_value`). Tables of more
 //! than 33 knots, where counting costs more than searching, run the scalar
 //! reference.
 
