@@ -6,7 +6,14 @@
 use std::path::{Path, PathBuf};
 
 /// Folders a repository path can start with.
-const ROOTS: [&str; 6] = ["crates/", "docs/", "bench/", "fixtures/", "examples/", ".ci/"];
+const ROOTS: [&str; 6] = [
+    "crates/",
+    "docs/",
+    "bench/",
+    "fixtures/",
+    "examples/",
+    ".ci/",
+];
 
 /// Generated or local folders: cited (as outputs), never committed.
 const GENERATED: [&str; 4] = ["bench/.venv", "target", "checkpoints", "logs"];
@@ -81,9 +88,15 @@ fn every_link_and_cited_file_exists() {
     let mut checked = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        let shown = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        let shown = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         if text.contains("DESIGN.md") && !shown.ends_with("docs.rs") {
-            missing.push(format!("{shown}: cites DESIGN.md, which is not in the repository"));
+            missing.push(format!(
+                "{shown}: cites DESIGN.md, which is not in the repository"
+            ));
         }
         if shown.ends_with(".md") {
             for link in markdown_links(&text) {
@@ -107,7 +120,10 @@ fn every_link_and_cited_file_exists() {
             }
         }
     }
-    println!("checked {checked} links and cited paths in {} files", files.len());
+    println!(
+        "checked {checked} links and cited paths in {} files",
+        files.len()
+    );
     assert!(checked > 20, "only {checked} links and paths found");
     assert!(missing.is_empty(), "missing:\n{}", missing.join("\n"));
 }

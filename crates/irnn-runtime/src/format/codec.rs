@@ -1,0 +1,285 @@
+//! The primitives every layer codec is written with: little-endian
+//! integers, typed tensors (dtype, rank, dimensions, data), fixed-point
+//! multipliers and string lists. The [`Reader`] checks every length against
+//! the bytes that remain before allocating, and every dimension against
+//! [`MAX_DIM`](super::MAX_DIM).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{FormatError, MAX_DIM, MAX_LAYERS, MAX_TOKEN_BYTES};
+use crate::fixed_point::QuantizedMultiplier;
+
+/// Element types of stored tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(in crate::format) enum DType {
+    I8 = 1,
+    I32 = 3,
+    U8 = 4,
+}
+
+impl DType {
+    fn size(self) -> u64 {
+        match self {
+            DType::I8 | DType::U8 => 1,
+            DType::I32 => 4,
+        }
+    }
+}
+
+/// Appends a model's payload.
+pub(in crate::format) struct Writer(pub(in crate::format) Vec<u8>);
+
+impl Writer {
+    /// A count, then each string as length + UTF-8 bytes.
+    pub(in crate::format) fn strings(&mut self, list: &[String]) {
+        self.u32(list.len() as u32);
+        for t in list {
+            self.u32(t.len() as u32);
+            self.0.extend_from_slice(t.as_bytes());
+        }
+    }
+
+    pub(in crate::format) fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+
+    pub(in crate::format) fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub(in crate::format) fn i32(&mut self, v: i32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub(in crate::format) fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub(in crate::format) fn header(&mut self, dtype: DType, dims: &[u32]) {
+        self.u8(dtype as u8);
+        self.u8(dims.len() as u8);
+        for &d in dims {
+            self.u32(d);
+        }
+    }
+
+    pub(in crate::format) fn tensor_i8(&mut self, dims: &[u32], data: &[i8]) {
+        self.header(DType::I8, dims);
+        self.0.extend(data.iter().map(|&v| v as u8));
+    }
+
+    pub(in crate::format) fn tensor_u8(&mut self, dims: &[u32], data: &[u8]) {
+        self.header(DType::U8, dims);
+        self.0.extend_from_slice(data);
+    }
+
+    pub(in crate::format) fn tensor_i32(&mut self, dims: &[u32], data: &[i32]) {
+        self.header(DType::I32, dims);
+        for &v in data {
+            self.i32(v);
+        }
+    }
+
+    pub(in crate::format) fn multiplier(&mut self, m: QuantizedMultiplier) {
+        self.i32(m.mantissa);
+        self.i32(m.shift);
+    }
+}
+
+/// Reads a payload, front to back.
+pub(in crate::format) struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+/// The error for a value the format does not allow.
+pub(in crate::format) fn invalid(what: impl Into<String>) -> FormatError {
+    FormatError::InvalidValue { what: what.into() }
+}
+
+impl<'a> Reader<'a> {
+    pub(in crate::format) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    pub(in crate::format) fn remaining(&self) -> u64 {
+        (self.bytes.len() - self.pos) as u64
+    }
+
+    pub(in crate::format) fn take(
+        &mut self,
+        n: usize,
+        what: &str,
+    ) -> Result<&'a [u8], FormatError> {
+        if (n as u64) > self.remaining() {
+            return Err(FormatError::Truncated {
+                what: what.into(),
+                needed: n as u64,
+                available: self.remaining(),
+            });
+        }
+        let s = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub(in crate::format) fn u8(&mut self, what: &str) -> Result<u8, FormatError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    pub(in crate::format) fn u32(&mut self, what: &str) -> Result<u32, FormatError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub(in crate::format) fn i32(&mut self, what: &str) -> Result<i32, FormatError> {
+        Ok(self.u32(what)? as i32)
+    }
+
+    pub(in crate::format) fn u64(&mut self, what: &str) -> Result<u64, FormatError> {
+        let lo = self.u32(what)? as u64;
+        let hi = self.u32(what)? as u64;
+        Ok(lo | hi << 32)
+    }
+
+    pub(in crate::format) fn dim(&mut self, what: &str) -> Result<u32, FormatError> {
+        let d = self.u32(what)?;
+        self.checked_dim(what, d)
+    }
+
+    pub(in crate::format) fn checked_dim(&self, what: &str, d: u32) -> Result<u32, FormatError> {
+        if d > MAX_DIM {
+            return Err(FormatError::DimensionTooLarge {
+                what: what.into(),
+                value: d as u64,
+                max: MAX_DIM as u64,
+            });
+        }
+        Ok(d)
+    }
+
+    /// A tensor header: checks type and shape against `expected` (a 0 in
+    /// `expected` accepts any size on that axis) and that the data fits in
+    /// the bytes left. Returns the shape and the raw data.
+    pub(in crate::format) fn tensor(
+        &mut self,
+        what: &str,
+        dtype: DType,
+        expected: &[u32],
+    ) -> Result<(Vec<u32>, &'a [u8]), FormatError> {
+        let t = self.u8(what)?;
+        if t != dtype as u8 {
+            return Err(invalid(alloc::format!(
+                "tensor {what} has element type {t}, expected {}",
+                dtype as u8
+            )));
+        }
+        let ndim = self.u8(what)? as usize;
+        if ndim != expected.len() {
+            return Err(invalid(alloc::format!(
+                "tensor {what} has {ndim} dimensions, expected {}",
+                expected.len()
+            )));
+        }
+        let mut dims = Vec::with_capacity(ndim);
+        for _ in 0..ndim {
+            dims.push(self.dim(what)?);
+        }
+        if expected.iter().zip(&dims).any(|(&e, &d)| e != 0 && e != d) {
+            return Err(FormatError::ShapeMismatch {
+                what: what.into(),
+                expected: expected.to_vec(),
+                found: dims,
+            });
+        }
+        let elements = dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+        let bytes = elements.and_then(|e| e.checked_mul(dtype.size()));
+        match bytes {
+            Some(b) if b <= self.remaining() => {
+                let data = self.take(b as usize, what)?;
+                Ok((dims, data))
+            }
+            _ => Err(FormatError::Truncated {
+                what: what.into(),
+                needed: bytes.unwrap_or(u64::MAX),
+                available: self.remaining(),
+            }),
+        }
+    }
+
+    pub(in crate::format) fn i8s(
+        &mut self,
+        what: &str,
+        expected: &[u32],
+    ) -> Result<(Vec<u32>, Vec<i8>), FormatError> {
+        let (dims, data) = self.tensor(what, DType::I8, expected)?;
+        Ok((dims, data.iter().map(|&b| b as i8).collect()))
+    }
+
+    pub(in crate::format) fn i32s(
+        &mut self,
+        what: &str,
+        expected: &[u32],
+    ) -> Result<Vec<i32>, FormatError> {
+        let (_, data) = self.tensor(what, DType::I32, expected)?;
+        Ok(data
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    pub(in crate::format) fn multiplier(
+        &mut self,
+        what: &str,
+    ) -> Result<QuantizedMultiplier, FormatError> {
+        let mantissa = self.i32(what)?;
+        let shift = self.i32(what)?;
+        Ok(QuantizedMultiplier::new(mantissa, shift)?)
+    }
+
+    pub(in crate::format) fn layer_count(&mut self) -> Result<u32, FormatError> {
+        let layers = self.u32("layer count")?;
+        if layers > MAX_LAYERS {
+            return Err(FormatError::DimensionTooLarge {
+                what: "layer count".into(),
+                value: layers as u64,
+                max: MAX_LAYERS as u64,
+            });
+        }
+        Ok(layers)
+    }
+
+    /// A count, then each string (at most [`MAX_TOKEN_BYTES`] of UTF-8).
+    pub(in crate::format) fn strings(
+        &mut self,
+        what: &str,
+        expected: usize,
+    ) -> Result<Vec<String>, FormatError> {
+        let count = self.u32(what)?;
+        if count as usize != expected {
+            return Err(invalid(alloc::format!(
+                "{count} {what} for {expected} rows"
+            )));
+        }
+        let mut list = Vec::new();
+        for i in 0..count {
+            let len = self.u32(what)?;
+            if len > MAX_TOKEN_BYTES {
+                return Err(FormatError::DimensionTooLarge {
+                    what: alloc::format!("length of {what} {i}"),
+                    value: len as u64,
+                    max: MAX_TOKEN_BYTES as u64,
+                });
+            }
+            let bytes = self.take(len as usize, what)?;
+            let text = core::str::from_utf8(bytes)
+                .map_err(|_| invalid(alloc::format!("{what} {i} is not valid UTF-8")))?;
+            list.push(String::from(text));
+        }
+        Ok(list)
+    }
+}

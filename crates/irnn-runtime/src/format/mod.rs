@@ -1,0 +1,106 @@
+//! The `.irnn` model file (docs/FORMAT.md): reading and writing.
+//!
+//! The reader treats the file as hostile. It never panics, and it never
+//! allocates more than the file could hold: every length it reads is checked
+//! against the bytes that remain before anything is allocated. Each failure
+//! says what was wrong and where ([`FormatError`]).
+//!
+//! * `framing.rs` — magic, version, length, checksum.
+//! * `codec.rs` — the primitives: integers, tensors, multipliers, strings.
+//! * `layers/` — one file per layer codec (LSTM, GRU, LayerNorm, PWL table,
+//!   convolution, attention, output, matrices), writing and reading side by
+//!   side.
+//! * `language.rs`, `speech.rs` — the two model kinds, built of layers.
+
+mod codec;
+mod error;
+mod framing;
+mod language;
+mod layers;
+mod speech;
+
+use alloc::boxed::Box;
+
+pub use error::FormatError;
+pub use language::write_language_model;
+pub use speech::write_speech_model;
+
+use crate::model::IntLanguageModel;
+use crate::speech::IntSpeechModel;
+use codec::{invalid, Reader};
+use framing::checked_payload;
+
+/// The first 8 bytes of every model file.
+pub const MAGIC: [u8; 8] = *b"IRNNMODL";
+/// The format version this build writes.
+pub const VERSION: u32 = 3;
+/// The oldest version this build reads (version 2 lacks the speech front
+/// end's `range_db`, read as 0).
+pub const OLDEST_VERSION: u32 = 2;
+/// Header bytes before the payload: magic, version, payload length.
+pub const HEADER_LEN: usize = 8 + 4 + 8;
+/// Largest dimension accepted for any tensor axis.
+pub const MAX_DIM: u32 = 1 << 24;
+/// Largest number of recurrent layers.
+pub const MAX_LAYERS: u32 = 256;
+/// Largest token, in bytes.
+pub const MAX_TOKEN_BYTES: u32 = 1024;
+
+/// A model of either kind, as read from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Model {
+    /// A language model (model kind 1).
+    Language(IntLanguageModel),
+    /// A CTC speech recogniser (model kind 2).
+    Speech(Box<IntSpeechModel>),
+}
+
+/// Parses the bytes of a `.irnn` file of any model kind.
+pub fn read_model(bytes: &[u8]) -> Result<Model, FormatError> {
+    let (version, payload) = checked_payload(bytes)?;
+    let mut r = Reader::new(payload);
+    let model = match r.u8("model kind")? {
+        1 => {
+            let m = r.language_model()?;
+            m.validate()?;
+            Model::Language(m)
+        }
+        2 => {
+            let m = r.speech_model(version)?;
+            m.validate()?;
+            Model::Speech(Box::new(m))
+        }
+        kind => {
+            return Err(invalid(alloc::format!(
+                "model kind {kind} is unknown (1 = language model, 2 = speech model)"
+            )))
+        }
+    };
+    if r.remaining() != 0 {
+        return Err(FormatError::TrailingBytes(r.remaining()));
+    }
+    Ok(model)
+}
+
+/// Parses the bytes of a `.irnn` language model.
+pub fn read_language_model(bytes: &[u8]) -> Result<IntLanguageModel, FormatError> {
+    match read_model(bytes)? {
+        Model::Language(m) => Ok(m),
+        Model::Speech(_) => Err(invalid(
+            "this is a speech model (model kind 2); a language model was expected",
+        )),
+    }
+}
+
+/// Parses the bytes of a `.irnn` speech model.
+pub fn read_speech_model(bytes: &[u8]) -> Result<IntSpeechModel, FormatError> {
+    match read_model(bytes)? {
+        Model::Speech(m) => Ok(*m),
+        Model::Language(_) => Err(invalid(
+            "this is a language model (model kind 1); a speech model was expected",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
