@@ -29,6 +29,16 @@
 //!   dot product, i8mm), chosen at run time.
 //! * [`pwl`] — piecewise-linear activations (sigmoid, tanh, exp) evaluated on
 //!   the integer grid.
+//! * [`layers`] — the integer layers: the LSTM and GRU cells behind one
+//!   [`IntCell`](layers::IntCell) trait, LayerNorm, attention, embedding,
+//!   convolution, residual add, output; sequence mode and (with `std`) one
+//!   stream on two threads.
+//! * [`model`] — the language model and its streaming state; [`speech`] —
+//!   the speech model (encoder, CTC head, attention decoder).
+//! * [`vocabulary`] — the tokens behind a language model's ids.
+//! * [`format`](mod@format) — the `.irnn` file: framing, one codec per layer, both
+//!   model kinds; a reader that treats every file as hostile.
+//! * [`error`] — the one error type of model construction and inference.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(clippy::float_arithmetic)]
 #![deny(unsafe_op_in_unsafe_fn)]

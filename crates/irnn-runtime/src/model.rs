@@ -16,8 +16,8 @@ use crate::error::{check_len, Error};
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::Isa;
 use crate::layers::{
-    GruScratch, GruState, IntEmbedding, IntGruCell, IntLstmCell, IntOutputLayer, LstmScratch,
-    LstmState, QuantizedAdd, SEQUENCE_CHUNK,
+    GruScratch, GruState, IntCell, IntEmbedding, IntGruCell, IntLstmCell, IntOutputLayer,
+    LstmScratch, LstmState, QuantizedAdd, SEQUENCE_CHUNK,
 };
 use crate::vocabulary::Vocabulary;
 
@@ -30,40 +30,56 @@ pub enum RecurrentCell {
     Gru(Box<IntGruCell>),
 }
 
+/// Runs `$body` with `$c` bound to the cell inside a [`RecurrentCell`] —
+/// the one place that lists the cell kinds for shared access.
+macro_rules! with_cell {
+    ($cell:expr, |$c:ident| $body:expr) => {
+        match $cell {
+            RecurrentCell::Lstm($c) => $body,
+            RecurrentCell::Gru($c) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with the cell, its state and its scratch bound, or fails
+/// if the state belongs to another kind of cell — the one place that pairs
+/// cell kinds with their states.
+macro_rules! with_cell_state {
+    ($cell:expr, $state:expr, |$c:ident, $st:ident, $s:ident| $body:expr) => {
+        match ($cell, $state) {
+            (RecurrentCell::Lstm($c), CellState::Lstm($st, $s)) => $body,
+            (RecurrentCell::Gru($c), CellState::Gru($st, $s)) => $body,
+            _ => Err(Error::InvalidParameter {
+                what: "state does not belong to this model (cell kinds differ)",
+            }),
+        }
+    };
+}
+
 impl RecurrentCell {
     /// Input size.
     pub fn input(&self) -> usize {
-        match self {
-            RecurrentCell::Lstm(c) => c.input,
-            RecurrentCell::Gru(c) => c.input,
-        }
+        with_cell!(self, |c| IntCell::input(&**c))
     }
 
     /// Hidden size.
     pub fn hidden(&self) -> usize {
-        match self {
-            RecurrentCell::Lstm(c) => c.hidden,
-            RecurrentCell::Gru(c) => c.hidden,
-        }
+        with_cell!(self, |c| IntCell::hidden(&**c))
     }
 
     /// Checks sizes.
     pub fn validate(&self) -> Result<(), Error> {
-        match self {
-            RecurrentCell::Lstm(c) => c.validate(),
-            RecurrentCell::Gru(c) => c.validate(),
-        }
+        with_cell!(self, |c| IntCell::validate(&**c))
     }
 
     fn zero_state(&self) -> CellState {
         match self {
-            RecurrentCell::Lstm(c) => CellState::Lstm(c.zero_state(), LstmScratch::default()),
-            RecurrentCell::Gru(c) => CellState::Gru(c.zero_state(), GruScratch::default()),
+            RecurrentCell::Lstm(c) => CellState::Lstm(c.zero_state(), Default::default()),
+            RecurrentCell::Gru(c) => CellState::Gru(c.zero_state(), Default::default()),
         }
     }
 
-    /// One step; returns the new h.
-    /// [`IntLstmCell::run_sequence`] / [`IntGruCell::run_sequence`], forward.
+    /// [`IntCell::run_sequence`], forward.
     fn run_sequence(
         &self,
         isa: Isa,
@@ -71,34 +87,23 @@ impl RecurrentCell {
         state: &mut CellState,
         on_step: &mut dyn FnMut(usize, &[i8]),
     ) -> Result<(), Error> {
-        match (self, state) {
-            (RecurrentCell::Lstm(c), CellState::Lstm(st, scratch)) => {
-                c.run_sequence(isa, xs, false, st, scratch, on_step)
-            }
-            (RecurrentCell::Gru(c), CellState::Gru(st, scratch)) => {
-                c.run_sequence(isa, xs, false, st, scratch, on_step)
-            }
-            _ => Err(Error::InvalidParameter {
-                what: "state does not belong to this model (cell kinds differ)",
-            }),
-        }
+        with_cell_state!(self, state, |c, st, s| {
+            IntCell::run_sequence(&**c, isa, xs, false, st, s, on_step)
+        })
     }
 
+    /// One step; returns the new h.
     fn step<'s>(&self, isa: Isa, x: &[i8], state: &'s mut CellState) -> Result<&'s [i8], Error> {
-        match (self, state) {
-            (RecurrentCell::Lstm(c), CellState::Lstm(st, scratch)) => {
-                c.step(isa, x, st, scratch)?;
-                Ok(&st.h)
-            }
-            (RecurrentCell::Gru(c), CellState::Gru(st, scratch)) => {
-                c.step(isa, x, st, scratch)?;
-                Ok(&st.h)
-            }
-            _ => Err(Error::InvalidParameter {
-                what: "state does not belong to this model (cell kinds differ)",
-            }),
-        }
+        with_cell_state!(self, state, |c, st, s| {
+            IntCell::step(&**c, isa, x, st, s)?;
+            Ok(h_of(&**c, st))
+        })
     }
+}
+
+/// The hidden state of `state`, a state of `cell`'s kind.
+fn h_of<'s, C: IntCell>(_cell: &C, state: &'s C::State) -> &'s [i8] {
+    C::h(state)
 }
 
 /// A stacked layer: a cell and, optionally, a residual connection adding

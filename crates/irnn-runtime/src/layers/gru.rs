@@ -85,6 +85,8 @@ pub struct GruScratch {
     reset_h: Vec<i8>,
 }
 
+super::cell::impl_int_cell!(IntGruCell, GruState, GruScratch);
+
 impl IntGruCell {
     /// Checks that every part agrees on the sizes.
     pub fn validate(&self) -> Result<(), Error> {

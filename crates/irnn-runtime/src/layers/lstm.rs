@@ -97,6 +97,8 @@ impl LstmScratch {
     }
 }
 
+super::cell::impl_int_cell!(IntLstmCell, LstmState, LstmScratch);
+
 impl IntLstmCell {
     /// Checks that every part agrees on the sizes.
     pub fn validate(&self) -> Result<(), Error> {

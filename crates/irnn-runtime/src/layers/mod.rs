@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod bidirectional;
+pub mod cell;
 pub mod conv;
 pub mod embedding;
 pub mod gru;
@@ -20,6 +21,7 @@ pub mod two_threads;
 
 pub use attention::{AttentionScore, IntAttention};
 pub use bidirectional::IntBiLstm;
+pub use cell::IntCell;
 pub use conv::IntMelConv;
 pub use embedding::IntEmbedding;
 pub use gru::{GruScratch, GruState, IntGruCell, ResetMode};

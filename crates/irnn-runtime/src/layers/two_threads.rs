@@ -15,23 +15,18 @@ use alloc::vec::Vec;
 use crate::error::{check_len, Error};
 use crate::kernels::threads::Helper;
 use crate::kernels::{Isa, PackedMatrix};
+use crate::layers::cell::IntCell;
 use crate::layers::gru::{GruScratch, GruState, IntGruCell};
 use crate::layers::lstm::{IntLstmCell, LstmScratch, LstmState};
 
 /// A cell whose step is two products, `W_x · x` and `W_h · h`, followed by
 /// a tail that reads only their int32 results: what [`TwoThreadCell`]
 /// splits between two cores.
-pub trait TwoProductCell {
-    /// The state carried between steps.
-    type State;
-    /// Buffers reused across steps.
-    type Scratch: Default;
+pub trait TwoProductCell: IntCell {
     /// `W_x`.
     fn input_weights(&self) -> &PackedMatrix;
     /// `W_h`.
     fn recurrent_weights(&self) -> &PackedMatrix;
-    /// The int8 hidden state `W_h` multiplies.
-    fn hidden_state(state: &Self::State) -> &[i8];
     /// Everything after the two products.
     fn finish_products(
         &self,
@@ -44,16 +39,11 @@ pub trait TwoProductCell {
 }
 
 impl TwoProductCell for IntLstmCell {
-    type State = LstmState;
-    type Scratch = LstmScratch;
     fn input_weights(&self) -> &PackedMatrix {
         &self.w_x
     }
     fn recurrent_weights(&self) -> &PackedMatrix {
         &self.w_h
-    }
-    fn hidden_state(state: &LstmState) -> &[i8] {
-        &state.h
     }
     fn finish_products(
         &self,
@@ -69,16 +59,11 @@ impl TwoProductCell for IntLstmCell {
 }
 
 impl TwoProductCell for IntGruCell {
-    type State = GruState;
-    type Scratch = GruScratch;
     fn input_weights(&self) -> &PackedMatrix {
         &self.w_x
     }
     fn recurrent_weights(&self) -> &PackedMatrix {
         &self.w_h
-    }
-    fn hidden_state(state: &GruState) -> &[i8] {
-        &state.h
     }
     fn finish_products(
         &self,
@@ -161,7 +146,7 @@ impl<C: TwoProductCell> TwoThreadCell<C> {
     ) -> Result<(), Error> {
         let (wx, wh) = (self.cell.input_weights(), self.cell.recurrent_weights());
         check_len("two-thread step input", wx.cols(), x.len())?;
-        let h = C::hidden_state(state);
+        let h = C::h(state);
         check_len("two-thread step state h", wh.cols(), h.len())?;
         self.acc_x.resize(wx.rows(), 0);
         self.acc_h.resize(wh.rows(), 0);
