@@ -146,9 +146,14 @@ mod tests {
             }
             let mut run = Vec::new();
             let mut seq_state = cell.zero_state();
-            cell.run_sequence(isa, &xs, false, &mut seq_state, &mut scratch, &mut |t, h| {
-                run.push((t, h.to_vec()))
-            })
+            cell.run_sequence(
+                isa,
+                &xs,
+                false,
+                &mut seq_state,
+                &mut scratch,
+                &mut |t, h| run.push((t, h.to_vec())),
+            )
             .unwrap();
             let expected: Vec<_> = stepped.iter().cloned().enumerate().collect();
             assert_eq!(run, expected, "{}: sequence vs steps", isa.name());
@@ -169,15 +174,23 @@ mod tests {
             // A batch of `steps` streams, each fed one input: each equals a
             // first step from the zero state.
             let mut states: Vec<_> = (0..steps).map(|_| cell.zero_state()).collect();
-            cell.step_batch(isa, &xs, &mut states, &mut scratch).unwrap();
+            cell.step_batch(isa, &xs, &mut states, &mut scratch)
+                .unwrap();
             for (k, x) in xs.chunks(input).enumerate() {
                 let mut one = cell.zero_state();
                 cell.step(isa, x, &mut one, &mut scratch).unwrap();
-                assert_eq!(C::h(&states[k]), C::h(&one), "{}: batch stream {k}", isa.name());
+                assert_eq!(
+                    C::h(&states[k]),
+                    C::h(&one),
+                    "{}: batch stream {k}",
+                    isa.name()
+                );
             }
             // Wrong sizes are errors, not panics.
             let mut s = cell.zero_state();
-            assert!(cell.step(isa, &xs[..input - 1], &mut s, &mut scratch).is_err());
+            assert!(cell
+                .step(isa, &xs[..input - 1], &mut s, &mut scratch)
+                .is_err());
             assert!(cell
                 .step_batch(isa, &xs[..input + 1], &mut states, &mut scratch)
                 .is_err());

@@ -12,7 +12,7 @@ use crate::nn::gru::{Gru, GruCache};
 use crate::nn::linear::{Embedding, Linear};
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::{Lstm, LstmCache};
-use crate::nn::{Param, Real};
+use crate::nn::{Param, Real, Recurrent};
 
 /// Recurrent cell kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,9 +98,46 @@ pub struct LmState<T> {
     pub c: Vec<Vec<T>>,
 }
 
+/// Runs `$body` with `$cell` bound to the layer inside an [`Rnn`] — the
+/// one place, with [`Cache`], that lists the cell kinds.
+macro_rules! with_rnn {
+    ($rnn:expr, |$cell:ident| $body:expr) => {
+        match $rnn {
+            Rnn::Lstm($cell) => $body,
+            Rnn::Gru($cell) => $body,
+        }
+    };
+}
+
+/// What each layer's forward pass kept for its backward pass.
 enum Cache<T> {
     Lstm(LstmCache<T>),
     Gru(GruCache<T>),
+}
+
+/// One layer's input window.
+struct Window<'a, T> {
+    x: &'a [T],
+    steps: usize,
+    batch: usize,
+    train: bool,
+}
+
+impl<T: Real> Window<'_, T> {
+    /// `cell`'s outputs over the window from `h`, `c`, and its cache
+    /// (empty unless training), wrapped by `wrap`.
+    fn forward<C: Recurrent<T>>(
+        &self,
+        cell: &C,
+        h: &mut [T],
+        c: &mut [T],
+        wrap: fn(C::Cache) -> Cache<T>,
+    ) -> (Vec<T>, Cache<T>) {
+        let mut cache = C::Cache::default();
+        let cached = self.train.then_some(&mut cache);
+        let out = cell.forward(self.x, self.steps, self.batch, h, c, cached);
+        (out, wrap(cache))
+    }
 }
 
 impl<T: Real> LanguageModel<T> {
@@ -145,10 +182,7 @@ impl<T: Real> LanguageModel<T> {
     pub fn params(&self) -> Vec<&Param<T>> {
         let mut out = vec![&self.encoder.weight];
         for r in &self.rnns {
-            match r {
-                Rnn::Lstm(l) => out.extend(l.params()),
-                Rnn::Gru(g) => out.extend(g.params()),
-            }
+            out.extend(with_rnn!(r, |cell| Recurrent::params(cell)));
         }
         out.push(&self.decoder.weight);
         out.push(&self.decoder.bias);
@@ -159,10 +193,7 @@ impl<T: Real> LanguageModel<T> {
     pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         let mut out = vec![&mut self.encoder.weight];
         for r in &mut self.rnns {
-            match r {
-                Rnn::Lstm(l) => out.extend(l.params_mut()),
-                Rnn::Gru(g) => out.extend(g.params_mut()),
-            }
+            out.extend(with_rnn!(r, |cell| Recurrent::params_mut(cell)));
         }
         out.push(&mut self.decoder.weight);
         out.push(&mut self.decoder.bias);
@@ -223,20 +254,17 @@ impl<T: Real> LanguageModel<T> {
                 break;
             }
             let (hs, cs) = (&mut state.h[l], &mut state.c[l]);
-            let mut out = match &self.rnns[l] {
-                Rnn::Lstm(cell) => {
-                    let mut cache = LstmCache::default();
-                    let o = cell.forward(&h, steps, batch, hs, cs, train.then_some(&mut cache));
-                    caches.push(Cache::Lstm(cache));
-                    o
-                }
-                Rnn::Gru(cell) => {
-                    let mut cache = GruCache::default();
-                    let o = cell.forward(&h, steps, batch, hs, train.then_some(&mut cache));
-                    caches.push(Cache::Gru(cache));
-                    o
-                }
+            let window = Window {
+                x: &h,
+                steps,
+                batch,
+                train,
             };
+            let (mut out, cache) = match &self.rnns[l] {
+                Rnn::Lstm(cell) => window.forward(cell, hs, cs, Cache::Lstm),
+                Rnn::Gru(cell) => window.forward(cell, hs, cs, Cache::Gru),
+            };
+            caches.push(cache);
             if self.config.residual && out.len() == h.len() {
                 for (o, &i) in out.iter_mut().zip(&h) {
                     *o += i;
@@ -257,8 +285,8 @@ impl<T: Real> LanguageModel<T> {
                 masks[l + 1].apply(&mut d);
             }
             let mut dx = match (&mut self.rnns[l], &caches[l]) {
-                (Rnn::Lstm(cell), Cache::Lstm(c)) => cell.backward(c, &d),
-                (Rnn::Gru(cell), Cache::Gru(c)) => cell.backward(c, &d),
+                (Rnn::Lstm(cell), Cache::Lstm(c)) => Recurrent::backward(cell, c, &d),
+                (Rnn::Gru(cell), Cache::Gru(c)) => Recurrent::backward(cell, c, &d),
                 _ => unreachable!("caches follow the layers"),
             };
             if self.config.residual && dx.len() == d.len() {

@@ -17,9 +17,11 @@ pub mod lstm;
 pub mod ops;
 pub mod optim;
 pub mod param;
+pub mod recurrent;
 pub mod rng;
 
 pub use param::{Param, RecurrentWeights};
+pub use recurrent::Recurrent;
 
 /// The float types the engine runs on.
 pub trait Real:
