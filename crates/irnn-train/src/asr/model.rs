@@ -429,27 +429,15 @@ mod tests {
                     None => ctc,
                 }
             };
-            let eps = 1e-6;
-            let mut checked = 0;
-            for (pi, grads) in analytic.iter().enumerate() {
-                let stride = (grads.len() / 12).max(1);
-                for e in (0..grads.len()).step_by(stride) {
-                    let orig = model.params()[pi].value[e];
-                    model.params_mut()[pi].value[e] = orig + eps;
-                    let up = loss(&mut model);
-                    model.params_mut()[pi].value[e] = orig - eps;
-                    let down = loss(&mut model);
-                    model.params_mut()[pi].value[e] = orig;
-                    let numeric = (up - down) / (2.0 * eps);
-                    let name = &model.params()[pi].name;
-                    assert!(
-                        (numeric - grads[e]).abs() <= 1e-6 * (1.0 + numeric.abs()),
-                        "{name}[{e}] (ln={layer_norm}): numeric {numeric} vs analytic {}",
-                        grads[e]
-                    );
-                    checked += 1;
-                }
-            }
+            let checked = crate::nn::gradcheck::check_params(
+                &format!("ln={layer_norm}"),
+                &mut model,
+                AsrModel::params_mut,
+                &analytic,
+                12,
+                loss,
+                |analytic, numeric| (numeric - analytic).abs() <= 1e-6 * (1.0 + numeric.abs()),
+            );
             assert!(checked > 100, "{checked}");
         }
     }

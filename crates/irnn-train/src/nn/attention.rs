@@ -218,6 +218,7 @@ impl<T: Real> AdditiveAttention<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::gradcheck::{check_input, check_params};
     use crate::nn::rng::TrainRng;
 
     #[test]
@@ -240,38 +241,20 @@ mod tests {
         };
         let (_, cache) = att.forward(&memory, &queries);
         let (dm, dq) = att.backward(&cache, &memory, &queries, &r);
-        let eps = 1e-6;
-        let check = |numeric: f64, analytic: f64, what: &str| {
-            assert!(
-                (numeric - analytic).abs() <= 1e-7 * (1.0 + numeric.abs()),
-                "{what}: numeric {numeric} vs analytic {analytic}"
-            );
+        let close = |analytic: f64, numeric: f64| {
+            (numeric - analytic).abs() <= 1e-7 * (1.0 + numeric.abs())
         };
-        for p in 0..4 {
-            for e in 0..att.params()[p].len() {
-                let orig = att.params()[p].value[e];
-                att.params_mut()[p].value[e] = orig + eps;
-                let up = loss(&att, &memory, &queries);
-                att.params_mut()[p].value[e] = orig - eps;
-                let down = loss(&att, &memory, &queries);
-                att.params_mut()[p].value[e] = orig;
-                let name = att.params()[p].name.clone();
-                check((up - down) / (2.0 * eps), att.params()[p].grad[e], &name);
-            }
-        }
-        for e in 0..memory.len() {
-            let (mut up, mut down) = (memory.clone(), memory.clone());
-            up[e] += eps;
-            down[e] -= eps;
-            let numeric = (loss(&att, &up, &queries) - loss(&att, &down, &queries)) / (2.0 * eps);
-            check(numeric, dm[e], "memory");
-        }
-        for e in 0..queries.len() {
-            let (mut up, mut down) = (queries.clone(), queries.clone());
-            up[e] += eps;
-            down[e] -= eps;
-            let numeric = (loss(&att, &memory, &up) - loss(&att, &memory, &down)) / (2.0 * eps);
-            check(numeric, dq[e], "queries");
-        }
+        let analytic: Vec<Vec<f64>> = att.params().iter().map(|p| p.grad.clone()).collect();
+        check_params(
+            "attention",
+            &mut att,
+            AdditiveAttention::params_mut,
+            &analytic,
+            usize::MAX,
+            |att| loss(att, &memory, &queries),
+            close,
+        );
+        check_input("memory", &memory, &dm, |m| loss(&att, m, &queries), close);
+        check_input("queries", &queries, &dq, |q| loss(&att, &memory, q), close);
     }
 }

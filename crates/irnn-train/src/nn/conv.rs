@@ -124,6 +124,7 @@ impl<T: Real> MelConv<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::gradcheck::check_params;
     use crate::nn::rng::TrainRng;
 
     #[test]
@@ -146,34 +147,19 @@ mod tests {
         let y = conv.forward(&x);
         assert_eq!(y.len(), frames * 3 * 4);
         conv.backward(&x, &y, &r);
-        let eps = 1e-6;
-        fn values(c: &mut MelConv<f64>, p: usize) -> &mut Vec<f64> {
-            if p == 0 {
-                &mut c.weight.value
-            } else {
-                &mut c.bias.value
-            }
+        fn params(c: &mut MelConv<f64>) -> Vec<&mut Param<f64>> {
+            vec![&mut c.weight, &mut c.bias]
         }
-        for p in 0..2 {
-            let grads = if p == 0 {
-                conv.weight.grad.clone()
-            } else {
-                conv.bias.grad.clone()
-            };
-            for (e, &analytic) in grads.iter().enumerate() {
-                let orig = values(&mut conv, p)[e];
-                values(&mut conv, p)[e] = orig + eps;
-                let up = loss(&conv);
-                values(&mut conv, p)[e] = orig - eps;
-                let down = loss(&conv);
-                values(&mut conv, p)[e] = orig;
-                let numeric = (up - down) / (2.0 * eps);
-                assert!(
-                    (numeric - analytic).abs() <= 1e-7 * (1.0 + numeric.abs()),
-                    "param {p}[{e}]: numeric {numeric} vs analytic {analytic}"
-                );
-            }
-        }
+        let analytic = vec![conv.weight.grad.clone(), conv.bias.grad.clone()];
+        check_params(
+            "convolution",
+            &mut conv,
+            params,
+            &analytic,
+            usize::MAX,
+            |c| loss(c),
+            |analytic, numeric| (numeric - analytic).abs() <= 1e-7 * (1.0 + numeric.abs()),
+        );
     }
 
     #[test]

@@ -409,21 +409,13 @@ mod tests {
             .map(|_| rng.gen_range(-2.0..2.0))
             .collect();
         let (_, grad) = ctc_loss(&scores, classes, &target).unwrap();
-        let h = 1e-6;
-        for i in 0..scores.len() {
-            let mut up = scores.clone();
-            up[i] += h;
-            let mut down = scores.clone();
-            down[i] -= h;
-            let numeric = (ctc_loss(&up, classes, &target).unwrap().0
-                - ctc_loss(&down, classes, &target).unwrap().0)
-                / (2.0 * h);
-            assert!(
-                (numeric - grad[i]).abs() < 1e-6,
-                "score {i}: {numeric} vs {}",
-                grad[i]
-            );
-        }
+        crate::nn::gradcheck::check_input(
+            "CTC scores",
+            &scores,
+            &grad,
+            |s| ctc_loss(s, classes, &target).unwrap().0,
+            |analytic, numeric| (numeric - analytic).abs() < 1e-6,
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod attention;
 pub mod conv;
 pub mod ctc;
 pub mod dropout;
+pub mod gradcheck;
 pub mod gru;
 pub mod linear;
 pub mod loss;

@@ -5,6 +5,7 @@
 //! gradient, every layer's input gradient.
 
 use super::*;
+use crate::nn::gradcheck::check_params;
 use crate::nn::rng::TrainRng;
 
 fn config(cell: CellKind) -> LmConfig {
@@ -44,31 +45,18 @@ fn check(config: LmConfig) {
     model.zero_grad();
     loss(&mut model);
     let analytic: Vec<Vec<f64>> = model.params().iter().map(|p| p.grad.clone()).collect();
-    let eps = 1e-6;
-    let mut checked = 0;
-    for (pi, grads) in analytic.iter().enumerate() {
-        let len = grads.len();
-        // Every entry of small tensors; a spread sample of large ones.
-        let stride = (len / 40).max(1);
-        for e in (0..len).step_by(stride) {
-            let original = model.params()[pi].value[e];
-            model.params_mut()[pi].value[e] = original + eps;
-            let up = loss(&mut model);
-            model.params_mut()[pi].value[e] = original - eps;
-            let down = loss(&mut model);
-            model.params_mut()[pi].value[e] = original;
-            let numeric = (up - down) / (2.0 * eps);
-            let a = grads[e];
+    let checked = check_params(
+        &format!("{:?}", config.cell),
+        &mut model,
+        LanguageModel::params_mut,
+        &analytic,
+        40, // every entry of small tensors; a spread sample of large ones
+        loss,
+        |a, numeric| {
             let err = (a - numeric).abs() / (a.abs() + numeric.abs()).max(1e-7);
-            assert!(
-                err < 1e-5 || (a - numeric).abs() < 1e-9,
-                "{:?}: {} [{e}]: analytic {a:e} vs numeric {numeric:e}",
-                config.cell,
-                model.params()[pi].name
-            );
-            checked += 1;
-        }
-    }
+            err < 1e-5 || (a - numeric).abs() < 1e-9
+        },
+    );
     assert!(checked > 100);
 }
 
