@@ -13,6 +13,9 @@
 //! exact value*, which any port can reproduce with whatever algorithm it
 //! likes.
 
+/// Q0.15 one: sigmoid and tanh outputs are in units of 2^−15.
+pub const Q15_ONE: i32 = 1 << 15;
+
 /// `floor(a·b / 2^31 + 1/2)`: the high half of the doubled product, rounded to
 /// nearest with ties toward +∞. The one product that does not fit,
 /// `i32::MIN · i32::MIN`, saturates to `i32::MAX`.

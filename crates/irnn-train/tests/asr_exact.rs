@@ -18,7 +18,7 @@ use irnn_train::asr::data::{DigitSets, Speakers};
 use irnn_train::asr::decode::*;
 use irnn_train::asr::export::*;
 use irnn_train::asr::qat::qat_epoch;
-use irnn_train::asr::train::{featurize, train_epoch};
+use irnn_train::asr::train::{featurize, train_epoch, SeededDropout};
 use irnn_train::asr::{AsrConfig, AsrModel};
 use irnn_train::audio::{LogMel, MelConfig};
 use irnn_train::nn::optim::Optimizer;
@@ -72,7 +72,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
             5e-3,
             5.0,
             None,
-            (0.0, 0),
+            SeededDropout::default(),
             |_, _| {},
         );
     }

@@ -11,8 +11,7 @@ use crate::fixed_point::{
 };
 use crate::kernels::Isa;
 
-/// Q0.15 one.
-const Q15_ONE: i32 = 1 << 15;
+use crate::fixed_point::Q15_ONE;
 
 /// `c[u] = sat16(rdbpot(f·c, 15) + rdbpot(i'·g, 30 − cf))` with
 /// `i' = min(1 − f, i)` if `capped`, else `i` (all gates Q0.15, c on the

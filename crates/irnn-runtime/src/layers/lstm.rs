@@ -23,8 +23,7 @@ use crate::layers::norm::IntLayerNorm;
 use crate::layers::sequence;
 use crate::pwl::PwlTable;
 
-/// Q0.15 one: sigmoid and tanh outputs are in units of 2^−15.
-pub const Q15_ONE: i32 = 1 << 15;
+pub use crate::fixed_point::Q15_ONE;
 
 /// The parameters of one integer LSTM cell.
 #[derive(Debug, Clone, PartialEq, Eq)]

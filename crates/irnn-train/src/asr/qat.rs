@@ -31,7 +31,9 @@ use super::data::{featurize, DigitSets, Speakers};
 use super::eval::Transcripts;
 use super::export::{integer_model, quantize_features};
 use super::model::{AsrModel, DIGIT_CLASSES};
-use super::train::{augmented, minibatch_update, over_minibatches, AsrData, SpecAugment};
+use super::train::{
+    augmented, minibatch_update, over_minibatches, AsrData, SeededMasks, SpecAugment,
+};
 use crate::audio::{LogMel, MelConfig};
 use crate::nn::ctc::{ctc_loss, log_softmax};
 use crate::nn::optim::cosine_lr;
@@ -111,7 +113,7 @@ pub fn qat_epoch(
     optimizer: &mut Optimizer,
     lr: f64,
     clip: f64,
-    augment: Option<(SpecAugment, u64)>,
+    augment: Option<SeededMasks>,
     on_batch: impl FnMut(usize, f64),
 ) -> Result<f64, ExportError> {
     let dim = model.config.features;

@@ -108,18 +108,38 @@ pub fn minibatch_update(
     (total, n)
 }
 
+/// SpecAugment masks with the seed they are drawn from: utterance `i`'s
+/// masks depend on (`seed`, `i`) only, whatever the thread split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeededMasks {
+    /// The masks' shape.
+    pub spec: SpecAugment,
+    /// The seed of the epoch.
+    pub seed: u64,
+}
+
+/// Dropout with the seed its masks are drawn from (per utterance, as
+/// [`SeededMasks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SeededDropout {
+    /// Probability of dropping a value (0: none).
+    pub p: f64,
+    /// The seed of the epoch.
+    pub seed: u64,
+}
+
 /// Utterance `i`'s features, masked by `augment` (a generator per
 /// (seed, utterance): the same masks whatever the thread split).
 pub fn augmented<'a>(
     data: &'a AsrData,
     i: usize,
     dim: usize,
-    augment: Option<(SpecAugment, u64)>,
+    augment: Option<SeededMasks>,
 ) -> std::borrow::Cow<'a, [f32]> {
     match augment {
-        Some((aug, seed)) => {
+        Some(SeededMasks { spec, seed }) => {
             let mut rng = crate::nn::rng::TrainRng::seed(seed ^ (i as u64 * 0x9E37_79B9));
-            std::borrow::Cow::Owned(aug.apply(&data.features[i], dim, &mut rng))
+            std::borrow::Cow::Owned(spec.apply(&data.features[i], dim, &mut rng))
         }
         None => std::borrow::Cow::Borrowed(&data.features[i]),
     }
@@ -137,8 +157,8 @@ pub fn train_epoch(
     optimizer: &mut Optimizer,
     lr: f64,
     clip: f64,
-    augment: Option<(SpecAugment, u64)>,
-    dropout: (f64, u64),
+    augment: Option<SeededMasks>,
+    dropout: SeededDropout,
     on_batch: impl FnMut(usize, f64),
 ) -> f64 {
     let dim = model.config.features;
@@ -153,12 +173,12 @@ pub fn train_epoch(
                 |m, i| {
                     let features = augmented(data, i, dim, augment);
                     let mut rng = crate::nn::rng::TrainRng::seed(
-                        dropout.1 ^ (i as u64).wrapping_mul(0x2545_F491),
+                        dropout.seed ^ (i as u64).wrapping_mul(0x2545_F491),
                     );
                     m.train_utterance_with_dropout(
                         &features,
                         &data.digits[i],
-                        dropout.0,
+                        dropout.p,
                         Some(&mut rng),
                     )
                 },
@@ -383,10 +403,10 @@ pub fn train(
         observer.epoch_start(epoch, order.len().div_ceil(s.batch), order.len());
         let t = Instant::now();
         let augment = s.sets.masks_for_epoch(s.spec_augment, epoch);
-        let dropout = (
-            s.dropout,
-            s.sets.seed.wrapping_mul(7919).wrapping_add(epoch as u64),
-        );
+        let dropout = SeededDropout {
+            p: s.dropout,
+            seed: s.sets.seed.wrapping_mul(7919).wrapping_add(epoch as u64),
+        };
         let train_loss = train_epoch(
             model,
             &data.train,

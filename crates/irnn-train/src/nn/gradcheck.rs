@@ -97,7 +97,15 @@ mod tests {
         let mut q = Quadratic { w };
         let right: Vec<f64> = q.w.value.iter().map(|v| 3.0 * v * v).collect();
         let close = |a: f64, n: f64| (a - n).abs() < 1e-6;
-        let n = check_params("cube", &mut q, params, &[right.clone()], 100, loss, close);
+        let n = check_params(
+            "cube",
+            &mut q,
+            params,
+            std::slice::from_ref(&right),
+            100,
+            loss,
+            close,
+        );
         assert_eq!(n, 3);
         assert_eq!(q.w.value, [0.5, -1.0, 2.0], "values restored");
         let mut wrong = right.clone();

@@ -26,8 +26,9 @@ pub struct LstmParams {
     pub capped_input_gate: bool,
 }
 
-/// LayerNorm ε used by the reference and the converter.
-pub const LN_EPSILON: f64 = 1e-5;
+/// LayerNorm ε used by the reference and the converter: the float
+/// training's own.
+pub use crate::nn::lstm::LN_EPSILON;
 
 /// A float GRU cell.
 #[derive(Debug, Clone)]

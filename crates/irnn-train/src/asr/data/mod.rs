@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use self::fsdd::{
     connected_digits, list_recordings, DigitsError, JoinConfig, Recording, SpeakerSplit, Utterance,
 };
-use crate::asr::train::SpecAugment;
+use crate::asr::train::{SeededMasks, SpecAugment};
 use crate::audio::{normalize, LogMel, MelConfig};
 
 /// Features and transcripts.
@@ -86,11 +86,11 @@ impl DigitSets {
     /// SpecAugment for `epoch` with its seed (seed·1000 + epoch; the masks
     /// of an utterance depend on that and its index only), or `None`
     /// without masks. Float training and QAT share the rule.
-    pub fn masks_for_epoch(&self, spec: SpecAugment, epoch: usize) -> Option<(SpecAugment, u64)> {
-        (spec.masks > 0).then_some((
+    pub fn masks_for_epoch(&self, spec: SpecAugment, epoch: usize) -> Option<SeededMasks> {
+        (spec.masks > 0).then_some(SeededMasks {
             spec,
-            self.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
-        ))
+            seed: self.seed.wrapping_mul(1000).wrapping_add(epoch as u64),
+        })
     }
 }
 
