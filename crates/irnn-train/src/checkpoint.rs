@@ -77,7 +77,7 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
 /// A checkpoint being assembled: tensors in the order added, metadata by key.
 #[derive(Default)]
 pub struct CheckpointWriter {
-    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
     meta: HashMap<String, String>,
 }
 
@@ -92,7 +92,17 @@ impl CheckpointWriter {
     pub fn tensor(&mut self, name: impl Into<String>, shape: &[usize], values: &[f32]) {
         debug_assert_eq!(values.len(), shape.iter().product::<usize>());
         let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.tensors.push((name.into(), shape.to_vec(), bytes));
+        self.tensors
+            .push((name.into(), Dtype::F32, shape.to_vec(), bytes));
+    }
+
+    /// Adds the f64 tensor `name` of `shape` (sums that must survive a
+    /// save exactly, such as running weight averages).
+    pub fn tensor_f64(&mut self, name: impl Into<String>, shape: &[usize], values: &[f64]) {
+        debug_assert_eq!(values.len(), shape.iter().product::<usize>());
+        let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.tensors
+            .push((name.into(), Dtype::F64, shape.to_vec(), bytes));
     }
 
     /// Stores `value` as JSON under the metadata key `key`.
@@ -106,8 +116,8 @@ impl CheckpointWriter {
         let views: Vec<(String, TensorView)> = self
             .tensors
             .iter()
-            .map(|(n, s, d)| {
-                let view = TensorView::new(Dtype::F32, s.clone(), d).expect("sizes match");
+            .map(|(n, dtype, s, d)| {
+                let view = TensorView::new(*dtype, s.clone(), d).expect("sizes match");
                 (n.clone(), view)
             })
             .collect();
@@ -164,12 +174,32 @@ impl<'a> CheckpointReader<'a> {
 
     /// The f32 tensor `name`, which must have `shape`.
     pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+        let data = self.checked(name, Dtype::F32, shape)?;
+        Ok(data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    /// The f64 tensor `name`, which must have `shape`.
+    pub fn f64(&self, name: &str, shape: &[usize]) -> Result<Vec<f64>, String> {
+        let data = self.checked(name, Dtype::F64, shape)?;
+        Ok(data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect())
+    }
+
+    fn checked(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8], String> {
         let t = self
             .tensors
             .tensor(name)
             .map_err(|_| format!("missing tensor '{name}'"))?;
-        if t.dtype() != Dtype::F32 {
-            return Err(format!("tensor '{name}' is {:?}, expected F32", t.dtype()));
+        if t.dtype() != dtype {
+            return Err(format!(
+                "tensor '{name}' is {:?}, expected {dtype:?}",
+                t.dtype()
+            ));
         }
         if t.shape() != shape {
             return Err(format!(
@@ -177,10 +207,7 @@ impl<'a> CheckpointReader<'a> {
                 t.shape()
             ));
         }
-        Ok(t.data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        Ok(t.data())
     }
 }
 
@@ -208,12 +235,18 @@ mod tests {
         let mut w = CheckpointWriter::new();
         w.tensor("a.weight", &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5]);
         w.meta("irnn.thing", &vec![1u32, 2, 3]);
+        w.tensor_f64("sum", &[2], &[0.1, 1e300]);
         let bytes = w.to_bytes();
         let r = CheckpointReader::parse(&bytes).unwrap();
         assert_eq!(
             r.f32("a.weight", &[2, 3]).unwrap(),
             [1.0, 2.0, 3.0, 4.0, 5.0, -6.5]
         );
+        assert_eq!(r.f64("sum", &[2]).unwrap(), [0.1, 1e300]);
+        assert!(r
+            .f64("a.weight", &[2, 3])
+            .unwrap_err()
+            .contains("expected F64"));
         assert!(r.has_tensors("a."));
         assert!(!r.has_tensors("b."));
         assert_eq!(r.meta::<Vec<u32>>("irnn.thing").unwrap(), [1, 2, 3]);

@@ -150,3 +150,21 @@ pub struct ConvertCommon {
     #[arg(long)]
     pub knots: Option<usize>,
 }
+
+/// Fails if any option but `allowed` (argument ids) was given on the
+/// command line, naming it: with `flag` (e.g. `--resume`) the run's
+/// settings come from elsewhere, and a silently ignored option would
+/// mislead.
+pub fn refuse_options_except(matches: &ArgMatches, allowed: &[&str], flag: &str) -> Result<()> {
+    for id in matches.ids() {
+        let id = id.as_str();
+        if !allowed.contains(&id) && matches.value_source(id) == Some(ValueSource::CommandLine) {
+            bail!(
+                "--{} cannot be combined with {flag}: the run continues with the settings it \
+                 was saved with",
+                id.replace('_', "-")
+            );
+        }
+    }
+    Ok(())
+}

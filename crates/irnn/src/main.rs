@@ -86,7 +86,9 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Demo => demo::run(),
         Command::Train(TrainWhat::Lm(a)) => lm::train::run(a),
-        Command::Train(TrainWhat::Asr(a)) => asr::train::run(a),
+        Command::Train(TrainWhat::Asr(a)) => {
+            asr::train::run(a, sub.subcommand_matches("asr").unwrap_or(&sub))
+        }
         Command::Qat(a) => qat::run(a, &sub),
         Command::Convert(a) => convert::run(a, &sub),
         Command::Eval(a) => eval::run(a, &sub),

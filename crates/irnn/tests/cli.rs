@@ -493,3 +493,67 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `irnn train asr --resume` continues a stopped run exactly: stopped
+/// after epochs 1 and 2 and resumed each time, it ends with the weights of
+/// the run that was never stopped, bit for bit (fresh utterances, level
+/// perturbation and weight averaging included); options that would change
+/// the run are refused, and a finished run is not resumed.
+#[test]
+fn a_resumed_speech_run_ends_where_an_uninterrupted_one_does() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/fsdd");
+    let data = data.to_str().unwrap();
+    let dir = tmp("asr-resume");
+    let (a, b) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let recipe = [
+        "train",
+        "asr",
+        "--data",
+        data,
+        "--train-utterances",
+        "24",
+        "--valid-utterances",
+        "4",
+        "--test-utterances",
+        "6",
+        "--epochs",
+        "3",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--batch",
+        "8",
+        "--gain-perturb",
+        "6",
+        "--fresh-utterances",
+        "--average-last",
+        "2",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = recipe.to_vec();
+        args.extend(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: &[String]| run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    run(&with(&["--out", a]));
+    let text = run(&with(&["--out", b, "--stop-after", "1"]));
+    assert!(text.contains("stopped after epoch 1 of 3"), "{text}");
+    let resume = ["train", "asr", "--resume", "--data", data, "--out", b];
+    let mut args = resume.to_vec();
+    args.extend(["--stop-after", "2"]);
+    run_ok(&args);
+    fails_with(
+        &[&resume[..], &["--hidden", "9"]].concat(),
+        "--hidden cannot be combined with --resume",
+    );
+    run_ok(&resume);
+    let load = |p: &str| irnn_train::asr::checkpoint::load(std::path::Path::new(p)).unwrap();
+    let (full, resumed) = (load(a), load(b));
+    for (x, y) in full.model.params().iter().zip(resumed.model.params()) {
+        assert_eq!(x.value, y.value, "{}", x.name);
+    }
+    fails_with(&resume, "finished all 3 epochs");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

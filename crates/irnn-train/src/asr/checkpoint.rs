@@ -1,14 +1,18 @@
 //! The acoustic model in the shared checkpoint codec ([`crate::checkpoint`]):
 //! PyTorch-style tensor names, the configuration (`irnn.asr_config`), the
 //! front end (`irnn.mel`) and, after calibration or QAT, the activation
-//! ranges (`irnn.asr_quant`) as metadata.
+//! ranges (`irnn.asr_quant`) as metadata; saved by a training run, also the
+//! run's state for `--resume` (`irnn.asr_progress`, `optimizer.*`,
+//! `average.*`).
 
 use std::path::Path;
 
 use super::calibrate::AsrRanges;
 use super::model::{AsrConfig, AsrModel};
+use super::train::{AsrProgress, RunState};
 use crate::audio::MelConfig;
 use crate::checkpoint::{load_with, CheckpointError, CheckpointReader, CheckpointWriter};
+use crate::nn::optim::Optimizer;
 use crate::nn::rng::TrainRng;
 
 /// What an acoustic-model checkpoint holds.
@@ -20,6 +24,8 @@ pub struct AsrCheckpoint {
     pub mel: MelConfig,
     /// Activation ranges and knots per PWL table, once quantized.
     pub quant: Option<AsrQuantInfo>,
+    /// The training run's state, when saved by a training run.
+    pub run: Option<RunState>,
 }
 
 /// What export needs beyond the weights (metadata `irnn.asr_quant`).
@@ -46,6 +52,37 @@ pub fn save(
     mel: &MelConfig,
     quant: Option<&AsrQuantInfo>,
 ) -> Result<(), CheckpointError> {
+    writer(model, mel, quant).save(path)
+}
+
+/// Writes `model` with the state of the training run that produced it
+/// (`--resume` continues from it): `irnn.asr_progress`, the optimizer's
+/// moments (`optimizer.*`) and the running weight sum (`average.*`, f64).
+pub fn save_run(
+    path: &Path,
+    model: &AsrModel<f32>,
+    mel: &MelConfig,
+    run: &RunState,
+) -> Result<(), CheckpointError> {
+    let mut w = writer(model, mel, None);
+    w.meta("irnn.asr_progress", &run.progress);
+    w.meta("irnn.asr_optimizer_steps", &run.optimizer.t);
+    let params = model.params();
+    for ((p, m), v) in params.iter().zip(&run.optimizer.m).zip(&run.optimizer.v) {
+        w.tensor(format!("optimizer.exp_avg.{}", p.name), &p.shape, m);
+        w.tensor(format!("optimizer.exp_avg_sq.{}", p.name), &p.shape, v);
+    }
+    for (p, sum) in params.iter().zip(&run.weight_sum) {
+        w.tensor_f64(format!("average.{}", p.name), &p.shape, sum);
+    }
+    w.save(path)
+}
+
+fn writer(
+    model: &AsrModel<f32>,
+    mel: &MelConfig,
+    quant: Option<&AsrQuantInfo>,
+) -> CheckpointWriter {
     let mut w = CheckpointWriter::new();
     for p in model.params() {
         w.tensor(p.name.clone(), &p.shape, &p.value);
@@ -55,7 +92,7 @@ pub fn save(
     if let Some(q) = quant {
         w.meta("irnn.asr_quant", q);
     }
-    w.save(path)
+    w
 }
 
 /// Reads an acoustic model saved by [`save`].
@@ -81,7 +118,40 @@ fn read(r: &CheckpointReader) -> Result<AsrCheckpoint, String> {
     for p in model.params_mut() {
         p.value = r.f32(&p.name, &p.shape)?;
     }
-    Ok(AsrCheckpoint { model, mel, quant })
+    let run = match r.optional_meta::<AsrProgress>("irnn.asr_progress")? {
+        None => None,
+        Some(progress) => {
+            let mut optimizer = Optimizer {
+                t: r.meta("irnn.asr_optimizer_steps")?,
+                ..Optimizer::default()
+            };
+            let mut weight_sum = Vec::new();
+            for p in model.params() {
+                if r.has_tensors("optimizer.") {
+                    optimizer
+                        .m
+                        .push(r.f32(&format!("optimizer.exp_avg.{}", p.name), &p.shape)?);
+                    optimizer
+                        .v
+                        .push(r.f32(&format!("optimizer.exp_avg_sq.{}", p.name), &p.shape)?);
+                }
+                if r.has_tensors("average.") {
+                    weight_sum.push(r.f64(&format!("average.{}", p.name), &p.shape)?);
+                }
+            }
+            Some(RunState {
+                progress,
+                optimizer,
+                weight_sum,
+            })
+        }
+    };
+    Ok(AsrCheckpoint {
+        model,
+        mel,
+        quant,
+        run,
+    })
 }
 
 /// Bytes of the float weights (4 per parameter), the baseline the integer

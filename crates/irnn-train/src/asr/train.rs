@@ -27,7 +27,7 @@ use crate::train::Observer;
 /// SpecAugment-style masking (Park et al., 2019) of normalised features
 /// (`frames × dim`): `masks` frequency bands of up to `max_band` filters and
 /// `masks` time spans of up to `max_span` frames set to 0 (the mean).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SpecAugment {
     /// Masks of each kind.
     pub masks: usize,
@@ -238,7 +238,7 @@ pub fn attention_word_error_rate(model: &AsrModel<f32>, data: &AsrData) -> Optio
 }
 
 /// A speech training run's settings, besides the model's shape.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AsrTrainSettings {
     /// Which utterances, and the run's seed.
     pub sets: DigitSets,
@@ -262,6 +262,32 @@ pub struct AsrTrainSettings {
     pub average_last: usize,
     /// SpecAugment masks of the training utterances.
     pub spec_augment: SpecAugment,
+}
+
+/// Where a speech training run stands (saved with every epoch's
+/// checkpoint as `irnn.asr_progress`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AsrProgress {
+    /// The run's settings.
+    pub settings: AsrTrainSettings,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// The shuffling generator after the last completed epoch.
+    pub rng: TrainRng,
+    /// The utterance order (shuffled in place every epoch).
+    pub order: Vec<usize>,
+}
+
+/// Everything a run needs to continue exactly where it stopped.
+#[derive(Debug, Clone)]
+pub struct RunState {
+    /// Position, settings and generators.
+    pub progress: AsrProgress,
+    /// Adam's moments and step count.
+    pub optimizer: Optimizer,
+    /// Running sum of the weights of the epochs averaged so far (one vector
+    /// per parameter; empty before the averaging window).
+    pub weight_sum: Vec<Vec<f64>>,
 }
 
 /// One epoch of speech training.
@@ -378,27 +404,47 @@ impl<'a> TrainData<'a> {
 }
 
 /// Trains `model` over `data` for the settings' epochs (shuffling with
-/// `rng`), saving it to `out` with front end `mel` after every epoch. With
+/// `rng`), or continues the run `resume` saved, saving the model and the
+/// run's state to `out` with front end `mel` after every epoch. With
 /// `average_last` > 1 the saved model is, at the end, the mean of the last
-/// epochs' weights; its validation WER is returned.
+/// epochs' weights; its validation WER is returned. `stop_after` ends the
+/// run early after that epoch, as an interruption would. A resumed run ends
+/// with the same weights, bit for bit, as one that was never stopped.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     model: &mut AsrModel<f32>,
     data: &mut TrainData,
     rng: &mut TrainRng,
+    resume: Option<RunState>,
+    stop_after: Option<usize>,
     out: &Path,
     mel: &MelConfig,
     observer: &mut dyn Observer<EpochReport>,
 ) -> Result<Option<f64>, AsrTrainError> {
     let s = data.settings.clone();
-    let mut optimizer = Optimizer::default();
-    let mut order: Vec<usize> = (0..data.train.features.len()).collect();
-    // Running sum of the weights after each of the last `average_last` epochs.
-    let mut weight_sum: Vec<Vec<f64>> = Vec::new();
-    for epoch in 1..=s.epochs {
+    let mut run = resume.unwrap_or_else(|| RunState {
+        progress: AsrProgress {
+            settings: s.clone(),
+            epochs_done: 0,
+            rng: rng.clone(),
+            order: (0..data.train.features.len()).collect(),
+        },
+        optimizer: Optimizer::default(),
+        weight_sum: Vec::new(),
+    });
+    let first = run.progress.epochs_done + 1;
+    let last = stop_after.map_or(s.epochs, |n| n.min(s.epochs));
+    for epoch in first..=last {
         if epoch > 1 && (data.perturbed() || s.fresh_utterances) {
             data.train = data.rebuilt(epoch as u64)?;
         }
-        order.shuffle(rng);
+        let RunState {
+            progress,
+            optimizer,
+            ..
+        } = &mut run;
+        progress.order.shuffle(&mut progress.rng);
+        let order = &progress.order;
         let lr = cosine_lr(s.lr, 0.0, epoch - 1, s.epochs);
         observer.epoch_start(epoch, order.len().div_ceil(s.batch), order.len());
         let t = Instant::now();
@@ -410,9 +456,9 @@ pub fn train(
         let train_loss = train_epoch(
             model,
             &data.train,
-            &order,
+            order,
             s.batch,
-            &mut optimizer,
+            optimizer,
             lr,
             s.clip,
             augment,
@@ -428,20 +474,24 @@ pub fn train(
             valid_wer: word_error_rate(model, &data.valid).0,
             valid_attention_wer: attention_word_error_rate(model, &data.valid).map(|(w, _)| w),
         });
-        checkpoint::save(out, model, mel, None)?;
         if s.average_last > 1 && epoch + s.average_last > s.epochs {
-            add_weights(&mut weight_sum, model);
+            add_weights(&mut run.weight_sum, model);
         }
+        run.progress.epochs_done = epoch;
+        checkpoint::save_run(out, model, mel, &run)?;
     }
-    if s.average_last <= 1 {
+    *rng = run.progress.rng.clone();
+    if s.average_last <= 1 || last < s.epochs {
         return Ok(None);
     }
-    for (p, sum) in model.params_mut().into_iter().zip(&weight_sum) {
+    let mut averaged = model.clone();
+    for (p, sum) in averaged.params_mut().into_iter().zip(&run.weight_sum) {
         for (v, total) in p.value.iter_mut().zip(sum) {
             *v = (total / s.average_last as f64) as f32;
         }
     }
-    checkpoint::save(out, model, mel, None)?;
+    *model = averaged;
+    checkpoint::save_run(out, model, mel, &run)?;
     Ok(Some(word_error_rate(model, &data.valid).0))
 }
 

@@ -5,7 +5,7 @@
 //! microphones. [`Perturbation`] draws all of them per utterance.
 
 /// Which perturbations to draw per utterance (each off at its zero value).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Perturbation {
     /// Speed drawn from [1 − S, 1 + S].
     pub speed: f32,

@@ -59,7 +59,7 @@ pub fn featurize_each<'a>(
 }
 
 /// How many connected-digit utterances each set has, and their seed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DigitSets {
     /// Utterances built from the training speakers.
     pub train_utterances: usize,

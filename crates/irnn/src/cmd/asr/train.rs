@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{ArgMatches, Args};
 use indicatif::ProgressBar;
 use irnn_train::asr::attention::DecoderConfig;
 use irnn_train::asr::train::{
@@ -20,7 +20,7 @@ use irnn_train::nn::rng::TrainRng;
 use irnn_train::train::Observer;
 
 use super::open_speakers;
-use crate::args::DigitSetArgs;
+use crate::args::{refuse_options_except, DigitSetArgs};
 use crate::progress::batch_bar;
 
 #[derive(Args, Debug)]
@@ -122,9 +122,17 @@ pub struct TrainAsr {
     /// initialisation: fine-tuning.
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Where to save the model.
+    /// Where to save the model (and, every epoch, the run's state).
     #[arg(long, short, default_value = "checkpoints/asr.safetensors")]
     out: PathBuf,
+    /// Continue the run saved in --out, with the settings saved there (give
+    /// only --data, the same recordings folder, and --out).
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this epoch, as an interruption would (`--resume`
+    /// continues the run).
+    #[arg(long)]
+    stop_after: Option<usize>,
 }
 
 /// Draws a bar per epoch and prints one line per epoch.
@@ -160,7 +168,10 @@ impl Observer<EpochReport> for EpochLines {
 }
 
 /// Runs `irnn train asr`.
-pub fn run(a: TrainAsr) -> Result<()> {
+pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
+    if a.stop_after == Some(0) {
+        bail!("--stop-after must be at least 1");
+    }
     if a.layers == 0 || a.hidden == 0 || a.stack == 0 || a.batch == 0 {
         bail!("--layers, --hidden, --stack and --batch must be positive");
     }
@@ -210,9 +221,39 @@ pub fn run(a: TrainAsr) -> Result<()> {
     if a.range_db > 200 {
         bail!("--range-db must be at most 200, got {}", a.range_db);
     }
-    let mel = MelConfig {
+    let mut mel = MelConfig {
         range_db: a.range_db,
         ..MelConfig::default()
+    };
+    let resumed = if a.resume {
+        refuse_options_except(
+            matches,
+            &["data", "out", "resume", "stop_after"],
+            "--resume",
+        )?;
+        let ck = checkpoint::load(&a.out)
+            .with_context(|| format!("resuming from {}", a.out.display()))?;
+        let run = ck
+            .run
+            .with_context(|| format!("{} holds no training progress to resume", a.out.display()))?;
+        let p = &run.progress;
+        if p.epochs_done >= p.settings.epochs {
+            bail!(
+                "{}: the run has finished all {} epochs; nothing to resume",
+                a.out.display(),
+                p.settings.epochs
+            );
+        }
+        println!(
+            "resuming {} after epoch {} of {}",
+            a.out.display(),
+            p.epochs_done,
+            p.settings.epochs
+        );
+        mel = ck.mel;
+        Some((ck.model, run))
+    } else {
+        None
     };
     let speakers = open_speakers(&a.data.to_string_lossy(), &mel)?;
     println!(
@@ -223,7 +264,7 @@ pub fn run(a: TrainAsr) -> Result<()> {
         speakers.split.test
     );
     let start = Instant::now();
-    let settings = AsrTrainSettings {
+    let mut settings = AsrTrainSettings {
         sets: a.digits.sets(),
         epochs: a.epochs,
         batch: a.batch,
@@ -244,6 +285,9 @@ pub fn run(a: TrainAsr) -> Result<()> {
             max_span: a.spec_augment_span,
         },
     };
+    if let Some((_, run)) = &resumed {
+        settings = run.progress.settings.clone();
+    }
     let mut data = TrainData::new(&speakers, mel, &settings)?;
     println!(
         "features: {} / {} / {} utterances in {:.1} s",
@@ -267,8 +311,13 @@ pub fn run(a: TrainAsr) -> Result<()> {
         conv_channels: a.conv_channels,
     };
     let mut rng = TrainRng::seed(settings.sets.seed);
-    let mut model = match &a.init {
-        Some(path) => {
+    let (model, resume) = match resumed {
+        Some((model, run)) => (Some(model), Some(run)),
+        None => (None, None),
+    };
+    let mut model = match (model, &a.init) {
+        (Some(model), _) => model,
+        (None, Some(path)) => {
             let ck =
                 checkpoint::load(path).with_context(|| format!("--init {}", path.display()))?;
             if ck.model.config != config {
@@ -289,28 +338,40 @@ pub fn run(a: TrainAsr) -> Result<()> {
             }
             ck.model
         }
-        None => AsrModel::<f32>::new(config, &mut rng),
+        (None, None) => AsrModel::<f32>::new(config, &mut rng),
     };
     let params: usize = model.params().iter().map(|p| p.len()).sum();
+    let c = &model.config;
     println!(
         "model: {} × BiLSTM {} (stack {}{}), {params} parameters",
-        a.layers,
-        a.hidden,
-        a.stack,
-        if a.layer_norm { ", LayerNorm" } else { "" }
+        c.layers,
+        c.hidden,
+        c.stack,
+        if c.layer_norm { ", LayerNorm" } else { "" }
     );
     let averaged = train(
         &mut model,
         &mut data,
         &mut rng,
+        resume,
+        a.stop_after,
         &a.out,
         &mel,
         &mut EpochLines { bar: None },
     )?;
+    if let Some(n) = a.stop_after.filter(|&n| n < settings.epochs) {
+        println!(
+            "stopped after epoch {n} of {}; `irnn train asr --resume --data {} --out {}` continues",
+            settings.epochs,
+            a.data.display(),
+            a.out.display()
+        );
+        return Ok(());
+    }
     if let Some(wer) = averaged {
         println!(
             "mean of the last {} epochs' weights | valid WER {wer:.2} % (CTC)",
-            a.average_last
+            settings.average_last
         );
     }
     let (wer, words) = word_error_rate(&model, &data.test);
