@@ -31,7 +31,7 @@ pub fn print_lstm(label: &str, c: &irnn_runtime::layers::IntLstmCell) {
     if c.capped_input_gate {
         flags.push("capped input gate");
     }
-    println!(
+    outln!(
         "{label}: LSTM {} → {}{}",
         c.input,
         c.hidden,
@@ -41,7 +41,7 @@ pub fn print_lstm(label: &str, c: &irnn_runtime::layers::IntLstmCell) {
             format!(" ({})", flags.join(", "))
         }
     );
-    println!(
+    outln!(
         "    weights int8 W_x [{} × {}], W_h [{} × {}] = {} bytes; per-row multipliers and int32 biases",
         c.w_x.rows(),
         c.w_x.cols(),
@@ -49,18 +49,18 @@ pub fn print_lstm(label: &str, c: &irnn_runtime::layers::IntLstmCell) {
         c.w_h.cols(),
         c.w_x.rows() * c.w_x.cols() + c.w_h.rows() * c.w_h.cols()
     );
-    println!(
+    outln!(
         "    cell int16, scale 2^-{}; h int8 zero point {}, o·tanh(c) → h multiplier {:.6e}",
         c.cell_fraction_bits,
         c.h_zero_point,
         multiplier_real(c.output_multiplier)
     );
-    println!("    PWL tables (int16 input → Q0.15):");
+    outln!("    PWL tables (int16 input → Q0.15):");
     for (name, t) in ["sigmoid i", "sigmoid f", "tanh g", "sigmoid o"]
         .iter()
         .zip(&c.gate_activation)
     {
-        println!("{}", pwl_line(name, t));
+        outln!("{}", pwl_line(name, t));
     }
-    println!("{}", pwl_line("tanh cell", &c.cell_tanh));
+    outln!("{}", pwl_line("tanh cell", &c.cell_tanh));
 }

@@ -2,6 +2,8 @@
 //! dispatches once to a subcommand under [`cmd`], shows progress and calls
 //! the libraries; the work lives in `irnn-train` and `irnn-runtime`.
 
+#[macro_use]
+mod output;
 mod args;
 mod cmd;
 mod describe;

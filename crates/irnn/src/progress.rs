@@ -71,7 +71,7 @@ impl Observer<EpochReport> for Bars {
         } else {
             "-".into()
         };
-        println!(
+        outln!(
             "epoch {:>3} | lr {:.4} | {:.0} tok/s | {:.1} s | train {} | valid {}",
             r.epoch,
             r.lr,

@@ -67,28 +67,40 @@ pub fn encode_prompt(vocab: &Vocabulary, text: &str) -> Result<Vec<u32>, PromptE
 
 /// Text of generated ids (the inverse of [`encode_prompt`]'s conventions).
 pub fn decode(vocab: &Vocabulary, ids: &[u32]) -> String {
-    let mut out = String::new();
-    for &id in ids {
-        let t = vocab.token(id).unwrap_or("?");
-        match vocab.level {
-            TokenLevel::Char => match t {
-                EOS => out.push('\n'),
-                "_" if vocab.id(" ").is_none() => out.push(' '),
-                _ => out.push_str(t),
-            },
-            TokenLevel::Word => {
-                if t == EOS {
-                    out.push('\n');
-                } else {
-                    if !out.is_empty() && !out.ends_with('\n') {
-                        out.push(' ');
-                    }
-                    out.push_str(t);
-                }
-            }
-        }
+    let mut text = TextWriter::new(vocab, true);
+    ids.iter().map(|&id| text.piece(id)).collect()
+}
+
+/// Turns ids into text one at a time, as they are generated: word-level
+/// tokens are separated by spaces except at the start of a line.
+pub struct TextWriter<'a> {
+    vocab: &'a Vocabulary,
+    line_start: bool,
+}
+
+impl<'a> TextWriter<'a> {
+    /// A writer whose first word follows `line_start` (true: no space
+    /// before it).
+    pub fn new(vocab: &'a Vocabulary, line_start: bool) -> Self {
+        Self { vocab, line_start }
     }
-    out
+
+    /// The text of `id`.
+    pub fn piece(&mut self, id: u32) -> String {
+        let t = self.vocab.token(id).unwrap_or("?");
+        let piece = match self.vocab.level {
+            TokenLevel::Char => match t {
+                EOS => "\n".to_string(),
+                "_" if self.vocab.id(" ").is_none() => " ".to_string(),
+                _ => t.to_string(),
+            },
+            TokenLevel::Word if t == EOS => "\n".to_string(),
+            TokenLevel::Word if self.line_start => t.to_string(),
+            TokenLevel::Word => format!(" {t}"),
+        };
+        self.line_start = piece.ends_with('\n');
+        piece
+    }
 }
 
 /// Picks the next token: argmax at `temperature` 0, else a draw from
@@ -128,6 +140,22 @@ pub fn generate(
     temperature: f64,
     rng: &mut impl Rng,
 ) -> Result<Vec<u32>, PromptError> {
+    let mut out = Vec::with_capacity(count);
+    generate_each(model, isa, prompt, count, temperature, rng, |t| out.push(t))?;
+    Ok(out)
+}
+
+/// [`generate`], handing each token to `each` as soon as it is chosen (so
+/// a caller can print a long text as it is written), keeping none.
+pub fn generate_each(
+    model: &IntLanguageModel,
+    isa: Isa,
+    prompt: &[u32],
+    count: usize,
+    temperature: f64,
+    rng: &mut impl Rng,
+    mut each: impl FnMut(u32),
+) -> Result<(), PromptError> {
     let (&last, head) = prompt.split_last().ok_or(PromptError::Empty)?;
     let mut state = model.zero_state();
     let mut logits = vec![0; model.classes()];
@@ -135,14 +163,13 @@ pub fn generate(
         model.step(isa, t, &mut state, &mut logits)?;
     }
     let unit = logit_scale(model.output.logit_scale);
-    let mut out = Vec::with_capacity(count);
     let mut next = last;
     for _ in 0..count {
         model.step(isa, next, &mut state, &mut logits)?;
         next = pick(&logits, unit, temperature, rng);
-        out.push(next);
+        each(next);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -86,15 +86,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // The kernel's in-cache peak per batch size, measured once each.
     let mut peaks = vec![(1, peak)];
     if a.tsv {
-        println!("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes");
+        outln!("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes");
     } else {
-        println!(
+        outln!(
             "one step, input = hidden, one thread; CPU: {}; integer kernels: {}; in-cache peak of its matrix kernel: {peak:.1} GMAC/s (batch 1)",
             cpu_model(),
             isa.name(),
         );
-        println!("\n| cell | H | batch | int8 µs (min–max) | f32 µs (min–max) | f32 / int8 | int8 bytes | f32 bytes | bytes ratio |");
-        println!("|---|---:|---:|---|---|---:|---:|---:|---:|");
+        outln!("\n| cell | H | batch | int8 µs (min–max) | f32 µs (min–max) | f32 / int8 | int8 bytes | f32 bytes | bytes ratio |");
+        outln!("|---|---:|---:|---|---|---:|---:|---:|---:|");
     }
     let mut roof = Vec::new();
     let mut sequences = Vec::new();
@@ -119,7 +119,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 let (ib, fb) = (case.int.bytes(), case.f32.bytes());
                 if a.tsv {
                     for (name, t, bytes) in [("irnn-int8", int, ib), ("irnn-f32", f, fb)] {
-                        println!(
+                        outln!(
                             "{name}\t{}\t{h}\t{b}\t{:.3}\t{:.3}\t{:.3}\t{bytes}",
                             cell.name(),
                             t.median_us,
@@ -128,7 +128,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                         );
                     }
                 } else {
-                    println!(
+                    outln!(
                         "| {} | {h} | {b} | {:.2} ({:.2}–{:.2}) | {:.2} ({:.2}–{:.2}) | {:.2}× | {ib} | {fb} | {:.3} |",
                         cell.name(),
                         int.median_us,
@@ -154,7 +154,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                         return Err(e.into());
                     }
                     if a.tsv {
-                        println!(
+                        outln!(
                             "irnn-int8-2threads\t{}\t{h}\t1\t{:.3}\t{:.3}\t{:.3}\t{ib}",
                             cell.name(),
                             t2.median_us,
@@ -178,7 +178,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     }
                     let per_step = seq.median_us / a.sequence as f64;
                     if a.tsv {
-                        println!(
+                        outln!(
                             "irnn-int8-seq\t{}\t{h}\t1\t{per_step:.3}\t{:.3}\t{:.3}\t{ib}",
                             cell.name(),
                             seq.min_us / a.sequence as f64,
@@ -194,13 +194,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         return Ok(());
     }
     if !threaded.is_empty() {
-        println!(
+        outln!(
             "\nTwo threads, one stream (batch 1; each product's rows split between the cores):\n"
         );
-        println!("| cell | H | 1 thread µs | 2 threads µs | speed-up |");
-        println!("|---|---:|---:|---:|---:|");
+        outln!("| cell | H | 1 thread µs | 2 threads µs | speed-up |");
+        outln!("|---|---:|---:|---:|---:|");
         for (cell, h, one, two) in &threaded {
-            println!(
+            outln!(
                 "| {} | {h} | {one:.2} | {two:.2} | {:.2}× |",
                 cell.name(),
                 one / two
@@ -208,23 +208,23 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
     }
     if !sequences.is_empty() {
-        println!(
+        outln!(
             "\nSequence mode: {} steps per call, batch 1, W_x · [x_1 … x_T] batched per {SEQUENCE_CHUNK} steps, then W_h · h per step:\n",
             a.sequence
         );
-        println!("| cell | H | streaming µs/step | sequence µs/step | streaming / sequence |");
-        println!("|---|---:|---:|---:|---:|");
+        outln!("| cell | H | streaming µs/step | sequence µs/step | streaming / sequence |");
+        outln!("|---|---:|---:|---:|---:|");
         for (cell, h, stream_us, seq_us) in &sequences {
-            println!(
+            outln!(
                 "| {} | {h} | {stream_us:.2} | {seq_us:.2} | {:.2}× |",
                 cell.name(),
                 stream_us / seq_us
             );
         }
     }
-    println!("\nRoofline of the integer step (weights streamed once per call):\n");
-    println!("| cell | H | batch | weight bytes | read GB/s at that size | memory bound µs | int8 MACs | compute bound µs | bound µs | measured µs | fraction of bound |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    outln!("\nRoofline of the integer step (weights streamed once per call):\n");
+    outln!("| cell | H | batch | weight bytes | read GB/s at that size | memory bound µs | int8 MACs | compute bound µs | bound µs | measured µs | fraction of bound |");
+    outln!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (cell, h, b, measured, bytes) in roof {
         let gates = if cell == Cell::Lstm { 4 } else { 3 };
         let weight_bytes = 2 * gates * h * h;
@@ -242,7 +242,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let comp_us = macs / (peak_b * 1e3);
         let bound = mem_us.max(comp_us);
         let _ = bytes;
-        println!(
+        outln!(
             "| {} | {h} | {b} | {weight_bytes} | {bw:.1} | {mem_us:.2} | {macs:.0} | {comp_us:.2} | {bound:.2} | {measured:.2} | {:.0} % |",
             cell.name(),
             100.0 * bound / measured

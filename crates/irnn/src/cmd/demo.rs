@@ -36,7 +36,7 @@ fn bpc(nats: f64) -> f64 {
 pub fn run() -> Result<()> {
     let start = Instant::now();
     let corpus = load_corpus(EMBEDDED_DATA, Level::Char)?;
-    println!(
+    outln!(
         "irnn demo — Tiny Shakespeare slice (embedded): {} train / {} valid / {} test characters, \
          vocabulary {}; {} threads, integer kernels: {}",
         corpus.train.len(),
@@ -61,7 +61,7 @@ pub fn run() -> Result<()> {
         layer_norm: false,
     };
 
-    println!("\n1/4 float training: LSTM 1×256, Adam, dropout 0.15, {FLOAT_EPOCHS} epochs");
+    outln!("\n1/4 float training: LSTM 1×256, Adam, dropout 0.15, {FLOAT_EPOCHS} epochs");
     let mut model = LanguageModel::<f32>::new(config, &mut TrainRng::seed(7));
     let settings = TrainSettings {
         epochs: FLOAT_EPOCHS,
@@ -88,7 +88,7 @@ pub fn run() -> Result<()> {
     )?;
     let float_test = model.clone().evaluate(&corpus.test, EVAL_BATCH, BPTT);
 
-    println!("\n2/4 calibration and post-training quantization ({DEFAULT_KNOTS}-knot PWL tables)");
+    outln!("\n2/4 calibration and post-training quantization ({DEFAULT_KNOTS}-knot PWL tables)");
     let ranges = calibrate_with_spinner(&model, &corpus, 20_000);
     let float = model.clone();
     let mut qat = Qat::new(model, corpus.vocab.clone(), ranges, DEFAULT_KNOTS)?;
@@ -97,7 +97,7 @@ pub fn run() -> Result<()> {
         .0
         .mean();
 
-    println!("\n3/4 quantization-aware training: {QAT_EPOCHS} epochs, ranges frozen for the last quarter");
+    outln!("\n3/4 quantization-aware training: {QAT_EPOCHS} epochs, ranges frozen for the last quarter");
     let qat_settings = QatSettings {
         epochs: QAT_EPOCHS,
         batch: BATCH,
@@ -119,7 +119,7 @@ pub fn run() -> Result<()> {
         .0
         .mean();
 
-    println!("\n4/4 export and integer inference");
+    outln!("\n4/4 export and integer inference");
     let dir = std::env::temp_dir().join("irnn-demo");
     let path = dir.join("tinyshakespeare-char.irnn");
     atomic_write(&path, &write_language_model(&qat.export()?))?;
@@ -138,36 +138,36 @@ pub fn run() -> Result<()> {
     let _ = eval::evaluate(&int, Isa::detect(), text, 1)?;
     let int_tps = (text.len() - 1) as f64 / t.elapsed().as_secs_f64();
 
-    println!();
-    println!("| model                         | test bpc | file bytes | tokens/s (batch 1) |");
-    println!("|-------------------------------|---------:|-----------:|-------------------:|");
-    println!(
+    outln!();
+    outln!("| model                         | test bpc | file bytes | tokens/s (batch 1) |");
+    outln!("|-------------------------------|---------:|-----------:|-------------------:|");
+    outln!(
         "| float32                       | {:>8.3} | {:>10} | {:>18.0} |",
         bpc(float_test),
         float_bytes,
         float_tps
     );
-    println!(
+    outln!(
         "| integer, calibration only     | {:>8.3} |            |                    |",
         bpc(ptq_test)
     );
-    println!(
+    outln!(
         "| integer after QAT (QAT-mode)  | {:>8.3} |            |                    |",
         bpc(qat_test)
     );
-    println!(
+    outln!(
         "| integer after QAT (.irnn file)| {:>8.3} | {:>10} | {:>18.0} |",
         bpc(int_test),
         bytes.len(),
         int_tps
     );
-    println!(
+    outln!(
         "\nmodel file {} = {:.3} × the float checkpoint; integer inference {:.1}× the float speed",
         path.display(),
         bytes.len() as f64 / float_bytes as f64,
         int_tps / float_tps
     );
-    println!(
+    outln!(
         "QAT-mode and .irnn metrics identical: {}",
         if qat_test.to_bits() == int_test.to_bits() {
             "yes (bit for bit)"
@@ -185,11 +185,11 @@ pub fn run() -> Result<()> {
         0.7,
         &mut TrainRng::seed(3),
     )?;
-    println!(
+    outln!(
         "\nSample from the integer model (temperature 0.7):\n----\n{prompt}{}\n----",
         decode(&int.vocabulary, &ids)
     );
-    println!(
+    outln!(
         "demo finished in {:.0} s. Try: irnn inspect {} ; irnn generate {} --prompt \"KING:\"",
         start.elapsed().as_secs_f64(),
         path.display(),

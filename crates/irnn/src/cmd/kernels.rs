@@ -42,17 +42,18 @@ pub fn run(a: KernelsArgs) -> Result<()> {
     let m = PackedMatrix::from_row_major(rows, cols, &w).context("packing the check matrix")?;
     let mut reference = vec![0i32; rows];
     m.matvec(Isa::Scalar, &x, &mut reference)?;
-    println!("detected best kernel: {}", Isa::fastest().name());
+    outln!("detected best kernel: {}", Isa::fastest().name());
     if let Ok(Some(isa)) = Isa::from_env() {
-        println!(
+        outln!(
             "in use: {} (forced by {})",
             isa.name(),
             irnn_runtime::kernels::ISA_ENV
         );
     }
-    println!(
+    outln!(
         "{:<18} {:>10}  bit-exact vs scalar on {rows}x{cols}",
-        "kernel", "available"
+        "kernel",
+        "available"
     );
     let mut failures = 0;
     for isa in Isa::ALL {
@@ -68,7 +69,7 @@ pub fn run(a: KernelsArgs) -> Result<()> {
         } else {
             "-"
         };
-        println!(
+        outln!(
             "{:<18} {:>10}  {verdict}",
             isa.name(),
             if isa.is_available() { "yes" } else { "no" }

@@ -40,15 +40,15 @@ pub fn run(a: PwlArgs) -> Result<()> {
         .into_iter()
         .flat_map(|f| error_rows(f, a.range, &a.knots))
         .collect();
-    println!(
+    outln!(
         "Error of the PWL table against the ideal integer function, int16 input on \
          [−{r}, {r}), output Q0.15, in output LSBs (all 65,536 inputs):\n",
         r = a.range
     );
-    println!("| function | knots | adaptive max | adaptive mean | uniform max | uniform mean |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    outln!("| function | knots | adaptive max | adaptive mean | uniform max | uniform mean |");
+    outln!("|---|---:|---:|---:|---:|---:|");
     for r in &rows {
-        println!(
+        outln!(
             "| {} | {} | {} | {:.2} | {} | {:.2} |",
             name(r.function),
             r.knots,
@@ -60,7 +60,7 @@ pub fn run(a: PwlArgs) -> Result<()> {
     }
     if let Some(path) = &a.svg {
         plot(path, &rows, a.range).with_context(|| format!("writing {}", path.display()))?;
-        println!("\nplot: {}", path.display());
+        outln!("\nplot: {}", path.display());
     }
     Ok(())
 }

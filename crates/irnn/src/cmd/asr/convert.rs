@@ -53,7 +53,7 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &AsrConvertArgs) -> Result<()
     let bytes = write_speech_model(&int);
     atomic_write(&c.out, &bytes)?;
     let fb = checkpoint::float_bytes(&ck.model);
-    println!(
+    outln!(
         "wrote {}: speech model, {} bytes ({:.3} × the {fb} bytes of float weights), \
          {knots}-knot PWL tables, {how}",
         c.out.display(),

@@ -63,7 +63,7 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
             attention_counts = attention_counts + ErrorCounts::of(&digits, &u.digits);
         }
     }
-    println!(
+    outln!(
         "{} (integer runtime, {} kernels, CTC head, {}) on test speaker {}: {} over {} utterances, \
          {} digits | real-time factor {:.5} on one thread ({:.1} s of audio in {:.3} s)",
         path.display(),
@@ -82,7 +82,7 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
         print_breakdown(&ErrorBreakdown::of(&hypotheses, &references));
     }
     if model.decoder.is_some() {
-        println!(
+        outln!(
             "attention decoder (integer, {}): {} | real-time factor {:.5} on one thread \
              (features computed once, counted above)",
             decoder_name(beam),
@@ -101,8 +101,8 @@ fn print_breakdown(b: &ErrorBreakdown) {
         .iter()
         .map(|(r, h, n)| format!("{r}→{h} ×{n}"))
         .collect();
-    println!("CTC errors: {s} substitutions, {d} deletions, {i} insertions");
-    println!(
+    outln!("CTC errors: {s} substitutions, {d} deletions, {i} insertions");
+    outln!(
         "  commonest substitutions (said→recognised): {}",
         confusions.join(", ")
     );
@@ -114,8 +114,8 @@ fn print_breakdown(b: &ErrorBreakdown) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    println!("  deleted by digit: {}", per(&b.deleted));
-    println!("  inserted by digit: {}", per(&b.inserted));
+    outln!("  deleted by digit: {}", per(&b.deleted));
+    outln!("  inserted by digit: {}", per(&b.inserted));
 }
 
 /// The attention decoder's transcript: greedy (`beam` ≤ 1) or beam search.
@@ -147,7 +147,7 @@ pub fn checkpoint(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     let speakers = open_speakers(data, &ck.mel)?;
     let test = featurize(&speakers.test(&a.digits.sets())?, &LogMel::new(ck.mel));
     let t = Transcripts::float(&ck.model, &test);
-    println!(
+    outln!(
         "{} (float) on test speaker {}: {} over {} utterances, {} digits",
         path.display(),
         speakers.split.test,

@@ -11,12 +11,12 @@ pub fn run(file: &ModelFile) -> Result<()> {
     let model = file.speech_model()?;
     let (path, size) = (&file.path, file.bytes.len());
     let f = &model.front_end;
-    println!(
+    outln!(
         "{}: {size} bytes, format version {}, speech model",
         path.display(),
         file.format_version()
     );
-    println!(
+    outln!(
         "front end (float, before the model): {} Hz, frames of {} every {} samples, FFT {}, {} mels {}–{} Hz{}",
         f.sample_rate,
         f.frame,
@@ -31,14 +31,14 @@ pub fn run(file: &ModelFile) -> Result<()> {
             String::new()
         }
     );
-    println!(
+    outln!(
         "features: int8, step {:.6e}, zero point {}; {} frames stacked per step",
         multiplier_real(model.input_scale),
         model.input_zero_point,
         model.stack
     );
     if let Some(c) = &model.conv {
-        println!(
+        outln!(
             "convolution: 3 × 3 over (time, mel), stride 2 along mel, {} channels → {} values per frame, ReLU (output zero point {})",
             c.channels(),
             c.output_dim(),
@@ -50,7 +50,7 @@ pub fn run(file: &ModelFile) -> Result<()> {
         print_lstm(&format!("layer {l} backward"), &layer.backward);
     }
     let o = &model.output;
-    println!(
+    outln!(
         "CTC output: int8 [{} × {}], int32 scores, unit {:.6e}; labels {}",
         o.weights.rows(),
         o.weights.cols(),
@@ -58,7 +58,7 @@ pub fn run(file: &ModelFile) -> Result<()> {
         model.labels.join(" ")
     );
     if let Some(d) = &model.decoder {
-        println!(
+        outln!(
             "attention decoder: embedding int8 [{} × {}], start label {}, end class {}",
             d.embedding.vocab(),
             d.embedding.dim(),
@@ -67,15 +67,15 @@ pub fn run(file: &ModelFile) -> Result<()> {
         );
         print_lstm("decoder", &d.cell);
         if let irnn_runtime::layers::AttentionScore::Additive { v, tanh, .. } = &d.attention.score {
-            println!(
+            outln!(
                 "    additive attention: width {}, memory {} values per step",
                 v.len(),
                 d.attention.memory_dim
             );
-            println!("{}", pwl_line("tanh score", tanh));
+            outln!("{}", pwl_line("tanh score", tanh));
         }
-        println!("{}", pwl_line("exp softmax", &d.attention.exp));
-        println!(
+        outln!("{}", pwl_line("exp softmax", &d.attention.exp));
+        outln!(
             "    output: int8 [{} × {}], int32 scores, unit {:.6e}",
             d.output.weights.rows(),
             d.output.weights.cols(),

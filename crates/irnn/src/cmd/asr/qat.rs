@@ -71,7 +71,7 @@ impl Observer<QatEpochReport> for EpochLines {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        println!(
+        outln!(
             "QAT epoch {} | lr {:.6} | {:.1} s | integer loss {:.3} | valid (integer) {}",
             r.epoch,
             r.lr,
@@ -94,7 +94,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     let front = LogMel::new(ck.mel);
     let train = featurize(&speakers.train(&sets)?, &front);
     let (valid, test) = speakers.valid_and_test(&sets, &front)?;
-    println!(
+    outln!(
         "{} / {} / {} utterances (train speakers {:?}, validation {}, test {})",
         train.features.len(),
         valid.features.len(),
@@ -109,7 +109,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     let mut pwl = PwlFitter::new(c.knots);
     let ptq = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
     let ptq_test = Transcripts::integer(&ptq, &test)?.rates(&test.digits);
-    println!(
+    outln!(
         "test speaker {}: float {float_test} | PTQ (calibration only, integer) {ptq_test}",
         speakers.split.test,
     );
@@ -161,13 +161,13 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         );
     }
     let same = qat_transcripts.len();
-    println!(
+    outln!(
         "test speaker {}: float {float_test} | PTQ {ptq_test} | QAT → integer {qat_test}  ({:.0} s)",
         speakers.split.test,
         start.elapsed().as_secs_f64()
     );
     let fb = checkpoint::float_bytes(&model);
-    println!(
+    outln!(
         "saved {} (float + ranges) and {} ({} bytes = {:.3} × the {fb} bytes of float weights); \
          the file reproduces all {same} QAT transcripts",
         out.display(),

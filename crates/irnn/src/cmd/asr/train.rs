@@ -160,9 +160,13 @@ impl Observer<EpochReport> for EpochLines {
             .valid_attention_wer
             .map(|w| format!(" | attention {w:.2} %"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "epoch {:>3} | lr {:.5} | {:.1} s | train loss {:.3} | valid WER {:.2} % (CTC){att}",
-            r.epoch, r.lr, r.seconds, r.train_loss, r.valid_wer
+            r.epoch,
+            r.lr,
+            r.seconds,
+            r.train_loss,
+            r.valid_wer
         );
     }
 }
@@ -244,7 +248,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
                 p.settings.epochs
             );
         }
-        println!(
+        outln!(
             "resuming {} after epoch {} of {}",
             a.out.display(),
             p.epochs_done,
@@ -256,7 +260,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         None
     };
     let speakers = open_speakers(&a.data.to_string_lossy(), &mel)?;
-    println!(
+    outln!(
         "{} recordings; train speakers {:?}, validation {}, test {}",
         speakers.len(),
         speakers.split.train,
@@ -289,7 +293,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         settings = run.progress.settings.clone();
     }
     let mut data = TrainData::new(&speakers, mel, &settings)?;
-    println!(
+    outln!(
         "features: {} / {} / {} utterances in {:.1} s",
         data.train.features.len(),
         data.valid.features.len(),
@@ -342,7 +346,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
     };
     let params: usize = model.params().iter().map(|p| p.len()).sum();
     let c = &model.config;
-    println!(
+    outln!(
         "model: {} × BiLSTM {} (stack {}{}), {params} parameters",
         c.layers,
         c.hidden,
@@ -360,7 +364,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         &mut EpochLines { bar: None },
     )?;
     if let Some(n) = a.stop_after.filter(|&n| n < settings.epochs) {
-        println!(
+        outln!(
             "stopped after epoch {n} of {}; `irnn train asr --resume --data {} --out {}` continues",
             settings.epochs,
             a.data.display(),
@@ -369,7 +373,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         return Ok(());
     }
     if let Some(wer) = averaged {
-        println!(
+        outln!(
             "mean of the last {} epochs' weights | valid WER {wer:.2} % (CTC)",
             settings.average_last
         );
@@ -378,7 +382,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
     let att = attention_word_error_rate(&model, &data.test)
         .map(|(w, _)| format!(", attention decoder {w:.2} %"))
         .unwrap_or_default();
-    println!(
+    outln!(
         "test speaker {}: WER {wer:.2} % over {words} digits (float, greedy CTC{att}) | saved {}",
         speakers.split.test,
         a.out.display()

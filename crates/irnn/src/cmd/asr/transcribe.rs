@@ -63,7 +63,7 @@ pub fn run(a: Transcribe) -> Result<()> {
             .iter()
             .map(|&d| model.labels[d as usize + 1].as_str())
             .collect();
-        println!("{}\t{}", wav.display(), text.join(" "));
+        outln!("{}\t{}", wav.display(), text.join(" "));
     }
     Ok(())
 }

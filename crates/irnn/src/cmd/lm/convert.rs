@@ -49,7 +49,7 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &LmConvertArgs) -> Result<()>
     let bytes = write_language_model(&int);
     atomic_write(&c.out, &bytes)?;
     let float_bytes = checkpoint::float_bytes(&ck.model, &ck.vocab);
-    println!(
+    outln!(
         "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), {knots}-knot PWL tables, {how}",
         c.out.display(),
         bytes.len(),

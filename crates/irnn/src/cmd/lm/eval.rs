@@ -33,7 +33,7 @@ pub fn model(file: &ModelFile, data: &str, a: &LmEvalArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let sum = evaluate(&model, isa, &tokens, EVAL_BATCH)?;
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "{} (integer runtime, {} kernels): {} over {} tokens ({:.6} nats/token), {:.0} tokens/s",
         file.path.display(),
         isa.name(),
@@ -52,7 +52,7 @@ pub fn checkpoint(file: &ModelFile, data: &str, a: &LmEvalArgs) -> Result<()> {
     let tokens = eval_tokens(&ck.vocab, level, data, a.whole)?;
     let mut model = ck.model;
     let loss = model.evaluate(&tokens, EVAL_BATCH, a.bptt);
-    println!(
+    outln!(
         "{}: {} over {} tokens ({:.4} nats/token)",
         file.path.display(),
         metric(level == Level::Char, loss),

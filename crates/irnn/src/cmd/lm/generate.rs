@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use irnn_runtime::{Isa, TokenLevel};
-use irnn_train::lm::generate::{decode, encode_prompt, generate};
+use irnn_train::lm::generate::{encode_prompt, generate_each, TextWriter};
 use irnn_train::nn::rng::TrainRng;
 
 use crate::model_file::{FileKind, ModelFile};
@@ -16,8 +16,12 @@ pub struct Generate {
     /// The `.irnn` model.
     model: PathBuf,
     /// Text to start from.
-    #[arg(long, default_value = "\n")]
+    #[arg(long, default_value = "\n", conflicts_with = "prompt_file")]
     prompt: String,
+    /// Read the text to start from from this file (for prompts longer than
+    /// a command line allows).
+    #[arg(long)]
+    prompt_file: Option<PathBuf>,
     /// Tokens to generate.
     #[arg(long, default_value_t = 300)]
     tokens: usize,
@@ -44,20 +48,46 @@ pub fn run(a: Generate) -> Result<()> {
             a.temperature
         );
     }
-    let prompt = encode_prompt(&model.vocabulary, &a.prompt).context("encoding --prompt")?;
-    let ids = generate(
+    let text = match &a.prompt_file {
+        Some(path) => read_prompt(path)?,
+        None => a.prompt.clone(),
+    };
+    let prompt = encode_prompt(&model.vocabulary, &text).context("encoding the prompt")?;
+    let sep = if model.vocabulary.level == TokenLevel::Word && !text.ends_with('\n') {
+        " "
+    } else {
+        ""
+    };
+    // Each token is printed as soon as it is chosen.
+    out!("{text}{sep}");
+    let mut writer = TextWriter::new(&model.vocabulary, true);
+    generate_each(
         &model,
         Isa::detect(),
         &prompt,
         a.tokens,
         a.temperature,
         &mut TrainRng::seed(a.seed),
+        |id| out!("{}", writer.piece(id)),
     )?;
-    let sep = if model.vocabulary.level == TokenLevel::Word && !a.prompt.ends_with('\n') {
-        " "
-    } else {
-        ""
-    };
-    println!("{}{sep}{}", a.prompt, decode(&model.vocabulary, &ids));
+    outln!();
     Ok(())
+}
+
+/// The largest prompt file read (a prompt is context, not a corpus).
+const MAX_PROMPT_BYTES: u64 = 16 << 20;
+
+fn read_prompt(path: &std::path::Path) -> Result<String> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("--prompt-file {}", path.display()))?
+        .len();
+    if len > MAX_PROMPT_BYTES {
+        bail!(
+            "--prompt-file {}: {len} bytes, more than the {MAX_PROMPT_BYTES} a prompt may have",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("--prompt-file {}", path.display()))?;
+    String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("--prompt-file {}: not UTF-8 text ({e})", path.display()))
 }

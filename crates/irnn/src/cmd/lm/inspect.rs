@@ -13,12 +13,12 @@ pub fn run(file: &ModelFile) -> Result<()> {
     let model = file.language_model()?;
     let size = file.bytes.len();
     let v = &model.vocabulary;
-    println!(
+    outln!(
         "{}: {size} bytes, format version {}",
         file.path.display(),
         file.format_version()
     );
-    println!(
+    outln!(
         "vocabulary: {} {} tokens",
         v.len(),
         if v.level == TokenLevel::Char {
@@ -28,7 +28,7 @@ pub fn run(file: &ModelFile) -> Result<()> {
         }
     );
     let e = &model.embedding;
-    println!(
+    outln!(
         "embedding: int8 [{} × {}] = {} bytes",
         e.vocab(),
         e.dim(),
@@ -38,11 +38,13 @@ pub fn run(file: &ModelFile) -> Result<()> {
         match &layer.cell {
             RecurrentCell::Lstm(c) => print_lstm(&format!("layer {l}"), c),
             RecurrentCell::Gru(c) => {
-                println!(
+                outln!(
                     "layer {l}: GRU {} → {} (reset {:?})",
-                    c.input, c.hidden, c.reset
+                    c.input,
+                    c.hidden,
+                    c.reset
                 );
-                println!(
+                outln!(
                     "    weights int8 W_x [{} × {}], W_h [{} × {}]; h int8 zero point {}",
                     c.w_x.rows(),
                     c.w_x.cols(),
@@ -50,17 +52,17 @@ pub fn run(file: &ModelFile) -> Result<()> {
                     c.w_h.cols(),
                     c.h_zero_point
                 );
-                println!("    PWL tables (int16 input → Q0.15):");
+                outln!("    PWL tables (int16 input → Q0.15):");
                 for (name, t) in ["sigmoid r", "sigmoid z", "tanh n"]
                     .iter()
                     .zip(&c.gate_activation)
                 {
-                    println!("{}", pwl_line(name, t));
+                    outln!("{}", pwl_line(name, t));
                 }
             }
         }
         if let Some(add) = &layer.residual {
-            println!(
+            outln!(
                 "    residual add: multipliers {:.4} (h), {:.4} (input); zero points {}, {} → {}",
                 multiplier_real(add.multiplier_a),
                 multiplier_real(add.multiplier_b),
@@ -71,7 +73,7 @@ pub fn run(file: &ModelFile) -> Result<()> {
         }
     }
     let o = &model.output;
-    println!(
+    outln!(
         "output: int8 [{} × {}], one weight scale; int32 logits, unit {:.6e}",
         o.weights.rows(),
         o.weights.cols(),

@@ -73,7 +73,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
         .0
         .mean();
-    println!(
+    outln!(
         "float: valid {} | PTQ (calibration only, integer): valid {}",
         metric(char_level, float_valid),
         metric(char_level, ptq_valid)
@@ -108,7 +108,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     let bytes = write_language_model(&int);
     atomic_write(&model_out, &bytes)?;
     let float_bytes = checkpoint::float_bytes(&float, &qat.vocab);
-    println!(
+    outln!(
         "test: float {} | PTQ {} | QAT → integer {}  ({:.0} s, {} PWL fits)",
         metric(char_level, float_test),
         metric(char_level, ptq_test),
@@ -116,7 +116,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         start.elapsed().as_secs_f64(),
         qat.pwl_fits()
     );
-    println!(
+    outln!(
         "saved {} (float + ranges) and {} ({} bytes = {:.3} × the {}-byte float checkpoint)",
         out.display(),
         model_out.display(),
@@ -124,7 +124,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         bytes.len() as f64 / float_bytes as f64,
         float_bytes
     );
-    println!(
+    outln!(
         "`irnn eval {} --data {}` reproduces the integer figure exactly.",
         model_out.display(),
         c.data

@@ -172,7 +172,7 @@ pub fn run(a: TrainLm) -> Result<()> {
                 a.data
             );
         }
-        println!(
+        outln!(
             "resuming {} at epoch {} window {}",
             a.out.display(),
             progress.epoch + 1,
@@ -230,7 +230,7 @@ pub fn run(a: TrainLm) -> Result<()> {
         )
     };
     let params: usize = model.params().iter().map(|p| p.len()).sum();
-    println!(
+    outln!(
         "data {} ({} level): {} train / {} valid / {} test tokens, vocabulary {}",
         a.data,
         if lv == Level::Word { "word" } else { "char" },
@@ -239,7 +239,7 @@ pub fn run(a: TrainLm) -> Result<()> {
         corpus.test.len(),
         corpus.vocab.len()
     );
-    println!(
+    outln!(
         "model: {:?} {}×{} (embedding {}), {} parameters; {} threads",
         model.config.cell,
         model.config.layers,
@@ -268,7 +268,7 @@ pub fn run(a: TrainLm) -> Result<()> {
     let secs = start.elapsed().as_secs_f64();
     if let (Some(max), true) = (a.max_windows, reports.is_empty()) {
         let tokens = max * progress.settings.batch * progress.settings.bptt;
-        println!(
+        outln!(
             "stopped after {max} windows: {tokens} tokens in {secs:.2} s = {:.0} tokens/s",
             tokens as f64 / secs
         );
@@ -276,7 +276,7 @@ pub fn run(a: TrainLm) -> Result<()> {
     }
     if !corpus.test.is_empty() && progress.epoch >= progress.settings.epochs {
         let test = model.evaluate(&corpus.test, EVAL_BATCH, progress.settings.bptt);
-        println!(
+        outln!(
             "test {} | wall time {secs:.0} s | checkpoint {}",
             metric(char_level, test),
             a.out.display()
