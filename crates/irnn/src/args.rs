@@ -32,13 +32,13 @@ impl From<OptimArg> for OptimizerKind {
 #[derive(Args, Debug, Clone)]
 pub struct DigitSetArgs {
     /// Connected-digit utterances built from the training speakers.
-    #[arg(long, default_value_t = DigitSets::default().train_utterances)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = DigitSets::default().train_utterances)]
     pub train_utterances: usize,
     /// Utterances of the validation speaker.
-    #[arg(long, default_value_t = DigitSets::default().valid_utterances)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = DigitSets::default().valid_utterances)]
     pub valid_utterances: usize,
     /// Utterances of the test speaker.
-    #[arg(long, default_value_t = DigitSets::default().test_utterances)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = DigitSets::default().test_utterances)]
     pub test_utterances: usize,
     /// Seed of the utterances (training: also of initialisation and order).
     #[arg(long, default_value_t = DigitSets::default().seed)]
@@ -95,20 +95,20 @@ pub struct QatCommon {
     #[arg(long)]
     pub model_out: Option<std::path::PathBuf>,
     /// Knots per PWL table.
-    #[arg(long, default_value_t = irnn_train::quant::pwl_fit::DEFAULT_KNOTS)]
+    #[arg(value_parser = crate::args::parse::knots, long, default_value_t = irnn_train::quant::pwl_fit::DEFAULT_KNOTS)]
     pub knots: usize,
     /// Epochs of QAT.
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 1)]
     pub epochs: usize,
     /// Parallel streams (language model) or utterances per update (speech).
-    #[arg(long, default_value_t = 20)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 20)]
     pub batch: usize,
     /// Learning rate (cosine-decayed to 0 over the epochs). Small: QAT
     /// fine-tunes a trained model (docs/RESULTS.md compares 3e-4 and 1e-4).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(value_parser = crate::args::parse::rate, long, default_value_t = 1e-4)]
     pub lr: f64,
     /// Gradient-norm clip (loss averaged over tokens).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(value_parser = crate::args::parse::non_negative, long, default_value_t = 1.0)]
     pub clip: f64,
 }
 
@@ -147,7 +147,7 @@ pub struct ConvertCommon {
     #[arg(long)]
     pub data: Option<String>,
     /// Knots per PWL table (default: the checkpoint's, else 32).
-    #[arg(long)]
+    #[arg(value_parser = crate::args::parse::knots, long)]
     pub knots: Option<usize>,
 }
 
@@ -167,4 +167,171 @@ pub fn refuse_options_except(matches: &ArgMatches, allowed: &[&str], flag: &str)
         }
     }
     Ok(())
+}
+
+/// Value parsers: every numeric option is checked when it is parsed, so no
+/// out-of-range, non-finite or zero value reaches the libraries. Each error
+/// says what the option accepts.
+pub mod parse {
+    use irnn_runtime::pwl::MAX_KNOTS;
+
+    /// The largest count (epochs, batch, window, utterances, tokens…).
+    pub const MAX_COUNT: usize = 1 << 24;
+    /// The largest layer width (hidden, embedding, attention sizes).
+    pub const MAX_DIM: usize = 1 << 16;
+    /// The most recurrent layers.
+    pub const MAX_LAYERS: usize = 256;
+    /// The widest beam.
+    pub const MAX_BEAM: usize = 256;
+
+    fn integer(s: &str, low: usize, high: usize) -> Result<usize, String> {
+        let v: usize = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not a whole number"))?;
+        if !(low..=high).contains(&v) {
+            return Err(format!("must be in {low}..={high}, got {v}"));
+        }
+        Ok(v)
+    }
+
+    fn real(s: &str) -> Result<f64, String> {
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not a number"))?;
+        if !v.is_finite() {
+            return Err(format!("must be a finite number, got {s}"));
+        }
+        Ok(v)
+    }
+
+    /// A count ≥ 1.
+    pub fn count(s: &str) -> Result<usize, String> {
+        integer(s, 1, MAX_COUNT)
+    }
+    /// A layer width ≥ 1.
+    pub fn dim(s: &str) -> Result<usize, String> {
+        integer(s, 1, MAX_DIM)
+    }
+    /// A number of recurrent layers.
+    pub fn layers(s: &str) -> Result<usize, String> {
+        integer(s, 1, MAX_LAYERS)
+    }
+    /// Knots per PWL table: what the runtime's tables hold.
+    pub fn knots(s: &str) -> Result<usize, String> {
+        integer(s, 2, MAX_KNOTS)
+    }
+    /// A beam width (1: greedy).
+    pub fn beam(s: &str) -> Result<usize, String> {
+        integer(s, 1, MAX_BEAM)
+    }
+    /// Frames stacked per step.
+    pub fn stack(s: &str) -> Result<usize, String> {
+        integer(s, 1, 16)
+    }
+    /// Convolution channels (0: none).
+    pub fn channels(s: &str) -> Result<usize, String> {
+        integer(s, 0, 256)
+    }
+    /// SpecAugment masks per utterance (0: none).
+    pub fn masks(s: &str) -> Result<usize, String> {
+        integer(s, 0, 64)
+    }
+    /// A SpecAugment mask size, in filters or frames.
+    pub fn mask_size(s: &str) -> Result<usize, String> {
+        integer(s, 0, 1000)
+    }
+    /// Dynamic range in dB (0: only the absolute floor).
+    pub fn range_db(s: &str) -> Result<u32, String> {
+        integer(s, 0, 200).map(|v| v as u32)
+    }
+    /// A learning rate or other rate: finite and > 0.
+    pub fn rate(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if v <= 0.0 {
+            return Err(format!("must be > 0, got {v}"));
+        }
+        Ok(v)
+    }
+    /// Finite and ≥ 0 (a clip norm, a temperature; 0: off).
+    pub fn non_negative(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if v < 0.0 {
+            return Err(format!("must be ≥ 0, got {v}"));
+        }
+        Ok(v)
+    }
+    /// A probability in [0, 1).
+    pub fn probability(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if !(0.0..1.0).contains(&v) {
+            return Err(format!("must be in [0, 1), got {v}"));
+        }
+        Ok(v)
+    }
+    /// A fraction in [0, 1].
+    pub fn fraction(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("must be in [0, 1], got {v}"));
+        }
+        Ok(v)
+    }
+    /// A decay factor in (0, 1].
+    pub fn decay(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if !(v > 0.0 && v <= 1.0) {
+            return Err(format!("must be in (0, 1], got {v}"));
+        }
+        Ok(v)
+    }
+    /// Speed perturbation in [0, 0.5).
+    pub fn speed(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if !(0.0..0.5).contains(&v) {
+            return Err(format!("must be in [0, 0.5), got {v}"));
+        }
+        Ok(v)
+    }
+    /// Gain perturbation in [0, 60] dB.
+    pub fn gain_db(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if !(0.0..=60.0).contains(&v) {
+            return Err(format!("must be in [0, 60] dB, got {v}"));
+        }
+        Ok(v)
+    }
+    /// VTLP warp in [0, 0.3).
+    pub fn vtlp(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if !(0.0..0.3).contains(&v) {
+            return Err(format!("must be in [0, 0.3), got {v}"));
+        }
+        Ok(v)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parsers_accept_their_range_and_name_the_rule_otherwise() {
+            assert_eq!(count("3"), Ok(3));
+            assert!(count("0").unwrap_err().contains("1..="));
+            assert!(count("-1").unwrap_err().contains("whole number"));
+            assert!(dim("1000000").is_err());
+            assert_eq!(knots("32"), Ok(32));
+            assert!(knots("1").is_err() && knots("1000000").is_err());
+            assert!(rate("nan").unwrap_err().contains("finite"));
+            assert!(rate("inf").is_err() && rate("-1").is_err() && rate("0").is_err());
+            assert_eq!(rate("1e-3"), Ok(1e-3));
+            assert!(non_negative("nan").is_err() && non_negative("-0.1").is_err());
+            assert_eq!(non_negative("0"), Ok(0.0));
+            assert!(probability("1").is_err() && probability("nan").is_err());
+            assert!(decay("0").is_err() && decay("nan").is_err());
+            assert_eq!(decay("1"), Ok(1.0));
+            assert!(beam("1000000").is_err());
+        }
+    }
 }

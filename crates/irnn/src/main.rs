@@ -69,7 +69,9 @@ enum TrainWhat {
 }
 
 fn main() -> Result<()> {
-    let matches = Cli::command().get_matches();
+    // Negative numbers are values (`--lr -1` is then refused by its range
+    // check, naming the rule), not unknown options.
+    let matches = allow_negative_numbers(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The options a subcommand was given, for the checks that the other
     // task's options were not.
@@ -87,7 +89,9 @@ fn main() -> Result<()> {
     }
     match cli.command {
         Command::Demo => demo::run(),
-        Command::Train(TrainWhat::Lm(a)) => lm::train::run(a),
+        Command::Train(TrainWhat::Lm(a)) => {
+            lm::train::run(a, sub.subcommand_matches("lm").unwrap_or(&sub))
+        }
         Command::Train(TrainWhat::Asr(a)) => {
             asr::train::run(a, sub.subcommand_matches("asr").unwrap_or(&sub))
         }
@@ -101,4 +105,9 @@ fn main() -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Kernels(a) => kernels::run(a),
     }
+}
+
+fn allow_negative_numbers(c: clap::Command) -> clap::Command {
+    c.allow_negative_numbers(true)
+        .mut_subcommands(allow_negative_numbers)
 }

@@ -11,16 +11,16 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Hidden sizes (input = hidden).
-    #[arg(long, value_delimiter = ',', default_values_t = [256, 1024])]
+    #[arg(value_parser = crate::args::parse::dim, long, value_delimiter = ',', default_values_t = [256, 1024])]
     hidden: Vec<usize>,
     /// Streams per call (1 = streaming, one step per call).
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    #[arg(value_parser = crate::args::parse::count, long, value_delimiter = ',', default_values_t = [1, 16])]
     batch: Vec<usize>,
     /// Cells.
     #[arg(long, value_delimiter = ',', default_values_t = [String::from("lstm"), String::from("gru")])]
     cell: Vec<String>,
     /// Timed calls per case.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 2000)]
     calls: usize,
     /// Steps per call in the sequence mode (batch 1, the input product
     /// hoisted out of the recurrence); 0 skips it.

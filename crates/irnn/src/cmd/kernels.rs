@@ -9,10 +9,10 @@ use irnn_runtime::{Isa, PackedMatrix};
 #[derive(Args, Debug)]
 pub struct KernelsArgs {
     /// Rows of the check matrix.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(value_parser = crate::args::parse::dim, long, default_value_t = 4096)]
     rows: usize,
     /// Columns of the check matrix.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(value_parser = crate::args::parse::dim, long, default_value_t = 1024)]
     cols: usize,
 }
 

@@ -12,10 +12,10 @@ use plotters::prelude::*;
 #[derive(Args, Debug)]
 pub struct PwlArgs {
     /// The int16 input grid covers [−range, range).
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(value_parser = crate::args::parse::rate, long, default_value_t = 8.0)]
     range: f64,
     /// Knot budgets.
-    #[arg(long, value_delimiter = ',', default_values_t = [4, 8, 16, 32, 64])]
+    #[arg(value_parser = crate::args::parse::knots, long, value_delimiter = ',', default_values_t = [4, 8, 16, 32, 64])]
     knots: Vec<usize>,
     /// Write the plot here (SVG).
     #[arg(long)]

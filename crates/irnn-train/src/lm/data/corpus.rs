@@ -288,16 +288,18 @@ impl Corpus {
         if lines.iter().all(|l| l.trim().is_empty()) {
             return Err(CorpusError::Empty(path.to_path_buf()));
         }
-        let a = lines.len() * 90 / 100;
-        let b = lines.len() * 95 / 100;
+        // At least one line of training text; a one-line file has no
+        // validation or test text.
+        let train_end = (lines.len() * 90 / 100).clamp(1, lines.len());
+        let valid_end = (lines.len() * 95 / 100).max(train_end);
         let join = |s: &[&str]| s.iter().map(|l| format!("{l}\n")).collect::<String>();
-        let train_tokens = tokenize(&join(&lines[..a.max(1)]), level);
+        let train_tokens = tokenize(&join(&lines[..train_end]), level);
         let vocab = build_vocab(&train_tokens);
         // Valid/test characters unseen in training: map to <unk> if present,
         // else drop to a known fallback by adding <unk> to the vocabulary.
         let mut vocab = vocab;
-        let valid_tokens = tokenize(&join(&lines[a.max(1).min(lines.len())..b.max(a)]), level);
-        let test_tokens = tokenize(&join(&lines[b.max(a)..]), level);
+        let valid_tokens = tokenize(&join(&lines[train_end..valid_end]), level);
+        let test_tokens = tokenize(&join(&lines[valid_end..]), level);
         if valid_tokens
             .iter()
             .chain(&test_tokens)
@@ -378,5 +380,19 @@ mod tests {
         let c = Corpus::from_text(&text, Level::Word, Path::new("t")).unwrap();
         assert_eq!(c.train.len() + c.valid.len() + c.test.len(), 300);
         assert!(!c.valid.is_empty() && !c.test.is_empty());
+    }
+
+    #[test]
+    fn tiny_texts_split_without_panicking() {
+        let p = Path::new("tiny.txt");
+        for text in ["ab\n", "ab", "a\nb", "a\nb\nc\n", "x"] {
+            for level in [Level::Char, Level::Word] {
+                let c = Corpus::from_text(text, level, p).unwrap();
+                assert!(!c.train.is_empty(), "{text:?}");
+            }
+        }
+        let c = Corpus::from_text("ab", Level::Char, p).unwrap();
+        assert!(c.valid.is_empty() && c.test.is_empty());
+        assert!(Corpus::from_text("\n\n", Level::Char, p).is_err());
     }
 }

@@ -19,7 +19,7 @@ use crate::model_file::ModelFile;
 #[derive(Args, Debug)]
 pub struct AsrConvertArgs {
     /// Training utterances used for calibration.
-    #[arg(long, default_value_t = 300)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 300)]
     pub calibration_utterances: usize,
     #[command(flatten)]
     pub digits: DigitSetArgs,

@@ -25,7 +25,7 @@ pub struct AsrEvalArgs {
     #[command(flatten)]
     pub digits: DigitSetArgs,
     /// Beam search with this many hypotheses for both heads (1: greedy).
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_parser = crate::args::parse::beam, long, default_value_t = 1)]
     pub beam: usize,
     /// Also print where the errors are (substitutions by digit, deletions,
     /// insertions).

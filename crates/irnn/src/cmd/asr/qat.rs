@@ -29,7 +29,7 @@ use crate::progress::batch_bar;
 #[derive(Args, Debug)]
 pub struct AsrQatArgs {
     /// Training utterances used for the initial calibration.
-    #[arg(long, default_value_t = 300)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 300)]
     pub calibration_utterances: usize,
     /// New training utterances every epoch after the first (as
     /// `irnn train asr --fresh-utterances`).
@@ -37,13 +37,13 @@ pub struct AsrQatArgs {
     pub fresh_utterances: bool,
     /// SpecAugment masks of each kind per utterance during QAT (as
     /// `irnn train asr --spec-augment`; 0: none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(value_parser = crate::args::parse::masks, long, default_value_t = 0)]
     pub spec_augment: usize,
     /// Widest frequency mask, in mel filters (0: time masks only).
-    #[arg(long, default_value_t = 8)]
+    #[arg(value_parser = crate::args::parse::mask_size, long, default_value_t = 8)]
     pub spec_augment_band: usize,
     /// Longest time mask, in frames.
-    #[arg(long, default_value_t = 10)]
+    #[arg(value_parser = crate::args::parse::mask_size, long, default_value_t = 10)]
     pub spec_augment_span: usize,
     #[command(flatten)]
     pub digits: DigitSetArgs,

@@ -31,51 +31,51 @@ pub struct TrainAsr {
     #[command(flatten)]
     digits: DigitSetArgs,
     /// Epochs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 10)]
     epochs: usize,
     /// Utterances per update.
-    #[arg(long, default_value_t = 16)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 16)]
     batch: usize,
     /// Adam learning rate (cosine-decayed to 0).
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(value_parser = crate::args::parse::rate, long, default_value_t = 2e-3)]
     lr: f64,
     /// Gradient-norm clip.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(value_parser = crate::args::parse::non_negative, long, default_value_t = 5.0)]
     clip: f64,
     /// Bidirectional LSTM layers.
-    #[arg(long, default_value_t = 2)]
+    #[arg(value_parser = crate::args::parse::layers, long, default_value_t = 2)]
     layers: usize,
     /// Hidden size per direction.
-    #[arg(long, default_value_t = 96)]
+    #[arg(value_parser = crate::args::parse::dim, long, default_value_t = 96)]
     hidden: usize,
     /// Feature frames stacked per step (frame-rate reduction).
-    #[arg(long, default_value_t = 3)]
+    #[arg(value_parser = crate::args::parse::stack, long, default_value_t = 3)]
     stack: usize,
     /// LayerNorm in the LSTM cells.
     #[arg(long)]
     layer_norm: bool,
     /// Channels of a 3 × 3 convolutional front end over (time, mel), stride
     /// 2 along mel, ReLU (0: none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(value_parser = crate::args::parse::channels, long, default_value_t = 0)]
     conv_channels: usize,
     /// Add an attention decoder (additive attention, LSTM decoder) beside
     /// the CTC head, trained jointly.
     #[arg(long)]
     attention: bool,
     /// Decoder LSTM hidden size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(value_parser = crate::args::parse::dim, long, default_value_t = 128)]
     decoder_hidden: usize,
     /// Attention width.
-    #[arg(long, default_value_t = 64)]
+    #[arg(value_parser = crate::args::parse::dim, long, default_value_t = 64)]
     attention_dim: usize,
     /// Decoder label embedding size.
-    #[arg(long, default_value_t = 32)]
+    #[arg(value_parser = crate::args::parse::dim, long, default_value_t = 32)]
     decoder_embedding: usize,
     /// λ in λ·CTC + (1 − λ)·attention loss.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(value_parser = crate::args::parse::fraction, long, default_value_t = 0.3)]
     ctc_weight: f64,
     /// Dropout on the inputs of layers after the first and of the output.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(value_parser = crate::args::parse::probability, long, default_value_t = 0.0)]
     dropout: f64,
     /// Build new training utterances (new digit strings, gaps and gains
     /// from the same training recordings) every epoch.
@@ -83,11 +83,11 @@ pub struct TrainAsr {
     fresh_utterances: bool,
     /// Speed perturbation: each epoch, each training utterance is played at
     /// a speed drawn from [1 − S, 1 + S] (tempo and pitch; 0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(value_parser = crate::args::parse::speed, long, default_value_t = 0.0)]
     speed_perturb: f64,
     /// Level perturbation: each epoch, each training utterance is scaled by
     /// a gain drawn uniformly from [−D, 0] dB (0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(value_parser = crate::args::parse::gain_db, long, default_value_t = 0.0)]
     gain_perturb: f64,
     /// Noise perturbation: each epoch, white noise is added under each
     /// training utterance at a level drawn uniformly from LOW,HIGH dB full
@@ -97,26 +97,26 @@ pub struct TrainAsr {
     /// Vocal tract length perturbation: each epoch, each training utterance
     /// is seen through a mel filterbank warped by a factor drawn from
     /// [1 − W, 1 + W] (in steps of W/10; 0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(value_parser = crate::args::parse::vtlp, long, default_value_t = 0.0)]
     vtlp: f64,
     /// Save the mean of the weights after each of the last N epochs
     /// instead of the last weights (1: the last weights).
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 1)]
     average_last: usize,
     /// Front end: keep RANGE dB of dynamic range per mel filter below its
     /// loudest frame (0: only the absolute floor). Makes features blind to
     /// a speaker's level and microphone colouring.
-    #[arg(long, default_value_t = 0)]
+    #[arg(value_parser = crate::args::parse::range_db, long, default_value_t = 0)]
     range_db: u32,
     /// SpecAugment masks of each kind per utterance (0: none).
-    #[arg(long, default_value_t = 2)]
+    #[arg(value_parser = crate::args::parse::masks, long, default_value_t = 2)]
     spec_augment: usize,
     /// Widest SpecAugment frequency mask, in mel filters (0: time masks
     /// only).
-    #[arg(long, default_value_t = 8)]
+    #[arg(value_parser = crate::args::parse::mask_size, long, default_value_t = 8)]
     spec_augment_band: usize,
     /// Longest SpecAugment time mask, in frames.
-    #[arg(long, default_value_t = 10)]
+    #[arg(value_parser = crate::args::parse::mask_size, long, default_value_t = 10)]
     spec_augment_span: usize,
     /// Start from this checkpoint's weights (same shape) instead of a fresh
     /// initialisation: fine-tuning.
@@ -131,7 +131,7 @@ pub struct TrainAsr {
     resume: bool,
     /// Stop after this epoch, as an interruption would (`--resume`
     /// continues the run).
-    #[arg(long)]
+    #[arg(value_parser = crate::args::parse::count, long)]
     stop_after: Option<usize>,
 }
 

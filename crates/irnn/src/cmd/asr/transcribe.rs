@@ -33,7 +33,7 @@ pub struct Transcribe {
     /// Beam search over the int32 scores with this many hypotheses (CTC
     /// prefixes, or decoder label sequences with --attention); 1: greedy,
     /// an integer argmax per step.
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_parser = crate::args::parse::beam, long, default_value_t = 1)]
     beam: usize,
     /// Decode with the attention decoder instead of the CTC head.
     #[arg(long)]

@@ -17,7 +17,7 @@ use crate::model_file::ModelFile;
 #[derive(Args, Debug)]
 pub struct LmConvertArgs {
     /// Training tokens used for calibration.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 20_000)]
     pub calibration_tokens: usize,
 }
 

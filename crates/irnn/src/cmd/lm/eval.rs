@@ -20,7 +20,7 @@ pub struct LmEvalArgs {
     #[arg(long)]
     pub whole: bool,
     /// Window length of the float model's evaluation.
-    #[arg(long, default_value_t = 35)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 35)]
     pub bptt: usize,
 }
 

@@ -26,7 +26,7 @@ pub struct Generate {
     #[arg(long, default_value_t = 300)]
     tokens: usize,
     /// Sampling temperature; 0 picks the most likely token (integer argmax).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(value_parser = crate::args::parse::non_negative, long, default_value_t = 0.8)]
     temperature: f64,
     /// Seed of the sampler.
     #[arg(long, default_value_t = 1)]

@@ -21,22 +21,22 @@ use crate::progress::{metric, Bars};
 #[derive(Args, Debug)]
 pub struct LmQatArgs {
     /// Window length.
-    #[arg(long, default_value_t = 35)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 35)]
     pub bptt: usize,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimArg::Adam)]
     pub optimizer: OptimArg,
     /// Dropout on the int8 inputs during QAT (default: the checkpoint's).
-    #[arg(long)]
+    #[arg(value_parser = crate::args::parse::probability, long)]
     pub dropout: Option<f64>,
     /// Fraction of the run, at the end, with frozen ranges.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(value_parser = crate::args::parse::fraction, long, default_value_t = 0.25)]
     pub freeze: f64,
     /// Training tokens for the initial calibration.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 20_000)]
     pub calibration_tokens: usize,
     /// Stop after this many windows (quick runs).
-    #[arg(long)]
+    #[arg(value_parser = crate::args::parse::count, long)]
     pub max_windows: Option<usize>,
 }
 

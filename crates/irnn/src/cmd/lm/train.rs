@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::{ArgMatches, Args, ValueEnum};
 use irnn_train::lm::checkpoint::{self, TrainSettings};
 use irnn_train::lm::data::{load_corpus, Level, EMBEDDED_DATA};
 use irnn_train::lm::train::{fresh_progress, train, RunOptions, EVAL_BATCH};
@@ -11,7 +11,7 @@ use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{Optimizer, Schedule};
 use irnn_train::nn::rng::TrainRng;
 
-use crate::args::OptimArg;
+use crate::args::{refuse_options_except, OptimArg};
 use crate::progress::{metric, Bars};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -61,46 +61,46 @@ pub struct TrainLm {
     #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
     cell: CellArg,
     /// Recurrent layers.
-    #[arg(long, default_value_t = 2)]
+    #[arg(value_parser = crate::args::parse::layers, long, default_value_t = 2)]
     layers: usize,
     /// Hidden size.
-    #[arg(long, default_value_t = 200)]
+    #[arg(value_parser = crate::args::parse::dim, long, default_value_t = 200)]
     hidden: usize,
     /// Embedding size (default: the hidden size).
-    #[arg(long)]
+    #[arg(value_parser = crate::args::parse::dim, long)]
     embedding: Option<usize>,
     /// Epochs.
-    #[arg(long, default_value_t = 13)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 13)]
     epochs: usize,
     /// Parallel streams.
-    #[arg(long, default_value_t = 20)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 20)]
     batch: usize,
     /// Truncated-BPTT window.
-    #[arg(long, default_value_t = 35)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 35)]
     bptt: usize,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimArg::Sgd)]
     optimizer: OptimArg,
     /// Initial learning rate.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(value_parser = crate::args::parse::rate, long, default_value_t = 1.0)]
     lr: f64,
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value_t = ScheduleArg::Step)]
     schedule: ScheduleArg,
     /// Decay factor of the step/plateau schedules.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(value_parser = crate::args::parse::decay, long, default_value_t = 0.5)]
     decay: f64,
     /// First epoch whose end decays the rate (step schedule).
-    #[arg(long, default_value_t = 4)]
+    #[arg(value_parser = crate::args::parse::count, long, default_value_t = 4)]
     decay_start: usize,
     /// How the window's loss is scaled for the gradient.
     #[arg(long, value_enum, default_value_t = LossArg::TimeSum)]
     loss: LossArg,
     /// Gradient-norm clip (0 disables).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(value_parser = crate::args::parse::non_negative, long, default_value_t = 5.0)]
     clip: f64,
     /// Dropout probability.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(value_parser = crate::args::parse::probability, long, default_value_t = 0.0)]
     dropout: f64,
     /// Reuse one dropout mask across the steps of a window.
     #[arg(long)]
@@ -124,13 +124,13 @@ pub struct TrainLm {
     #[arg(long, short, default_value = "checkpoints/lm.safetensors")]
     out: PathBuf,
     /// Also checkpoint every this many windows within an epoch.
-    #[arg(long)]
+    #[arg(value_parser = crate::args::parse::count, long)]
     checkpoint_every: Option<usize>,
     /// Continue the run saved in --out.
     #[arg(long)]
     resume: bool,
     /// Stop after this many windows (timing runs).
-    #[arg(long)]
+    #[arg(value_parser = crate::args::parse::count, long)]
     max_windows: Option<usize>,
 }
 
@@ -142,29 +142,48 @@ fn level(l: LevelArg) -> Level {
 }
 
 /// Runs `irnn train lm`.
-pub fn run(a: TrainLm) -> Result<()> {
+pub fn run(a: TrainLm, matches: &ArgMatches) -> Result<()> {
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout must be in [0, 1), got {}", a.dropout);
     }
     if a.layers == 0 || a.hidden == 0 || a.batch == 0 || a.bptt == 0 {
         bail!("--layers, --hidden, --batch and --bptt must be positive");
     }
-    let lv = level(a.level);
-    let corpus = load_corpus(&a.data, lv).with_context(|| format!("loading --data {}", a.data))?;
-    if corpus.train.len() < a.batch * 2 {
-        bail!(
-            "{}: only {} training tokens, too few for batch {}",
-            a.data,
-            corpus.train.len(),
-            a.batch
-        );
-    }
-    let (mut model, mut progress, mut optimizer, state) = if a.resume {
+    // A resumed run takes its settings, level included, from the checkpoint.
+    let resumed = if a.resume {
+        let allowed = ["data", "out", "resume", "checkpoint_every", "max_windows"];
+        refuse_options_except(matches, &allowed, "--resume")?;
         let ck = checkpoint::load(&a.out)
             .with_context(|| format!("resuming from {}", a.out.display()))?;
         let progress = ck
             .progress
+            .clone()
             .with_context(|| format!("{} holds no training progress to resume", a.out.display()))?;
+        if progress.epoch >= progress.settings.epochs {
+            bail!(
+                "{}: the run has finished all {} epochs; nothing to resume",
+                a.out.display(),
+                progress.settings.epochs
+            );
+        }
+        Some((ck, progress))
+    } else {
+        None
+    };
+    let lv = match &resumed {
+        Some((ck, _)) => ck.model.config.level,
+        None => level(a.level),
+    };
+    let batch = resumed.as_ref().map_or(a.batch, |(_, p)| p.settings.batch);
+    let corpus = load_corpus(&a.data, lv).with_context(|| format!("loading --data {}", a.data))?;
+    if corpus.train.len() < batch * 2 {
+        bail!(
+            "{}: only {} training tokens, too few for batch {batch}",
+            a.data,
+            corpus.train.len(),
+        );
+    }
+    let (mut model, mut progress, mut optimizer, state) = if let Some((ck, progress)) = resumed {
         if ck.vocab.tokens != corpus.vocab.tokens {
             bail!(
                 "{}: the checkpoint's vocabulary differs from --data {}",
