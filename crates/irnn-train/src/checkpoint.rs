@@ -66,12 +66,61 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     result.map_err(io)
 }
 
-/// Reads the whole file at `path`, naming it on failure.
+/// The largest safetensors header accepted (the crate's own limit).
+pub const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Checks the first 8 bytes of a would-be safetensors file of `size` bytes
+/// (the JSON header's length) before anything else is read, so a huge file
+/// of the wrong kind is refused at once rather than after reading it.
+pub fn check_prefix(prefix: &[u8], size: u64) -> Result<(), String> {
+    let Some(n) = prefix.get(..8) else {
+        return Err(format!("{size} bytes, shorter than a safetensors header"));
+    };
+    let n = u64::from_le_bytes(n.try_into().expect("8 bytes"));
+    if n < 2 || n > MAX_HEADER_BYTES || n > size.saturating_sub(8) {
+        return Err(format!(
+            "its first 8 bytes claim a {n}-byte header in a {size}-byte file"
+        ));
+    }
+    Ok(())
+}
+
+/// Fills `buf` from `r` as far as it can (a short read is not the end of a
+/// file, nor of a pipe); returns the bytes read.
+pub fn read_prefix(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Reads the whole file at `path`, naming it on failure; the safetensors
+/// header length is checked first ([`check_prefix`]).
 pub fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    std::fs::read(path).map_err(|source| CheckpointError::Io {
+    use std::io::Read;
+    let io = |source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    let mut prefix = [0u8; 8];
+    let got = read_prefix(&mut file, &mut prefix).map_err(io)?;
+    if file.metadata().map_err(io)?.is_file() {
+        check_prefix(&prefix[..got], size).map_err(|reason| CheckpointError::Format {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+    }
+    let mut bytes = prefix[..got].to_vec();
+    file.read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
 }
 
 /// A checkpoint being assembled: tensors in the order added, metadata by key.
@@ -111,8 +160,15 @@ impl CheckpointWriter {
         self.meta.insert(key.to_string(), json);
     }
 
-    /// The safetensors bytes.
+    /// The safetensors bytes, the same for the same contents: the header's
+    /// JSON keys are written in sorted order (the safetensors crate writes
+    /// them in hash order, which differs from run to run), so identical
+    /// checkpoints can be compared by hash.
     pub fn to_bytes(&self) -> Vec<u8> {
+        canonical_header(self.serialized())
+    }
+
+    fn serialized(&self) -> Vec<u8> {
         let views: Vec<(String, TensorView)> = self
             .tensors
             .iter()
@@ -128,6 +184,19 @@ impl CheckpointWriter {
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         atomic_write(path, &self.to_bytes())
     }
+}
+
+/// `bytes` with the JSON header rewritten with sorted keys (serde_json's
+/// maps are ordered); the header keeps its length, so every offset stands.
+fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
+    let sorted = serde_json::to_vec(&header).expect("JSON serialises");
+    assert!(sorted.len() <= n, "a reordered header is no longer");
+    bytes[8..8 + sorted.len()].copy_from_slice(&sorted);
+    bytes[8 + sorted.len()..8 + n].fill(b' ');
+    bytes
 }
 
 /// A parsed checkpoint: typed access to its metadata and tensors, every
@@ -264,6 +333,25 @@ mod tests {
         assert!(r.f32("b", &[1]).unwrap_err().contains("'b'"));
         assert!(CheckpointReader::parse(&bytes[..bytes.len() / 2]).is_err());
         assert!(CheckpointReader::parse(b"").is_err());
+    }
+
+    #[test]
+    fn identical_contents_give_identical_bytes() {
+        let write = || {
+            let mut w = CheckpointWriter::new();
+            for k in 0..20 {
+                w.tensor(format!("t{k}"), &[1], &[k as f32]);
+                w.meta(&format!("irnn.key{k}"), &k);
+            }
+            w.to_bytes()
+        };
+        let first = write();
+        for _ in 0..8 {
+            assert_eq!(write(), first);
+        }
+        let r = CheckpointReader::parse(&first).unwrap();
+        assert_eq!(r.meta::<u32>("irnn.key7").unwrap(), 7);
+        assert_eq!(r.f32("t13", &[1]).unwrap(), [13.0]);
     }
 
     #[test]

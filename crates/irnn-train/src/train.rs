@@ -20,6 +20,35 @@ pub trait Observer<Report> {
     fn epoch_end(&mut self, _report: &Report) {}
 }
 
+/// A non-finite training loss: training stops with this error, and the
+/// checkpoints saved before it are kept.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "training diverged: the loss is {loss} in epoch {epoch}, update {update}; the last \
+     checkpoint saved before it is kept (try a smaller learning rate or a tighter clip)"
+)]
+pub struct Diverged {
+    /// The epoch (1-based).
+    pub epoch: usize,
+    /// The update within the epoch (1-based).
+    pub update: usize,
+    /// The loss.
+    pub loss: f64,
+}
+
+/// `Ok` for a finite `loss`, else [`Diverged`].
+pub fn check_finite(loss: f64, epoch: usize, update: usize) -> Result<(), Diverged> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(Diverged {
+            epoch,
+            update,
+            loss,
+        })
+    }
+}
+
 /// An observer that ignores everything.
 pub struct Silent;
 impl<R> Observer<R> for Silent {}

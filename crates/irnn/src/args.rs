@@ -151,20 +151,52 @@ pub struct ConvertCommon {
     pub knots: Option<usize>,
 }
 
-/// Fails if any option but `allowed` (argument ids) was given on the
-/// command line, naming it: with `flag` (e.g. `--resume`) the run's
-/// settings come from elsewhere, and a silently ignored option would
-/// mislead.
-pub fn refuse_options_except(matches: &ArgMatches, allowed: &[&str], flag: &str) -> Result<()> {
-    for id in matches.ids() {
-        let id = id.as_str();
-        if !allowed.contains(&id) && matches.value_source(id) == Some(ValueSource::CommandLine) {
-            bail!(
-                "--{} cannot be combined with {flag}: the run continues with the settings it \
-                 was saved with",
-                id.replace('_', "-")
-            );
+/// `value` as JSON, for [`refuse_resume_conflicts`].
+pub fn json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("settings serialise")
+}
+
+/// Fails if an option given on the command line would change the run a
+/// `--resume` continues: each given option (but those in `free`) is looked
+/// up by name — or by `aliases` (option → field) — among the fields of the
+/// `fresh` values (what these options would make for a new run) and
+/// compared with the same field of the `saved` ones. Repeating the saved
+/// value is fine; a different one, or an option with no saved field, is an
+/// error naming the option and both values.
+pub fn refuse_resume_conflicts<A: Args>(
+    matches: &ArgMatches,
+    fresh: &[serde_json::Value],
+    saved: &[serde_json::Value],
+    aliases: &[(&str, &str)],
+    free: &[&str],
+) -> Result<()> {
+    let mut conflicts = Vec::new();
+    let command = A::augment_args(clap::Command::new("options"));
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        if free.contains(&id) || matches.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
         }
+        let field = aliases
+            .iter()
+            .find(|(option, _)| *option == id)
+            .map_or(id, |(_, f)| *f);
+        let option = format!("--{}", id.replace('_', "-"));
+        let found = fresh
+            .iter()
+            .zip(saved)
+            .find_map(|(f, s)| Some((f.get(field)?, s.get(field)?)));
+        match found {
+            Some((given, kept)) if given == kept => {}
+            Some((given, kept)) => conflicts.push(format!("{option}: given {given}, saved {kept}")),
+            None => conflicts.push(format!("{option} cannot be given with --resume")),
+        }
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "--resume continues the run with the settings it was saved with; these differ: {}",
+            conflicts.join("; ")
+        );
     }
     Ok(())
 }
@@ -334,4 +366,27 @@ pub mod parse {
             assert!(beam("1000000").is_err());
         }
     }
+}
+
+/// Fails, before anything is allocated, if `bytes` (an estimate of what
+/// `what` needs) exceed the memory this machine has available (Linux's
+/// `MemAvailable`; elsewhere the check is skipped).
+pub fn check_memory(bytes: u64, what: &str) -> Result<()> {
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    });
+    if let Some(available) = available {
+        if bytes > available {
+            let gb = |b: u64| b as f64 / (1u64 << 30) as f64;
+            bail!(
+                "{what} needs about {:.1} GiB of memory, more than the {:.1} GiB available; \
+                 choose smaller sizes",
+                gb(bytes),
+                gb(available)
+            );
+        }
+    }
+    Ok(())
 }

@@ -56,15 +56,11 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// Reads `path` and decides its kind.
+    /// Reads `path` and decides its kind. The first bytes are checked
+    /// before the rest is read: a huge file of the wrong kind is refused at
+    /// once, and a model file longer than its header says is not read.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        if bytes.is_empty() {
-            bail!(
-                "{} is empty: not a model file or checkpoint",
-                path.display()
-            );
-        }
+        let bytes = read_checked(path)?;
         let kind = if bytes.starts_with(&MAGIC) {
             // The model kind is the first payload byte (2: speech).
             if bytes.get(HEADER_LEN) == Some(&2) {
@@ -135,4 +131,56 @@ impl ModelFile {
         let v = &self.bytes[8..12];
         u32::from_le_bytes([v[0], v[1], v[2], v[3]])
     }
+}
+
+/// The most bytes read from a pipe (whose size is not known in advance).
+const MAX_PIPE_BYTES: u64 = 4 << 30;
+
+fn read_checked(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut file = std::fs::File::open(path).with_context(|| format!("reading {shown}"))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("reading {shown}"))?;
+    if meta.is_dir() {
+        bail!("{shown} is a directory, not a model file or checkpoint");
+    }
+    let mut head = [0u8; HEADER_LEN];
+    let got = irnn_train::checkpoint::read_prefix(&mut file, &mut head)
+        .with_context(|| format!("reading {shown}"))?;
+    let head = &head[..got];
+    if head.is_empty() {
+        bail!("{shown} is empty: not a model file or checkpoint");
+    }
+    if meta.is_file() {
+        let size = meta.len();
+        if head.starts_with(&MAGIC) && got == HEADER_LEN {
+            // Magic, version, payload length: the whole file is known.
+            let payload = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
+            let whole = (HEADER_LEN as u64)
+                .saturating_add(payload)
+                .saturating_add(4);
+            if size > whole {
+                bail!(
+                    "{shown}: model file has {} unexpected bytes after the model",
+                    size - whole
+                );
+            }
+        } else if !head.starts_with(&MAGIC) {
+            irnn_train::checkpoint::check_prefix(head, size).map_err(|why| {
+                anyhow::anyhow!(
+                    "{shown} is neither an irnn model file nor a safetensors checkpoint: {why}"
+                )
+            })?;
+        }
+    }
+    let mut bytes = head.to_vec();
+    file.take(MAX_PIPE_BYTES)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {shown}"))?;
+    if bytes.len() as u64 > MAX_PIPE_BYTES {
+        bail!("{shown}: more than {MAX_PIPE_BYTES} bytes");
+    }
+    Ok(bytes)
 }

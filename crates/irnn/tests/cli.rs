@@ -546,7 +546,7 @@ fn a_resumed_speech_run_ends_where_an_uninterrupted_one_does() {
     run_ok(&args);
     fails_with(
         &[&resume[..], &["--hidden", "9"]].concat(),
-        "--hidden cannot be combined with --resume",
+        "--hidden: given 9, saved 8",
     );
     run_ok(&resume);
     let load = |p: &str| irnn_train::asr::checkpoint::load(std::path::Path::new(p)).unwrap();

@@ -42,6 +42,28 @@ pub struct AsrConfig {
 }
 
 impl AsrConfig {
+    /// An upper estimate of the memory training needs, in bytes, for
+    /// `copies` model copies (one per thread in a minibatch update) and
+    /// utterances of up to `frames` frames: every parameter four times per
+    /// copy, and per copy one utterance's activations.
+    pub fn training_bytes(&self, copies: usize, frames: usize) -> u64 {
+        let h = self.hidden as u64;
+        let mut input = (self.frame_dim() * self.stack) as u64;
+        let mut params = 0u64;
+        for _ in 0..self.layers {
+            params += 2 * (4 * h * (input + h) + 16 * h);
+            input = 2 * h;
+        }
+        if let Some(d) = &self.decoder {
+            let (dh, da, de) = (d.hidden as u64, d.attention as u64, d.embedding as u64);
+            params += 4 * dh * (de + dh) + da * (input + dh + 1) + (dh + input) * 16;
+        }
+        params += input * 16;
+        let steps = (frames / self.stack.max(1)) as u64 + 1;
+        let activations = steps * (self.layers as u64 * h * 24 + (self.frame_dim() * 4) as u64);
+        4 * (copies as u64 + 1) * (4 * params + activations)
+    }
+
     /// Values per frame entering frame stacking.
     pub fn frame_dim(&self) -> usize {
         if self.conv_channels > 0 {

@@ -176,6 +176,9 @@ pub enum AsrQatError {
     /// The integer model failed to run.
     #[error(transparent)]
     Runtime(#[from] irnn_runtime::Error),
+    /// The loss stopped being finite.
+    #[error(transparent)]
+    Diverged(#[from] crate::train::Diverged),
 }
 
 /// QAT of `model` under the fixed `ranges` for the settings' epochs:
@@ -220,6 +223,7 @@ pub fn train_qat(
             s.sets.masks_for_epoch(s.spec_augment, epoch),
             |b, l| observer.update_done(b, (b * s.batch).min(order.len()), l, lr),
         )?;
+        crate::train::check_finite(train_loss, epoch, order.len().div_ceil(s.batch))?;
         let int = integer_model(model, mel, ranges, pwl)?;
         let valid = Transcripts::integer(&int, valid)?;
         observer.epoch_end(&QatEpochReport {

@@ -316,6 +316,9 @@ pub enum AsrTrainError {
     /// Saving a checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The loss stopped being finite.
+    #[error(transparent)]
+    Diverged(#[from] crate::train::Diverged),
 }
 
 /// The utterances of a training run: the training set (rebuilt every epoch
@@ -465,6 +468,10 @@ pub fn train(
             dropout,
             |b, l| observer.update_done(b, (b * s.batch).min(order.len()), l, lr),
         );
+        // The epoch's mean loss: one non-finite update makes it non-finite.
+        // Nothing of this epoch is saved then.
+        let updates = order.len().div_ceil(s.batch);
+        crate::train::check_finite(train_loss, epoch, updates)?;
         let seconds = t.elapsed().as_secs_f64();
         observer.epoch_end(&EpochReport {
             epoch,

@@ -65,6 +65,37 @@ pub struct LmConfig {
     pub residual: bool,
 }
 
+impl LmConfig {
+    /// Parameters of the model this configuration builds (computed without
+    /// building it).
+    pub fn parameter_count(&self) -> u64 {
+        let (v, e, h) = (self.vocab as u64, self.embedding as u64, self.hidden as u64);
+        let gates = match self.cell {
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        };
+        let norms = if self.layer_norm { 4 * gates * h } else { 0 };
+        let layers: u64 = (0..self.layers as u64)
+            .map(|l| {
+                let input = if l == 0 { e } else { h };
+                gates * h * (input + h) + 2 * gates * h + norms
+            })
+            .sum();
+        v * e + layers + h * v + v
+    }
+
+    /// An upper estimate of the memory training needs, in bytes: every
+    /// parameter four times (value, gradient, two Adam moments) and one
+    /// window's activations kept for the backward pass.
+    pub fn training_bytes(&self, batch: usize, bptt: usize) -> u64 {
+        let rows = batch as u64 * bptt as u64;
+        let per_row = self.layers as u64 * self.hidden as u64 * 16
+            + 3 * self.vocab as u64
+            + 2 * self.embedding as u64;
+        4 * (4 * self.parameter_count() + rows * per_row)
+    }
+}
+
 /// One recurrent layer.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // a handful per model

@@ -57,6 +57,9 @@ pub enum QatError {
     /// The runtime rejected an input.
     #[error("integer runtime: {0}")]
     Runtime(#[from] irnn_runtime::Error),
+    /// The loss stopped being finite.
+    #[error(transparent)]
+    Diverged(#[from] crate::train::Diverged),
 }
 
 /// What one stream recorded for one layer over a window (integer values).
@@ -568,6 +571,7 @@ pub fn train_qat(
             let (x, y, steps) = batches.window(w, s.bptt);
             qat.model.zero_grad();
             let loss = qat.train_window(&x, &y, steps, &mut states)?;
+            crate::train::check_finite(loss, epoch, w + 1)?;
             let rule = crate::train::UpdateRule {
                 sum_over_time: s.sum_over_time,
                 clip: s.clip,

@@ -13,6 +13,7 @@ use crate::lm::data::{Batches, Corpus};
 use crate::lm::{LanguageModel, LmState};
 use crate::nn::optim::{Optimizer, ScheduleState};
 use crate::nn::rng::TrainRng;
+use crate::train::{check_finite, Diverged};
 pub use crate::train::{Observer, Silent};
 
 /// Batch size used for validation and test evaluation (as PyTorch's
@@ -70,6 +71,17 @@ pub struct RunOptions<'a> {
     pub max_windows: Option<usize>,
 }
 
+/// Why a language-model training run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A checkpoint could not be saved.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The loss stopped being finite.
+    #[error(transparent)]
+    Diverged(#[from] Diverged),
+}
+
 /// Fresh training progress.
 pub fn fresh_progress(settings: TrainSettings, lr: f64) -> TrainProgress {
     TrainProgress {
@@ -94,7 +106,7 @@ pub fn train(
     resumed_state: Option<LmState<f32>>,
     options: &RunOptions,
     observer: &mut dyn Observer<EpochReport>,
-) -> Result<Vec<EpochReport>, CheckpointError> {
+) -> Result<Vec<EpochReport>, TrainError> {
     let s = progress.settings.clone();
     let batches = Batches::new(&corpus.train, s.batch);
     let windows = batches.windows(s.bptt);
@@ -113,6 +125,7 @@ pub fn train(
             let (x, y, steps) = batches.window(progress.window, s.bptt);
             model.zero_grad();
             let loss = model.window(&x, &y, steps, s.batch, &mut state, Some(&mut progress.rng));
+            check_finite(loss, epoch, progress.window + 1)?;
             s.update_rule().apply(
                 &mut model.params_mut(),
                 steps,
@@ -140,7 +153,10 @@ pub fn train(
         }
         let seconds = start.elapsed().as_secs_f64();
         let valid_loss = if corpus.valid.len() > EVAL_BATCH + 1 {
-            model.evaluate(&corpus.valid, EVAL_BATCH, s.bptt)
+            let loss = model.evaluate(&corpus.valid, EVAL_BATCH, s.bptt);
+            // Weights that give a non-finite validation loss are not saved.
+            check_finite(loss, epoch, windows)?;
+            loss
         } else {
             f64::NAN
         };

@@ -20,7 +20,7 @@ use irnn_train::nn::rng::TrainRng;
 use irnn_train::train::Observer;
 
 use super::open_speakers;
-use crate::args::{refuse_options_except, DigitSetArgs};
+use crate::args::{check_memory, refuse_resume_conflicts, DigitSetArgs};
 use crate::progress::batch_bar;
 
 #[derive(Args, Debug)]
@@ -171,29 +171,50 @@ impl Observer<EpochReport> for EpochLines {
     }
 }
 
+/// A run's options by name, for the check that a resumed run is not asked
+/// to change (`refuse_resume_conflicts`).
+fn options(c: &AsrConfig, s: &AsrTrainSettings, mel: &MelConfig) -> serde_json::Value {
+    let d = c.decoder.as_ref();
+    serde_json::json!({
+        "layers": c.layers,
+        "hidden": c.hidden,
+        "stack": c.stack,
+        "layer_norm": c.layer_norm,
+        "conv_channels": c.conv_channels,
+        "attention": d.is_some(),
+        "decoder_hidden": d.map(|d| d.hidden),
+        "attention_dim": d.map(|d| d.attention),
+        "decoder_embedding": d.map(|d| d.embedding),
+        "ctc_weight": d.map(|d| d.ctc_weight),
+        "range_db": mel.range_db,
+        "epochs": s.epochs,
+        "batch": s.batch,
+        "lr": s.lr,
+        "clip": s.clip,
+        "dropout": s.dropout,
+        "fresh_utterances": s.fresh_utterances,
+        "speed_perturb": s.perturbation.speed,
+        "gain_perturb": s.perturbation.gain_db,
+        "noise_db": s.perturbation.noise_db,
+        "vtlp": s.vtlp,
+        "average_last": s.average_last,
+        "spec_augment": s.spec_augment.masks,
+        "spec_augment_band": s.spec_augment.max_band,
+        "spec_augment_span": s.spec_augment.max_span,
+        "train_utterances": s.sets.train_utterances,
+        "valid_utterances": s.sets.valid_utterances,
+        "test_utterances": s.sets.test_utterances,
+        "seed": s.sets.seed,
+    })
+}
+
 /// Runs `irnn train asr`.
 pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
     if a.stop_after == Some(0) {
         bail!("--stop-after must be at least 1");
     }
-    if a.layers == 0 || a.hidden == 0 || a.stack == 0 || a.batch == 0 {
-        bail!("--layers, --hidden, --stack and --batch must be positive");
-    }
-    if !(0.0..=1.0).contains(&a.ctc_weight) {
-        bail!("--ctc-weight must be in [0, 1], got {}", a.ctc_weight);
-    }
-    if !(0.0..0.5).contains(&a.speed_perturb) {
-        bail!(
-            "--speed-perturb must be in [0, 0.5), got {}",
-            a.speed_perturb
-        );
-    }
-    if !(0.0..=60.0).contains(&a.gain_perturb) {
-        bail!(
-            "--gain-perturb must be in [0, 60] dB, got {}",
-            a.gain_perturb
-        );
-    }
+    // Ranges are checked when the options are parsed; what remains are the
+    // rules between options.
     let noise = match a.noise_db.as_deref() {
         None => None,
         Some(text) => {
@@ -209,65 +230,17 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             }
         }
     };
-    if !(0.0..1.0).contains(&a.dropout) {
-        bail!("--dropout must be in [0, 1), got {}", a.dropout);
-    }
-    if !(0.0..0.3).contains(&a.vtlp) {
-        bail!("--vtlp must be in [0, 0.3), got {}", a.vtlp);
-    }
-    if a.average_last == 0 || a.average_last > a.epochs {
+    if a.average_last > a.epochs {
         bail!(
             "--average-last must be in 1..=--epochs ({}), got {}",
             a.epochs,
             a.average_last
         );
     }
-    if a.range_db > 200 {
-        bail!("--range-db must be at most 200, got {}", a.range_db);
-    }
     let mut mel = MelConfig {
         range_db: a.range_db,
         ..MelConfig::default()
     };
-    let resumed = if a.resume {
-        refuse_options_except(
-            matches,
-            &["data", "out", "resume", "stop_after"],
-            "--resume",
-        )?;
-        let ck = checkpoint::load(&a.out)
-            .with_context(|| format!("resuming from {}", a.out.display()))?;
-        let run = ck
-            .run
-            .with_context(|| format!("{} holds no training progress to resume", a.out.display()))?;
-        let p = &run.progress;
-        if p.epochs_done >= p.settings.epochs {
-            bail!(
-                "{}: the run has finished all {} epochs; nothing to resume",
-                a.out.display(),
-                p.settings.epochs
-            );
-        }
-        outln!(
-            "resuming {} after epoch {} of {}",
-            a.out.display(),
-            p.epochs_done,
-            p.settings.epochs
-        );
-        mel = ck.mel;
-        Some((ck.model, run))
-    } else {
-        None
-    };
-    let speakers = open_speakers(&a.data.to_string_lossy(), &mel)?;
-    outln!(
-        "{} recordings; train speakers {:?}, validation {}, test {}",
-        speakers.len(),
-        speakers.split.train,
-        speakers.split.valid,
-        speakers.split.test
-    );
-    let start = Instant::now();
     let mut settings = AsrTrainSettings {
         sets: a.digits.sets(),
         epochs: a.epochs,
@@ -289,17 +262,6 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             max_span: a.spec_augment_span,
         },
     };
-    if let Some((_, run)) = &resumed {
-        settings = run.progress.settings.clone();
-    }
-    let mut data = TrainData::new(&speakers, mel, &settings)?;
-    outln!(
-        "features: {} / {} / {} utterances in {:.1} s",
-        data.train.features.len(),
-        data.valid.features.len(),
-        data.test.features.len(),
-        start.elapsed().as_secs_f64()
-    );
     let config = AsrConfig {
         features: mel.mels,
         stack: a.stack,
@@ -314,6 +276,56 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         }),
         conv_channels: a.conv_channels,
     };
+    let resumed = if a.resume {
+        let ck = checkpoint::load(&a.out)
+            .with_context(|| format!("resuming from {}", a.out.display()))?;
+        let run = ck
+            .run
+            .with_context(|| format!("{} holds no training progress to resume", a.out.display()))?;
+        let p = &run.progress;
+        refuse_resume_conflicts::<TrainAsr>(
+            matches,
+            &[options(&config, &settings, &mel)],
+            &[options(&ck.model.config, &p.settings, &ck.mel)],
+            &[],
+            &["data", "out", "resume", "stop_after"],
+        )?;
+        if p.epochs_done >= p.settings.epochs {
+            bail!(
+                "{}: the run has finished all {} epochs; nothing to resume",
+                a.out.display(),
+                p.settings.epochs
+            );
+        }
+        outln!(
+            "resuming {} after epoch {} of {}",
+            a.out.display(),
+            p.epochs_done,
+            p.settings.epochs
+        );
+        mel = ck.mel;
+        settings = p.settings.clone();
+        Some((ck.model, run))
+    } else {
+        None
+    };
+    let speakers = open_speakers(&a.data.to_string_lossy(), &mel)?;
+    outln!(
+        "{} recordings; train speakers {:?}, validation {}, test {}",
+        speakers.len(),
+        speakers.split.train,
+        speakers.split.valid,
+        speakers.split.test
+    );
+    let start = Instant::now();
+    let mut data = TrainData::new(&speakers, mel, &settings)?;
+    outln!(
+        "features: {} / {} / {} utterances in {:.1} s",
+        data.train.features.len(),
+        data.valid.features.len(),
+        data.test.features.len(),
+        start.elapsed().as_secs_f64()
+    );
     let mut rng = TrainRng::seed(settings.sets.seed);
     let (model, resume) = match resumed {
         Some((model, run)) => (Some(model), Some(run)),
@@ -342,7 +354,12 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             }
             ck.model
         }
-        (None, None) => AsrModel::<f32>::new(config, &mut rng),
+        (None, None) => {
+            // Utterances of up to 7 digits, about 8 s at 100 frames per second.
+            let bytes = config.training_bytes(rayon::current_num_threads(), 800);
+            check_memory(bytes, "training this model")?;
+            AsrModel::<f32>::new(config, &mut rng)
+        }
     };
     let params: usize = model.params().iter().map(|p| p.len()).sum();
     let c = &model.config;

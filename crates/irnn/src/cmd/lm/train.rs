@@ -11,7 +11,7 @@ use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{Optimizer, Schedule};
 use irnn_train::nn::rng::TrainRng;
 
-use crate::args::{refuse_options_except, OptimArg};
+use crate::args::{check_memory, json, refuse_resume_conflicts, OptimArg};
 use crate::progress::{metric, Bars};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -141,6 +141,55 @@ fn level(l: LevelArg) -> Level {
     }
 }
 
+/// The model a new run with these options builds.
+fn fresh_config(a: &TrainLm, lv: Level, vocab: usize) -> LmConfig {
+    LmConfig {
+        level: lv,
+        vocab,
+        cell: match a.cell {
+            CellArg::Lstm => CellKind::Lstm,
+            CellArg::Gru => CellKind::Gru,
+        },
+        layers: a.layers,
+        hidden: a.hidden,
+        embedding: a.embedding.unwrap_or(a.hidden),
+        dropout: a.dropout,
+        locked_dropout: a.locked_dropout,
+        capped_input_gate: a.capped_input_gate,
+        reset_before: a.reset_before,
+        residual: a.residual,
+        layer_norm: a.layer_norm,
+    }
+}
+
+/// The training settings of a new run with these options.
+fn fresh_settings(a: &TrainLm) -> TrainSettings {
+    TrainSettings {
+        epochs: a.epochs,
+        batch: a.batch,
+        bptt: a.bptt,
+        optimizer: a.optimizer.into(),
+        clip: a.clip,
+        schedule: match a.schedule {
+            ScheduleArg::Constant => Schedule::Constant,
+            ScheduleArg::Step => Schedule::Step {
+                start: a.decay_start,
+                factor: a.decay,
+            },
+            ScheduleArg::Plateau => Schedule::Plateau {
+                factor: a.decay,
+                patience: 0,
+            },
+            ScheduleArg::Cosine => Schedule::Cosine {
+                epochs: a.epochs,
+                min_lr: 0.0,
+            },
+        },
+        seed: a.seed,
+        sum_over_time: a.loss == LossArg::TimeSum,
+    }
+}
+
 /// Runs `irnn train lm`.
 pub fn run(a: TrainLm, matches: &ArgMatches) -> Result<()> {
     if !(0.0..1.0).contains(&a.dropout) {
@@ -151,14 +200,29 @@ pub fn run(a: TrainLm, matches: &ArgMatches) -> Result<()> {
     }
     // A resumed run takes its settings, level included, from the checkpoint.
     let resumed = if a.resume {
-        let allowed = ["data", "out", "resume", "checkpoint_every", "max_windows"];
-        refuse_options_except(matches, &allowed, "--resume")?;
         let ck = checkpoint::load(&a.out)
             .with_context(|| format!("resuming from {}", a.out.display()))?;
         let progress = ck
             .progress
             .clone()
             .with_context(|| format!("{} holds no training progress to resume", a.out.display()))?;
+        let fresh_cfg = fresh_config(&a, level(a.level), ck.model.config.vocab);
+        let lr = |v: f64| serde_json::json!({ "lr": v });
+        refuse_resume_conflicts::<TrainLm>(
+            matches,
+            &[json(&fresh_cfg), json(&fresh_settings(&a)), lr(a.lr)],
+            &[
+                json(&ck.model.config),
+                json(&progress.settings),
+                lr(progress.schedule.initial_lr),
+            ],
+            &[
+                ("loss", "sum_over_time"),
+                ("decay", "schedule"),
+                ("decay_start", "schedule"),
+            ],
+            &["data", "out", "resume", "checkpoint_every", "max_windows"],
+        )?;
         if progress.epoch >= progress.settings.epochs {
             bail!(
                 "{}: the run has finished all {} epochs; nothing to resume",
@@ -199,47 +263,17 @@ pub fn run(a: TrainLm, matches: &ArgMatches) -> Result<()> {
         );
         (ck.model, progress, ck.optimizer, ck.state)
     } else {
-        let config = LmConfig {
-            level: lv,
-            vocab: corpus.vocab.len(),
-            cell: match a.cell {
-                CellArg::Lstm => CellKind::Lstm,
-                CellArg::Gru => CellKind::Gru,
-            },
-            layers: a.layers,
-            hidden: a.hidden,
-            embedding: a.embedding.unwrap_or(a.hidden),
-            dropout: a.dropout,
-            locked_dropout: a.locked_dropout,
-            capped_input_gate: a.capped_input_gate,
-            reset_before: a.reset_before,
-            residual: a.residual,
-            layer_norm: a.layer_norm,
-        };
-        let settings = TrainSettings {
-            epochs: a.epochs,
-            batch: a.batch,
-            bptt: a.bptt,
-            optimizer: a.optimizer.into(),
-            clip: a.clip,
-            schedule: match a.schedule {
-                ScheduleArg::Constant => Schedule::Constant,
-                ScheduleArg::Step => Schedule::Step {
-                    start: a.decay_start,
-                    factor: a.decay,
-                },
-                ScheduleArg::Plateau => Schedule::Plateau {
-                    factor: a.decay,
-                    patience: 0,
-                },
-                ScheduleArg::Cosine => Schedule::Cosine {
-                    epochs: a.epochs,
-                    min_lr: 0.0,
-                },
-            },
-            seed: a.seed,
-            sum_over_time: a.loss == LossArg::TimeSum,
-        };
+        let config = fresh_config(&a, lv, corpus.vocab.len());
+        let settings = fresh_settings(&a);
+        check_memory(
+            config.training_bytes(a.batch, a.bptt),
+            &format!(
+                "training this model ({} parameters, batch {}, window {})",
+                config.parameter_count(),
+                a.batch,
+                a.bptt
+            ),
+        )?;
         let model = LanguageModel::new(config, &mut TrainRng::seed(a.seed ^ 0x5EED));
         (
             model,
