@@ -77,7 +77,7 @@ pub fn check_prefix(prefix: &[u8], size: u64) -> Result<(), String> {
         return Err(format!("{size} bytes, shorter than a safetensors header"));
     };
     let n = u64::from_le_bytes(n.try_into().expect("8 bytes"));
-    if n < 2 || n > MAX_HEADER_BYTES || n > size.saturating_sub(8) {
+    if !(2..=MAX_HEADER_BYTES).contains(&n) || n > size.saturating_sub(8) {
         return Err(format!(
             "its first 8 bytes claim a {n}-byte header in a {size}-byte file"
         ));
