@@ -39,11 +39,72 @@ pub enum CheckpointError {
 }
 
 /// Writes `bytes` to `path` atomically: temporary file, flush, rename.
+/// A path naming a directory (or ending in a separator) is refused with a
+/// message that says so, before anything is written; temporary files that
+/// killed runs left for this path are removed.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let tmp = write_temporary(path, bytes)?;
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Writes a checkpoint and the file derived from it (its `.irnn` model) so
+/// that a kill at any moment never leaves a derived file beside a
+/// checkpoint it was not made from: both are written to temporary files
+/// first, then the old derived file is removed, the checkpoint renamed into
+/// place, and the derived file last. After a kill there is the old pair,
+/// a checkpoint alone (`irnn convert` makes its model again, byte for
+/// byte), or the new pair.
+pub fn write_pair(
+    checkpoint: (&Path, &[u8]),
+    derived: (&Path, &[u8]),
+) -> Result<(), CheckpointError> {
+    let first = write_temporary(checkpoint.0, checkpoint.1)?;
+    let second = match write_temporary(derived.0, derived.1) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_file(&first);
+            return Err(e);
+        }
+    };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CheckpointError::Io { path, source }
+    };
+    let result = (|| {
+        match std::fs::remove_file(derived.0) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(derived.0)(e)),
+            _ => {}
+        }
+        std::fs::rename(&first, checkpoint.0).map_err(io(checkpoint.0))?;
+        std::fs::rename(&second, derived.0).map_err(io(derived.0))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&first);
+        let _ = std::fs::remove_file(&second);
+    }
+    result
+}
+
+/// `bytes` in a flushed temporary file beside `path` (`.<name>.tmp.<pid>`);
+/// stale ones of dead processes are removed first.
+fn write_temporary(path: &Path, bytes: &[u8]) -> Result<PathBuf, CheckpointError> {
     let io = |source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
     };
+    let shown = path.to_string_lossy();
+    if path.is_dir() || shown.ends_with('/') || shown.ends_with(std::path::MAIN_SEPARATOR) {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a directory name; give the path of a file to write",
+        )));
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -53,17 +114,39 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    remove_stale_temporaries(dir, &name);
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        f.sync_all()
     })();
-    if result.is_err() {
+    if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
     }
-    result.map_err(io)
+    Ok(tmp)
+}
+
+/// Removes `.<name>.tmp.<pid>` files whose process is gone (where the
+/// system says which processes run: Linux's /proc).
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The largest safetensors header accepted (the crate's own limit).

@@ -55,6 +55,11 @@ pub fn save(
     writer(model, mel, quant).save(path)
 }
 
+/// The bytes [`save`] writes.
+pub fn to_bytes(model: &AsrModel<f32>, mel: &MelConfig, quant: Option<&AsrQuantInfo>) -> Vec<u8> {
+    writer(model, mel, quant).to_bytes()
+}
+
 /// Writes `model` with the state of the training run that produced it
 /// (`--resume` continues from it): `irnn.asr_progress`, the optimizer's
 /// moments (`optimizer.*`) and the running weight sum (`average.*`, f64).

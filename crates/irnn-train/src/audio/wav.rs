@@ -41,6 +41,18 @@ pub enum AudioError {
         /// The model's rate.
         expected: u32,
     },
+    /// The data chunk claims more samples than the file holds.
+    #[error(
+        "{path}: truncated: its data chunk declares {declared} samples, the file ends after {read}"
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Samples the data chunk declares.
+        declared: u32,
+        /// Samples the file holds.
+        read: usize,
+    },
     /// No samples.
     #[error("{path}: the file holds no audio samples")]
     Empty {
@@ -79,13 +91,29 @@ pub fn read_wav(path: &Path, expected_rate: u32) -> Result<Vec<f32>, AudioError>
         });
     }
     let channels = spec.channels.max(1) as usize;
-    let raw: Vec<i16> = reader
-        .into_samples::<i16>()
-        .collect::<Result<_, _>>()
-        .map_err(|e| AudioError::NotWav {
-            path: p(),
-            reason: e.to_string(),
-        })?;
+    let declared = reader.len();
+    let mut raw: Vec<i16> = Vec::with_capacity(declared.min(1 << 24) as usize);
+    for sample in reader.into_samples::<i16>() {
+        match sample {
+            Ok(v) => raw.push(v),
+            // hound reports an early end as a format error or an EOF.
+            Err(hound::Error::FormatError(_)) | Err(hound::Error::IoError(_))
+                if (raw.len() as u64) < declared as u64 =>
+            {
+                return Err(AudioError::Truncated {
+                    path: p(),
+                    declared,
+                    read: raw.len(),
+                });
+            }
+            Err(e) => {
+                return Err(AudioError::NotWav {
+                    path: p(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
     let samples: Vec<f32> = raw
         .chunks_exact(channels)
         .map(|frame| frame.iter().map(|&s| s as f32).sum::<f32>() / (channels as f32 * 32768.0))

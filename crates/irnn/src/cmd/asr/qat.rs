@@ -16,7 +16,7 @@ use irnn_train::asr::export::integer_model;
 use irnn_train::asr::qat::{train_qat, AsrQatSettings, QatEpochReport};
 use irnn_train::asr::train::SpecAugment;
 use irnn_train::audio::LogMel;
-use irnn_train::checkpoint::atomic_write;
+use irnn_train::checkpoint::write_pair;
 use irnn_train::quant::pwl_fit::PwlFitter;
 use irnn_train::train::Observer;
 
@@ -148,9 +148,10 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         ranges,
         knots: c.knots,
     };
-    checkpoint::save(&out, &model, &ck.mel, Some(&quant))?;
     let bytes = write_speech_model(&int);
-    atomic_write(&model_out, &bytes)?;
+    let ck_bytes = checkpoint::to_bytes(&model, &ck.mel, Some(&quant));
+    // The checkpoint and its model, written so a kill never pairs them wrongly.
+    write_pair((&out, &ck_bytes), (&model_out, &bytes))?;
     // The file, read back, must give QAT's transcripts.
     let back = ModelFile::read(&model_out)?.speech_model()?;
     let file_transcripts = Transcripts::integer(&back, &test)?;

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use irnn_runtime::format::write_language_model;
-use irnn_train::checkpoint::atomic_write;
+use irnn_train::checkpoint::write_pair;
 use irnn_train::lm::checkpoint::{self, QuantInfo};
 use irnn_train::lm::data::Level;
 use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
@@ -103,10 +103,18 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         ranges: qat.ranges.clone(),
         knots: qat.knots(),
     };
-    checkpoint::save_quantized(&out, &qat.model, &qat.vocab, &info)?;
     let int = qat.export()?;
     let bytes = write_language_model(&int);
-    atomic_write(&model_out, &bytes)?;
+    let ck_bytes = checkpoint::to_bytes(
+        &qat.model,
+        &qat.vocab,
+        None,
+        &Default::default(),
+        None,
+        Some(&info),
+    );
+    // The checkpoint and its model, written so a kill never pairs them wrongly.
+    write_pair((&out, &ck_bytes), (&model_out, &bytes))?;
     let float_bytes = checkpoint::float_bytes(&float, &qat.vocab);
     outln!(
         "test: float {} | PTQ {} | QAT → integer {}  ({:.0} s, {} PWL fits)",
