@@ -55,6 +55,20 @@ pub enum CorpusError {
     /// The file has no tokens.
     #[error("{0} is empty (no tokens)")]
     Empty(PathBuf),
+    /// Larger than a corpus may be.
+    #[error(
+        "{path}: {bytes} bytes, more than the {} a corpus file may have",
+        MAX_CORPUS_BYTES
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+    },
+    /// Binary data, not text.
+    #[error("{0} is not a text file (it holds NUL bytes)")]
+    NotText(PathBuf),
     /// A token that the vocabulary lacks, with no `<unk>` to fall back on.
     #[error("{path}:{line}: token {token:?} is not in the vocabulary (which has no <unk>)")]
     UnknownToken {
@@ -175,11 +189,41 @@ fn is_space_separated_chars(text: &str) -> bool {
     seen > 0
 }
 
+/// The largest corpus file read (it is held in memory with a 4-byte id per
+/// token).
+pub const MAX_CORPUS_BYTES: u64 = 1 << 30;
+
+/// Reads a text file after checking its size, so a huge or wrong file is
+/// refused before it is read.
 fn read(path: &Path) -> Result<String, CorpusError> {
-    std::fs::read_to_string(path).map_err(|source| CorpusError::Io {
+    let io = |source| CorpusError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_file() && meta.len() > MAX_CORPUS_BYTES {
+        return Err(CorpusError::TooLarge {
+            path: path.to_path_buf(),
+            bytes: meta.len(),
+        });
+    }
+    let mut text = String::new();
+    use std::io::Read;
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_CORPUS_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_CORPUS_BYTES {
+        return Err(CorpusError::TooLarge {
+            path: path.to_path_buf(),
+            bytes: text.len() as u64,
+        });
+    }
+    if text.contains('\0') {
+        return Err(CorpusError::NotText(path.to_path_buf()));
+    }
+    Ok(text)
 }
 
 /// A train/valid/test corpus with the training file's vocabulary.

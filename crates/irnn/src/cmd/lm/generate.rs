@@ -52,7 +52,12 @@ pub fn run(a: Generate) -> Result<()> {
         Some(path) => read_prompt(path)?,
         None => a.prompt.clone(),
     };
-    let prompt = encode_prompt(&model.vocabulary, &text).context("encoding the prompt")?;
+    let source = match &a.prompt_file {
+        Some(path) => format!("--prompt-file {}", path.display()),
+        None => "--prompt".to_string(),
+    };
+    let prompt =
+        encode_prompt(&model.vocabulary, &text).with_context(|| format!("encoding {source}"))?;
     let sep = if model.vocabulary.level == TokenLevel::Word && !text.ends_with('\n') {
         " "
     } else {
@@ -88,6 +93,13 @@ fn read_prompt(path: &std::path::Path) -> Result<String> {
         );
     }
     let bytes = std::fs::read(path).with_context(|| format!("--prompt-file {}", path.display()))?;
-    String::from_utf8(bytes)
-        .map_err(|e| anyhow::anyhow!("--prompt-file {}: not UTF-8 text ({e})", path.display()))
+    let text = String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("--prompt-file {}: not UTF-8 text ({e})", path.display()))?;
+    if text.contains('\0') {
+        bail!(
+            "--prompt-file {}: not a text file (it holds NUL bytes)",
+            path.display()
+        );
+    }
+    Ok(text)
 }
