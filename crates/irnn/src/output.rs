@@ -1,6 +1,6 @@
 //! Standard output that never panics. `println!` panics when stdout is
 //! closed (`irnn kernels | head -1`) or full (`> /dev/full`); every line the
-//! CLI prints goes through [`outln!`] / [`out!`] instead. A closed pipe ends
+//! CLI prints goes through `outln!` / `out!` instead. A closed pipe ends
 //! the program quietly with success, as ripgrep does (the reader asked for
 //! no more); any other write error ends it with a message and status 1.
 //! Files already saved are whole either way (they are written atomically,
@@ -20,7 +20,7 @@ pub fn write(args: std::fmt::Arguments) {
     }
 }
 
-/// `println!` that never panics ([`write`]).
+/// `println!` that never panics ([`write()`]).
 macro_rules! outln {
     () => {
         $crate::output::write(format_args!("\n"))
@@ -30,7 +30,7 @@ macro_rules! outln {
     };
 }
 
-/// `print!` that never panics ([`write`]).
+/// `print!` that never panics ([`write()`]).
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::output::write(format_args!($($arg)*))
