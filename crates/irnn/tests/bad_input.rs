@@ -211,6 +211,7 @@ fn options_are_checked_when_parsed() {
     // Sizes that pass the range check but not this machine's memory are
     // refused before anything is allocated.
     fails_with(&["train", "lm", "--hidden", "65536"], "GiB of memory");
+    fails_with(&["bench", "--hidden", "65536"], "GiB of memory");
 }
 
 #[test]

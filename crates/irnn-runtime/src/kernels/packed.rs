@@ -179,6 +179,10 @@ impl PackedMatrix {
     }
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 /// The 4 bytes of column group `g` of `x` as a little-endian i32, zero
 /// beyond `x`'s end (the matching padded weights are zero too).
 #[inline(always)]
@@ -197,6 +201,10 @@ pub(crate) fn group_bytes(x: &[i8], g: usize) -> i32 {
     }
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 /// The rows `r0..r1` of tile `t` (of `nb` blocks) that exist in the matrix:
 /// where a kernel writes the tile's sums.
 #[inline(always)]
@@ -205,6 +213,10 @@ pub(crate) fn tile_rows(m: &PackedMatrix, t: usize, nb: usize) -> (usize, usize)
     (r0, (r0 + nb * ROW_BLOCK).min(m.rows()))
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 /// Copies the rows of block `blk` of tile `t` (of `nb` blocks) that exist in
 /// the matrix from a 16-row buffer into one output vector: how the kernels
 /// that finish a block in a buffer write it out.
@@ -223,6 +235,10 @@ pub(crate) fn store_block_rows(
     out[r..r + n].copy_from_slice(&block[..n]);
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 /// One piece of a product that a kernel computes in registers: blocks
 /// `blk0..blk0 + blocks` of tile `t`, for streams `b0..b0 + streams`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +250,10 @@ pub(crate) struct Part {
     pub streams: usize,
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 /// How a kernel cuts a product into [`Part`]s: at batch 1, up to `single`
 /// blocks of a tile at once; with several streams, up to `blocks` blocks ×
 /// `streams` streams (each weight line loaded once per `streams` inputs).
@@ -245,6 +265,10 @@ pub(crate) struct Schedule {
     pub streams: usize,
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 impl Schedule {
     /// The parts of `m · x` for `batch` streams, tile by tile, every
     /// (row block, stream) pair exactly once.

@@ -197,6 +197,12 @@ impl RowRequant {
         self.has_left_shift
     }
 
+    /// Bias, mantissas, left and right shifts per row, for the SIMD
+    /// epilogues.
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     pub(crate) fn parts(&self) -> (&[i32], &[i32], &[i32], &[i32]) {
         (
             &self.bias,

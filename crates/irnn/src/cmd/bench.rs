@@ -81,6 +81,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.hidden.iter().chain(&a.batch).any(|&v| v == 0) || a.batch.iter().any(|&b| b > 64) {
         bail!("--hidden must be positive and --batch in 1..=64");
     }
+    // The largest case: int8 and f32 weights of 4H × 2H, batch buffers, and
+    // the sequence mode's inputs and outputs.
+    let h = a.hidden.iter().copied().max().unwrap_or(0) as u64;
+    let b = a.batch.iter().copied().max().unwrap_or(0) as u64;
+    let bytes = 8 * h * h * 5 + b * h * 64 + a.sequence as u64 * h * 16;
+    crate::args::check_memory(bytes, &format!("benchmarking H = {h}"))?;
     let isa = a.isa.unwrap_or_else(Isa::detect);
     let peak = kernel_peak_gmacs(isa, 1)?;
     // The kernel's in-cache peak per batch size, measured once each.
