@@ -16,7 +16,7 @@ pub(in crate::format) fn frame(payload: Vec<u8>) -> Vec<u8> {
     file.extend_from_slice(&VERSION.to_le_bytes());
     file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     file.extend_from_slice(&payload);
-    file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    file.extend_from_slice(&super::crc::crc32(&payload).to_le_bytes());
     file
 }
 
@@ -45,7 +45,7 @@ pub(in crate::format) fn checked_payload(bytes: &[u8]) -> Result<(u32, &[u8]), F
     if header.remaining() != 0 {
         return Err(FormatError::TrailingBytes(header.remaining()));
     }
-    let computed = crc32fast::hash(payload);
+    let computed = super::crc::crc32(payload);
     if stored != computed {
         return Err(FormatError::ChecksumMismatch { stored, computed });
     }

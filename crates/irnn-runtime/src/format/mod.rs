@@ -5,7 +5,8 @@
 //! against the bytes that remain before anything is allocated. Each failure
 //! says what was wrong and where ([`FormatError`]).
 //!
-//! * `framing.rs` — magic, version, length, checksum.
+//! * `framing.rs` — magic, version, length, checksum (`crc.rs`: CRC-32,
+//!   a 1 KB table with the `small-crc` feature).
 //! * `codec.rs` — the primitives: integers, tensors, multipliers, strings.
 //! * `layers/` — one file per layer codec (LSTM, GRU, LayerNorm, PWL table,
 //!   convolution, attention, output, matrices), writing and reading side by
@@ -13,6 +14,7 @@
 //! * `language.rs`, `speech.rs` — the two model kinds, built of layers.
 
 mod codec;
+mod crc;
 mod error;
 mod framing;
 mod language;
