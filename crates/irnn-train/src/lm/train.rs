@@ -118,14 +118,30 @@ pub fn train(
         observer.epoch_start(epoch, windows, windows * s.bptt * s.batch);
         let start = Instant::now();
         let (mut loss_sum, mut tokens) = (0.0, 0usize);
+        // A mid-epoch checkpoint is written one window late: only once the
+        // next window's loss, computed with the weights it would hold, is
+        // finite — so a diverging run keeps a checkpoint that is still good.
+        // It holds exactly what it would have held when it was due.
+        let mut due: Option<(TrainProgress, LmState<f32>)> = None;
+        let save_due = |due: &mut Option<(TrainProgress, LmState<f32>)>,
+                        model: &LanguageModel<f32>,
+                        optimizer: &Optimizer|
+         -> Result<(), TrainError> {
+            if let (Some((p, st)), Some(path)) = (due.take(), options.checkpoint) {
+                checkpoint::save(path, model, &corpus.vocab, Some(&p), optimizer, Some(&st))?;
+            }
+            Ok(())
+        };
         while progress.window < windows {
             if options.max_windows.is_some_and(|m| windows_run >= m) {
+                save_due(&mut due, model, optimizer)?;
                 return Ok(reports);
             }
             let (x, y, steps) = batches.window(progress.window, s.bptt);
             model.zero_grad();
             let loss = model.window(&x, &y, steps, s.batch, &mut state, Some(&mut progress.rng));
             check_finite(loss, epoch, progress.window + 1)?;
+            save_due(&mut due, model, optimizer)?;
             s.update_rule().apply(
                 &mut model.params_mut(),
                 steps,
@@ -138,16 +154,9 @@ pub fn train(
             loss_sum += loss * (steps * s.batch) as f64;
             tokens += steps * s.batch;
             observer.update_done(progress.window, tokens, loss, progress.schedule.lr);
-            if let (Some(path), Some(every)) = (options.checkpoint, options.checkpoint_every) {
+            if let (Some(_), Some(every)) = (options.checkpoint, options.checkpoint_every) {
                 if progress.window.is_multiple_of(every) && progress.window < windows {
-                    checkpoint::save(
-                        path,
-                        model,
-                        &corpus.vocab,
-                        Some(progress),
-                        optimizer,
-                        Some(&state),
-                    )?;
+                    due = Some((progress.clone(), state.clone()));
                 }
             }
         }
