@@ -491,3 +491,91 @@ fn identical_runs_write_identical_checkpoints() {
     assert_eq!(run("a.safetensors"), run("b.safetensors"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `irnn convert` and `irnn train asr` killed at any moment leave either
+/// no output or a whole one: the converted model equals an uninterrupted
+/// conversion byte for byte, the speech checkpoint loads.
+#[test]
+fn a_kill_during_convert_or_speech_training_leaves_whole_files() {
+    let dir = tmp("kill-others");
+    let model = dir.join("m.irnn");
+    let reference = dir.join("reference.irnn");
+    let source = repo("fixtures/models/lm.safetensors");
+    let convert = |out: &Path| {
+        let mut c = irnn();
+        c.args([
+            "convert",
+            &source,
+            "--data",
+            "embedded:tinyshakespeare",
+            "-o",
+        ])
+        .arg(out);
+        c
+    };
+    assert!(convert(&reference).output().unwrap().status.success());
+    let ck = dir.join("asr.safetensors");
+    let fsdd = repo("fixtures/fsdd");
+    let train = [
+        "train",
+        "asr",
+        "--data",
+        &fsdd,
+        "--train-utterances",
+        "24",
+        "--valid-utterances",
+        "4",
+        "--test-utterances",
+        "4",
+        "--epochs",
+        "4",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--batch",
+        "8",
+        "--out",
+        ck.to_str().unwrap(),
+    ];
+    for round in 0..8u64 {
+        let pause = std::time::Duration::from_millis(15 * round);
+        let mut child = convert(&model)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(pause);
+        let _ = child.kill();
+        child.wait().unwrap();
+        if model.exists() {
+            assert_eq!(
+                std::fs::read(&model).unwrap(),
+                std::fs::read(&reference).unwrap()
+            );
+        }
+        let mut child = irnn()
+            .args(train)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(pause * 4);
+        let _ = child.kill();
+        child.wait().unwrap();
+        if ck.exists() {
+            irnn_train::asr::checkpoint::load(&ck)
+                .unwrap_or_else(|e| panic!("round {round}: checkpoint unreadable: {e}"));
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp."))
+        .collect();
+    // A kill can leave the temporary file of the run it stopped; the next
+    // write removes it, so at most one per target remains.
+    assert!(left.len() <= 2, "temporary files pile up: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
