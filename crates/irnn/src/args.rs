@@ -133,6 +133,49 @@ impl QatCommon {
     }
 }
 
+/// Where a conversion's ranges come from, and its knot budget.
+pub struct Calibration<R> {
+    /// The activation ranges.
+    pub ranges: R,
+    /// Knots per PWL table at most (the fitter stops earlier once a table
+    /// is within one output step of the ideal function).
+    pub knots: usize,
+    /// How the ranges were obtained, for the report.
+    pub how: &'static str,
+}
+
+impl ConvertCommon {
+    /// The ranges `saved` in the checkpoint with their knots (QAT), or,
+    /// with `--data`, those `calibrate(data)` measures (post-training
+    /// quantization); `--knots` overrides the budget. Without either, an
+    /// error that says to pass `--data` (`data_kind`: what it names).
+    pub fn calibration<R: Clone>(
+        &self,
+        saved: Option<(&R, usize)>,
+        data_kind: &str,
+        calibrate: impl FnOnce(&str) -> Result<R>,
+    ) -> Result<Calibration<R>> {
+        let pick = |default: usize| self.knots.unwrap_or(default);
+        Ok(match (saved, &self.data) {
+            (Some((ranges, knots)), None) => Calibration {
+                ranges: ranges.clone(),
+                knots: pick(knots),
+                how: "QAT ranges from the checkpoint",
+            },
+            (_, Some(data)) => Calibration {
+                ranges: calibrate(data)?,
+                knots: pick(irnn_train::quant::pwl_fit::DEFAULT_KNOTS),
+                how: "calibrated on --data (post-training quantization)",
+            },
+            (None, None) => bail!(
+                "{} holds no quantization ranges (it was not saved by `irnn qat`); \
+                 pass --data {data_kind} to calibrate them",
+                self.checkpoint.display()
+            ),
+        })
+    }
+}
+
 /// Options of `irnn convert` for every model kind.
 #[derive(Args, Debug)]
 pub struct ConvertCommon {

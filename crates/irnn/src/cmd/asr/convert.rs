@@ -1,7 +1,7 @@
 //! `irnn convert` of an acoustic model: a checkpoint (with QAT ranges, or
 //! calibrated on `--data`) to an `.irnn` speech model.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use irnn_runtime::format::write_speech_model;
 use irnn_train::asr::checkpoint;
@@ -9,10 +9,10 @@ use irnn_train::asr::data::featurize;
 use irnn_train::asr::export::integer_model;
 use irnn_train::audio::LogMel;
 use irnn_train::checkpoint::atomic_write;
-use irnn_train::quant::pwl_fit::{PwlFitter, DEFAULT_KNOTS};
+use irnn_train::quant::pwl_fit::PwlFitter;
 
 use super::{calibrate_on, open_speakers};
-use crate::args::{ConvertCommon, DigitSetArgs};
+use crate::args::{Calibration, ConvertCommon, DigitSetArgs};
 use crate::model_file::ModelFile;
 
 /// Options of `irnn convert` for speech models.
@@ -28,34 +28,19 @@ pub struct AsrConvertArgs {
 /// `irnn convert` of an acoustic-model checkpoint.
 pub fn run(file: &ModelFile, c: &ConvertCommon, a: &AsrConvertArgs) -> Result<()> {
     let ck = file.asr_checkpoint()?;
-    let (ranges, knots, how) = match (&ck.quant, &c.data) {
-        (Some(q), None) => (
-            q.ranges.clone(),
-            c.knots.unwrap_or(q.knots),
-            "QAT ranges from the checkpoint",
-        ),
-        (_, Some(data)) => {
-            let speakers = open_speakers(data, &ck.mel)?;
-            let train = featurize(&speakers.train(&a.digits.sets())?, &LogMel::new(ck.mel));
-            (
-                calibrate_on(&ck.model, &train, a.calibration_utterances),
-                c.knots.unwrap_or(DEFAULT_KNOTS),
-                "calibrated on --data (post-training quantization)",
-            )
-        }
-        (None, None) => bail!(
-            "{} holds no quantization ranges (it was not saved by `irnn qat`); \
-             pass --data FOLDER to calibrate them",
-            file.path.display()
-        ),
-    };
+    let saved = ck.quant.as_ref().map(|q| (&q.ranges, q.knots));
+    let Calibration { ranges, knots, how } = c.calibration(saved, "FOLDER", |data| {
+        let speakers = open_speakers(data, &ck.mel)?;
+        let train = featurize(&speakers.train(&a.digits.sets())?, &LogMel::new(ck.mel));
+        Ok(calibrate_on(&ck.model, &train, a.calibration_utterances))
+    })?;
     let int = integer_model(&ck.model, &ck.mel, &ranges, &mut PwlFitter::new(knots))?;
     let bytes = write_speech_model(&int);
     atomic_write(&c.out, &bytes)?;
     let fb = checkpoint::float_bytes(&ck.model);
     outln!(
         "wrote {}: speech model, {} bytes ({:.3} × the {fb} bytes of float weights), \
-         {knots}-knot PWL tables, {how}",
+         PWL tables of up to {knots} knots, {how}",
         c.out.display(),
         bytes.len(),
         bytes.len() as f64 / fb as f64,

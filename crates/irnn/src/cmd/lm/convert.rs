@@ -1,16 +1,16 @@
 //! `irnn convert` of a language model: a checkpoint (with QAT ranges, or
 //! calibrated on `--data`) to an `.irnn` model.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use irnn_runtime::format::write_language_model;
 use irnn_train::checkpoint::atomic_write;
 use irnn_train::lm::checkpoint;
 use irnn_train::lm::integer_model;
-use irnn_train::quant::pwl_fit::{PwlFitter, DEFAULT_KNOTS};
+use irnn_train::quant::pwl_fit::PwlFitter;
 
 use super::{calibrate_with_spinner, load_matching_corpus};
-use crate::args::ConvertCommon;
+use crate::args::{Calibration, ConvertCommon};
 use crate::model_file::ModelFile;
 
 /// Options of `irnn convert` for language models.
@@ -24,33 +24,21 @@ pub struct LmConvertArgs {
 /// `irnn convert` of a language-model checkpoint.
 pub fn run(file: &ModelFile, c: &ConvertCommon, a: &LmConvertArgs) -> Result<()> {
     let ck = file.lm_checkpoint()?;
-    let (ranges, knots, how) = match (&ck.quant, &c.data) {
-        (Some(q), None) => (
-            q.ranges.clone(),
-            c.knots.unwrap_or(q.knots),
-            "QAT ranges from the checkpoint",
-        ),
-        (_, Some(data)) => {
-            let corpus = load_matching_corpus(data, &ck.model, &ck.vocab.tokens)?;
-            let r = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
-            (
-                r,
-                c.knots.unwrap_or(DEFAULT_KNOTS),
-                "calibrated on --data (post-training quantization)",
-            )
-        }
-        (None, None) => bail!(
-            "{} holds no quantization ranges (it was not saved by `irnn qat`); \
-             pass --data CORPUS to calibrate them",
-            file.path.display()
-        ),
-    };
+    let saved = ck.quant.as_ref().map(|q| (&q.ranges, q.knots));
+    let Calibration { ranges, knots, how } = c.calibration(saved, "CORPUS", |data| {
+        let corpus = load_matching_corpus(data, &ck.model, &ck.vocab.tokens)?;
+        Ok(calibrate_with_spinner(
+            &ck.model,
+            &corpus,
+            a.calibration_tokens,
+        ))
+    })?;
     let int = integer_model(&ck.model, &ck.vocab, &ranges, &mut PwlFitter::new(knots))?;
     let bytes = write_language_model(&int);
     atomic_write(&c.out, &bytes)?;
     let float_bytes = checkpoint::float_bytes(&ck.model, &ck.vocab);
     outln!(
-        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), {knots}-knot PWL tables, {how}",
+        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), PWL tables of up to {knots} knots, {how}",
         c.out.display(),
         bytes.len(),
         bytes.len() as f64 / float_bytes as f64,
