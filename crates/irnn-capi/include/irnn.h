@@ -19,7 +19,7 @@ typedef enum IrnnStatus {
   IRNN_STATUS_INVALID_ARGUMENT = 2,
   // The file could not be read.
   IRNN_STATUS_IO = 3,
-  // The bytes are not a valid language model.
+  // The bytes are not a valid model of the kind asked for.
   IRNN_STATUS_FORMAT = 4,
   // The runtime rejected the call.
   IRNN_STATUS_RUNTIME = 5,
@@ -29,6 +29,9 @@ typedef enum IrnnStatus {
 
 // A loaded language model (opaque).
 typedef struct IrnnModel IrnnModel;
+
+// A loaded speech model (opaque).
+typedef struct IrnnSpeechModel IrnnSpeechModel;
 
 // One stream's state and its latest logits (opaque).
 typedef struct IrnnState IrnnState;
@@ -133,6 +136,49 @@ enum IrnnStatus irnn_step(const struct IrnnModel *model,
                           uint32_t token,
                           int32_t *logits,
                           uintptr_t capacity);
+
+// Loads a speech model from `len` bytes of an `.irnn` file (copied). On
+// success `*out` owns the model: free it with [`irnn_speech_free`].
+//
+// # Safety
+// `bytes` must point to `len` readable bytes; `out` to a writable pointer.
+enum IrnnStatus irnn_speech_load(const uint8_t *bytes, uintptr_t len, struct IrnnSpeechModel **out);
+
+// Loads a speech model from the `.irnn` file at `path` (UTF-8).
+//
+// # Safety
+// `path` must be a NUL-terminated string; `out` a writable pointer.
+enum IrnnStatus irnn_speech_load_path(const char *path, struct IrnnSpeechModel **out);
+
+// Frees a speech model (null is ignored).
+//
+// # Safety
+// `model` must come from `irnn_speech_load*` and not be used after.
+void irnn_speech_free(struct IrnnSpeechModel *model);
+
+// Writes the sample rate (Hz) the model's audio must have to `*out`.
+//
+// # Safety
+// `model` live; `out` writable.
+enum IrnnStatus irnn_speech_sample_rate(const struct IrnnSpeechModel *model, uint32_t *out);
+
+// Transcribes `count` mono 16-bit samples recorded at `sample_rate` Hz
+// (which must be the model's) with greedy CTC decoding, and copies the
+// text (labels separated by spaces, NUL-terminated) into `text`
+// (`capacity` bytes), its length into `*written`. A buffer too short is
+// `IRNN_STATUS_INVALID_ARGUMENT` with `*written` the length needed; call
+// again with a larger one.
+//
+// # Safety
+// `model` live; `pcm` readable for `count` samples; `text` writable for
+// `capacity` bytes; `written` writable.
+enum IrnnStatus irnn_speech_transcribe(const struct IrnnSpeechModel *model,
+                                       const int16_t *pcm,
+                                       uintptr_t count,
+                                       uint32_t sample_rate,
+                                       char *text,
+                                       uintptr_t capacity,
+                                       uintptr_t *written);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -53,6 +53,29 @@ pub struct FrontEnd {
     pub range_db: u32,
 }
 
+/// Largest FFT a front end may ask for (bounds what a hostile header can
+/// make a caller allocate).
+pub const MAX_FFT: u32 = 1 << 16;
+
+impl FrontEnd {
+    /// Checks that features can be computed as described: a positive rate,
+    /// frame and hop; an FFT of at least one frame and at most
+    /// [`MAX_FFT`]; a non-empty band below the Nyquist frequency.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what| Err(Error::InvalidParameter { what });
+        if self.sample_rate == 0 || self.frame == 0 || self.hop == 0 || self.mels == 0 {
+            return bad("the front end needs a positive sample rate, frame, hop and mel count");
+        }
+        if self.fft < self.frame || self.fft > MAX_FFT {
+            return bad("the front end's FFT must cover one frame and be at most 65536 points");
+        }
+        if self.low_hz >= self.high_hz || self.high_hz > self.sample_rate / 2 {
+            return bad("the front end's band must be non-empty and below the Nyquist frequency");
+        }
+        Ok(())
+    }
+}
+
 /// A CTC acoustic model on integers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntSpeechModel {
@@ -87,6 +110,7 @@ impl IntSpeechModel {
                 what: "a speech model needs at least one feature and one frame per step",
             });
         }
+        self.front_end.validate()?;
         if !(-128..=127).contains(&self.input_zero_point) {
             return Err(Error::InvalidParameter {
                 what: "the feature zero point must be an int8",

@@ -8,7 +8,8 @@ use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 use rayon::prelude::*;
 
-use crate::asr::export::{integer_logits, quantize_features};
+use crate::asr::export::{integer_logits, mel_config, quantize_features};
+use crate::audio::{normalize, LogMel};
 use crate::nn::ctc::prefix_beam_search;
 use crate::quant::export::logit_scale;
 
@@ -76,4 +77,110 @@ pub fn integer_transcripts(
         .par_iter()
         .map(|f| integer_transcribe(model, isa, f, 1))
         .collect()
+}
+
+/// How a transcript is searched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoding {
+    /// CTC: greedy with a beam of 1, else prefix beam search over this many
+    /// prefixes.
+    Ctc {
+        /// Prefixes kept (1: greedy).
+        beam: usize,
+    },
+    /// The attention decoder, greedy.
+    Attention,
+}
+
+/// Samples in, text out: the one path from audio to a transcript that the
+/// CLI, the C API and the Python module share, so that they cannot drift.
+/// The front end (log-mel features, per-utterance normalisation) is the one
+/// the model was trained with and runs in float; from the int8 features on,
+/// everything is the integer runtime.
+pub struct Transcriber<'m> {
+    model: &'m IntSpeechModel,
+    front: LogMel,
+    isa: Isa,
+}
+
+/// Why samples could not be transcribed.
+#[derive(Debug, thiserror::Error)]
+pub enum TranscribeError {
+    /// The samples are at another rate than the model's.
+    #[error("the audio is at {found} Hz; the model expects {expected} Hz (resample it first)")]
+    SampleRate {
+        /// The audio's rate.
+        found: u32,
+        /// The model's rate.
+        expected: u32,
+    },
+    /// No samples at all.
+    #[error("the audio holds no samples")]
+    Empty,
+    /// The attention decoder was asked of a model without one.
+    #[error("the model has no attention decoder")]
+    NoDecoder,
+    /// The runtime refused.
+    #[error(transparent)]
+    Runtime(#[from] irnn_runtime::Error),
+}
+
+impl<'m> Transcriber<'m> {
+    /// A transcriber for `model` (validated, as every reader of the model
+    /// format does), on the kernels `isa`.
+    pub fn new(model: &'m IntSpeechModel, isa: Isa) -> Self {
+        Transcriber {
+            model,
+            front: LogMel::new(mel_config(&model.front_end)),
+            isa,
+        }
+    }
+
+    /// Normalised features of mono samples in `[−1, 1)` at the model's rate.
+    pub fn features(&self, samples: &[f32]) -> Vec<f32> {
+        let mut f = self.front.compute(samples);
+        normalize(&mut f, self.model.features());
+        f
+    }
+
+    /// The class labels (without blank) of mono samples at `rate` Hz.
+    pub fn labels(
+        &self,
+        samples: &[f32],
+        rate: u32,
+        decoding: Decoding,
+    ) -> Result<Vec<usize>, TranscribeError> {
+        let expected = self.model.front_end.sample_rate;
+        if rate != expected {
+            return Err(TranscribeError::SampleRate {
+                found: rate,
+                expected,
+            });
+        }
+        if samples.is_empty() {
+            return Err(TranscribeError::Empty);
+        }
+        let f = self.features(samples);
+        let digits = match decoding {
+            Decoding::Ctc { beam } => integer_transcribe(self.model, self.isa, &f, beam)?,
+            Decoding::Attention => integer_attention_transcribe(self.model, self.isa, &f)?
+                .ok_or(TranscribeError::NoDecoder)?,
+        };
+        Ok(digits.into_iter().map(|d| d as usize + 1).collect())
+    }
+
+    /// The transcript of mono samples at `rate` Hz: labels joined by spaces.
+    pub fn text(
+        &self,
+        samples: &[f32],
+        rate: u32,
+        decoding: Decoding,
+    ) -> Result<String, TranscribeError> {
+        let labels = self.labels(samples, rate, decoding)?;
+        let words: Vec<&str> = labels
+            .iter()
+            .map(|&k| self.model.labels[k].as_str())
+            .collect();
+        Ok(words.join(" "))
+    }
 }

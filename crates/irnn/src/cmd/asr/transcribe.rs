@@ -1,26 +1,15 @@
 //! `irnn transcribe`: the digits of each WAV file, one line per file, from
 //! an integer speech model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
-use irnn_train::asr::decode::{integer_attention_transcribe, integer_transcribe};
-use irnn_train::asr::export::mel_config;
-use irnn_train::audio::{normalize, read_wav, LogMel};
+use irnn_train::asr::decode::{Decoding, Transcriber};
+use irnn_train::audio::read_wav;
 
 use crate::model_file::{FileKind, ModelFile};
-
-/// Normalised log-mel features of a WAV file, computed the way `model`'s
-/// front end was during training.
-fn wav_features(model: &IntSpeechModel, front: &LogMel, path: &Path) -> Result<Vec<f32>> {
-    let samples = read_wav(path, model.front_end.sample_rate)?;
-    let mut f = front.compute(&samples);
-    normalize(&mut f, model.features());
-    Ok(f)
-}
 
 /// Arguments of `irnn transcribe`.
 #[derive(Args, Debug)]
@@ -49,21 +38,19 @@ pub fn run(a: Transcribe) -> Result<()> {
         "an integer speech model (.irnn)",
     )?;
     let model = file.speech_model()?;
-    let front = LogMel::new(mel_config(&model.front_end));
-    let isa = Isa::detect();
+    let rate = model.front_end.sample_rate;
+    let transcriber = Transcriber::new(&model, Isa::detect());
+    let decoding = if a.attention {
+        Decoding::Attention
+    } else {
+        Decoding::Ctc { beam: a.beam }
+    };
     for wav in &a.wavs {
-        let f = wav_features(&model, &front, wav)?;
-        let digits = if a.attention {
-            integer_attention_transcribe(&model, isa, &f)?
-                .with_context(|| format!("{} has no attention decoder", a.model.display()))?
-        } else {
-            integer_transcribe(&model, isa, &f, a.beam)?
-        };
-        let text: Vec<&str> = digits
-            .iter()
-            .map(|&d| model.labels[d as usize + 1].as_str())
-            .collect();
-        outln!("{}\t{}", wav.display(), text.join(" "));
+        let samples = read_wav(wav, rate)?;
+        let text = transcriber
+            .text(&samples, rate, decoding)
+            .with_context(|| format!("{}: {}", a.model.display(), wav.display()))?;
+        outln!("{}\t{}", wav.display(), text);
     }
     Ok(())
 }

@@ -1,0 +1,139 @@
+//! Speech models from C: 16-bit PCM in, text out.
+//!
+//! The caller hands over the samples as recorded (mono, at the model's
+//! sample rate — [`irnn_speech_sample_rate`]); the library computes the
+//! log-mel features the model was trained with and runs the integer
+//! encoder and decoder, through the same code path as `irnn transcribe`.
+
+use std::ffi::c_char;
+
+use irnn_runtime::format::read_speech_model;
+use irnn_runtime::speech::IntSpeechModel;
+use irnn_runtime::Isa;
+use irnn_train::asr::decode::{Decoding, TranscribeError, Transcriber};
+
+use crate::{copy_text, fail, guard, load_path, IrnnStatus};
+
+/// A loaded speech model (opaque).
+pub struct IrnnSpeechModel {
+    model: IntSpeechModel,
+    isa: Isa,
+}
+
+/// Loads a speech model from `len` bytes of an `.irnn` file (copied). On
+/// success `*out` owns the model: free it with [`irnn_speech_free`].
+///
+/// # Safety
+/// `bytes` must point to `len` readable bytes; `out` to a writable pointer.
+#[no_mangle]
+pub unsafe extern "C" fn irnn_speech_load(
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut IrnnSpeechModel,
+) -> IrnnStatus {
+    guard(|| {
+        non_null!(bytes, out);
+        // SAFETY: the caller promises `len` readable bytes at `bytes`.
+        let bytes = unsafe { std::slice::from_raw_parts(bytes, len) };
+        match read_speech_model(bytes) {
+            Ok(model) => {
+                let boxed = Box::new(IrnnSpeechModel {
+                    model,
+                    isa: Isa::detect(),
+                });
+                // SAFETY: `out` is non-null and writable (caller's promise).
+                unsafe { *out = Box::into_raw(boxed) };
+                IrnnStatus::Ok
+            }
+            Err(e) => fail(IrnnStatus::Format, e.to_string()),
+        }
+    })
+}
+
+/// Loads a speech model from the `.irnn` file at `path` (UTF-8).
+///
+/// # Safety
+/// `path` must be a NUL-terminated string; `out` a writable pointer.
+#[no_mangle]
+pub unsafe extern "C" fn irnn_speech_load_path(
+    path: *const c_char,
+    out: *mut *mut IrnnSpeechModel,
+) -> IrnnStatus {
+    // SAFETY: forwarded promises.
+    unsafe {
+        load_path(path, out, |bytes, out| {
+            irnn_speech_load(bytes.as_ptr(), bytes.len(), out)
+        })
+    }
+}
+
+/// Frees a speech model (null is ignored).
+///
+/// # Safety
+/// `model` must come from `irnn_speech_load*` and not be used after.
+#[no_mangle]
+pub unsafe extern "C" fn irnn_speech_free(model: *mut IrnnSpeechModel) {
+    if !model.is_null() {
+        // SAFETY: ownership returns from the caller (see above).
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(model) })
+        }));
+    }
+}
+
+/// Writes the sample rate (Hz) the model's audio must have to `*out`.
+///
+/// # Safety
+/// `model` live; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn irnn_speech_sample_rate(
+    model: *const IrnnSpeechModel,
+    out: *mut u32,
+) -> IrnnStatus {
+    guard(|| {
+        non_null!(model, out);
+        // SAFETY: live model, writable `out`.
+        unsafe { *out = (*model).model.front_end.sample_rate };
+        IrnnStatus::Ok
+    })
+}
+
+/// Transcribes `count` mono 16-bit samples recorded at `sample_rate` Hz
+/// (which must be the model's) with greedy CTC decoding, and copies the
+/// text (labels separated by spaces, NUL-terminated) into `text`
+/// (`capacity` bytes), its length into `*written`. A buffer too short is
+/// `IRNN_STATUS_INVALID_ARGUMENT` with `*written` the length needed; call
+/// again with a larger one.
+///
+/// # Safety
+/// `model` live; `pcm` readable for `count` samples; `text` writable for
+/// `capacity` bytes; `written` writable.
+#[no_mangle]
+pub unsafe extern "C" fn irnn_speech_transcribe(
+    model: *const IrnnSpeechModel,
+    pcm: *const i16,
+    count: usize,
+    sample_rate: u32,
+    text: *mut c_char,
+    capacity: usize,
+    written: *mut usize,
+) -> IrnnStatus {
+    guard(|| {
+        non_null!(model, pcm, text, written);
+        // SAFETY: live model; `count` readable samples (caller's promise).
+        let (m, pcm) = unsafe { (&*model, std::slice::from_raw_parts(pcm, count)) };
+        let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        let transcriber = Transcriber::new(&m.model, m.isa);
+        match transcriber.text(&samples, sample_rate, Decoding::Ctc { beam: 1 }) {
+            // SAFETY: `text` writable for `capacity` bytes, `written` writable.
+            Ok(t) => unsafe { copy_text(t.as_bytes(), text, capacity, written, "transcript") },
+            Err(e @ (TranscribeError::SampleRate { .. } | TranscribeError::Empty)) => {
+                fail(IrnnStatus::InvalidArgument, e.to_string())
+            }
+            Err(e) => fail(IrnnStatus::Runtime, e.to_string()),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

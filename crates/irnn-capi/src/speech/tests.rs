@@ -1,0 +1,176 @@
+use std::ffi::{c_char, CStr};
+use std::ptr::{null, null_mut};
+
+use irnn_train::audio::read_wav;
+
+use super::*;
+use crate::irnn_last_error;
+
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/models/asr-qat.irnn"
+);
+const WAV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/fsdd/2_yweweler_0.wav"
+);
+
+fn last_error() -> String {
+    // SAFETY: the library returns a live NUL-terminated string.
+    unsafe { CStr::from_ptr(irnn_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The WAV file's samples as the 16-bit PCM a C caller holds.
+fn pcm() -> Vec<i16> {
+    // read_wav gives s / 32768 for 16-bit files: back to the integers.
+    read_wav(std::path::Path::new(WAV), 8000)
+        .unwrap()
+        .iter()
+        .map(|&v| (v * 32768.0).round() as i16)
+        .collect()
+}
+
+fn load() -> *mut IrnnSpeechModel {
+    let mut m = null_mut();
+    let path = std::ffi::CString::new(MODEL).unwrap();
+    // SAFETY: a NUL-terminated path and a writable pointer.
+    assert_eq!(
+        unsafe { irnn_speech_load_path(path.as_ptr(), &mut m) },
+        IrnnStatus::Ok
+    );
+    m
+}
+
+#[test]
+fn the_c_api_transcribes_as_the_cli_does() {
+    let bytes = std::fs::read(MODEL).unwrap();
+    let model = read_speech_model(&bytes).unwrap();
+    let samples = read_wav(std::path::Path::new(WAV), 8000).unwrap();
+    let expected = Transcriber::new(&model, Isa::detect())
+        .text(&samples, 8000, Decoding::Ctc { beam: 1 })
+        .unwrap();
+    let m = load();
+    let pcm = pcm();
+    let mut rate = 0;
+    let mut text = [0 as c_char; 256];
+    let mut written = 0;
+    // SAFETY: live model, buffers of the stated lengths.
+    unsafe {
+        assert_eq!(irnn_speech_sample_rate(m, &mut rate), IrnnStatus::Ok);
+        assert_eq!(rate, 8000);
+        let status = irnn_speech_transcribe(
+            m,
+            pcm.as_ptr(),
+            pcm.len(),
+            rate,
+            text.as_mut_ptr(),
+            text.len(),
+            &mut written,
+        );
+        assert_eq!(status, IrnnStatus::Ok, "{}", last_error());
+        let got = CStr::from_ptr(text.as_ptr()).to_str().unwrap();
+        assert_eq!(got, expected);
+        assert_eq!(written, expected.len());
+        irnn_speech_free(m);
+    }
+}
+
+#[test]
+fn bad_calls_are_error_codes() {
+    let m = load();
+    let pcm = pcm();
+    let mut out = null_mut();
+    let mut rate = 0;
+    let mut text = [0 as c_char; 1];
+    let mut n = 0;
+    // SAFETY: every pointer is null, valid, or paired with its true length.
+    unsafe {
+        let null_cases = [
+            irnn_speech_load(null(), 4, &mut out),
+            irnn_speech_load_path(null(), &mut out),
+            irnn_speech_sample_rate(null(), &mut rate),
+            irnn_speech_sample_rate(m, null_mut()),
+            irnn_speech_transcribe(null(), pcm.as_ptr(), 1, 8000, text.as_mut_ptr(), 1, &mut n),
+            irnn_speech_transcribe(m, null(), 1, 8000, text.as_mut_ptr(), 1, &mut n),
+            irnn_speech_transcribe(m, pcm.as_ptr(), 1, 8000, null_mut(), 1, &mut n),
+            irnn_speech_transcribe(m, pcm.as_ptr(), 1, 8000, text.as_mut_ptr(), 1, null_mut()),
+        ];
+        for (k, status) in null_cases.iter().enumerate() {
+            assert_eq!(*status, IrnnStatus::NullPointer, "case {k}");
+        }
+        // The wrong rate names both rates.
+        let status = irnn_speech_transcribe(
+            m,
+            pcm.as_ptr(),
+            pcm.len(),
+            16000,
+            text.as_mut_ptr(),
+            1,
+            &mut n,
+        );
+        assert_eq!(status, IrnnStatus::InvalidArgument);
+        assert!(last_error().contains("16000 Hz") && last_error().contains("8000 Hz"));
+        // No samples.
+        let status = irnn_speech_transcribe(m, pcm.as_ptr(), 0, 8000, text.as_mut_ptr(), 1, &mut n);
+        assert_eq!(status, IrnnStatus::InvalidArgument);
+        assert!(last_error().contains("no samples"), "{}", last_error());
+        // A one-byte buffer: too short for any transcript but the empty one,
+        // and the length needed comes back.
+        let status = irnn_speech_transcribe(
+            m,
+            pcm.as_ptr(),
+            pcm.len(),
+            8000,
+            text.as_mut_ptr(),
+            1,
+            &mut n,
+        );
+        if n > 0 {
+            assert_eq!(status, IrnnStatus::InvalidArgument);
+            assert!(
+                last_error().contains("transcript needs"),
+                "{}",
+                last_error()
+            );
+        } else {
+            assert_eq!(status, IrnnStatus::Ok);
+        }
+        // A language model is not a speech model; a missing file is I/O.
+        let lm = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/models/lm.irnn\0"
+        );
+        assert_eq!(
+            irnn_speech_load_path(lm.as_ptr().cast(), &mut out),
+            IrnnStatus::Format
+        );
+        assert!(last_error().contains("lm.irnn"), "{}", last_error());
+        assert_eq!(
+            irnn_speech_load_path(c"/no/such.irnn".as_ptr(), &mut out),
+            IrnnStatus::Io
+        );
+        irnn_speech_free(null_mut());
+        irnn_speech_free(m);
+    }
+}
+
+#[test]
+fn hostile_speech_models_are_error_codes() {
+    let bytes = std::fs::read(MODEL).unwrap();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for at in (0..64).chain((64..bytes.len()).step_by(61)) {
+        let mut b = bytes.clone();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b[at] ^= (x as u8) | 1;
+        let mut m = null_mut();
+        // SAFETY: a live buffer and a writable pointer.
+        match unsafe { irnn_speech_load(b.as_ptr(), b.len(), &mut m) } {
+            IrnnStatus::Ok => unsafe { irnn_speech_free(m) },
+            status => assert_eq!(status, IrnnStatus::Format, "byte {at}"),
+        }
+    }
+}

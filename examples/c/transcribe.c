@@ -1,0 +1,86 @@
+/* Transcribing a 16-bit PCM WAV file from C with irnn's integer speech
+ * runtime: the samples go in as int16, the text comes out.
+ *
+ *   cargo build --release -p irnn-capi
+ *   cc examples/c/transcribe.c -Icrates/irnn-capi/include target/release/libirnn_capi.a \
+ *      -lpthread -ldl -lm -o transcribe
+ *   ./transcribe fixtures/models/asr-qat.irnn fixtures/fsdd/2_yweweler_0.wav
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "irnn.h"
+
+static uint32_t u32le(const unsigned char *p) {
+    return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* A minimal reader for mono 16-bit PCM WAV files (any chunk order). */
+static int16_t *read_wav(const char *path, uint32_t *rate, size_t *count) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char head[12], chunk[8], fmt[16];
+    int16_t *samples = NULL;
+    int format_ok = 0;
+    if (fread(head, 1, 12, f) != 12 || memcmp(head, "RIFF", 4) || memcmp(head + 8, "WAVE", 4))
+        goto done;
+    while (fread(chunk, 1, 8, f) == 8) {
+        uint32_t size = u32le(chunk + 4);
+        if (!memcmp(chunk, "fmt ", 4) && size >= 16) {
+            if (fread(fmt, 1, 16, f) != 16) goto done;
+            fseek(f, (long)(size - 16 + (size & 1)), SEEK_CUR);
+            *rate = u32le(fmt + 4);
+            format_ok = fmt[0] == 1 && fmt[1] == 0 && fmt[2] == 1 && fmt[14] == 16;
+        } else if (!memcmp(chunk, "data", 4) && format_ok) {
+            *count = size / 2;
+            samples = malloc(size ? size : 1);
+            if (samples && fread(samples, 2, *count, f) != *count) {
+                free(samples);
+                samples = NULL;
+            }
+            goto done;
+        } else {
+            fseek(f, (long)(size + (size & 1)), SEEK_CUR);
+        }
+    }
+done:
+    fclose(f);
+    return samples; /* little-endian hosts: the bytes are the int16 values */
+}
+
+static int fail(const char *what) {
+    fprintf(stderr, "error: %s: %s\n", what, irnn_last_error());
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = argc > 1 ? argv[1] : "fixtures/models/asr-qat.irnn";
+    const char *wav = argc > 2 ? argv[2] : "fixtures/fsdd/2_yweweler_0.wav";
+
+    IrnnSpeechModel *model = NULL;
+    if (irnn_speech_load_path(model_path, &model) != IRNN_STATUS_OK) return fail("loading the model");
+    uint32_t rate = 0;
+    size_t count = 0;
+    int16_t *pcm = read_wav(wav, &rate, &count);
+    if (!pcm) {
+        fprintf(stderr, "error: %s: not a mono 16-bit PCM WAV file\n", wav);
+        return 1;
+    }
+    char text[256];
+    uintptr_t len = 0;
+    if (irnn_speech_transcribe(model, pcm, count, rate, text, sizeof text, &len) != IRNN_STATUS_OK)
+        return fail(wav);
+    printf("%s\t%s\n", wav, text);
+
+    /* The wrong sample rate is an error code naming both rates. */
+    if (irnn_speech_transcribe(model, pcm, count, rate * 2, text, sizeof text, &len) !=
+        IRNN_STATUS_INVALID_ARGUMENT)
+        return 1;
+    if (strstr(irnn_last_error(), "Hz") == NULL) return 1;
+
+    free(pcm);
+    irnn_speech_free(model);
+    return 0;
+}
