@@ -9,7 +9,9 @@ use irnn_train::lm::data::Level;
 use irnn_train::lm::eval::evaluate;
 use irnn_train::lm::train::EVAL_BATCH;
 
-use super::{eval_tokens, level_of, vocab_of};
+use irnn_train::lm::data::{level_of, vocab_of};
+
+use super::eval_tokens;
 use crate::model_file::ModelFile;
 use crate::progress::metric;
 
