@@ -53,6 +53,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod pwl;
+pub mod slab;
 pub mod speech;
 #[cfg(test)]
 mod test_models;
@@ -62,4 +63,5 @@ pub use error::Error;
 pub use fixed_point::QuantizedMultiplier;
 pub use kernels::{Isa, PackedMatrix};
 pub use pwl::PwlTable;
+pub use slab::Slab;
 pub use vocabulary::{TokenLevel, Vocabulary};

@@ -19,6 +19,7 @@
 use alloc::vec::Vec;
 
 use crate::error::Error;
+use crate::slab::Slab;
 use crate::fixed_point::saturate_i32_to_i16;
 use crate::kernels::Isa;
 
@@ -33,16 +34,16 @@ pub const MAX_KNOTS: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PwlTable {
     /// Knot positions, strictly increasing, all in the int16 range.
-    knots: Vec<i32>,
+    knots: Slab<i32>,
     /// Value at each knot, in the int16 range.
-    values: Vec<i32>,
+    values: Slab<i32>,
     /// Per-segment slope mantissa `m_j`.
-    slopes: Vec<i32>,
+    slopes: Slab<i32>,
     /// Per-segment slope shift `s_j` in `0..=30`.
-    shifts: Vec<i32>,
+    shifts: Slab<i32>,
     /// `knots[..segments]` padded with `i32::MAX` to a power of two, and
     /// `values`, `slopes`, `shifts` padded alike: the SIMD binary search's tables.
-    padded: [Vec<i32>; 4],
+    padded: [Slab<i32>; 4],
 }
 
 fn invalid(what: &'static str) -> Error {
@@ -58,6 +59,72 @@ impl PwlTable {
         slopes: Vec<i32>,
         shifts: Vec<i32>,
     ) -> Result<Self, Error> {
+        Self::check(&knots, &values, &slopes, &shifts)?;
+        let segments = knots.len() - 1;
+        let p = segments.next_power_of_two();
+        let pad = |v: &[i32], fill: i32| {
+            let mut out = v[..segments].to_vec();
+            out.resize(p, fill);
+            out
+        };
+        let padded = [
+            pad(&knots, i32::MAX).into(),
+            pad(&values, 0).into(),
+            pad(&slopes, 0).into(),
+            pad(&shifts, 0).into(),
+        ];
+        Ok(Self {
+            knots: knots.into(),
+            values: values.into(),
+            slopes: slopes.into(),
+            shifts: shifts.into(),
+            padded,
+        })
+    }
+
+    /// A table from its arrays as the runtime keeps them (owned or
+    /// borrowed from a model file in place): [`new`](Self::new)'s checks,
+    /// and padded tables equal to the ones `new` would derive.
+    pub fn from_parts(
+        knots: Slab<i32>,
+        values: Slab<i32>,
+        slopes: Slab<i32>,
+        shifts: Slab<i32>,
+        padded: [Slab<i32>; 4],
+    ) -> Result<Self, Error> {
+        Self::check(&knots, &values, &slopes, &shifts)?;
+        let segments = knots.len() - 1;
+        let p = segments.next_power_of_two();
+        let sources: [(&[i32], i32); 4] =
+            [(&knots, i32::MAX), (&values, 0), (&slopes, 0), (&shifts, 0)];
+        for (table, (source, fill)) in padded.iter().zip(sources) {
+            let expected = (0..p).map(|i| if i < segments { source[i] } else { fill });
+            if table.len() != p || !table.iter().copied().eq(expected) {
+                return Err(invalid(
+                    "a PWL table's padded copies must equal its knots, values, slopes and shifts",
+                ));
+            }
+        }
+        Ok(Self {
+            knots,
+            values,
+            slopes,
+            shifts,
+            padded,
+        })
+    }
+
+    /// Bytes of this table on the heap (0 when borrowed).
+    pub fn heap_bytes(&self) -> usize {
+        [&self.knots, &self.values, &self.slopes, &self.shifts]
+            .into_iter()
+            .chain(&self.padded)
+            .map(|s| s.heap_bytes())
+            .sum()
+    }
+
+    /// The checks of a table's arrays.
+    fn check(knots: &[i32], values: &[i32], slopes: &[i32], shifts: &[i32]) -> Result<(), Error> {
         let n = knots.len();
         if !(2..=MAX_KNOTS).contains(&n) {
             return Err(invalid("a PWL table needs between 2 and 1024 knots"));
@@ -68,7 +135,7 @@ impl PwlTable {
             ));
         }
         let i16_range = i16::MIN as i32..=i16::MAX as i32;
-        if !knots.iter().chain(&values).all(|v| i16_range.contains(v)) {
+        if !knots.iter().chain(values).all(|v| i16_range.contains(v)) {
             return Err(invalid("PWL knots and values must be in the int16 range"));
         }
         if knots.windows(2).any(|w| w[0] >= w[1]) {
@@ -86,26 +153,7 @@ impl PwlTable {
                 ));
             }
         }
-        let segments = n - 1;
-        let p = segments.next_power_of_two();
-        let pad = |v: &[i32], fill: i32| {
-            let mut out = v[..segments].to_vec();
-            out.resize(p, fill);
-            out
-        };
-        let padded = [
-            pad(&knots, i32::MAX),
-            pad(&values, 0),
-            pad(&slopes, 0),
-            pad(&shifts, 0),
-        ];
-        Ok(Self {
-            knots,
-            values,
-            slopes,
-            shifts,
-            padded,
-        })
+        Ok(())
     }
 
     /// A table through the given points, each segment's slope the exact
@@ -155,7 +203,7 @@ impl PwlTable {
 
     /// The padded search tables (knots, values, slopes, shifts).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    pub(crate) fn padded(&self) -> &[Vec<i32>; 4] {
+    pub(crate) fn padded(&self) -> &[Slab<i32>; 4] {
         &self.padded
     }
 

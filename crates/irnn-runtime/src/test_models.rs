@@ -130,7 +130,7 @@ pub(crate) fn gru(rng: &mut StdRng, input: usize, hidden: usize, reset: ResetMod
 /// reset-after, GRU reset-before (residual).
 pub(crate) fn random_language_model(seed: u64, vocab: usize, width: usize) -> IntLanguageModel {
     let mut rng = StdRng::seed_from_u64(seed);
-    let table = (0..vocab * width).map(|_| rng.gen()).collect();
+    let table: Vec<i8> = (0..vocab * width).map(|_| rng.gen()).collect();
     let add = QuantizedAdd {
         multiplier_a: QuantizedMultiplier {
             mantissa: 1 << 30,
@@ -299,7 +299,7 @@ fn random_decoder(
         },
         context_zero_point: cell.h_zero_point,
     };
-    let table = (0..4 * embedding_dim)
+    let table: Vec<i8> = (0..4 * embedding_dim)
         .map(|_| rng.gen_range(-127..=127))
         .collect();
     crate::speech::IntAttentionDecoder {

@@ -6,14 +6,20 @@ use alloc::vec::Vec;
 
 use super::codec::{invalid, Reader, Writer};
 use super::framing::frame;
-use super::FormatError;
+use super::{FormatError, Layout};
 use crate::layers::{IntEmbedding, QuantizedAdd};
 use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
 use crate::vocabulary::{TokenLevel, Vocabulary};
 
-/// Serialises a language model to the bytes of a `.irnn` file.
+/// Serialises a language model to the bytes of a `.irnn` file (the
+/// compact layout).
 pub fn write_language_model(model: &IntLanguageModel) -> Vec<u8> {
-    let mut w = Writer(Vec::new());
+    write_language_model_as(model, Layout::Compact)
+}
+
+/// Serialises a language model in `layout`.
+pub fn write_language_model_as(model: &IntLanguageModel, layout: Layout) -> Vec<u8> {
+    let mut w = Writer::new(layout);
     w.u8(1); // model kind: language model
     let e = &model.embedding;
     w.tensor_i8(&[e.vocab() as u32, e.dim() as u32], e.table());
@@ -47,7 +53,7 @@ pub fn write_language_model(model: &IntLanguageModel) -> Vec<u8> {
         TokenLevel::Char => 2,
     });
     w.strings(&model.vocabulary.tokens);
-    frame(w.0)
+    frame(w.bytes, layout)
 }
 
 impl Reader<'_> {
@@ -69,7 +75,7 @@ impl Reader<'_> {
     }
 
     pub(in crate::format) fn language_model(&mut self) -> Result<IntLanguageModel, FormatError> {
-        let (dims, table) = self.i8s("embedding", &[0, 0])?;
+        let (dims, table) = self.i8_slab("embedding", &[0, 0])?;
         let embedding = IntEmbedding::new(dims[0] as usize, dims[1] as usize, table)?;
         let layers = self.layer_count()?;
         let mut stack = Vec::new();

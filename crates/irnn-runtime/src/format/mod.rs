@@ -24,18 +24,34 @@ mod speech;
 use alloc::boxed::Box;
 
 pub use error::FormatError;
-pub use language::write_language_model;
-pub use speech::write_speech_model;
+pub use language::{write_language_model, write_language_model_as};
+pub use speech::{write_speech_model, write_speech_model_as};
 
 use crate::model::IntLanguageModel;
 use crate::speech::IntSpeechModel;
 use codec::{invalid, Reader};
 use framing::checked_payload;
 
+/// How a model file lays out its arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Version 3: matrices row-major, packed when read; every array is
+    /// copied to the heap. The default: the smallest file.
+    Compact,
+    /// Version 4: every matrix stored in the kernels' packed layout at a
+    /// 64-byte-aligned offset with its row sums, every int32 array 4-byte
+    /// aligned, the arrays the runtime derives (shifts, padded PWL tables)
+    /// stored too, so [`read_model_in_place`] uses the file where it lies
+    /// (flash, a `static`, a memory map) without copying a weight.
+    InPlace,
+}
+
 /// The first 8 bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"IRNNMODL";
-/// The format version this build writes.
+/// The format version this build writes in the compact layout.
 pub const VERSION: u32 = 3;
+/// The format version of the in-place layout ([`Layout::InPlace`]).
+pub const IN_PLACE_VERSION: u32 = 4;
 /// The oldest version this build reads (version 2 lacks the speech front
 /// end's `range_db`, read as 0).
 pub const OLDEST_VERSION: u32 = 2;
@@ -57,10 +73,54 @@ pub enum Model {
     Speech(Box<IntSpeechModel>),
 }
 
-/// Parses the bytes of a `.irnn` file of any model kind.
+/// Parses the bytes of a `.irnn` file of any model kind and either layout
+/// (every array copied to the heap).
 pub fn read_model(bytes: &[u8]) -> Result<Model, FormatError> {
     let (version, payload) = checked_payload(bytes)?;
-    let mut r = Reader::new(payload);
+    read_payload(Reader::payload(payload, version, None))
+}
+
+/// Uses a `.irnn` file in the in-place layout ([`Layout::InPlace`], written
+/// by [`write_model`] or `irnn pack`) where it lies: every weight matrix,
+/// row sum, bias, multiplier, PWL table and embedding of the model borrows
+/// from `bytes`, which must start at a 64-byte-aligned address (an aligned
+/// `static`, flash, a memory map). What is allocated is the structs that
+/// point into the file, the vocabulary or labels, and the LayerNorm and
+/// convolution parameters (small, per channel). Every check of
+/// [`read_model`] runs, on the bytes in place.
+pub fn read_model_in_place(bytes: &'static [u8]) -> Result<Model, FormatError> {
+    if (bytes.as_ptr() as usize) % 64 != 0 {
+        return Err(invalid(
+            "a model used in place must start at a 64-byte-aligned address \
+             (align the static or buffer that holds it)",
+        ));
+    }
+    if cfg!(target_endian = "big") {
+        return Err(invalid(
+            "models are used in place on little-endian targets only (read_model copies)",
+        ));
+    }
+    let (version, payload) = checked_payload(bytes)?;
+    if version < IN_PLACE_VERSION {
+        return Err(invalid(alloc::format!(
+            "format version {version} is the compact layout, which is read by copying; \
+             rewrite the file in the in-place layout (irnn pack) to use it in place"
+        )));
+    }
+    read_payload(Reader::payload(payload, version, Some(payload)))
+}
+
+/// Serialises a model of either kind in `layout`.
+pub fn write_model(model: &Model, layout: Layout) -> alloc::vec::Vec<u8> {
+    match model {
+        Model::Language(m) => write_language_model_as(m, layout),
+        Model::Speech(m) => write_speech_model_as(m, layout),
+    }
+}
+
+/// The model kind and the model of a checked payload.
+fn read_payload(mut r: Reader<'_>) -> Result<Model, FormatError> {
+    let version = r.version();
     let model = match r.u8("model kind")? {
         1 => {
             let m = r.language_model()?;
@@ -106,3 +166,6 @@ pub fn read_speech_model(bytes: &[u8]) -> Result<IntSpeechModel, FormatError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod in_place_tests;

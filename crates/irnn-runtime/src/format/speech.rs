@@ -6,13 +6,19 @@ use alloc::vec::Vec;
 
 use super::codec::{invalid, Reader, Writer};
 use super::framing::frame;
-use super::FormatError;
+use super::{FormatError, Layout};
 use crate::layers::{IntBiLstm, IntEmbedding};
 use crate::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
 
-/// Serialises a speech model to the bytes of a `.irnn` file.
+/// Serialises a speech model to the bytes of a `.irnn` file (the compact
+/// layout).
 pub fn write_speech_model(model: &IntSpeechModel) -> Vec<u8> {
-    let mut w = Writer(Vec::new());
+    write_speech_model_as(model, Layout::Compact)
+}
+
+/// Serialises a speech model in `layout`.
+pub fn write_speech_model_as(model: &IntSpeechModel, layout: Layout) -> Vec<u8> {
+    let mut w = Writer::new(layout);
     w.u8(2); // model kind: CTC speech model
     let f = &model.front_end;
     for v in [
@@ -57,7 +63,7 @@ pub fn write_speech_model(model: &IntSpeechModel) -> Vec<u8> {
             w.output(&d.output);
         }
     }
-    frame(w.0)
+    frame(w.bytes, layout)
 }
 
 impl Reader<'_> {
@@ -105,7 +111,7 @@ impl Reader<'_> {
         let decoder = match self.u8("decoder flag")? {
             0 => None,
             1 => {
-                let (dims, table) = self.i8s("decoder embedding", &[0, 0])?;
+                let (dims, table) = self.i8_slab("decoder embedding", &[0, 0])?;
                 let embedding = IntEmbedding::new(dims[0] as usize, dims[1] as usize, table)?;
                 Some(IntAttentionDecoder {
                     embedding,

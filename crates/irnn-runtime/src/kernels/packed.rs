@@ -21,7 +21,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::error::{check_matrix_len, Error};
+use crate::error::{check_len, check_matrix_len, Error};
+use crate::slab::Slab;
 
 /// Rows per block.
 pub const ROW_BLOCK: usize = 16;
@@ -46,8 +47,8 @@ pub struct Line(pub [i8; 64]);
 pub struct PackedMatrix {
     rows: usize,
     cols: usize,
-    lines: Vec<Line>,
-    row_sums_x128: Vec<i32>,
+    lines: Slab<Line>,
+    row_sums_x128: Slab<i32>,
     /// Some weight is −128, outside the symmetric range the trainer writes;
     /// kernels whose exactness needs `|w| ≤ 127` fall back for such matrices.
     has_min_weight: bool,
@@ -78,22 +79,89 @@ impl PackedMatrix {
         check_matrix_len("row-major weights", rows, cols, weights.len())?;
         let row_blocks = rows.div_ceil(ROW_BLOCK);
         let groups = cols.div_ceil(COL_GROUP);
-        let mut packed = PackedMatrix {
+        let mut lines = vec![Line([0; 64]); row_blocks * groups];
+        let mut row_sums_x128 = vec![0; row_blocks * ROW_BLOCK];
+        let shape = PackedMatrix {
             rows,
             cols,
-            lines: vec![Line([0; 64]); row_blocks * groups],
-            row_sums_x128: vec![0; row_blocks * ROW_BLOCK],
+            lines: Slab::default(),
+            row_sums_x128: Slab::default(),
             has_min_weight: weights.contains(&i8::MIN),
         };
         for r in 0..rows {
             let row = &weights[r * cols..(r + 1) * cols];
             for (c, &w) in row.iter().enumerate() {
-                let (line, byte) = packed.position(r, c);
-                packed.lines[line].0[byte] = w;
+                let (line, byte) = shape.position(r, c);
+                lines[line].0[byte] = w;
             }
-            packed.row_sums_x128[r] = 128 * row.iter().map(|&w| w as i32).sum::<i32>();
+            row_sums_x128[r] = 128 * row.iter().map(|&w| w as i32).sum::<i32>();
         }
-        Ok(packed)
+        Ok(PackedMatrix {
+            lines: lines.into(),
+            row_sums_x128: row_sums_x128.into(),
+            ..shape
+        })
+    }
+
+    /// A matrix already in the packed layout (lines and row sums, owned or
+    /// borrowed from a model file in place). Checked as a hostile input:
+    /// the sizes, zero padding rows and columns, and row sums that match the
+    /// weights, so every kernel computes the same as for
+    /// [`from_row_major`](Self::from_row_major). Nothing is copied.
+    pub fn from_packed(
+        rows: usize,
+        cols: usize,
+        lines: Slab<Line>,
+        row_sums_x128: Slab<i32>,
+    ) -> Result<Self, Error> {
+        if rows == 0 || cols == 0 || cols > MAX_COLS || rows > MAX_ROWS {
+            return Err(Error::InvalidParameter {
+                what: "a packed matrix needs 1 to 2^24 rows and 1 to 65536 columns",
+            });
+        }
+        let (blocks, groups) = (rows.div_ceil(ROW_BLOCK), cols.div_ceil(COL_GROUP));
+        check_len("packed lines", blocks * groups, lines.len())?;
+        check_len("packed row sums", blocks * ROW_BLOCK, row_sums_x128.len())?;
+        let m = PackedMatrix {
+            rows,
+            cols,
+            lines,
+            row_sums_x128,
+            has_min_weight: false,
+        };
+        let mut has_min_weight = false;
+        for r in 0..blocks * ROW_BLOCK {
+            let mut sum = 0i32;
+            for c in 0..groups * COL_GROUP {
+                let w = m.get(r, c);
+                if (r >= rows || c >= cols) && w != 0 {
+                    return Err(Error::InvalidParameter {
+                        what: "the padding of a packed matrix must hold zero weights",
+                    });
+                }
+                has_min_weight |= w == i8::MIN;
+                sum += w as i32;
+            }
+            if m.row_sums_x128[r] != 128 * sum {
+                return Err(Error::InvalidParameter {
+                    what: "a packed matrix's row sums do not match its weights",
+                });
+            }
+        }
+        Ok(PackedMatrix {
+            has_min_weight,
+            ..m
+        })
+    }
+
+    /// Whether the weights are borrowed (used in place) rather than owned.
+    pub fn is_borrowed(&self) -> bool {
+        self.lines.is_borrowed() && self.row_sums_x128.is_borrowed()
+    }
+
+    /// Bytes of this matrix on the heap (0 when borrowed).
+    pub fn heap_bytes(&self) -> usize {
+        self.lines.heap_bytes() + self.row_sums_x128.heap_bytes()
     }
 
     /// Number of rows (outputs).

@@ -15,6 +15,7 @@
 use alloc::vec::Vec;
 
 use crate::error::{check_len, Error};
+use crate::slab::Slab;
 use crate::fixed_point::{saturate_i64_to_i32, QuantizedMultiplier};
 
 use super::table::{Kernels, RequantFn};
@@ -62,10 +63,10 @@ impl RequantOutput for i16 {
 /// 8 or 16 rows at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowRequant {
-    bias: Vec<i32>,
-    mantissa: Vec<i32>,
-    left_shift: Vec<i32>,
-    right_shift: Vec<i32>,
+    bias: Slab<i32>,
+    mantissa: Slab<i32>,
+    left_shift: Slab<i32>,
+    right_shift: Slab<i32>,
     zero_point: i32,
     /// Some row's multiplier is ≥ 1 (a left shift); SIMD code skips the
     /// saturating shift when none is.
@@ -90,7 +91,7 @@ impl RowRequant {
             QuantizedMultiplier::new(m.mantissa, m.shift)?;
         }
         Ok(Self {
-            bias,
+            bias: bias.into(),
             mantissa: multipliers.iter().map(|m| m.mantissa).collect(),
             left_shift: multipliers.iter().map(|m| m.shift.max(0)).collect(),
             right_shift: multipliers.iter().map(|m| (-m.shift).max(0)).collect(),
@@ -99,9 +100,66 @@ impl RowRequant {
         })
     }
 
+    /// The arrays as the kernels read them (owned or borrowed from a model
+    /// file in place), checked as [`new`](Self::new) checks its input:
+    /// every `left_shift − right_shift` is a valid multiplier's shift with
+    /// one side zero.
+    pub fn from_parts(
+        bias: Slab<i32>,
+        mantissa: Slab<i32>,
+        left_shift: Slab<i32>,
+        right_shift: Slab<i32>,
+        zero_point: i32,
+    ) -> Result<Self, Error> {
+        check_len("requantization mantissas", bias.len(), mantissa.len())?;
+        check_len("requantization left shifts", bias.len(), left_shift.len())?;
+        check_len("requantization right shifts", bias.len(), right_shift.len())?;
+        if !(i16::MIN as i32..=i16::MAX as i32).contains(&zero_point) {
+            return Err(Error::InvalidParameter {
+                what: "output zero point must be in the int16 range",
+            });
+        }
+        for r in 0..bias.len() {
+            let (l, s) = (left_shift[r], right_shift[r]);
+            if l < 0 || s < 0 || (l > 0 && s > 0) {
+                return Err(Error::InvalidParameter {
+                    what: "requantization shifts must be one non-negative side of the multiplier's shift",
+                });
+            }
+            QuantizedMultiplier::new(mantissa[r], l - s)?;
+        }
+        let has_left_shift = left_shift.iter().any(|&l| l > 0);
+        Ok(Self {
+            bias,
+            mantissa,
+            left_shift,
+            right_shift,
+            zero_point,
+            has_left_shift,
+        })
+    }
+
+    /// Bytes of this epilogue on the heap (0 when borrowed).
+    pub fn heap_bytes(&self) -> usize {
+        self.bias.heap_bytes()
+            + self.mantissa.heap_bytes()
+            + self.left_shift.heap_bytes()
+            + self.right_shift.heap_bytes()
+    }
+
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.bias.len()
+    }
+
+    /// Per-row left shifts (`max(shift, 0)`), as the kernels read them.
+    pub fn left_shifts(&self) -> &[i32] {
+        &self.left_shift
+    }
+
+    /// Per-row right shifts (`max(−shift, 0)`), as the kernels read them.
+    pub fn right_shifts(&self) -> &[i32] {
+        &self.right_shift
     }
 
     /// The multiplier of row `r`.

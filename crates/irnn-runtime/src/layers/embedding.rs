@@ -2,28 +2,33 @@
 //! with the first recurrent layer's input, so a looked-up row is that
 //! layer's `x` as is.
 
-use alloc::vec::Vec;
 
 use crate::error::{check_matrix_len, Error};
+use crate::slab::Slab;
 
 /// An int8 embedding table, `vocab × dim`, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntEmbedding {
     vocab: usize,
     dim: usize,
-    table: Vec<i8>,
+    table: Slab<i8>,
 }
 
 impl IntEmbedding {
     /// A table of `vocab` rows of `dim` values.
-    pub fn new(vocab: usize, dim: usize, table: Vec<i8>) -> Result<Self, Error> {
+    pub fn new(vocab: usize, dim: usize, table: impl Into<Slab<i8>>) -> Result<Self, Error> {
+        let table = table.into();
         if vocab == 0 || dim == 0 {
             return Err(Error::InvalidParameter {
                 what: "an embedding needs at least one token and one dimension",
             });
         }
         check_matrix_len("embedding table", vocab, dim, table.len())?;
-        Ok(Self { vocab, dim, table })
+        Ok(Self {
+            vocab,
+            dim,
+            table,
+        })
     }
 
     /// Number of tokens.

@@ -4,9 +4,9 @@
 //! the softmax read the int32 values directly; the logit scale
 //! `s_W · s_h` is stored for whoever needs real values.
 
-use alloc::vec::Vec;
 
 use crate::error::{check_len, Error};
+use crate::slab::Slab;
 use crate::kernels::{Isa, PackedMatrix};
 
 /// Output projection to int32 logits.
@@ -15,7 +15,7 @@ pub struct IntOutputLayer {
     /// Weights, [classes × hidden].
     pub weights: PackedMatrix,
     /// Bias in logit units, with the input zero point folded in.
-    pub bias: Vec<i32>,
+    pub bias: Slab<i32>,
     /// The real value of one logit unit, `s_W · s_h`, as a fixed-point
     /// number (`mantissa · 2^(shift − 31)`): the runtime never needs it, the
     /// trainer reads it to turn logits into probabilities.

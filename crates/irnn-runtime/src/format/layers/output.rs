@@ -17,7 +17,7 @@ impl Writer {
 impl Reader<'_> {
     pub(in crate::format) fn output(&mut self) -> Result<IntOutputLayer, FormatError> {
         let weights = self.matrix("output weights", 0, 0)?;
-        let bias = self.i32s("output bias", &[weights.rows() as u32])?;
+        let bias = self.i32_slab("output bias", &[weights.rows() as u32])?;
         let logit_scale = self.multiplier("logit scale")?;
         Ok(IntOutputLayer {
             weights,
