@@ -74,8 +74,8 @@ impl RecurrentCell {
 
     fn zero_state(&self) -> CellState {
         match self {
-            RecurrentCell::Lstm(c) => CellState::Lstm(c.zero_state(), Default::default()),
-            RecurrentCell::Gru(c) => CellState::Gru(c.zero_state(), Default::default()),
+            RecurrentCell::Lstm(c) => CellState::Lstm(c.zero_state(), c.step_scratch()),
+            RecurrentCell::Gru(c) => CellState::Gru(c.zero_state(), c.step_scratch()),
         }
     }
 
@@ -156,6 +156,8 @@ pub struct LmState {
     residual_out: Vec<Vec<i8>>,
     /// A chunk of one layer's inputs and outputs in [`IntLanguageModel::run`].
     sequence: [Vec<i8>; 2],
+    /// The transformed input of [`IntLanguageModel::step_with`].
+    transformed: Vec<i8>,
 }
 
 impl LmState {
@@ -229,7 +231,16 @@ impl IntLanguageModel {
                 })
                 .collect(),
             sequence: Default::default(),
+            transformed: Vec::with_capacity(self.widest()),
         }
+    }
+
+    /// The widest vector a layer reads or writes (the embedding, each h).
+    fn widest(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.cell.hidden())
+            .fold(self.embedding.dim(), usize::max)
     }
 
     /// Number of output classes.
@@ -290,7 +301,25 @@ impl IntLanguageModel {
         transform: &mut dyn FnMut(usize, &mut [i8]),
     ) -> Result<(), Error> {
         self.check_step(state, logits)?;
-        let mut x: Vec<i8> = self.embedding.lookup(token)?.to_vec();
+        // The input is copied into a buffer the state keeps (at the widest
+        // layer's size), so that this allocates nothing either.
+        let mut x = core::mem::take(&mut state.transformed);
+        x.clear();
+        x.extend_from_slice(self.embedding.lookup(token)?);
+        let result = self.step_with_buffer(isa, &mut x, state, logits, transform);
+        state.transformed = x;
+        result
+    }
+
+    /// [`step_with`](Self::step_with) with the input in `x`.
+    fn step_with_buffer(
+        &self,
+        isa: Isa,
+        x: &mut Vec<i8>,
+        state: &mut LmState,
+        logits: &mut [i32],
+        transform: &mut dyn FnMut(usize, &mut [i8]),
+    ) -> Result<(), Error> {
         let LmState {
             layers,
             residual_out,
@@ -303,18 +332,22 @@ impl IntLanguageModel {
             .zip(residual_out)
             .enumerate()
         {
-            transform(l, &mut x);
-            let h = layer.cell.step(isa, &x, st)?;
-            x = match &layer.residual {
+            transform(l, x);
+            let h = layer.cell.step(isa, x, st)?;
+            match &layer.residual {
                 Some(add) => {
-                    add.add(h, &x, res)?;
-                    res.clone()
+                    add.add(h, x, res)?;
+                    x.clear();
+                    x.extend_from_slice(res);
                 }
-                None => h.to_vec(),
-            };
+                None => {
+                    x.clear();
+                    x.extend_from_slice(h);
+                }
+            }
         }
-        transform(self.layers.len(), &mut x);
-        self.output.logits(isa, &x, logits)
+        transform(self.layers.len(), x);
+        self.output.logits(isa, x, logits)
     }
 
     /// Feeds a sequence; `logits` receives `tokens.len() × classes` values.
@@ -344,6 +377,7 @@ impl IntLanguageModel {
             layers,
             residual_out,
             sequence: [x, y],
+            ..
         } = state;
         for (chunk, out) in tokens
             .chunks(SEQUENCE_CHUNK)

@@ -19,9 +19,9 @@
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::slab::Slab;
 use crate::fixed_point::saturate_i32_to_i16;
 use crate::kernels::Isa;
+use crate::slab::Slab;
 
 /// Bound on `(k_{j+1} − k_j − 1)·|m_j| + round_j`: the segment product plus
 /// any int16 knot value stays inside int32.

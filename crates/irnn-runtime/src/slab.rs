@@ -83,7 +83,11 @@ impl<T: Eq> Eq for Slab<T> {}
 
 impl<T: core::fmt::Debug> core::fmt::Debug for Slab<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let place = if self.is_borrowed() { "borrowed" } else { "owned" };
+        let place = if self.is_borrowed() {
+            "borrowed"
+        } else {
+            "owned"
+        };
         write!(f, "{place} ")?;
         f.debug_list().entries(self.iter()).finish()
     }

@@ -50,7 +50,7 @@ impl Writer {
     /// [`HEADER_LEN`]).
     pub(in crate::format) fn align(&mut self, align: usize) {
         if self.layout == Layout::InPlace {
-            while (HEADER_LEN + self.bytes.len()) % align != 0 {
+            while !(HEADER_LEN + self.bytes.len()).is_multiple_of(align) {
                 self.bytes.push(0);
             }
         }
@@ -198,7 +198,8 @@ impl<'a> Reader<'a> {
         if let Some(whole) = self.in_place {
             let data = &whole[start..start + count * size];
             let ptr = data.as_ptr();
-            if cfg!(target_endian = "little") && (ptr as usize) % core::mem::align_of::<T>() == 0
+            if cfg!(target_endian = "little")
+                && (ptr as usize).is_multiple_of(core::mem::align_of::<T>())
             {
                 // SAFETY: `data` lives for the program ('static), holds
                 // `count · size_of::<T>()` bytes, is aligned for `T`, and
@@ -240,7 +241,10 @@ impl<'a> Reader<'a> {
         what: &str,
     ) -> Result<Slab<crate::kernels::packed::Line>, FormatError> {
         use crate::kernels::packed::Line;
-        if (count as u64).checked_mul(64).is_none_or(|b| b > self.remaining()) {
+        if (count as u64)
+            .checked_mul(64)
+            .is_none_or(|b| b > self.remaining())
+        {
             return Err(FormatError::Truncated {
                 what: what.into(),
                 needed: (count as u64).saturating_mul(64),
@@ -262,14 +266,19 @@ impl<'a> Reader<'a> {
         count: usize,
         what: &str,
     ) -> Result<Slab<i32>, FormatError> {
-        if (count as u64).checked_mul(4).is_none_or(|b| b > self.remaining()) {
+        if (count as u64)
+            .checked_mul(4)
+            .is_none_or(|b| b > self.remaining())
+        {
             return Err(FormatError::Truncated {
                 what: what.into(),
                 needed: (count as u64).saturating_mul(4),
                 available: self.remaining(),
             });
         }
-        self.slab(count, what, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.slab(count, what, |b| {
+            i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        })
     }
 
     pub(in crate::format) fn remaining(&self) -> u64 {

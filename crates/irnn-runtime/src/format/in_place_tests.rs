@@ -132,16 +132,26 @@ fn inconsistent_packed_data_is_refused() {
     // The first layer's W_x: its first packed line, at a 64-aligned offset.
     let payload = &file[HEADER_LEN..file.len() - 4];
     let w_x = model.layers[0].cell.clone();
-    let RecurrentCell::Lstm(c) = w_x else { unreachable!() };
+    let RecurrentCell::Lstm(c) = w_x else {
+        unreachable!()
+    };
     let first_line = c.w_x.lines()[0].0;
     let at = (0..payload.len() - 64)
-        .find(|&i| (HEADER_LEN + i) % 64 == 0 && payload[i..i + 64] == first_line.map(|w| w as u8))
+        .find(|&i| {
+            (HEADER_LEN + i).is_multiple_of(64) && payload[i..i + 64] == first_line.map(|w| w as u8)
+        })
         .expect("the first matrix's first line is in the file");
     let cases: [(&str, Vec<u8>); 2] = [
         // A weight changed: its row sum no longer matches.
-        ("row sums", with_payload_edit(&file, |p| p[at] = p[at].wrapping_add(1))),
+        (
+            "row sums",
+            with_payload_edit(&file, |p| p[at] = p[at].wrapping_add(1)),
+        ),
         // A byte of alignment padding before the lines that is not zero.
-        ("padding must be zero", with_payload_edit(&file, |p| p[at - 1] = 1)),
+        (
+            "padding must be zero",
+            with_payload_edit(&file, |p| p[at - 1] = 1),
+        ),
     ];
     for (what, bad) in cases {
         for result in [read_model(&bad), read_model_in_place(leak_aligned(&bad, 0))] {

@@ -89,7 +89,7 @@ pub fn read_model(bytes: &[u8]) -> Result<Model, FormatError> {
 /// convolution parameters (small, per channel). Every check of
 /// [`read_model`] runs, on the bytes in place.
 pub fn read_model_in_place(bytes: &'static [u8]) -> Result<Model, FormatError> {
-    if (bytes.as_ptr() as usize) % 64 != 0 {
+    if !(bytes.as_ptr() as usize).is_multiple_of(64) {
         return Err(invalid(
             "a model used in place must start at a 64-byte-aligned address \
              (align the static or buffer that holds it)",

@@ -15,8 +15,8 @@
 use alloc::vec::Vec;
 
 use crate::error::{check_len, Error};
-use crate::slab::Slab;
 use crate::fixed_point::{saturate_i64_to_i32, QuantizedMultiplier};
+use crate::slab::Slab;
 
 use super::table::{Kernels, RequantFn};
 use super::Isa;

@@ -25,6 +25,10 @@ pub trait IntCell {
     fn validate(&self) -> Result<(), Error>;
     /// The state before the first step (h = the quantized 0).
     fn zero_state(&self) -> Self::State;
+    /// Scratch sized for [`step`](Self::step): stepping one stream never
+    /// allocates with it (the batched and sequence paths size their own
+    /// buffers on first use).
+    fn step_scratch(&self) -> Self::Scratch;
     /// The int8 hidden state of `state`: the cell's output.
     fn h(state: &Self::State) -> &[i8];
     /// One step: reads `x` and `state`, overwrites `state`.
@@ -76,6 +80,9 @@ macro_rules! impl_int_cell {
             }
             fn zero_state(&self) -> $state {
                 <$cell>::zero_state(self)
+            }
+            fn step_scratch(&self) -> $scratch {
+                <$cell>::step_scratch(self)
             }
             fn h(state: &$state) -> &[i8] {
                 &state.h

@@ -2,7 +2,6 @@
 //! with the first recurrent layer's input, so a looked-up row is that
 //! layer's `x` as is.
 
-
 use crate::error::{check_matrix_len, Error};
 use crate::slab::Slab;
 
@@ -24,11 +23,7 @@ impl IntEmbedding {
             });
         }
         check_matrix_len("embedding table", vocab, dim, table.len())?;
-        Ok(Self {
-            vocab,
-            dim,
-            table,
-        })
+        Ok(Self { vocab, dim, table })
     }
 
     /// Number of tokens.

@@ -132,6 +132,23 @@ impl IntGruCell {
         }
     }
 
+    /// Scratch with every buffer [`step`](Self::step) uses at its size, so
+    /// that stepping allocates nothing.
+    pub fn step_scratch(&self) -> GruScratch {
+        let (g, h) = (3 * self.hidden, self.hidden);
+        GruScratch {
+            acc_x: vec![0; g],
+            acc_h: vec![0; self.w_h.rows()],
+            gate_x: vec![0; g],
+            gate_h: vec![0; g],
+            pre: vec![0; g],
+            activated: vec![0; g],
+            reset_h: vec![0; h],
+            acc_hn: vec![0; h],
+            ..GruScratch::default()
+        }
+    }
+
     /// One time step.
     pub fn step(
         &self,

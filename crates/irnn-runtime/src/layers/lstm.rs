@@ -145,6 +145,24 @@ impl IntLstmCell {
         }
     }
 
+    /// Scratch with every buffer [`step`](Self::step) uses at its size, so
+    /// that stepping allocates nothing.
+    pub fn step_scratch(&self) -> LstmScratch {
+        let (g, h) = (4 * self.hidden, self.hidden);
+        LstmScratch {
+            acc_x: vec![0; g],
+            acc_h: vec![0; g],
+            gate_x: vec![0; g],
+            gate_h: vec![0; g],
+            gates: vec![0; g],
+            normed: vec![0; g],
+            activated: vec![0; g],
+            cell_in: vec![0; h],
+            cell_tanh: vec![0; h],
+            ..LstmScratch::default()
+        }
+    }
+
     /// One time step: reads `x` and `state`, overwrites `state`.
     pub fn step(
         &self,

@@ -4,10 +4,9 @@
 //! the softmax read the int32 values directly; the logit scale
 //! `s_W · s_h` is stored for whoever needs real values.
 
-
 use crate::error::{check_len, Error};
-use crate::slab::Slab;
 use crate::kernels::{Isa, PackedMatrix};
+use crate::slab::Slab;
 
 /// Output projection to int32 logits.
 #[derive(Debug, Clone, PartialEq, Eq)]

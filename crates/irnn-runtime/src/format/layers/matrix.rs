@@ -95,7 +95,12 @@ impl Reader<'_> {
 impl Reader<'_> {
     /// A matrix in the in-place layout: rows, cols, padding to 64 bytes,
     /// the packed lines, the row sums. `rows`/`cols` of 0 accept any.
-    fn packed_matrix(&mut self, what: &str, rows: u32, cols: u32) -> Result<PackedMatrix, FormatError> {
+    fn packed_matrix(
+        &mut self,
+        what: &str,
+        rows: u32,
+        cols: u32,
+    ) -> Result<PackedMatrix, FormatError> {
         let r = self.dim(what)?;
         let c = self.dim(what)?;
         if (rows != 0 && r != rows) || (cols != 0 && c != cols) {
