@@ -20,7 +20,8 @@ use alloc::vec::Vec;
 use crate::error::{check_len, Error};
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::Isa;
-use crate::layers::{IntBiLstm, IntMelConv, IntOutputLayer};
+use crate::layers::attention::AttentionMemory;
+use crate::layers::{IntBiLstm, IntMelConv, IntOutputLayer, LstmScratch, LstmState};
 
 pub mod decoder;
 pub use decoder::{DecoderState, IntAttentionDecoder};
@@ -172,13 +173,43 @@ impl IntSpeechModel {
     /// Class scores (`steps × classes`, row-major) of one utterance's int8
     /// features (`frames × features`).
     pub fn logits(&self, isa: Isa, features: &[i8]) -> Result<Vec<i32>, Error> {
-        let encoded = self.encode(isa, features)?;
-        self.ctc_logits(isa, &encoded)
+        let mut s = SpeechScratch::empty();
+        self.logits_with(isa, features, &mut s)?;
+        Ok(s.logits)
     }
 
     /// The encoder's outputs (`steps × width`, int8) for one utterance's
     /// int8 features.
     pub fn encode(&self, isa: Isa, features: &[i8]) -> Result<Vec<i8>, Error> {
+        let mut s = SpeechScratch::empty();
+        self.encode_with(isa, features, &mut s)?;
+        Ok(s.x)
+    }
+
+    /// A scratch for utterances of up to `max_frames` feature frames, every
+    /// buffer grown to its size by one pass over that many frames of the
+    /// feature grid's zero (CTC and, if the model has one, the attention
+    /// decoder), so that [`logits_with`](Self::logits_with),
+    /// [`ctc_greedy_with`](Self::ctc_greedy_with) and
+    /// [`attention_greedy_with`](Self::attention_greedy_with) allocate
+    /// nothing for such utterances.
+    pub fn scratch(&self, isa: Isa, max_frames: usize) -> Result<SpeechScratch, Error> {
+        let mut s = SpeechScratch::empty();
+        s.max_frames = usize::MAX;
+        let silence = vec![self.input_zero_point as i8; max_frames.max(1) * self.features()];
+        self.ctc_greedy_with(isa, &silence, &mut s)?;
+        self.attention_greedy_with(isa, &silence, &mut s)?;
+        s.max_frames = max_frames.max(1);
+        Ok(s)
+    }
+
+    /// [`encode`](Self::encode) into `s` (the outputs are [`SpeechScratch::encoded`]).
+    pub fn encode_with(
+        &self,
+        isa: Isa,
+        features: &[i8],
+        s: &mut SpeechScratch,
+    ) -> Result<(), Error> {
         let dim = self.features();
         if !features.len().is_multiple_of(dim) {
             return Err(Error::ShapeMismatch {
@@ -188,24 +219,59 @@ impl IntSpeechModel {
             });
         }
         let frames = features.len() / dim;
+        if frames > s.max_frames {
+            return Err(Error::DimensionTooLarge {
+                what: "utterance frames (the scratch's size)",
+                value: frames,
+                max: s.max_frames,
+            });
+        }
         let steps = self.steps(frames);
         // Stacking pads with the int8 image of 0.0 on the stacked grid.
-        let (frames_in, pad) = match &self.conv {
-            Some(c) => (c.run(features)?, c.output_zero_point),
-            None => (features.to_vec(), self.input_zero_point),
+        let SpeechScratch {
+            conv,
+            x,
+            y,
+            lstm,
+            state,
+            ..
+        } = s;
+        x.clear();
+        let pad = match &self.conv {
+            Some(c) => {
+                c.run_into(features, conv)?;
+                x.extend_from_slice(conv);
+                c.output_zero_point
+            }
+            None => {
+                x.extend_from_slice(features);
+                self.input_zero_point
+            }
         };
-        let mut x = vec![pad as i8; steps * self.stack * self.frame_dim()];
-        x[..frames_in.len()].copy_from_slice(&frames_in);
+        x.resize(steps * self.stack * self.frame_dim(), pad as i8);
         for layer in &self.layers {
-            let mut y = vec![0i8; steps * 2 * layer.forward.hidden];
-            layer.run(isa, &x, &mut y)?;
-            x = y;
+            y.clear();
+            y.resize(steps * 2 * layer.forward.hidden, 0);
+            layer.run_with(isa, x, y, lstm, state)?;
+            core::mem::swap(x, y);
         }
-        Ok(x)
+        Ok(())
     }
 
     /// CTC class scores from the encoder's outputs.
     pub fn ctc_logits(&self, isa: Isa, encoded: &[i8]) -> Result<Vec<i32>, Error> {
+        let mut logits = Vec::new();
+        self.ctc_logits_into(isa, encoded, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// [`ctc_logits`](Self::ctc_logits) into `logits` (resized).
+    fn ctc_logits_into(
+        &self,
+        isa: Isa,
+        encoded: &[i8],
+        logits: &mut Vec<i32>,
+    ) -> Result<(), Error> {
         let x = encoded;
         let width = self.output.weights.cols();
         if width == 0 || x.is_empty() || !x.len().is_multiple_of(width) {
@@ -217,25 +283,78 @@ impl IntSpeechModel {
         }
         let steps = x.len() / width;
         let classes = self.classes();
-        let mut logits = vec![0i32; steps * classes];
+        logits.clear();
+        logits.resize(steps * classes, 0);
         for (row, out) in x.chunks_exact(width).zip(logits.chunks_exact_mut(classes)) {
             self.output.logits(isa, row, out)?;
         }
-        Ok(logits)
+        Ok(())
+    }
+
+    /// [`logits`](Self::logits) into `s`: returns the scores (`steps ×
+    /// classes`).
+    pub fn logits_with<'s>(
+        &self,
+        isa: Isa,
+        features: &[i8],
+        s: &'s mut SpeechScratch,
+    ) -> Result<&'s [i32], Error> {
+        self.encode_with(isa, features, s)?;
+        self.ctc_logits_into(isa, &s.x, &mut s.logits)?;
+        Ok(&s.logits)
+    }
+
+    /// Greedy CTC transcript of one utterance (class indices, never 0), as
+    /// [`greedy_decode`](Self::greedy_decode) of [`logits`](Self::logits),
+    /// computed in `s`.
+    pub fn ctc_greedy_with<'s>(
+        &self,
+        isa: Isa,
+        features: &[i8],
+        s: &'s mut SpeechScratch,
+    ) -> Result<&'s [usize], Error> {
+        self.logits_with(isa, features, s)?;
+        let SpeechScratch { logits, labels, .. } = s;
+        self.greedy_decode_into(logits, labels);
+        Ok(labels)
     }
 
     /// Greedy transcript from the attention decoder (labels as CTC class
     /// indices, 1 and up), at most one label per encoder step and never
     /// more than 32; `None` for a model without a decoder.
     pub fn attention_greedy(&self, isa: Isa, features: &[i8]) -> Result<Option<Vec<usize>>, Error> {
+        let mut s = SpeechScratch::empty();
+        Ok(self
+            .attention_greedy_with(isa, features, &mut s)?
+            .map(|l| l.to_vec()))
+    }
+
+    /// [`attention_greedy`](Self::attention_greedy) computed in `s`.
+    pub fn attention_greedy_with<'s>(
+        &self,
+        isa: Isa,
+        features: &[i8],
+        s: &'s mut SpeechScratch,
+    ) -> Result<Option<&'s [usize]>, Error> {
         let Some(decoder) = &self.decoder else {
             return Ok(None);
         };
-        let encoded = self.encode(isa, features)?;
-        let steps = encoded.len() / self.output.weights.cols().max(1);
-        let memory = decoder.prepare(isa, &encoded)?;
-        let labels = decoder.greedy(isa, &memory, max_labels(steps))?;
-        Ok(Some(labels.into_iter().map(|l| l as usize + 1).collect()))
+        self.encode_with(isa, features, s)?;
+        let steps = s.x.len() / self.output.weights.cols().max(1);
+        let SpeechScratch {
+            x,
+            memory,
+            decoder_state,
+            decoder_labels,
+            labels,
+            ..
+        } = s;
+        let state = decoder_state.get_or_insert_with(|| decoder.zero_state());
+        decoder.prepare_into(isa, x, memory)?;
+        decoder.greedy_into(isa, memory, max_labels(steps), state, decoder_labels)?;
+        labels.clear();
+        labels.extend(decoder_labels.iter().map(|&l| l as usize + 1));
+        Ok(Some(labels))
     }
 
     /// Greedy CTC decoding of [`logits`](Self::logits): the best class of
@@ -243,6 +362,13 @@ impl IntSpeechModel {
     /// Returns class indices (never 0).
     pub fn greedy_decode(&self, logits: &[i32]) -> Vec<usize> {
         let mut out = Vec::new();
+        self.greedy_decode_into(logits, &mut out);
+        out
+    }
+
+    /// [`greedy_decode`](Self::greedy_decode) into `out` (cleared first).
+    pub fn greedy_decode_into(&self, logits: &[i32], out: &mut Vec<usize>) {
+        out.clear();
         let mut previous = 0;
         for row in logits.chunks_exact(self.classes()) {
             let mut best = 0;
@@ -256,7 +382,54 @@ impl IntSpeechModel {
             }
             previous = best;
         }
-        out
+    }
+}
+
+/// The buffers of transcribing with a speech model, owned by the caller
+/// and reused across utterances. Made with
+/// [`IntSpeechModel::scratch`] (pre-sized: no allocation for utterances up to
+/// its size) or grown on first use by the allocating methods.
+#[derive(Debug, Clone)]
+pub struct SpeechScratch {
+    max_frames: usize,
+    conv: Vec<i8>,
+    x: Vec<i8>,
+    y: Vec<i8>,
+    lstm: LstmScratch,
+    state: LstmState,
+    logits: Vec<i32>,
+    labels: Vec<usize>,
+    memory: AttentionMemory,
+    decoder_state: Option<DecoderState>,
+    decoder_labels: Vec<u32>,
+}
+
+impl SpeechScratch {
+    /// Empty buffers with no size limit (they grow as needed).
+    fn empty() -> Self {
+        SpeechScratch {
+            max_frames: usize::MAX,
+            conv: Vec::new(),
+            x: Vec::new(),
+            y: Vec::new(),
+            lstm: LstmScratch::default(),
+            state: LstmState::default(),
+            logits: Vec::new(),
+            labels: Vec::new(),
+            memory: AttentionMemory::default(),
+            decoder_state: None,
+            decoder_labels: Vec::new(),
+        }
+    }
+
+    /// The longest utterance (feature frames) this scratch takes.
+    pub fn max_frames(&self) -> usize {
+        self.max_frames
+    }
+
+    /// The encoder's outputs of the last utterance (`steps × width`).
+    pub fn encoded(&self) -> &[i8] {
+        &self.x
     }
 }
 

@@ -146,4 +146,60 @@ fn no_call_allocates_after_load_and_in_place_models_borrow_their_weights() {
             "{name}: in place {in_place_heap}, copied {copied_heap}"
         );
     }
+
+    // Speech: a scratch sized for the longest utterance, then any number of
+    // utterances up to that length, CTC and attention, allocate nothing, and
+    // give what the allocating calls give.
+    let bytes = fixture("asr-qat.irnn");
+    let Ok(Model::Speech(model)) = read_model(&bytes) else {
+        panic!("asr-qat.irnn is a speech model")
+    };
+    assert!(
+        model.decoder.is_some(),
+        "the fixture has an attention decoder"
+    );
+    let dim = model.features();
+    let utterance = |frames: usize, seed: usize| -> Vec<i8> {
+        (0..frames * dim)
+            .map(|i| ((i * 37 + seed * 11) % 251) as i8)
+            .collect()
+    };
+    for isa in Isa::available() {
+        let mut scratch = model.scratch(isa, 120).unwrap();
+        for (frames, seed) in [(120, 1), (37, 2), (1, 3), (99, 4)] {
+            let f = utterance(frames, seed);
+            let (ctc, calls, _) = counted(|| {
+                model
+                    .ctc_greedy_with(isa, &f, &mut scratch)
+                    .map(|l| l.len())
+            });
+            assert_eq!(calls, 0, "{}: CTC of {frames} frames allocated", isa.name());
+            let expected = model.greedy_decode(&model.logits(isa, &f).unwrap());
+            assert_eq!(ctc.unwrap(), expected.len());
+            assert_eq!(
+                model.ctc_greedy_with(isa, &f, &mut scratch).unwrap(),
+                &expected[..]
+            );
+            let (att, calls, _) = counted(|| {
+                model
+                    .attention_greedy_with(isa, &f, &mut scratch)
+                    .map(|l| l.map(<[usize]>::len))
+            });
+            assert_eq!(
+                calls,
+                0,
+                "{}: attention of {frames} frames allocated",
+                isa.name()
+            );
+            let expected = model.attention_greedy(isa, &f).unwrap().unwrap();
+            assert_eq!(att.unwrap(), Some(expected.len()));
+            assert_eq!(
+                model.attention_greedy_with(isa, &f, &mut scratch).unwrap(),
+                Some(&expected[..])
+            );
+        }
+        // Longer than the scratch: an error, not a reallocation.
+        let long = utterance(121, 5);
+        assert!(model.ctc_greedy_with(isa, &long, &mut scratch).is_err());
+    }
 }

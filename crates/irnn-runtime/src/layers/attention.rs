@@ -75,11 +75,27 @@ pub struct IntAttention {
 
 /// A memory prepared for attention: the int8 memory and, for additive
 /// scores, its projected keys.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AttentionMemory {
     steps: usize,
     memory: Vec<i8>,
     keys: Vec<i16>,
+    /// The key product's int32 sums (kept so a reused memory allocates
+    /// nothing).
+    acc: Vec<i32>,
+}
+
+/// Buffers one attention step uses, kept by the caller so that attending
+/// allocates nothing once they have grown to the memory's length.
+#[derive(Debug, Clone, Default)]
+pub struct AttentionScratch {
+    scores: Vec<i64>,
+    acc: Vec<i32>,
+    q: Vec<i16>,
+    pre: Vec<i16>,
+    act: Vec<i16>,
+    exps: Vec<i16>,
+    inputs: Vec<i16>,
 }
 
 impl AttentionMemory {
@@ -134,6 +150,18 @@ impl IntAttention {
 
     /// Prepares a memory of `steps × memory_dim` int8 values.
     pub fn prepare(&self, isa: Isa, memory: &[i8]) -> Result<AttentionMemory, Error> {
+        let mut m = AttentionMemory::default();
+        self.prepare_into(isa, memory, &mut m)?;
+        Ok(m)
+    }
+
+    /// [`prepare`](Self::prepare) into `out`, reusing its buffers.
+    pub fn prepare_into(
+        &self,
+        isa: Isa,
+        memory: &[i8],
+        out: &mut AttentionMemory,
+    ) -> Result<(), Error> {
         let d = self.memory_dim;
         if memory.is_empty() || !memory.len().is_multiple_of(d) {
             return Err(Error::ShapeMismatch {
@@ -143,24 +171,22 @@ impl IntAttention {
             });
         }
         let steps = memory.len() / d;
-        let keys = match &self.score {
-            AttentionScore::Additive {
-                w_key, key_requant, ..
-            } => {
-                let a = w_key.rows();
-                let mut acc = alloc::vec![0i32; steps * a];
-                w_key.matmul(isa, memory, steps, &mut acc)?;
-                let mut keys = alloc::vec![0i16; steps * a];
-                key_requant.apply(isa, &acc, &mut keys)?;
-                keys
-            }
-            AttentionScore::Dot { .. } => Vec::new(),
-        };
-        Ok(AttentionMemory {
-            steps,
-            memory: memory.to_vec(),
-            keys,
-        })
+        out.steps = steps;
+        out.memory.clear();
+        out.memory.extend_from_slice(memory);
+        out.keys.clear();
+        if let AttentionScore::Additive {
+            w_key, key_requant, ..
+        } = &self.score
+        {
+            let a = w_key.rows();
+            out.acc.clear();
+            out.acc.resize(steps * a, 0);
+            w_key.matmul(isa, memory, steps, &mut out.acc)?;
+            out.keys.resize(steps * a, 0);
+            key_requant.apply(isa, &out.acc, &mut out.keys)?;
+        }
+        Ok(())
     }
 
     /// Attends `query` over `memory`: writes the int8 context
@@ -173,12 +199,36 @@ impl IntAttention {
         weights: &mut [i32],
         context: &mut [i8],
     ) -> Result<(), Error> {
+        let mut scratch = AttentionScratch::default();
+        self.attend_with(isa, memory, query, weights, context, &mut scratch)
+    }
+
+    /// [`attend`](Self::attend) with the caller's buffers.
+    pub fn attend_with(
+        &self,
+        isa: Isa,
+        memory: &AttentionMemory,
+        query: &[i8],
+        weights: &mut [i32],
+        context: &mut [i8],
+        s: &mut AttentionScratch,
+    ) -> Result<(), Error> {
         let (t, d) = (memory.steps, self.memory_dim);
         check_len("attention weights", t, weights.len())?;
         check_len("attention context", d, context.len())?;
         let zm = self.memory_zero_point;
         // 1. Scores.
-        let mut scores = alloc::vec![0i64; t];
+        let AttentionScratch {
+            scores,
+            acc,
+            q,
+            pre,
+            act,
+            exps,
+            inputs,
+        } = s;
+        scores.clear();
+        scores.resize(t, 0);
         match &self.score {
             AttentionScore::Additive {
                 w_query,
@@ -189,18 +239,20 @@ impl IntAttention {
             } => {
                 let a = v.len();
                 check_len("attention query", w_query.cols(), query.len())?;
-                let mut acc = alloc::vec![0i32; a];
-                w_query.matvec(isa, query, &mut acc)?;
-                let mut q = alloc::vec![0i16; a];
-                query_requant.apply(isa, &acc, &mut q)?;
-                let mut pre = alloc::vec![0i16; a];
-                let mut act = alloc::vec![0i16; a];
+                for buf in [&mut *q, &mut *pre, &mut *act] {
+                    buf.clear();
+                    buf.resize(a, 0);
+                }
+                acc.clear();
+                acc.resize(a, 0);
+                w_query.matvec(isa, query, acc)?;
+                query_requant.apply(isa, acc, q)?;
                 for (j, score) in scores.iter_mut().enumerate() {
                     let keys = &memory.keys[j * a..(j + 1) * a];
-                    for ((p, &k), &qv) in pre.iter_mut().zip(keys).zip(&q) {
+                    for ((p, &k), &qv) in pre.iter_mut().zip(keys).zip(q.iter()) {
                         *p = k.saturating_add(qv);
                     }
-                    tanh.eval_i16(isa, &pre, &mut act)?;
+                    tanh.eval_i16(isa, pre, act)?;
                     *score = act.iter().zip(v).map(|(&x, &w)| x as i64 * w as i64).sum();
                 }
             }
@@ -220,16 +272,18 @@ impl IntAttention {
         }
         // 2. Integer softmax.
         let max = scores.iter().copied().max().unwrap_or(0);
-        let mut exps = alloc::vec![0i16; t];
-        let mut inputs = alloc::vec![0i16; t];
-        for (x, &s) in inputs.iter_mut().zip(&scores) {
+        for buf in [&mut *exps, &mut *inputs] {
+            buf.clear();
+            buf.resize(t, 0);
+        }
+        for (x, &s) in inputs.iter_mut().zip(scores.iter()) {
             *x = saturate_i32_to_i16(self.score_to_exp.apply(saturate_i64_to_i32(s - max)));
         }
-        self.exp.eval_i16(isa, &inputs, &mut exps)?;
+        self.exp.eval_i16(isa, inputs, exps)?;
         let sum: u64 = exps.iter().map(|&p| p.max(0) as u64).sum();
         match reciprocal(sum) {
             Some(r) => {
-                for (w, &p) in weights.iter_mut().zip(&exps) {
+                for (w, &p) in weights.iter_mut().zip(exps.iter()) {
                     let p = p.max(0) as i64;
                     *w = rounding_divide_by_pot_i64(p * r.mantissa as i64, r.shift - 15) as i32;
                 }

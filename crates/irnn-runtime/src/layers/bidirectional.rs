@@ -4,7 +4,7 @@
 
 use crate::error::{check_len, Error};
 use crate::kernels::Isa;
-use crate::layers::lstm::{IntLstmCell, LstmScratch};
+use crate::layers::lstm::{IntLstmCell, LstmScratch, LstmState};
 
 /// Forward and backward LSTM cells with a shared output grid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,21 @@ impl IntBiLstm {
     /// Runs the sequence `xs` (`steps × input`, row-major) and writes
     /// `steps × 2·hidden` outputs.
     pub fn run(&self, isa: Isa, xs: &[i8], out: &mut [i8]) -> Result<(), Error> {
+        let mut state = self.forward.zero_state();
+        self.run_with(isa, xs, out, &mut LstmScratch::default(), &mut state)
+    }
+
+    /// [`run`](Self::run) with the caller's scratch and a state buffer
+    /// (reset to each direction's zero state): no allocation once both have
+    /// grown to this layer's and sequence's sizes.
+    pub fn run_with(
+        &self,
+        isa: Isa,
+        xs: &[i8],
+        out: &mut [i8],
+        scratch: &mut LstmScratch,
+        state: &mut LstmState,
+    ) -> Result<(), Error> {
         let (i, h) = (self.forward.input, self.forward.hidden);
         if i == 0 || !xs.len().is_multiple_of(i) {
             return Err(Error::ShapeMismatch {
@@ -53,12 +68,11 @@ impl IntBiLstm {
         }
         let steps = xs.len() / i;
         check_len("bidirectional output", steps * 2 * h, out.len())?;
-        let mut scratch = LstmScratch::default();
         // Both directions hoist the input product out of the recurrence;
         // the outputs interleave [forward h_t, backward h_t] per step.
         for (cell, reverse, offset) in [(&self.forward, false, 0), (&self.backward, true, h)] {
-            let mut state = cell.zero_state();
-            cell.run_sequence(isa, xs, reverse, &mut state, &mut scratch, &mut |t, ht| {
+            cell.reset_state(state);
+            cell.run_sequence(isa, xs, reverse, state, scratch, &mut |t, ht| {
                 out[t * 2 * h + offset..t * 2 * h + offset + h].copy_from_slice(ht)
             })?;
         }

@@ -13,7 +13,6 @@
 //! The loops are direct (9 multiply-adds per output): the layer is a few
 //! percent of the model's work, so it has only this scalar definition.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{check_len, Error};
@@ -86,6 +85,14 @@ impl IntMelConv {
 
     /// `frames × mels` int8 features → `frames × output_dim` int8 outputs.
     pub fn run(&self, x: &[i8]) -> Result<Vec<i8>, Error> {
+        let mut y = Vec::new();
+        self.run_into(x, &mut y)?;
+        Ok(y)
+    }
+
+    /// [`run`](Self::run) into `y` (resized; no allocation when its
+    /// capacity suffices).
+    pub fn run_into(&self, x: &[i8], y: &mut Vec<i8>) -> Result<(), Error> {
         let m = self.mels;
         if !x.len().is_multiple_of(m) {
             return Err(Error::ShapeMismatch {
@@ -97,7 +104,8 @@ impl IntMelConv {
         let frames = x.len() / m;
         let (c, bins) = (self.channels(), self.bins());
         let zx = self.input_zero_point;
-        let mut y = vec![0i8; frames * c * bins];
+        y.clear();
+        y.resize(frames * c * bins, 0);
         for t in 0..frames {
             for ch in 0..c {
                 let w = &self.weights[ch * 9..(ch + 1) * 9];
@@ -125,13 +133,14 @@ impl IntMelConv {
                 }
             }
         }
-        Ok(y)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     fn conv() -> IntMelConv {
         IntMelConv {

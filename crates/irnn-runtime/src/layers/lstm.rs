@@ -60,7 +60,7 @@ pub struct IntLstmCell {
 }
 
 /// The state a caller carries between steps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LstmState {
     /// int8 hidden state.
     pub h: Vec<i8>,
@@ -143,6 +143,15 @@ impl IntLstmCell {
             h: vec![self.h_zero_point as i8; self.hidden],
             c: vec![0; self.hidden],
         }
+    }
+
+    /// Sets `state` to the zero state in place (no allocation when its
+    /// buffers are large enough already).
+    pub fn reset_state(&self, state: &mut LstmState) {
+        state.h.clear();
+        state.h.resize(self.hidden, self.h_zero_point as i8);
+        state.c.clear();
+        state.c.resize(self.hidden, 0);
     }
 
     /// Scratch with every buffer [`step`](Self::step) uses at its size, so

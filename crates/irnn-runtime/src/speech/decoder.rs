@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use crate::error::{check_len, Error};
 use crate::kernels::Isa;
-use crate::layers::attention::AttentionMemory;
+use crate::layers::attention::{AttentionMemory, AttentionScratch};
 use crate::layers::{
     AttentionScore, IntAttention, IntEmbedding, IntLstmCell, IntOutputLayer, LstmScratch, LstmState,
 };
@@ -43,8 +43,10 @@ pub struct DecoderState {
     /// The decoder LSTM's state.
     pub lstm: LstmState,
     scratch: LstmScratch,
+    attention: AttentionScratch,
     weights: Vec<i32>,
     joined: Vec<i8>,
+    logits: Vec<i32>,
 }
 
 impl DecoderState {
@@ -111,10 +113,28 @@ impl IntAttentionDecoder {
     pub fn zero_state(&self) -> DecoderState {
         DecoderState {
             lstm: self.cell.zero_state(),
-            scratch: LstmScratch::default(),
+            scratch: self.cell.step_scratch(),
+            attention: AttentionScratch::default(),
             weights: Vec::new(),
             joined: Vec::new(),
+            logits: Vec::new(),
         }
+    }
+
+    /// Sets `state` back to the state before the first label, keeping its
+    /// buffers (no allocation).
+    pub fn reset_state(&self, state: &mut DecoderState) {
+        self.cell.reset_state(&mut state.lstm);
+    }
+
+    /// [`prepare`](Self::prepare) into `memory`, reusing its buffers.
+    pub fn prepare_into(
+        &self,
+        isa: Isa,
+        encoded: &[i8],
+        memory: &mut AttentionMemory,
+    ) -> Result<(), Error> {
+        self.attention.prepare_into(isa, encoded, memory)
     }
 
     /// Prepares the encoder's outputs (`steps × memory_dim` int8) as the
@@ -141,8 +161,14 @@ impl IntAttentionDecoder {
         state.joined.resize(h + d, 0);
         state.joined[..h].copy_from_slice(&state.lstm.h);
         let (query, context) = state.joined.split_at_mut(h);
-        self.attention
-            .attend(isa, memory, query, &mut state.weights, context)?;
+        self.attention.attend_with(
+            isa,
+            memory,
+            query,
+            &mut state.weights,
+            context,
+            &mut state.attention,
+        )?;
         self.output.logits(isa, &state.joined, logits)
     }
 
@@ -172,11 +198,43 @@ impl IntAttentionDecoder {
         max_len: usize,
     ) -> Result<Vec<u32>, Error> {
         let mut state = self.zero_state();
-        let mut logits = vec![0i32; self.output.classes()];
         let mut out = Vec::new();
+        self.greedy_into(isa, memory, max_len, &mut state, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`greedy`](Self::greedy) from `state` (reset first) into `out`: no
+    /// allocation once the buffers have grown to this memory and `max_len`.
+    pub fn greedy_into(
+        &self,
+        isa: Isa,
+        memory: &AttentionMemory,
+        max_len: usize,
+        state: &mut DecoderState,
+        out: &mut Vec<u32>,
+    ) -> Result<(), Error> {
+        self.reset_state(state);
+        out.clear();
+        let mut logits = core::mem::take(&mut state.logits);
+        logits.clear();
+        logits.resize(self.output.classes(), 0);
+        let result = self.greedy_steps(isa, memory, max_len, state, &mut logits, out);
+        state.logits = logits;
+        result
+    }
+
+    fn greedy_steps(
+        &self,
+        isa: Isa,
+        memory: &AttentionMemory,
+        max_len: usize,
+        state: &mut DecoderState,
+        logits: &mut [i32],
+        out: &mut Vec<u32>,
+    ) -> Result<(), Error> {
         let mut token = self.start;
         while out.len() < max_len {
-            self.step(isa, token, memory, &mut state, &mut logits)?;
+            self.step(isa, token, memory, state, logits)?;
             let mut best = 0;
             for (k, &v) in logits.iter().enumerate() {
                 if v > logits[best] {
@@ -189,6 +247,6 @@ impl IntAttentionDecoder {
             out.push(best as u32);
             token = best as u32;
         }
-        Ok(out)
+        Ok(())
     }
 }
