@@ -14,7 +14,7 @@ use anyhow::{bail, Result};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use irnn_runtime::Isa;
 
-use cmd::{asr, bench, convert, demo, eval, inspect, kernels, lm, pwl, qat};
+use cmd::{asr, bench, convert, demo, eval, inspect, kernels, lm, pack, pwl, qat};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,9 @@ enum Command {
     /// List an `.irnn` model's layers, quantization parameters, PWL tables
     /// and sizes.
     Inspect(inspect::Inspect),
+    /// Rewrite an `.irnn` model in the in-place layout (weights used where
+    /// the file lies: flash, a static, a memory map) or back to the compact one.
+    Pack(pack::PackArgs),
     /// Show which integer kernels this CPU can run, and check each one
     /// bit-exact against the scalar reference on a random matrix.
     Kernels(kernels::KernelsArgs),
@@ -101,6 +104,7 @@ fn main() -> Result<()> {
         Command::Transcribe(a) => asr::transcribe::run(a),
         Command::Generate(a) => lm::generate::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Pack(a) => pack::run(a),
         Command::Pwl(a) => pwl::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Kernels(a) => kernels::run(a),

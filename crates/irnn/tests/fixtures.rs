@@ -215,3 +215,51 @@ fn a_model_can_come_through_a_pipe() {
     );
     assert!(text.contains("3.034413 nats/token"), "{text}");
 }
+
+#[test]
+fn pack_writes_the_in_place_layout_and_back_without_changing_the_model() {
+    for (name, check) in [
+        ("lm.irnn", vec!["eval"]),
+        ("gru-ln.irnn", vec!["eval"]),
+        ("asr-qat.irnn", vec!["transcribe"]),
+    ] {
+        let compact = fixture(&format!("models/{name}"));
+        let in_place = tmp(&format!("in-place-{name}"));
+        let back = tmp(&format!("back-{name}"));
+        assert!(run_ok(&["pack", &compact, "-o", &in_place]).contains("in-place layout"));
+        let wav = fixture("fsdd/2_yweweler_0.wav");
+        let args = |model: &str| -> Vec<String> {
+            let mut a: Vec<String> = check.iter().map(|s| s.to_string()).collect();
+            a.push(model.into());
+            if check[0] == "transcribe" {
+                a.push(wav.clone());
+            }
+            a
+        };
+        let strip = |out: String, path: &str| {
+            // The figures, without the file name and the speed.
+            let out = out.replace(path, "MODEL");
+            out.split(", ")
+                .filter(|p| !p.contains("tokens/s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let a = args(&compact);
+        let b = args(&in_place);
+        let from_compact = strip(
+            run_ok(&a.iter().map(String::as_str).collect::<Vec<_>>()),
+            &compact,
+        );
+        let from_in_place = strip(
+            run_ok(&b.iter().map(String::as_str).collect::<Vec<_>>()),
+            &in_place,
+        );
+        assert_eq!(from_compact, from_in_place, "{name}");
+        run_ok(&["pack", &in_place, "--layout", "compact", "-o", &back]);
+        assert_eq!(
+            std::fs::read(&back).unwrap(),
+            std::fs::read(&compact).unwrap(),
+            "{name}"
+        );
+    }
+}

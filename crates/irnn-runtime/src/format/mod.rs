@@ -89,6 +89,28 @@ pub fn read_model(bytes: &[u8]) -> Result<Model, FormatError> {
 /// convolution parameters (small, per channel). Every check of
 /// [`read_model`] runs, on the bytes in place.
 pub fn read_model_in_place(bytes: &'static [u8]) -> Result<Model, FormatError> {
+    let (version, payload) = in_place_payload(bytes)?;
+    read_payload(Reader::payload(payload, version, Some(payload)))
+}
+
+/// [`read_model_in_place`] for a language model only: firmware that runs
+/// one links no speech-model reader.
+pub fn read_language_model_in_place(bytes: &'static [u8]) -> Result<IntLanguageModel, FormatError> {
+    let (version, payload) = in_place_payload(bytes)?;
+    let mut r = Reader::payload(payload, version, Some(payload));
+    if r.u8("model kind")? != 1 {
+        return Err(invalid("this is not a language model (model kind 1)"));
+    }
+    let m = r.language_model()?;
+    m.validate()?;
+    if r.remaining() != 0 {
+        return Err(FormatError::TrailingBytes(r.remaining()));
+    }
+    Ok(m)
+}
+
+/// The checked payload of a file to be used in place.
+fn in_place_payload(bytes: &'static [u8]) -> Result<(u32, &'static [u8]), FormatError> {
     if !(bytes.as_ptr() as usize).is_multiple_of(64) {
         return Err(invalid(
             "a model used in place must start at a 64-byte-aligned address \
@@ -107,7 +129,7 @@ pub fn read_model_in_place(bytes: &'static [u8]) -> Result<Model, FormatError> {
              rewrite the file in the in-place layout (irnn pack) to use it in place"
         )));
     }
-    read_payload(Reader::payload(payload, version, Some(payload)))
+    Ok((version, payload))
 }
 
 /// Serialises a model of either kind in `layout`.

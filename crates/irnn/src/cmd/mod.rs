@@ -11,5 +11,6 @@ pub mod eval;
 pub mod inspect;
 pub mod kernels;
 pub mod lm;
+pub mod pack;
 pub mod pwl;
 pub mod qat;
