@@ -22,7 +22,13 @@ RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=3 \
 corpus=corpus/$target
 mkdir -p "$corpus" "artifacts/$target"
 case $target in
-    model_reader) cp ../fixtures/models/*.irnn "$corpus"/ ;;
+    model_reader)
+        cp ../fixtures/models/*.irnn "$corpus"/
+        # The same models in the in-place layout (format 4).
+        for m in ../fixtures/models/*.irnn; do
+            cargo run --release -q --manifest-path ../Cargo.toml -p irnn -- \
+                pack "$m" -o "$corpus/in-place-$(basename "$m")" >/dev/null
+        done ;;
     wav_reader) cp ../fixtures/fsdd/*.wav "$corpus"/ ;;
     corpus_reader) head -c 4000 ../crates/irnn-train/data/tinyshakespeare-slice.txt > "$corpus/slice.txt" ;;
 esac

@@ -3,10 +3,14 @@
 //! every accepted model runs one step identically on the scalar kernels
 //! and on the fastest this CPU has. Each input is read as it is and, so
 //! that mutations reach the layer codecs behind the checksum, once more
-//! with its length and CRC fields recomputed.
+//! with its length and CRC fields recomputed. Every input is also read in
+//! place (from a 64-byte-aligned copy) and must give what the copying reader
+//! gives; every accepted model is rewritten in the in-place layout and read
+//! back in place.
 #![no_main]
 
-use irnn_runtime::format::{read_model, Model};
+use irnn_runtime::format::{read_model, read_model_in_place, write_model, Layout, Model};
+use irnn_runtime::kernels::packed::Line;
 use irnn_runtime::Isa;
 use libfuzzer_sys::fuzz_target;
 
@@ -33,10 +37,36 @@ fuzz_target!(|bytes: &[u8]| {
     }
 });
 
+/// `read_model_in_place` of an aligned copy of `bytes`, compared with
+/// `read_model`'s result.
+fn check_in_place(bytes: &[u8], copied: &Result<Model, irnn_runtime::format::FormatError>) {
+    let lines = vec![Line([0; 64]); bytes.len().div_ceil(64)];
+    // SAFETY: `lines` outlives every use of `aligned` below (the model that
+    // borrows from it is dropped at the end of this function, before
+    // `lines`); the bytes are initialised and u8 has no validity needs.
+    let aligned: &'static mut [u8] =
+        unsafe { std::slice::from_raw_parts_mut(lines.as_ptr() as *mut u8, bytes.len()) };
+    aligned.copy_from_slice(bytes);
+    let in_place = read_model_in_place(aligned);
+    match (copied, &in_place) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b),
+        // The in-place reader also refuses the compact layout.
+        (Ok(_), Err(_)) => assert!(bytes.get(8..12) != Some(&4u32.to_le_bytes()[..])),
+        (Err(_), Ok(_)) => panic!("read in place but not by copying"),
+        (Err(_), Err(_)) => {}
+    }
+    drop(in_place);
+    drop(lines);
+}
+
 fn check(bytes: &[u8]) {
-    let Ok(model) = read_model(bytes) else {
+    let copied = read_model(bytes);
+    check_in_place(bytes, &copied);
+    let Ok(model) = copied else {
         return;
     };
+    let in_place = write_model(&model, Layout::InPlace);
+    check_in_place(&in_place, &read_model(&in_place));
     match model {
         Model::Language(m) => {
             let run = |isa: Isa| {

@@ -48,7 +48,12 @@ macro_rules! with_cell_state {
     ($cell:expr, $state:expr, |$c:ident, $st:ident, $s:ident| $body:expr) => {
         match ($cell, $state) {
             (RecurrentCell::Lstm($c), CellState::Lstm($st, $s)) => $body,
-            (RecurrentCell::Gru($c), CellState::Gru($st, $s)) => $body,
+            // Without the `gru` feature no GRU is read from a file and
+            // its code is not linked.
+            (RecurrentCell::Gru($c), CellState::Gru($st, $s)) if cfg!(feature = "gru") => $body,
+            (RecurrentCell::Gru(_), CellState::Gru(..)) => Err(Error::InvalidParameter {
+                what: "this build of the runtime has no GRU cells (feature `gru`)",
+            }),
             _ => Err(Error::InvalidParameter {
                 what: "state does not belong to this model (cell kinds differ)",
             }),

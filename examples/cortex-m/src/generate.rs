@@ -11,7 +11,10 @@ use crate::{stack_used, EXPECTED, HEAP, MODEL, PROMPT};
 
 pub fn run(stack_top: usize) -> Result<(), &'static str> {
     let model = read_language_model_in_place(&MODEL.0)
-        .map_err(|_| "the model in flash is not a language model in the in-place layout")?;
+        .map_err(|e| {
+            hprintln!("error: the model in flash: {}", e);
+            "the model in flash cannot be used"
+        })?;
     let heap_model = HEAP.used();
     let mut state = model.zero_state();
     let mut logits = vec![0i32; model.classes()];

@@ -95,15 +95,19 @@ impl Reader<'_> {
                     )))
                 }
             };
-            let cell = match self.u8("cell kind")? {
-                1 => RecurrentCell::Lstm(Box::new(self.lstm()?)),
-                2 => RecurrentCell::Gru(Box::new(self.gru()?)),
-                k => {
-                    return Err(invalid(alloc::format!(
-                        "cell kind {k} is unknown (1 = LSTM, 2 = GRU)"
-                    )))
-                }
-            };
+            let cell =
+                match self.u8("cell kind")? {
+                    1 => RecurrentCell::Lstm(Box::new(self.lstm()?)),
+                    2 if !cfg!(feature = "gru") => return Err(invalid(
+                        "a GRU layer: this build of the runtime reads no GRU cells (feature `gru`)",
+                    )),
+                    2 => RecurrentCell::Gru(Box::new(self.gru()?)),
+                    k => {
+                        return Err(invalid(alloc::format!(
+                            "cell kind {k} is unknown (1 = LSTM, 2 = GRU)"
+                        )))
+                    }
+                };
             stack.push(StackedLayer { cell, residual });
         }
         let output = self.output()?;

@@ -85,6 +85,11 @@ impl IntLayerNorm {
 
     /// Normalises `v` into `out` (both of length [`Self::len`]).
     pub fn apply(&self, v: &[i16], out: &mut [i16]) -> Result<(), Error> {
+        if !cfg!(feature = "layer-norm") {
+            return Err(Error::InvalidParameter {
+                what: "this build of the runtime has no LayerNorm (feature `layer-norm`)",
+            });
+        }
         check_len("LayerNorm input", self.len(), v.len())?;
         check_len("LayerNorm output", self.len(), out.len())?;
         let n = v.len() as i64;

@@ -30,6 +30,11 @@ impl Reader<'_> {
         what: &str,
         len: u32,
     ) -> Result<IntLayerNorm, FormatError> {
+        if !cfg!(feature = "layer-norm") {
+            return Err(invalid(alloc::format!(
+                "{what}: this build of the runtime reads no LayerNorm (feature `layer-norm`)"
+            )));
+        }
         let eps = self.u64(what)?;
         let mant = self.i32s(what, &[len])?;
         let shift = self.i32s(what, &[len])?;
