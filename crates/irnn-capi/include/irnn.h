@@ -180,6 +180,35 @@ enum IrnnStatus irnn_speech_transcribe(const struct IrnnSpeechModel *model,
                                        uintptr_t capacity,
                                        uintptr_t *written);
 
+// Writes the model's feature count per frame (`*features`), the output
+// classes (`*classes`, class 0 the CTC blank) and the frames stacked per
+// step (`*stack`): the shapes of [`irnn_speech_logits`].
+//
+// # Safety
+// `model` live; the three outputs writable.
+enum IrnnStatus irnn_speech_shape(const struct IrnnSpeechModel *model,
+                                  uintptr_t *features,
+                                  uintptr_t *classes,
+                                  uintptr_t *stack);
+
+// The integer network alone: `frames` feature frames already on the
+// model's int8 grid (`frames × features` values, row-major) in, the int32
+// CTC scores out (`steps × classes`, `steps = max(1, ⌈frames / stack⌉)`)
+// into `logits` (`capacity` values), the number written to `*written`. A
+// buffer too short is `IRNN_STATUS_INVALID_ARGUMENT` with `*written` the
+// count needed.
+//
+// # Safety
+// `model` live; `features` readable for `frames × features` values (may
+// be null if `frames` is 0); `logits` writable for `capacity` values;
+// `written` writable.
+enum IrnnStatus irnn_speech_logits(const struct IrnnSpeechModel *model,
+                                   const int8_t *features,
+                                   uintptr_t frames,
+                                   int32_t *logits,
+                                   uintptr_t capacity,
+                                   uintptr_t *written);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

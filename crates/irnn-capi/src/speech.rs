@@ -4,6 +4,8 @@
 //! sample rate — [`irnn_speech_sample_rate`]); the library computes the
 //! log-mel features the model was trained with and runs the integer
 //! encoder and decoder, through the same code path as `irnn transcribe`.
+//! A caller with its own front end gives int8 feature frames to
+//! [`irnn_speech_logits`] instead and reads the int32 CTC scores.
 
 use std::ffi::c_char;
 
@@ -129,6 +131,88 @@ pub unsafe extern "C" fn irnn_speech_transcribe(
             Ok(t) => unsafe { copy_text(t.as_bytes(), text, capacity, written, "transcript") },
             Err(e @ (TranscribeError::SampleRate { .. } | TranscribeError::Empty)) => {
                 fail(IrnnStatus::InvalidArgument, e.to_string())
+            }
+            Err(e) => fail(IrnnStatus::Runtime, e.to_string()),
+        }
+    })
+}
+
+/// Writes the model's feature count per frame (`*features`), the output
+/// classes (`*classes`, class 0 the CTC blank) and the frames stacked per
+/// step (`*stack`): the shapes of [`irnn_speech_logits`].
+///
+/// # Safety
+/// `model` live; the three outputs writable.
+#[no_mangle]
+pub unsafe extern "C" fn irnn_speech_shape(
+    model: *const IrnnSpeechModel,
+    features: *mut usize,
+    classes: *mut usize,
+    stack: *mut usize,
+) -> IrnnStatus {
+    guard(|| {
+        non_null!(model, features, classes, stack);
+        // SAFETY: live model, writable outputs.
+        unsafe {
+            let m = &(*model).model;
+            *features = m.features();
+            *classes = m.classes();
+            *stack = m.stack;
+        }
+        IrnnStatus::Ok
+    })
+}
+
+/// The integer network alone: `frames` feature frames already on the
+/// model's int8 grid (`frames × features` values, row-major) in, the int32
+/// CTC scores out (`steps × classes`, `steps = max(1, ⌈frames / stack⌉)`)
+/// into `logits` (`capacity` values), the number written to `*written`. A
+/// buffer too short is `IRNN_STATUS_INVALID_ARGUMENT` with `*written` the
+/// count needed.
+///
+/// # Safety
+/// `model` live; `features` readable for `frames × features` values (may
+/// be null if `frames` is 0); `logits` writable for `capacity` values;
+/// `written` writable.
+#[no_mangle]
+pub unsafe extern "C" fn irnn_speech_logits(
+    model: *const IrnnSpeechModel,
+    features: *const i8,
+    frames: usize,
+    logits: *mut i32,
+    capacity: usize,
+    written: *mut usize,
+) -> IrnnStatus {
+    guard(|| {
+        non_null!(model, logits, written);
+        if frames > 0 && features.is_null() {
+            return fail(IrnnStatus::NullPointer, "features is null");
+        }
+        // SAFETY: live model.
+        let m = unsafe { &*model };
+        let Some(len) = frames.checked_mul(m.model.features()) else {
+            return fail(IrnnStatus::InvalidArgument, "frames × features overflows");
+        };
+        let input: &[i8] = if frames == 0 {
+            &[]
+        } else {
+            // SAFETY: `len` readable values (caller's promise).
+            unsafe { std::slice::from_raw_parts(features, len) }
+        };
+        let needed = m.model.steps(frames) * m.model.classes();
+        // SAFETY: writable `written`.
+        unsafe { *written = needed };
+        if capacity < needed {
+            return fail(
+                IrnnStatus::InvalidArgument,
+                format!("logits buffer holds {capacity} values, {frames} frames give {needed}"),
+            );
+        }
+        match m.model.logits(m.isa, input) {
+            Ok(scores) => {
+                // SAFETY: `logits` has `capacity` ≥ needed writable values.
+                unsafe { std::ptr::copy_nonoverlapping(scores.as_ptr(), logits, scores.len()) };
+                IrnnStatus::Ok
             }
             Err(e) => fail(IrnnStatus::Runtime, e.to_string()),
         }

@@ -174,3 +174,76 @@ fn hostile_speech_models_are_error_codes() {
         }
     }
 }
+
+#[test]
+fn feature_frames_give_the_runtimes_scores() {
+    let bytes = std::fs::read(MODEL).unwrap();
+    let model = read_speech_model(&bytes).unwrap();
+    let m = load();
+    let (mut features, mut classes, mut stack) = (0, 0, 0);
+    // SAFETY: live model, writable outputs.
+    unsafe {
+        assert_eq!(
+            irnn_speech_shape(m, &mut features, &mut classes, &mut stack),
+            IrnnStatus::Ok
+        );
+    }
+    assert_eq!(
+        (features, classes, stack),
+        (model.features(), model.classes(), model.stack)
+    );
+    let frames = 23;
+    let input: Vec<i8> = (0..frames * features)
+        .map(|i| (i * 29 % 255) as i8)
+        .collect();
+    let expected = model.logits(Isa::detect(), &input).unwrap();
+    let mut logits = vec![0i32; expected.len()];
+    let mut written = 0;
+    // SAFETY: buffers of the stated lengths.
+    unsafe {
+        let status = irnn_speech_logits(
+            m,
+            input.as_ptr(),
+            frames,
+            logits.as_mut_ptr(),
+            logits.len(),
+            &mut written,
+        );
+        assert_eq!(status, IrnnStatus::Ok, "{}", last_error());
+        assert_eq!((written, &logits), (expected.len(), &expected));
+        // Too short a buffer says how long it must be; null features with
+        // frames is a null pointer; no frames is one step of padding.
+        let short = irnn_speech_logits(
+            m,
+            input.as_ptr(),
+            frames,
+            logits.as_mut_ptr(),
+            3,
+            &mut written,
+        );
+        assert_eq!(short, IrnnStatus::InvalidArgument);
+        assert_eq!(written, expected.len());
+        let status = irnn_speech_logits(
+            m,
+            null(),
+            2,
+            logits.as_mut_ptr(),
+            logits.len(),
+            &mut written,
+        );
+        assert_eq!(status, IrnnStatus::NullPointer);
+        let status = irnn_speech_logits(
+            m,
+            null(),
+            0,
+            logits.as_mut_ptr(),
+            logits.len(),
+            &mut written,
+        );
+        assert_eq!(status, IrnnStatus::Ok);
+        assert_eq!(written, classes);
+        let status = irnn_speech_shape(m, null_mut(), &mut classes, &mut stack);
+        assert_eq!(status, IrnnStatus::NullPointer);
+        irnn_speech_free(m);
+    }
+}
