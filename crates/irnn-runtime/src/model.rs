@@ -240,6 +240,54 @@ impl IntLanguageModel {
         }
     }
 
+    /// The zero state with [`run`](Self::run)'s chunk buffers already at
+    /// their full size (by one run over a chunk of token 0, then a reset):
+    /// with it neither `step` nor `run` of any length allocates. It holds
+    /// [`SEQUENCE_CHUNK`] steps of every layer's products, so small-memory
+    /// targets that only step use [`zero_state`](Self::zero_state).
+    pub fn zero_state_for_runs(&self, isa: Isa) -> Result<LmState, Error> {
+        let mut state = self.zero_state();
+        let tokens = [0u32; SEQUENCE_CHUNK];
+        let mut logits = vec![0; SEQUENCE_CHUNK * self.classes()];
+        self.run(isa, &tokens, &mut state, &mut logits)?;
+        self.reset(&mut state)?;
+        // The two chunk buffers swap roles layer by layer: both must hold
+        // the widest layer's chunk.
+        let widest = SEQUENCE_CHUNK * self.widest();
+        for buf in &mut state.sequence {
+            buf.clear();
+            buf.reserve(widest);
+        }
+        Ok(state)
+    }
+
+    /// Sets `state` back to the zero state in place, keeping its buffers.
+    pub fn reset(&self, state: &mut LmState) -> Result<(), Error> {
+        if state.layers.len() != self.layers.len() {
+            return Err(Error::InvalidParameter {
+                what: "state does not belong to this model (layer counts differ)",
+            });
+        }
+        for ((layer, st), res) in self
+            .layers
+            .iter()
+            .zip(&mut state.layers)
+            .zip(&mut state.residual_out)
+        {
+            match (&layer.cell, st) {
+                (RecurrentCell::Lstm(c), CellState::Lstm(s, _)) => c.reset_state(s),
+                (RecurrentCell::Gru(c), CellState::Gru(s, _)) => c.reset_state(s),
+                _ => {
+                    return Err(Error::InvalidParameter {
+                        what: "state does not belong to this model (cell kinds differ)",
+                    })
+                }
+            }
+            res.iter_mut().for_each(|v| *v = 0);
+        }
+        Ok(())
+    }
+
     /// The widest vector a layer reads or writes (the embedding, each h).
     fn widest(&self) -> usize {
         self.layers

@@ -123,6 +123,21 @@ fn no_call_allocates_after_load_and_in_place_models_borrow_their_weights() {
             let (r, calls, _) = counted(|| model.run(isa, &tokens, &mut state, &mut many));
             r.unwrap();
             assert_eq!(calls, 0, "{name}, {}: a second run allocated", isa.name());
+            // A state sized for runs: even the first run allocates nothing,
+            // and it computes what a fresh zero state does.
+            let mut sized = model.zero_state_for_runs(isa).unwrap();
+            let mut fresh = model.zero_state();
+            let mut want = vec![0; tokens.len() * model.classes()];
+            model.run(isa, &tokens, &mut fresh, &mut want).unwrap();
+            let (r, calls, _) = counted(|| model.run(isa, &tokens, &mut sized, &mut many));
+            r.unwrap();
+            assert_eq!(
+                calls,
+                0,
+                "{name}, {}: run on a sized state allocated",
+                isa.name()
+            );
+            assert_eq!(many, want, "{name}, {}", isa.name());
         }
 
         // In place: the heap holds the structs and the vocabulary, not the

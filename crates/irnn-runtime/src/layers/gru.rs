@@ -132,6 +132,13 @@ impl IntGruCell {
         }
     }
 
+    /// Sets `state` to the zero state in place (no allocation when its
+    /// buffer is large enough already).
+    pub fn reset_state(&self, state: &mut GruState) {
+        state.h.clear();
+        state.h.resize(self.hidden, self.h_zero_point as i8);
+    }
+
     /// Scratch with every buffer [`step`](Self::step) uses at its size, so
     /// that stepping allocates nothing.
     pub fn step_scratch(&self) -> GruScratch {
