@@ -55,6 +55,9 @@ enum Command {
     /// List an `.irnn` model's layers, quantization parameters, PWL tables
     /// and sizes.
     Inspect(inspect::Inspect),
+    /// Import a language model trained in PyTorch (safetensors of its
+    /// state_dict) as an irnn checkpoint.
+    Import(lm::import::ImportArgs),
     /// Rewrite an `.irnn` model in the in-place layout (weights used where
     /// the file lies: flash, a static, a memory map) or back to the compact one.
     Pack(pack::PackArgs),
@@ -105,6 +108,7 @@ fn main() -> Result<()> {
         Command::Generate(a) => lm::generate::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Pack(a) => pack::run(a),
+        Command::Import(a) => lm::import::run(a),
         Command::Pwl(a) => pwl::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Kernels(a) => kernels::run(a),

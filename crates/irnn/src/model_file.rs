@@ -136,7 +136,10 @@ impl ModelFile {
 /// The most bytes read from a pipe (whose size is not known in advance).
 const MAX_PIPE_BYTES: u64 = 4 << 30;
 
-fn read_checked(path: &Path) -> Result<Vec<u8>> {
+/// The bytes of `path` after the checks every model file gets: not a
+/// directory, not empty, not larger than its header says (or, for a pipe,
+/// than [`MAX_PIPE_BYTES`]).
+pub fn read_checked(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let shown = path.display();
     let mut file = std::fs::File::open(path).with_context(|| format!("reading {shown}"))?;

@@ -22,6 +22,7 @@ pub mod data;
 pub mod eval;
 pub mod export;
 pub mod generate;
+pub mod import;
 pub mod model;
 pub mod qat;
 pub mod train;

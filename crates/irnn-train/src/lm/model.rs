@@ -146,6 +146,15 @@ enum Cache<T> {
     Gru(GruCache<T>),
 }
 
+/// What a forward pass produced: the logits, the top layer's output, and
+/// for the backward pass the dropout masks and layer caches.
+struct Forward<T> {
+    logits: Vec<T>,
+    top: Vec<T>,
+    masks: Vec<DropoutMask<T>>,
+    caches: Vec<Cache<T>>,
+}
+
 /// One layer's input window.
 struct Window<'a, T> {
     x: &'a [T],
@@ -247,25 +256,30 @@ impl<T: Real> LanguageModel<T> {
         }
     }
 
-    /// Forward (and, when `rng` is given, training-mode dropout and the
-    /// backward pass, accumulating gradients) over one window of `steps ×
-    /// batch` tokens. Returns the mean cross-entropy in nats.
-    pub fn window(
-        &mut self,
+    /// The int-free float forward pass of one window for inference: the
+    /// logits (`steps × batch × vocab`, row-major by step then stream) from
+    /// `state`, which is updated. What `window` computes before its loss,
+    /// without dropout.
+    pub fn logits(&self, x: &[u32], steps: usize, batch: usize, state: &mut LmState<T>) -> Vec<T> {
+        self.forward(x, steps, batch, state, None).logits
+    }
+
+    /// Forward over one window; with `rng`, training mode (dropout masks
+    /// drawn, layer caches kept for the backward pass).
+    fn forward(
+        &self,
         x: &[u32],
-        y: &[u32],
         steps: usize,
         batch: usize,
         state: &mut LmState<T>,
         mut rng: Option<&mut dyn RngCore>,
-    ) -> f64 {
+    ) -> Forward<T> {
         let rows = steps * batch;
         let train = rng.is_some();
         let p = self.config.dropout;
         let use_dropout = train && p > 0.0;
         let mut masks = Vec::new();
         let mut caches = Vec::new();
-        let mut inputs = Vec::new();
 
         let mut h = self.encoder.forward(x);
         for l in 0..=self.rnns.len() {
@@ -301,9 +315,38 @@ impl<T: Real> LanguageModel<T> {
                     *o += i;
                 }
             }
-            inputs.push(std::mem::replace(&mut h, out));
+            h = out;
         }
-        let mut logits = self.decoder.forward(&h, rows);
+        let logits = self.decoder.forward(&h, rows);
+        Forward {
+            logits,
+            top: h,
+            masks,
+            caches,
+        }
+    }
+
+    /// Forward (and, when `rng` is given, training-mode dropout and the
+    /// backward pass, accumulating gradients) over one window of `steps ×
+    /// batch` tokens. Returns the mean cross-entropy in nats.
+    pub fn window(
+        &mut self,
+        x: &[u32],
+        y: &[u32],
+        steps: usize,
+        batch: usize,
+        state: &mut LmState<T>,
+        rng: Option<&mut dyn RngCore>,
+    ) -> f64 {
+        let rows = steps * batch;
+        let train = rng.is_some();
+        let use_dropout = train && self.config.dropout > 0.0;
+        let Forward {
+            mut logits,
+            top: h,
+            masks,
+            caches,
+        } = self.forward(x, steps, batch, state, rng);
         let loss = softmax_cross_entropy(&mut logits, y, self.config.vocab, train);
         if !train {
             return loss;

@@ -1,5 +1,5 @@
 //! `irnn inspect`: an `.irnn` model's layers, quantization parameters, PWL
-//! tables and sizes.
+//! tables and sizes; a language-model checkpoint's architecture and tensors.
 
 use std::path::PathBuf;
 
@@ -21,8 +21,13 @@ pub fn run(a: Inspect) -> Result<()> {
     let file = ModelFile::read(&a.model)?;
     match file.kind {
         FileKind::SpeechModel => asr::inspect::run(&file),
-        // A checkpoint gets the model reader's error ("bad magic bytes"),
-        // which says it is not a model file.
-        _ => lm::inspect::run(&file),
+        FileKind::LmCheckpoint => lm::inspect::checkpoint(&file),
+        FileKind::LanguageModel => lm::inspect::run(&file),
+        // Speech checkpoints are listed by `irnn eval` and `convert`.
+        FileKind::AsrCheckpoint => anyhow::bail!(
+            "{} is a float acoustic-model checkpoint; `irnn inspect` lists integer models \
+             (.irnn) and language-model checkpoints",
+            a.model.display()
+        ),
     }
 }

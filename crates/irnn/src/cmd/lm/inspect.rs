@@ -81,3 +81,53 @@ pub fn run(file: &ModelFile) -> Result<()> {
     );
     Ok(())
 }
+
+/// `irnn inspect` of a float language-model checkpoint: its architecture,
+/// its tensors (PyTorch's names and shapes), whether it holds QAT ranges.
+pub fn checkpoint(file: &ModelFile) -> Result<()> {
+    let ck = file.lm_checkpoint()?;
+    let c = &ck.model.config;
+    outln!(
+        "{}: {} bytes, float language-model checkpoint",
+        file.path.display(),
+        file.bytes.len()
+    );
+    outln!(
+        "{:?}, {} layer(s) of {}, embedding {}, vocabulary {} {:?} tokens{}{}{}{}",
+        c.cell,
+        c.layers,
+        c.hidden,
+        c.embedding,
+        c.vocab,
+        c.level,
+        if c.layer_norm { ", LayerNorm" } else { "" },
+        if c.residual { ", residual" } else { "" },
+        if c.capped_input_gate {
+            ", capped input gate"
+        } else {
+            ""
+        },
+        if c.reset_before {
+            ", GRU reset before"
+        } else {
+            ""
+        },
+    );
+    let mut total = 0;
+    for p in ck.model.params() {
+        outln!("    {} {:?}", p.name, p.shape);
+        total += p.value.len();
+    }
+    outln!("{total} parameters");
+    match &ck.quant {
+        Some(q) => outln!(
+            "quantization ranges from QAT or calibration, PWL tables of up to {} knots",
+            q.knots
+        ),
+        None => outln!("no quantization ranges (`irnn convert --data` calibrates them)"),
+    }
+    if let Some(p) = &ck.progress {
+        outln!("training position: epoch {}, window {}", p.epoch, p.window);
+    }
+    Ok(())
+}

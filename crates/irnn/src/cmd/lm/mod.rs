@@ -4,6 +4,7 @@
 pub mod convert;
 pub mod eval;
 pub mod generate;
+pub mod import;
 pub mod inspect;
 pub mod qat;
 pub mod train;
