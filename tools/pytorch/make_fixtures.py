@@ -61,6 +61,25 @@ def logits_of(model):
         return model(x).squeeze(1).reshape(-1).tolist()
 
 
+def write_onnx(out, name, model):
+    """The same model exported to ONNX (torch.onnx.export, opset 14), with
+    the logits ONNX Runtime computes for the fixture's tokens."""
+    import numpy as np
+    import onnxruntime
+
+    model.eval()
+    x = torch.tensor(TOKENS).unsqueeze(1)
+    path = out / f"{name}.onnx"
+    torch.onnx.export(model, (x,), str(path), input_names=["tokens"], output_names=["logits"],
+                      opset_version=14, dynamic_axes={"tokens": {0: "steps"}, "logits": {0: "steps"}})
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"tokens": np.array(TOKENS, dtype=np.int64).reshape(-1, 1)})
+    meta = json.loads((out / f"{name}.json").read_text())
+    meta["onnxruntime_logits"] = logits.reshape(-1).astype(float).tolist()
+    meta["onnxruntime"] = onnxruntime.__version__
+    (out / f"{name}.json").write_text(json.dumps(meta))
+
+
 def write(out, name, model, seed, tied=False):
     randomise(model, seed)
     path = out / f"{name}.safetensors"
@@ -89,6 +108,40 @@ def main():
     write(out, "gru-2x5", RNNModel("GRU", v, 6, 5, 2), seed=2)
     write(out, "lstm-tied", RNNModel("LSTM", v, 5, 5, 1, tie=True), seed=3, tied=True)
     write(out, "gru-prefixed", Wrapped(RNNModel("GRU", v, 4, 3, 1)), seed=4)
+    # The same two as ONNX graphs.
+    for name, cell, seed in [("lstm-2x5", "LSTM", 1), ("gru-2x5", "GRU", 2)]:
+        m = RNNModel(cell, v, 6, 5, 2)
+        randomise(m, seed)
+        write_onnx(out, name, m)
+    # ONNX variants PyTorch does not export: a GRU with the reset before the
+    # recurrent product (linear_before_reset = 0; ONNX Runtime's logits are
+    # the reference) and, to be refused, an LSTM with clip.
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    g = onnx.load(str(out / "gru-2x5.onnx"))
+    for node in g.graph.node:
+        if node.op_type == "GRU":
+            for a in node.attribute:
+                if a.name == "linear_before_reset":
+                    a.i = 0
+    onnx.save(g, str(out / "gru-reset-before.onnx"))
+    session = onnxruntime.InferenceSession(str(out / "gru-reset-before.onnx"), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"tokens": np.array(TOKENS, dtype=np.int64).reshape(-1, 1)})
+    (out / "gru-reset-before.json").write_text(json.dumps(
+        {"tokens": TOKENS, "onnxruntime_logits": logits.reshape(-1).astype(float).tolist(),
+         "onnxruntime": onnxruntime.__version__}))
+    m = onnx.load(str(out / "lstm-2x5.onnx"))
+    for node in m.graph.node:
+        if node.op_type == "LSTM":
+            node.attribute.append(onnx.helper.make_attribute("clip", 3.0))
+    onnx.save(m, str(out / "lstm-clip.onnx"))
+    bi = RNNModel("LSTM", v, 6, 5, 1, bidirectional=True)
+    randomise(bi, 7)
+    bi.eval()
+    torch.onnx.export(bi, (torch.tensor(TOKENS).unsqueeze(1),), str(out / "lstm-bidirectional.onnx"),
+                      input_names=["tokens"], output_names=["logits"], opset_version=14)
     # What irnn must refuse, by name.
     write(out, "lstm-proj", RNNModel("LSTM", v, 6, 5, 1, proj_size=3), seed=5)
     write(out, "lstm-bidirectional", RNNModel("LSTM", v, 6, 5, 1, bidirectional=True), seed=7)

@@ -55,8 +55,8 @@ enum Command {
     /// List an `.irnn` model's layers, quantization parameters, PWL tables
     /// and sizes.
     Inspect(inspect::Inspect),
-    /// Import a language model trained in PyTorch (safetensors of its
-    /// state_dict) as an irnn checkpoint.
+    /// Import a language model trained elsewhere (a PyTorch state_dict in
+    /// safetensors, or ONNX) as an irnn checkpoint.
     Import(lm::import::ImportArgs),
     /// Rewrite an `.irnn` model in the in-place layout (weights used where
     /// the file lies: flash, a static, a memory map) or back to the compact one.

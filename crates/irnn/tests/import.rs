@@ -126,3 +126,58 @@ fn refusals_name_the_tensor_and_the_reason() {
     ]);
     assert!(!ok && err.contains("safetensors"), "{err}");
 }
+
+#[test]
+fn onnx_graphs_import_and_convert() {
+    let ck = tmp("onnx.safetensors");
+    let model = tmp("onnx.irnn");
+    let corpus = tmp("onnx-corpus.txt");
+    let mut text = String::from("abcdefghij ,.\n");
+    for i in 0..300 {
+        text.push_str(["jade, ", "bead. ", "hi\n"][i % 3]);
+    }
+    std::fs::write(&corpus, &text).unwrap();
+    for (name, kind) in [("lstm-2x5", "LSTM"), ("gru-reset-before", "reset before")] {
+        let (ok, out, err) = irnn(&[
+            "import",
+            &fixture(&format!("{name}.onnx")),
+            "--vocab",
+            &fixture("vocab.json"),
+            "-o",
+            &ck,
+        ]);
+        assert!(ok && out.contains(kind), "{name}: {out}{err}");
+        let (ok, _, err) = irnn(&["convert", &ck, "--data", &corpus, "-o", &model]);
+        assert!(ok, "{name}: {err}");
+        let (ok, out, err) = irnn(&["eval", &model, "--data", &corpus, "--whole"]);
+        assert!(ok && out.contains("bpc"), "{name}: {out}{err}");
+    }
+    for (name, needle) in [
+        ("lstm-clip", "clip"),
+        ("lstm-bidirectional", "forward only"),
+    ] {
+        let (ok, _, err) = irnn(&[
+            "import",
+            &fixture(&format!("{name}.onnx")),
+            "--vocab",
+            &fixture("vocab.json"),
+            "-o",
+            &ck,
+        ]);
+        assert!(!ok && err.contains(needle), "{name}: {err}");
+    }
+    let (ok, _, err) = irnn(&[
+        "import",
+        &fixture("lstm-2x5.onnx"),
+        "--vocab",
+        &fixture("vocab.json"),
+        "--prefix",
+        "lm.",
+        "-o",
+        &ck,
+    ]);
+    assert!(
+        !ok && err.contains("--prefix applies to safetensors"),
+        "{err}"
+    );
+}

@@ -105,7 +105,7 @@ fn what_irnn_cannot_represent_is_refused_by_name() {
 
 #[test]
 fn unknown_tensors_and_element_types_are_named() {
-    use safetensors::tensor::TensorView;
+    use safetensors::tensor::{Dtype, SafeTensors, TensorView};
     let bytes = std::fs::read(dir().join("gru-2x5.safetensors")).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let extra = vec![0u8; 8];
@@ -172,9 +172,10 @@ fn half_precision_converts_exactly() {
         (0x7bff, 65504.0),
         (0x0000, 0.0),
     ] {
-        assert_eq!(f16_to_f32(bits), value, "{bits:#06x}");
+        assert_eq!(safetensors_file::f16_to_f32(bits), value, "{bits:#06x}");
     }
-    assert!(f16_to_f32(0x7c00).is_infinite() && f16_to_f32(0x7e00).is_nan());
+    assert!(safetensors_file::f16_to_f32(0x7c00).is_infinite());
+    assert!(safetensors_file::f16_to_f32(0x7e00).is_nan());
 }
 
 #[test]
@@ -186,4 +187,85 @@ fn vocabulary_files_read_as_json_or_lines() {
     assert!(read_vocabulary("a\na\n").unwrap_err().contains("twice"));
     assert!(read_vocabulary("").unwrap_err().contains("no tokens"));
     assert!(read_vocabulary("[1, 2]").unwrap_err().contains("JSON"));
+}
+
+fn onnx_import(name: &str) -> Result<Imported, ImportError> {
+    let bytes = std::fs::read(dir().join(format!("{name}.onnx"))).unwrap();
+    from_onnx(&bytes, vocab(), Level::Char)
+}
+
+/// A fixture's logits as ONNX Runtime computed them.
+fn onnxruntime(name: &str) -> Vec<f32> {
+    let text = std::fs::read_to_string(dir().join(format!("{name}.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["onnxruntime_logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn worst(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn onnx_graphs_import_to_onnx_runtimes_and_pytorchs_logits() {
+    for (name, cell, reset_before) in [
+        ("lstm-2x5", CellKind::Lstm, false),
+        ("gru-2x5", CellKind::Gru, false),
+        ("gru-reset-before", CellKind::Gru, true),
+    ] {
+        let imported = onnx_import(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let c = &imported.model.config;
+        assert_eq!(
+            (c.cell, c.layers, c.reset_before),
+            (cell, 2, reset_before),
+            "{name}"
+        );
+        let tokens = fixture_tokens(name);
+        let mut state = imported.model.zero_state(1);
+        let got = imported.model.logits(&tokens, tokens.len(), 1, &mut state);
+        let w = worst(&got, &onnxruntime(name));
+        println!("{name}.onnx: max |irnn − ONNX Runtime| = {w:e}");
+        assert!(w <= 1e-5, "{name}: {w:e}");
+    }
+    // The ONNX graph and the state_dict of one model import to the same
+    // weights.
+    for name in ["lstm-2x5", "gru-2x5"] {
+        let a = onnx_import(name).unwrap();
+        let b = import(name, "").unwrap();
+        for (p, q) in a.model.params().iter().zip(b.model.params()) {
+            assert_eq!(p.name, q.name);
+            assert!(worst(&p.value, &q.value) == 0.0, "{name}: {}", p.name);
+        }
+    }
+}
+
+/// The tokens of a fixture (every fixture JSON has them).
+fn fixture_tokens(name: &str) -> Vec<u32> {
+    let text = std::fs::read_to_string(dir().join(format!("{name}.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn onnx_attributes_irnn_cannot_honour_are_refused_by_name() {
+    let msg = |r: Result<Imported, ImportError>| r.err().map(|e| e.to_string()).unwrap_or_default();
+    let m = msg(onnx_import("lstm-clip"));
+    assert!(m.contains("clip"), "{m}");
+    let m = msg(onnx_import("lstm-bidirectional"));
+    assert!(m.contains("bidirectional"), "{m}");
+    let m = msg(from_onnx(b"\x08\x07garbage", vocab(), Level::Char));
+    assert!(m.contains("ONNX"), "{m}");
 }

@@ -2,7 +2,8 @@
 //! `state_dict` saved with safetensors, in the layout of PyTorch's
 //! word_language_model example (`encoder.weight`, `rnn.weight_ih_l{k}`,
 //! `rnn.weight_hh_l{k}`, `rnn.bias_ih_l{k}`, `rnn.bias_hh_l{k}`,
-//! `decoder.weight`, `decoder.bias`), with its vocabulary from a file.
+//! `decoder.weight`, `decoder.bias`), or an ONNX graph of the same model
+//! ([`onnx`], mapped onto those names), with its vocabulary from a file.
 //!
 //! irnn's float model already uses PyTorch's names, shapes and gate orders
 //! (LSTM i, f, g, o; GRU r, z, n with the reset after the recurrent
@@ -16,8 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use safetensors::tensor::{Dtype, SafeTensors};
-
 use crate::lm::data::{Level, Vocab};
 use crate::lm::model::CellKind;
 use crate::lm::{LanguageModel, LmConfig};
@@ -29,6 +28,9 @@ pub enum ImportError {
     /// Not a safetensors file.
     #[error("not a safetensors file: {0}")]
     NotSafetensors(String),
+    /// Not an ONNX model, or a graph irnn does not import.
+    #[error("ONNX: {0}")]
+    Onnx(String),
     /// A tensor the layout needs is absent.
     #[error("{name} is missing{hint}")]
     Missing {
@@ -102,9 +104,10 @@ impl Imported {
         let c = &self.model.config;
         format!(
             "{} {} × {} layer(s), embedding {}, vocabulary {} ({}){}",
-            match c.cell {
-                CellKind::Lstm => "LSTM",
-                CellKind::Gru => "GRU (reset after the recurrent product)",
+            match (c.cell, c.reset_before) {
+                (CellKind::Lstm, _) => "LSTM",
+                (CellKind::Gru, false) => "GRU (reset after the recurrent product)",
+                (CellKind::Gru, true) => "GRU (reset before the recurrent product)",
             },
             c.hidden,
             c.layers,
@@ -119,29 +122,48 @@ impl Imported {
     }
 }
 
-/// The tensors of a safetensors file under a prefix, as f32.
-struct Tensors<'a> {
-    file: SafeTensors<'a>,
-    prefix: String,
-    /// `name → stored name` from the file's metadata (shared tensors).
-    aliases: BTreeMap<String, String>,
+/// One tensor, as f32, in PyTorch's layout.
+pub(crate) struct Tensor {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) values: Vec<f32>,
+}
+
+/// The tensors of a model under a prefix, by name.
+pub(crate) struct Tensors {
+    pub(crate) map: BTreeMap<String, Tensor>,
+    pub(crate) prefix: String,
+    /// `name → stored name` (safetensors' shared tensors).
+    pub(crate) aliases: BTreeMap<String, String>,
     used: BTreeSet<String>,
 }
 
-impl Tensors<'_> {
+impl Tensors {
+    pub(crate) fn new(
+        map: BTreeMap<String, Tensor>,
+        prefix: &str,
+        aliases: BTreeMap<String, String>,
+    ) -> Self {
+        Tensors {
+            map,
+            prefix: prefix.to_string(),
+            aliases,
+            used: BTreeSet::new(),
+        }
+    }
+
     fn full(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 
-    /// The stored name of `name`, through an alias if the file has one.
+    /// The stored name of `name`, through an alias if there is one.
     fn stored(&self, name: &str) -> Option<String> {
         let full = self.full(name);
-        if self.file.tensor(&full).is_ok() {
+        if self.map.contains_key(&full) {
             return Some(full);
         }
         self.aliases
             .get(&full)
-            .filter(|a| self.file.tensor(a).is_ok())
+            .filter(|a| self.map.contains_key(*a))
             .cloned()
     }
 
@@ -150,76 +172,31 @@ impl Tensors<'_> {
     }
 
     fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        let stored = self.stored(name)?;
-        self.file.tensor(&stored).ok().map(|t| t.shape().to_vec())
+        Some(self.map[&self.stored(name)?].shape.clone())
     }
 
-    /// The values of `name` (shape checked against `expected`), as f32.
+    /// The values of `name` (shape checked against `expected`).
     fn take(&mut self, name: &str, expected: &[usize], why: &str) -> Result<Vec<f32>, ImportError> {
         let full = self.full(name);
         let stored = self.stored(name).ok_or_else(|| ImportError::Missing {
             name: full.clone(),
             hint: String::new(),
         })?;
-        let t = self
-            .file
-            .tensor(&stored)
-            .map_err(|e| ImportError::NotSafetensors(e.to_string()))?;
-        if t.shape() != expected {
+        let t = &self.map[&stored];
+        if t.shape != expected {
             return Err(ImportError::Shape {
                 name: full,
                 expected: expected.to_vec(),
-                found: t.shape().to_vec(),
+                found: t.shape.clone(),
                 why: why.into(),
             });
         }
-        let values = to_f32(&full, t.dtype(), t.data())?;
-        if values.iter().any(|v| !v.is_finite()) {
+        if t.values.iter().any(|v| !v.is_finite()) {
             return Err(ImportError::NotFinite { name: full });
         }
+        let values = t.values.clone();
         self.used.insert(stored);
         Ok(values)
-    }
-}
-
-/// Little-endian elements of `dtype` as f32.
-fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, ImportError> {
-    Ok(match dtype {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
-            .collect(),
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
-            .collect(),
-        other => {
-            return Err(ImportError::DType {
-                name: name.into(),
-                dtype: format!("{other:?}"),
-            })
-        }
-    })
-}
-
-/// IEEE half precision to single (exact: every f16 is an f32).
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let frac = (h & 0x3ff) as f32;
-    match exp {
-        0 => sign * frac * 2f32.powi(-24),
-        0x1f if frac == 0.0 => sign * f32::INFINITY,
-        0x1f => f32::NAN,
-        _ => sign * (1.0 + frac / 1024.0) * 2f32.powi(exp - 15),
     }
 }
 
@@ -232,16 +209,27 @@ pub fn from_safetensors(
     vocab: Vocab,
     level: Level,
 ) -> Result<Imported, ImportError> {
-    let file =
-        SafeTensors::deserialize(bytes).map_err(|e| ImportError::NotSafetensors(e.to_string()))?;
-    let aliases = aliases_of(bytes);
-    let mut t = Tensors {
-        file,
-        prefix: prefix.to_string(),
-        aliases,
-        used: BTreeSet::new(),
-    };
-    let names: Vec<String> = t.file.names().into_iter().cloned().collect();
+    let tensors = safetensors_file::read(bytes, prefix)?;
+    build(tensors, vocab, level, false)
+}
+
+/// Imports an ONNX graph of the shape embedding (`Gather`) → `LSTM` / `GRU`
+/// ops → `MatMul` + `Add` or `Gemm` ([`onnx`] says what is accepted).
+pub fn from_onnx(bytes: &[u8], vocab: Vocab, level: Level) -> Result<Imported, ImportError> {
+    let graph = onnx::read(bytes)?;
+    build(graph.tensors, vocab, level, graph.gru_reset_before)
+}
+
+/// The model in `t` (PyTorch's names, under `t.prefix`), checked name by
+/// name; `gru_reset_before`: a GRU that applies its reset before the
+/// recurrent product (ONNX `linear_before_reset = 0`).
+fn build(
+    mut t: Tensors,
+    vocab: Vocab,
+    level: Level,
+    gru_reset_before: bool,
+) -> Result<Imported, ImportError> {
+    let names: Vec<String> = t.map.keys().cloned().collect();
     refuse_what_irnn_cannot_represent(&t, &names)?;
 
     // Embedding (or, tied and stored once, the decoder's weight).
@@ -333,7 +321,7 @@ pub fn from_safetensors(
         dropout: 0.0,
         locked_dropout: false,
         capped_input_gate: false,
-        reset_before: false,
+        reset_before: gru_reset_before && cell == CellKind::Gru,
         layer_norm: false,
         residual: false,
     };
@@ -400,17 +388,6 @@ fn refuse_what_irnn_cannot_represent(t: &Tensors, names: &[String]) -> Result<()
     Ok(())
 }
 
-/// The `__metadata__` aliases safetensors writes for shared tensors
-/// (`{"encoder.weight": "decoder.weight"}`: the first is stored as the
-/// second).
-fn aliases_of(bytes: &[u8]) -> BTreeMap<String, String> {
-    SafeTensors::read_metadata(bytes)
-        .ok()
-        .and_then(|(_, m)| m.metadata().clone())
-        .map(|m| m.into_iter().collect())
-        .unwrap_or_default()
-}
-
 /// A vocabulary file: a JSON array of tokens, or one token per line (with
 /// `\n`, `\t`, `\s` and `\\` escapes for a line break, a tab, a space and a
 /// backslash). Tokens must be distinct.
@@ -459,6 +436,9 @@ fn unescape(line: &str) -> String {
     }
     out
 }
+
+pub mod onnx;
+mod safetensors_file;
 
 #[cfg(test)]
 mod tests;
