@@ -58,6 +58,9 @@ enum Command {
     /// Import a language model trained elsewhere (a PyTorch state_dict in
     /// safetensors, or ONNX) as an irnn checkpoint.
     Import(lm::import::ImportArgs),
+    /// Write a float language-model checkpoint for other tools: PyTorch's
+    /// names in safetensors, or ONNX.
+    Export(lm::export::ExportArgs),
     /// Rewrite an `.irnn` model in the in-place layout (weights used where
     /// the file lies: flash, a static, a memory map) or back to the compact one.
     Pack(pack::PackArgs),
@@ -109,6 +112,7 @@ fn main() -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Pack(a) => pack::run(a),
         Command::Import(a) => lm::import::run(a),
+        Command::Export(a) => lm::export::run(a),
         Command::Pwl(a) => pwl::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Kernels(a) => kernels::run(a),

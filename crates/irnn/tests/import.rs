@@ -181,3 +181,45 @@ fn onnx_graphs_import_and_convert() {
         "{err}"
     );
 }
+
+#[test]
+fn exports_import_back_to_the_same_model() {
+    let ck = tmp("export-ck.safetensors");
+    let (ok, _, err) = irnn(&[
+        "import",
+        &fixture("gru-2x5.safetensors"),
+        "--vocab",
+        &fixture("vocab.json"),
+        "-o",
+        &ck,
+    ]);
+    assert!(ok, "{err}");
+    let corpus = tmp("export-corpus.txt");
+    std::fs::write(&corpus, "abcdefghij ,.\n".repeat(40)).unwrap();
+    let (_, reference, _) = irnn(&["eval", &ck, "--data", &corpus, "--whole"]);
+    for format in ["safetensors", "onnx"] {
+        let out = tmp(&format!("exported.{format}"));
+        let (ok, text, err) = irnn(&["export", &ck, "--format", format, "-o", &out]);
+        assert!(ok && text.contains("wrote"), "{format}: {err}");
+        let back = tmp(&format!("back-{format}.safetensors"));
+        let (ok, _, err) = irnn(&[
+            "import",
+            &out,
+            "--vocab",
+            &fixture("vocab.json"),
+            "-o",
+            &back,
+        ]);
+        assert!(ok, "{format}: {err}");
+        let (_, again, _) = irnn(&["eval", &back, "--data", &corpus, "--whole"]);
+        let figure = |s: &str| s.split(": ").nth(1).unwrap_or_default().to_string();
+        assert_eq!(figure(&again), figure(&reference), "{format}");
+    }
+    let model = tmp("export.irnn");
+    irnn(&["convert", &ck, "--data", &corpus, "-o", &model]);
+    let (ok, _, err) = irnn(&["export", &model, "--format", "onnx", "-o", &tmp("x.onnx")]);
+    assert!(
+        !ok && err.contains("float language-model checkpoint"),
+        "{err}"
+    );
+}

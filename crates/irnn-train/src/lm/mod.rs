@@ -21,6 +21,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod float_export;
 pub mod generate;
 pub mod import;
 pub mod model;

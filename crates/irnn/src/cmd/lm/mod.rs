@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod eval;
+pub mod export;
 pub mod generate;
 pub mod import;
 pub mod inspect;
