@@ -20,6 +20,7 @@ use onnx_protobuf::{
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::lm::data::Vocab;
+use crate::lm::import::reorder_gates as reorder;
 use crate::lm::model::CellKind;
 use crate::lm::LanguageModel;
 
@@ -133,16 +134,6 @@ fn value_info(name: &str, elem_type: i32, trailing: &[i64]) -> ValueInfoProto {
     v.name = name.into();
     v.type_ = Some(ty).into();
     v
-}
-
-/// Rows in `gates` blocks of `h` rows, reordered: block `order[j]` of the
-/// input becomes block `j` (PyTorch's gate order to ONNX's).
-fn reorder(values: &[f32], h: usize, cols: usize, order: &[usize]) -> Vec<f32> {
-    let block = h * cols;
-    order
-        .iter()
-        .flat_map(|&g| values[g * block..(g + 1) * block].iter().copied())
-        .collect()
 }
 
 /// The model as an ONNX graph: input `tokens` (int64 `[steps, 1]`), output

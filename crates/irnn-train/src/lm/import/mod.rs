@@ -388,6 +388,17 @@ fn refuse_what_irnn_cannot_represent(t: &Tensors, names: &[String]) -> Result<()
     Ok(())
 }
 
+/// A weight matrix of gate blocks (`h` rows × `cols` each) with its blocks
+/// reordered: block `order[j]` of `values` becomes block `j`. How ONNX's
+/// gate orders and PyTorch's are mapped onto each other, both ways.
+pub(crate) fn reorder_gates(values: &[f32], h: usize, cols: usize, order: &[usize]) -> Vec<f32> {
+    let block = h * cols;
+    order
+        .iter()
+        .flat_map(|&g| values[g * block..(g + 1) * block].iter().copied())
+        .collect()
+}
+
 /// A vocabulary file: a JSON array of tokens, or one token per line (with
 /// `\n`, `\t`, `\s` and `\\` escapes for a line break, a tab, a space and a
 /// backslash). Tokens must be distinct.

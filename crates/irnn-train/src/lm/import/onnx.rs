@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use onnx_protobuf::{Message, ModelProto, NodeProto, TensorProto};
 
-use super::{ImportError, Tensor, Tensors};
+use super::{reorder_gates as reorder, ImportError, Tensor, Tensors};
 
 /// What the graph holds: the tensors in PyTorch's names, and the GRU reset
 /// convention.
@@ -271,16 +271,6 @@ fn tensor(inits: &BTreeMap<&str, &TensorProto>, name: &str) -> Result<Tensor, Im
         )));
     }
     Ok(Tensor { shape, values })
-}
-
-/// Rows of `gates` blocks of `h` rows each, reordered: block `order[j]` of
-/// the input becomes block `j`.
-fn reorder(values: &[f32], h: usize, cols: usize, order: &[usize]) -> Vec<f32> {
-    let block = h * cols;
-    order
-        .iter()
-        .flat_map(|&g| values[g * block..(g + 1) * block].iter().copied())
-        .collect()
 }
 
 /// One `LSTM` / `GRU` op as `rnn.*_l{k}`; for a GRU, whether its reset is
