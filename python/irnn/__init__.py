@@ -16,6 +16,7 @@ from ._irnn import (  # noqa: F401
     __version__,
     convert,
     evaluate,
+    import_model,
     kernels,
     load,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "SpeechModel",
     "convert",
     "evaluate",
+    "import_model",
     "kernels",
     "load",
 ]

@@ -1,7 +1,7 @@
 //! irnn from Python (`import irnn`): load `.irnn` models and run them with
 //! the integer runtime, score and generate text, transcribe audio held in
-//! numpy arrays; convert a float checkpoint and evaluate a model, as the CLI
-//! does.
+//! numpy arrays; import a PyTorch or ONNX model, convert a float checkpoint
+//! and evaluate a model, as the CLI does.
 //!
 //! This file only converts arguments and errors: every computation is a
 //! call into `irnn-runtime` or `irnn-train` (the same functions the CLI
@@ -18,9 +18,11 @@ use irnn_runtime::{Isa, TokenLevel};
 use irnn_train::asr::decode::{Decoding, Transcriber};
 use irnn_train::checkpoint::atomic_write;
 use irnn_train::lm::data::corpus::{encode, tokenize};
+use irnn_train::lm::data::Level;
 use irnn_train::lm::data::{eval_tokens, level_of, load_corpus, vocab_of};
 use irnn_train::lm::eval::{evaluate as lm_evaluate, NllSum};
 use irnn_train::lm::generate::{decode, encode_prompt, generate};
+use irnn_train::lm::import::{from_onnx, from_safetensors, read_vocabulary};
 use irnn_train::lm::train::EVAL_BATCH;
 use irnn_train::lm::{calibrate, checkpoint, integer_model};
 use irnn_train::quant::export::logit_scale;
@@ -397,6 +399,52 @@ fn convert<'py>(
     Ok(d)
 }
 
+/// `import_model(model, vocab, output, level="char", prefix="")`: a
+/// language model trained elsewhere — a PyTorch `state_dict` in safetensors
+/// or an ONNX file — and its vocabulary (a JSON array or one token per line)
+/// as an irnn checkpoint, as `irnn import` does. Returns the inferred
+/// architecture.
+#[pyfunction]
+#[pyo3(signature = (model, vocab, output, level = "char", prefix = ""))]
+fn import_model(
+    py: Python<'_>,
+    model: &Bound<'_, PyAny>,
+    vocab: PathBuf,
+    output: PathBuf,
+    level: &str,
+    prefix: &str,
+) -> PyResult<String> {
+    let (bytes, name) = source_bytes(model)?;
+    let level = match level {
+        "char" => Level::Char,
+        "word" => Level::Word,
+        other => return Err(err(format!("level {other:?}: \"char\" or \"word\""))),
+    };
+    let text =
+        std::fs::read_to_string(&vocab).map_err(|e| err(format!("{}: {e}", vocab.display())))?;
+    let vocab = read_vocabulary(&text).map_err(|e| err(format!("{}: {e}", vocab.display())))?;
+    py.allow_threads(|| {
+        let is_safetensors = bytes.len() > 8 && bytes[8] == b'{';
+        let imported = if is_safetensors {
+            from_safetensors(&bytes, prefix, vocab, level)
+        } else {
+            from_onnx(&bytes, vocab, level)
+        }
+        .map_err(|e| format!("{name}: {e}"))?;
+        checkpoint::save(
+            &output,
+            &imported.model,
+            &imported.vocab,
+            None,
+            &Default::default(),
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok::<_, String>(imported.describe())
+    })
+    .map_err(err)
+}
+
 /// `evaluate(model, data, whole=False)`: the integer metric of an `.irnn`
 /// language model on the test split of `data` (or every token of one file
 /// with `whole`), as `irnn eval` computes it. Returns the dict of
@@ -464,6 +512,7 @@ fn _irnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(convert, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(import_model, m)?)?;
     m.add_function(wrap_pyfunction!(kernels, m)?)?;
     Ok(())
 }

@@ -172,3 +172,21 @@ def test_the_readme_example_runs(capsys):
         os.chdir(cwd)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and float(lines[0].split()[0]) > 0
+
+
+def test_import_model_then_convert_and_score(tmp_path):
+    pt = ROOT / "fixtures" / "pytorch"
+    ck = tmp_path / "imported.safetensors"
+    arch = irnn.import_model(pt / "lstm-2x5.safetensors", pt / "vocab.json", ck)
+    assert "LSTM 5 × 2" in arch
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("abcdefghij ,.\n" + "a bad cafe, jig hi.\n" * 50)
+    model = tmp_path / "imported.irnn"
+    irnn.convert(ck, model, data=str(corpus), knots=16)
+    lm = irnn.load(model)
+    assert lm.score("a bad cafe, jig hi.\n" * 5)["bits_per_token"] > 0
+    assert "GRU" in irnn.import_model(pt / "gru-2x5.onnx", pt / "vocab.json", tmp_path / "g.safetensors")
+    with pytest.raises(irnn.IrnnError, match="proj_size"):
+        irnn.import_model(pt / "lstm-proj.safetensors", pt / "vocab.json", tmp_path / "x.safetensors")
+    with pytest.raises(irnn.IrnnError, match="level"):
+        irnn.import_model(pt / "lstm-2x5.safetensors", pt / "vocab.json", tmp_path / "x.safetensors", level="byte")
