@@ -3,6 +3,8 @@
 //! * [`fsdd`] — connected digits joined from the Free Spoken Digit Dataset
 //!   (one speaker per utterance, speakers split into train / validation /
 //!   test).
+//! * [`manifest`] — Kaldi / ESPnet data directories and NeMo manifests read
+//!   into one list of utterances (not yet wired into training).
 //!
 //! [`Speakers`] and [`DigitSets`] hold the rules every command shares (the
 //! split, the seeds of each set, the per-epoch seeds), so `irnn train asr`,
@@ -10,6 +12,7 @@
 //! same folder and seed.
 
 pub mod fsdd;
+pub mod manifest;
 
 use std::path::Path;
 
