@@ -277,7 +277,8 @@ impl SpeechModel {
     }
 
     /// The transcript of mono audio: a numpy int16 array (PCM) or float32
-    /// array (in [-1, 1)) recorded at `rate` Hz, which must be the model's.
+    /// array (in [-1, 1)) recorded at `rate` Hz (resampled to the model's
+    /// rate when it is another).
     /// `beam` > 1: CTC prefix beam search; `attention`: the attention
     /// decoder, greedy.
     #[pyo3(signature = (samples, rate, beam = 1, attention = false))]

@@ -163,7 +163,8 @@ void irnn_speech_free(struct IrnnSpeechModel *model);
 enum IrnnStatus irnn_speech_sample_rate(const struct IrnnSpeechModel *model, uint32_t *out);
 
 // Transcribes `count` mono 16-bit samples recorded at `sample_rate` Hz
-// (which must be the model's) with greedy CTC decoding, and copies the
+// (resampled to the model's rate when it is another) with greedy CTC
+// decoding, and copies the
 // text (labels separated by spaces, NUL-terminated) into `text`
 // (`capacity` bytes), its length into `*written`. A buffer too short is
 // `IRNN_STATUS_INVALID_ARGUMENT` with `*written` the length needed; call

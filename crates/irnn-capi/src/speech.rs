@@ -1,7 +1,7 @@
 //! Speech models from C: 16-bit PCM in, text out.
 //!
-//! The caller hands over the samples as recorded (mono, at the model's
-//! sample rate — [`irnn_speech_sample_rate`]); the library computes the
+//! The caller hands over the samples as recorded (mono, at any rate: they
+//! are resampled to the model's, [`irnn_speech_sample_rate`]); the library computes the
 //! log-mel features the model was trained with and runs the integer
 //! encoder and decoder, through the same code path as `irnn transcribe`.
 //! A caller with its own front end gives int8 feature frames to
@@ -101,7 +101,8 @@ pub unsafe extern "C" fn irnn_speech_sample_rate(
 }
 
 /// Transcribes `count` mono 16-bit samples recorded at `sample_rate` Hz
-/// (which must be the model's) with greedy CTC decoding, and copies the
+/// (resampled to the model's rate when it is another) with greedy CTC
+/// decoding, and copies the
 /// text (labels separated by spaces, NUL-terminated) into `text`
 /// (`capacity` bytes), its length into `*written`. A buffer too short is
 /// `IRNN_STATUS_INVALID_ARGUMENT` with `*written` the length needed; call
@@ -129,7 +130,7 @@ pub unsafe extern "C" fn irnn_speech_transcribe(
         match transcriber.text(&samples, sample_rate, Decoding::Ctc { beam: 1 }) {
             // SAFETY: `text` writable for `capacity` bytes, `written` writable.
             Ok(t) => unsafe { copy_text(t.as_bytes(), text, capacity, written, "transcript") },
-            Err(e @ (TranscribeError::SampleRate { .. } | TranscribeError::Empty)) => {
+            Err(e @ (TranscribeError::Resample(_) | TranscribeError::Empty)) => {
                 fail(IrnnStatus::InvalidArgument, e.to_string())
             }
             Err(e) => fail(IrnnStatus::Runtime, e.to_string()),

@@ -54,18 +54,26 @@ pub struct FrontEnd {
     pub range_db: u32,
 }
 
+/// The sample rates a front end may have (Hz).
+pub const MIN_SAMPLE_RATE: u32 = 1000;
+/// See [`MIN_SAMPLE_RATE`].
+pub const MAX_SAMPLE_RATE: u32 = 384_000;
+
 /// Largest FFT a front end may ask for (bounds what a hostile header can
 /// make a caller allocate).
 pub const MAX_FFT: u32 = 1 << 16;
 
 impl FrontEnd {
-    /// Checks that features can be computed as described: a positive rate,
-    /// frame and hop; an FFT of at least one frame and at most
+    /// Checks that features can be computed as described: a rate of 1 to
+    /// 384 kHz, a positive frame and hop; an FFT of at least one frame and at most
     /// [`MAX_FFT`]; a non-empty band below the Nyquist frequency.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |what| Err(Error::InvalidParameter { what });
         if self.sample_rate == 0 || self.frame == 0 || self.hop == 0 || self.mels == 0 {
             return bad("the front end needs a positive sample rate, frame, hop and mel count");
+        }
+        if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&self.sample_rate) {
+            return bad("the front end's sample rate must be 1000 to 384000 Hz");
         }
         if self.fft < self.frame || self.fft > MAX_FFT {
             return bad("the front end's FFT must cover one frame and be at most 65536 points");

@@ -321,14 +321,8 @@ fn train_asr_runs_and_names_bad_data() {
         &["train", "asr", "--data", empty.to_str().unwrap()],
         "no files named",
     );
-    // A recording in the wrong format names the file and the problem.
-    let bad = hound::WavSpec {
-        sample_rate: 16000,
-        ..spec
-    };
-    let mut w = hound::WavWriter::create(data.join("1_ann_1.wav"), bad).unwrap();
-    w.write_sample(0i16).unwrap();
-    w.finalize().unwrap();
+    // A recording that is not a WAV file names the file and the problem.
+    std::fs::write(data.join("1_ann_1.wav"), b"RIFF\x04\x00\x00\x00WAVE").unwrap();
     fails_with(
         &[
             "train",
@@ -340,7 +334,7 @@ fn train_asr_runs_and_names_bad_data() {
             "--epochs",
             "1",
         ],
-        "16000 Hz",
+        "1_ann_1.wav",
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -462,7 +456,8 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     let text = run_ok(&["transcribe", m, &wav, "--attention", "--beam", "3"]);
     assert!(text.starts_with(&wav), "{text}");
 
-    // Bad input names the problem.
+    // Another sample rate is resampled to the model's; bad input names the
+    // problem.
     let stereo16k = dir.join("16k.wav");
     let spec = hound::WavSpec {
         channels: 1,
@@ -473,7 +468,8 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     let mut w = hound::WavWriter::create(&stereo16k, spec).unwrap();
     w.write_sample(0i16).unwrap();
     w.finalize().unwrap();
-    fails_with(&["transcribe", m, stereo16k.to_str().unwrap()], "16000 Hz");
+    let text = run_ok(&["transcribe", m, stereo16k.to_str().unwrap()]);
+    assert!(text.starts_with(stereo16k.to_str().unwrap()), "{text}");
     fails_with(&["transcribe", m, "/no/such/file.wav"], "/no/such/file.wav");
     let not_wav = dir.join("text.wav");
     std::fs::write(&not_wav, "hello").unwrap();

@@ -100,18 +100,35 @@ fn bad_calls_are_error_codes() {
         for (k, status) in null_cases.iter().enumerate() {
             assert_eq!(*status, IrnnStatus::NullPointer, "case {k}");
         }
-        // The wrong rate names both rates.
+        // Another rate is resampled (the same audio at 16 kHz transcribes);
+        // a rate of 0 is an error.
+        let up = irnn_train::audio::resample(
+            &pcm.iter()
+                .map(|&s| f32::from(s) / 32768.0)
+                .collect::<Vec<_>>(),
+            8000,
+            16000,
+        )
+        .unwrap();
+        let pcm16k: Vec<i16> = up
+            .iter()
+            .map(|&v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+            .collect();
+        let mut at16k = [0 as c_char; 256];
         let status = irnn_speech_transcribe(
             m,
-            pcm.as_ptr(),
-            pcm.len(),
+            pcm16k.as_ptr(),
+            pcm16k.len(),
             16000,
-            text.as_mut_ptr(),
-            1,
+            at16k.as_mut_ptr(),
+            at16k.len(),
             &mut n,
         );
+        assert_eq!(status, IrnnStatus::Ok, "{}", last_error());
+        let status =
+            irnn_speech_transcribe(m, pcm.as_ptr(), pcm.len(), 0, text.as_mut_ptr(), 1, &mut n);
         assert_eq!(status, IrnnStatus::InvalidArgument);
-        assert!(last_error().contains("16000 Hz") && last_error().contains("8000 Hz"));
+        assert!(last_error().contains("0 Hz"), "{}", last_error());
         // No samples.
         let status = irnn_speech_transcribe(m, pcm.as_ptr(), 0, 8000, text.as_mut_ptr(), 1, &mut n);
         assert_eq!(status, IrnnStatus::InvalidArgument);

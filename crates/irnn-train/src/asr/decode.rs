@@ -106,14 +106,9 @@ pub struct Transcriber<'m> {
 /// Why samples could not be transcribed.
 #[derive(Debug, thiserror::Error)]
 pub enum TranscribeError {
-    /// The samples are at another rate than the model's.
-    #[error("the audio is at {found} Hz; the model expects {expected} Hz (resample it first)")]
-    SampleRate {
-        /// The audio's rate.
-        found: u32,
-        /// The model's rate.
-        expected: u32,
-    },
+    /// The audio could not be brought to the model's rate.
+    #[error(transparent)]
+    Resample(#[from] crate::audio::ResampleError),
     /// No samples at all.
     #[error("the audio holds no samples")]
     Empty,
@@ -143,20 +138,15 @@ impl<'m> Transcriber<'m> {
         f
     }
 
-    /// The class labels (without blank) of mono samples at `rate` Hz.
+    /// The class labels (without blank) of mono samples at `rate` Hz
+    /// (resampled to the model's rate when it is another).
     pub fn labels(
         &self,
         samples: &[f32],
         rate: u32,
         decoding: Decoding,
     ) -> Result<Vec<usize>, TranscribeError> {
-        let expected = self.model.front_end.sample_rate;
-        if rate != expected {
-            return Err(TranscribeError::SampleRate {
-                found: rate,
-                expected,
-            });
-        }
+        let samples = &crate::audio::resample(samples, rate, self.model.front_end.sample_rate)?;
         if samples.is_empty() {
             return Err(TranscribeError::Empty);
         }

@@ -1,15 +1,19 @@
 //! The speech front end: WAV files in, normalised log-mel frames out.
 //!
-//! * [`wav`] — 16-bit PCM WAV reading (hound); stereo is down-mixed, any
-//!   other format and a sample rate other than the model's are errors that
-//!   say what was found and what is expected.
+//! * [`wav`] — WAV reading (hound): integer PCM of 8–32 bits or 32-bit
+//!   float, channels down-mixed, resampled to the model's rate; truncated,
+//!   empty or other files are errors that name the file and the problem.
+//! * [`resample`] — sample-rate conversion (rubato), the same in training
+//!   and transcription.
 //! * [`features`] — log-mel filterbank (realfft): Hann-windowed frames, power
 //!   spectrum, triangular mel filters, log; per-utterance mean/variance
 //!   normalisation.
 
 pub mod features;
 pub mod perturb;
+pub mod resample;
 pub mod wav;
 
 pub use features::{normalize, LogMel, MelConfig};
+pub use resample::{resample, ResampleError};
 pub use wav::{read_wav, AudioError};

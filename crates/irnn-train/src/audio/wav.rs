@@ -1,4 +1,7 @@
-//! Reading 16-bit PCM WAV files.
+//! Reading WAV files: integer PCM of 8, 16, 24 or 32 bits and 32-bit
+//! float, WAVE_FORMAT_EXTENSIBLE and extra chunks included (hound), any
+//! number of channels (averaged), any sample rate (resampled to the one asked
+//! for, [`super::resample`]).
 
 use std::path::{Path, PathBuf};
 
@@ -21,25 +24,21 @@ pub enum AudioError {
         /// hound's description.
         reason: String,
     },
-    /// A sample format other than 16-bit integer PCM.
-    #[error("{path}: {found} samples; expected 16-bit integer PCM")]
+    /// A sample format hound reads but irnn does not take.
+    #[error("{path}: {found} samples; expected integer PCM (8 to 32 bits) or 32-bit float")]
     Format {
         /// The file.
         path: PathBuf,
         /// What the header says.
         found: String,
     },
-    /// The wrong sample rate.
-    #[error(
-        "{path}: sample rate {found} Hz; the model expects {expected} Hz (resample the file first)"
-    )]
-    SampleRate {
+    /// The audio could not be brought to the model's rate.
+    #[error("{path}: {source}")]
+    Resample {
         /// The file.
         path: PathBuf,
-        /// The file's rate.
-        found: u32,
-        /// The model's rate.
-        expected: u32,
+        /// Why.
+        source: super::ResampleError,
     },
     /// The data chunk claims more samples than the file holds.
     #[error(
@@ -61,9 +60,11 @@ pub enum AudioError {
     },
 }
 
-/// Reads `path` as mono samples in `[−1, 1)`: 16-bit integer PCM at
-/// `expected_rate` Hz, any number of channels (averaged).
-pub fn read_wav(path: &Path, expected_rate: u32) -> Result<Vec<f32>, AudioError> {
+/// Reads `path` as mono samples in `[−1, 1)` at `rate` Hz: any PCM format
+/// hound reads (integers scaled by 2^(bits − 1), floats as they are),
+/// channels averaged, resampled when the file's rate is another. 16-bit
+/// files at `rate` read exactly as `sample / 32768`.
+pub fn read_wav(path: &Path, rate: u32) -> Result<Vec<f32>, AudioError> {
     let p = || path.to_path_buf();
     let reader = hound::WavReader::open(path).map_err(|e| match e {
         hound::Error::IoError(source) => AudioError::Io { path: p(), source },
@@ -73,55 +74,70 @@ pub fn read_wav(path: &Path, expected_rate: u32) -> Result<Vec<f32>, AudioError>
         },
     })?;
     let spec = reader.spec();
-    if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
-        let kind = match spec.sample_format {
-            hound::SampleFormat::Int => "integer",
-            hound::SampleFormat::Float => "floating-point",
-        };
-        return Err(AudioError::Format {
-            path: p(),
-            found: format!("{}-bit {kind}", spec.bits_per_sample),
-        });
-    }
-    if spec.sample_rate != expected_rate {
-        return Err(AudioError::SampleRate {
-            path: p(),
-            found: spec.sample_rate,
-            expected: expected_rate,
-        });
-    }
     let channels = spec.channels.max(1) as usize;
     let declared = reader.len();
-    let mut raw: Vec<i16> = Vec::with_capacity(declared.min(1 << 24) as usize);
-    for sample in reader.into_samples::<i16>() {
-        match sample {
-            Ok(v) => raw.push(v),
-            // hound reports an early end as a format error or an EOF.
-            Err(hound::Error::FormatError(_)) | Err(hound::Error::IoError(_))
-                if (raw.len() as u64) < declared as u64 =>
-            {
-                return Err(AudioError::Truncated {
-                    path: p(),
-                    declared,
-                    read: raw.len(),
-                });
-            }
-            Err(e) => {
-                return Err(AudioError::NotWav {
-                    path: p(),
-                    reason: e.to_string(),
-                })
+    let early_end = |read: usize| AudioError::Truncated {
+        path: p(),
+        declared,
+        read,
+    };
+    let not_wav = |e: hound::Error| AudioError::NotWav {
+        path: p(),
+        reason: e.to_string(),
+    };
+    let mut raw: Vec<f32> = Vec::with_capacity(declared.min(1 << 24) as usize);
+    // hound reports an early end as a format error or an EOF.
+    let read_err = |e: hound::Error, read: usize| match e {
+        hound::Error::FormatError(_) | hound::Error::IoError(_)
+            if (read as u64) < declared as u64 =>
+        {
+            early_end(read)
+        }
+        e => not_wav(e),
+    };
+    match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Int, bits @ 1..=32) => {
+            let scale = 1.0 / (1u64 << (bits - 1)) as f64;
+            for s in reader.into_samples::<i32>() {
+                let v = s.map_err(|e| read_err(e, raw.len()))?;
+                raw.push((v as f64 * scale) as f32);
             }
         }
+        (hound::SampleFormat::Float, 32) => {
+            for s in reader.into_samples::<f32>() {
+                let v = s.map_err(|e| read_err(e, raw.len()))?;
+                if !v.is_finite() {
+                    return Err(AudioError::Format {
+                        path: p(),
+                        found: "non-finite floating-point".into(),
+                    });
+                }
+                raw.push(v);
+            }
+        }
+        (format, bits) => {
+            let kind = match format {
+                hound::SampleFormat::Int => "integer",
+                hound::SampleFormat::Float => "floating-point",
+            };
+            return Err(AudioError::Format {
+                path: p(),
+                found: format!("{bits}-bit {kind}"),
+            });
+        }
     }
-    let samples: Vec<f32> = raw
-        .chunks_exact(channels)
-        .map(|frame| frame.iter().map(|&s| s as f32).sum::<f32>() / (channels as f32 * 32768.0))
-        .collect();
+    let samples: Vec<f32> = if channels == 1 {
+        raw
+    } else {
+        raw.chunks_exact(channels)
+            .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+            .collect()
+    };
     if samples.is_empty() {
         return Err(AudioError::Empty { path: p() });
     }
-    Ok(samples)
+    super::resample(&samples, spec.sample_rate, rate)
+        .map_err(|source| AudioError::Resample { path: p(), source })
 }
 
 #[cfg(test)]
@@ -170,26 +186,62 @@ mod tests {
     }
 
     #[test]
+    fn every_pcm_format_and_rate_reads_to_the_asked_rate() {
+        let dir = std::env::temp_dir().join(format!("irnn-wav-any-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // One tone in every format at 16 kHz, stereo: read at 8 kHz, equal to
+        // the 16-bit mono reading within the formats' precision.
+        let tone = |i: usize| (i as f64 * 0.05).sin() * 0.5;
+        let reference = {
+            let path = dir.join("ref.wav");
+            let mut w =
+                hound::WavWriter::create(&path, spec(1, 16000, 16, hound::SampleFormat::Int))
+                    .unwrap();
+            for i in 0..1600 {
+                w.write_sample((tone(i) * 32768.0).round() as i16).unwrap();
+            }
+            w.finalize().unwrap();
+            read_wav(&path, 8000).unwrap()
+        };
+        assert_eq!(reference.len(), 800);
+        for (bits, format) in [
+            (8, hound::SampleFormat::Int),
+            (24, hound::SampleFormat::Int),
+            (32, hound::SampleFormat::Int),
+            (32, hound::SampleFormat::Float),
+        ] {
+            let path = dir.join(format!("{bits}-{format:?}.wav"));
+            let mut w = hound::WavWriter::create(&path, spec(2, 16000, bits, format)).unwrap();
+            for i in 0..1600 {
+                for _ in 0..2 {
+                    match format {
+                        hound::SampleFormat::Float => w.write_sample(tone(i) as f32).unwrap(),
+                        _ if bits == 8 => w.write_sample((tone(i) * 128.0).round() as i8).unwrap(),
+                        _ => w
+                            .write_sample((tone(i) * (1u64 << (bits - 1)) as f64).round() as i32)
+                            .unwrap(),
+                    }
+                }
+            }
+            w.finalize().unwrap();
+            let got = read_wav(&path, 8000).unwrap();
+            let worst = got
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            let tolerance = if bits == 8 { 0.02 } else { 1e-3 };
+            assert!(worst < tolerance, "{bits}-bit {format:?}: {worst}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn bad_files_are_named_errors() {
         let dir = std::env::temp_dir().join(format!("irnn-wav-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let rate = dir.join("16k.wav");
         write(&rate, spec(1, 16000, 16, hound::SampleFormat::Int), 10);
-        let e = read_wav(&rate, 8000).unwrap_err().to_string();
-        assert!(e.contains("16000 Hz") && e.contains("8000 Hz"), "{e}");
-        let float = dir.join("float.wav");
-        write(&float, spec(1, 8000, 32, hound::SampleFormat::Float), 10);
-        let e = read_wav(&float, 8000).unwrap_err().to_string();
-        assert!(
-            e.contains("32-bit floating-point") && e.contains("16-bit"),
-            "{e}"
-        );
-        let bits24 = dir.join("24.wav");
-        write(&bits24, spec(1, 8000, 24, hound::SampleFormat::Int), 10);
-        assert!(read_wav(&bits24, 8000)
-            .unwrap_err()
-            .to_string()
-            .contains("24-bit integer"));
         let empty = dir.join("empty.wav");
         write(&empty, spec(1, 8000, 16, hound::SampleFormat::Int), 0);
         assert!(read_wav(&empty, 8000)

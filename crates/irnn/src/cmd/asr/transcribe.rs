@@ -16,7 +16,8 @@ use crate::model_file::{FileKind, ModelFile};
 pub struct Transcribe {
     /// The `.irnn` speech model.
     model: PathBuf,
-    /// WAV files (16-bit PCM at the model's sample rate).
+    /// WAV files (integer PCM of 8–32 bits or 32-bit float, any channels and
+    /// sample rate: down-mixed and resampled to the model's).
     #[arg(required = true)]
     wavs: Vec<PathBuf>,
     /// Beam search over the int32 scores with this many hypotheses (CTC
