@@ -3,7 +3,7 @@
 //! * [`wav`] — WAV reading (hound): integer PCM of 8–32 bits or 32-bit
 //!   float, channels down-mixed, resampled to the model's rate; truncated,
 //!   empty or other files are errors that name the file and the problem.
-//! * [`resample`] — sample-rate conversion (rubato), the same in training
+//! * [`mod@resample`] — sample-rate conversion (rubato), the same in training
 //!   and transcription.
 //! * [`features`] — log-mel filterbank (realfft): Hann-windowed frames, power
 //!   spectrum, triangular mel filters, log; per-utterance mean/variance

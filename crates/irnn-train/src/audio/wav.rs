@@ -1,7 +1,7 @@
 //! Reading WAV files: integer PCM of 8, 16, 24 or 32 bits and 32-bit
 //! float, WAVE_FORMAT_EXTENSIBLE and extra chunks included (hound), any
 //! number of channels (averaged), any sample rate (resampled to the one asked
-//! for, [`super::resample`]).
+//! for, [`mod@super::resample`]).
 
 use std::path::{Path, PathBuf};
 
