@@ -103,18 +103,36 @@ pub unsafe extern "C" fn irnn_model_load(
     len: usize,
     out: *mut *mut IrnnModel,
 ) -> IrnnStatus {
+    // SAFETY: forwarded promises.
+    unsafe {
+        load_bytes(bytes, len, out, |b| {
+            read_language_model(b).map(|model| IrnnModel {
+                model,
+                isa: Isa::detect(),
+            })
+        })
+    }
+}
+
+/// Reads `len` bytes at `bytes` with `read` and hands `*out` the boxed
+/// result; a format error is `IRNN_STATUS_FORMAT` with its message.
+///
+/// # Safety
+/// `bytes` must point to `len` readable bytes; `out` to a writable pointer.
+unsafe fn load_bytes<T, E: std::fmt::Display>(
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut T,
+    read: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> IrnnStatus {
     guard(|| {
         non_null!(bytes, out);
         // SAFETY: the caller promises `len` readable bytes at `bytes`.
         let bytes = unsafe { std::slice::from_raw_parts(bytes, len) };
-        match read_language_model(bytes) {
-            Ok(model) => {
-                let boxed = Box::new(IrnnModel {
-                    model,
-                    isa: Isa::detect(),
-                });
+        match read(bytes) {
+            Ok(value) => {
                 // SAFETY: `out` is non-null and writable (caller's promise).
-                unsafe { *out = Box::into_raw(boxed) };
+                unsafe { *out = Box::into_raw(Box::new(value)) };
                 IrnnStatus::Ok
             }
             Err(e) => fail(IrnnStatus::Format, e.to_string()),

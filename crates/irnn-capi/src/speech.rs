@@ -14,7 +14,7 @@ use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 use irnn_train::asr::decode::{Decoding, TranscribeError, Transcriber};
 
-use crate::{copy_text, fail, guard, load_path, IrnnStatus};
+use crate::{copy_text, fail, guard, load_bytes, load_path, IrnnStatus};
 
 /// A loaded speech model (opaque).
 pub struct IrnnSpeechModel {
@@ -33,23 +33,15 @@ pub unsafe extern "C" fn irnn_speech_load(
     len: usize,
     out: *mut *mut IrnnSpeechModel,
 ) -> IrnnStatus {
-    guard(|| {
-        non_null!(bytes, out);
-        // SAFETY: the caller promises `len` readable bytes at `bytes`.
-        let bytes = unsafe { std::slice::from_raw_parts(bytes, len) };
-        match read_speech_model(bytes) {
-            Ok(model) => {
-                let boxed = Box::new(IrnnSpeechModel {
-                    model,
-                    isa: Isa::detect(),
-                });
-                // SAFETY: `out` is non-null and writable (caller's promise).
-                unsafe { *out = Box::into_raw(boxed) };
-                IrnnStatus::Ok
-            }
-            Err(e) => fail(IrnnStatus::Format, e.to_string()),
-        }
-    })
+    // SAFETY: forwarded promises.
+    unsafe {
+        load_bytes(bytes, len, out, |b| {
+            read_speech_model(b).map(|model| IrnnSpeechModel {
+                model,
+                isa: Isa::detect(),
+            })
+        })
+    }
 }
 
 /// Loads a speech model from the `.irnn` file at `path` (UTF-8).
