@@ -112,7 +112,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Graph, ImportError> {
         }
     }
     let embedding = embedding.ok_or_else(|| err("no embedding (a Gather of an initializer)"))?;
-    let table = tensor(&inits, &embedding.input[0])?;
+    let table = tensor(&inits, arg(embedding, 0))?;
     map.insert("encoder.weight".to_string(), table);
 
     if recurrent.is_empty() {
@@ -128,7 +128,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Graph, ImportError> {
                 node.op_type, node.name
             )));
         }
-        if !reads_output_of(&producer, &node.input[0], previous) {
+        if !reads_output_of(&producer, arg(node, 0), previous) {
             return Err(err(format!(
                 "{} ({}) does not read the output of {} ({}): not a chain of layers",
                 node.op_type, node.name, previous.op_type, previous.name
@@ -144,7 +144,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Graph, ImportError> {
     }
 
     let output = output.ok_or_else(|| err("no output layer (MatMul or Gemm)"))?;
-    if !reads_output_of(&producer, &output.input[0], previous) {
+    if !reads_output_of(&producer, arg(output, 0), previous) {
         return Err(err(format!(
             "the output layer ({}) does not read the last recurrent layer",
             output.name
@@ -155,6 +155,12 @@ pub(super) fn read(bytes: &[u8]) -> Result<Graph, ImportError> {
         tensors: Tensors::new(map, "", BTreeMap::new()),
         gru_reset_before: reset_before.unwrap_or(false),
     })
+}
+
+/// Input `i` of `node`, or "" (absent) for a node with fewer inputs: a
+/// hostile graph cannot make the importer index past them.
+fn arg(node: &NodeProto, i: usize) -> &str {
+    node.input.get(i).map(String::as_str).unwrap_or("")
 }
 
 /// Whether `value` is `node`'s first output, directly or through
@@ -170,7 +176,7 @@ fn reads_output_of(producer: &BTreeMap<&str, &NodeProto>, value: &str, node: &No
                 if ["Squeeze", "Unsqueeze", "Transpose", "Reshape", "Identity"]
                     .contains(&p.op_type.as_str()) =>
             {
-                v = &p.input[0];
+                v = arg(p, 0);
             }
             _ => return false,
         }
@@ -214,7 +220,7 @@ fn is_zero(
                 ]
                 .contains(&p.op_type.as_str()) =>
             {
-                v = &p.input[0];
+                v = arg(p, 0);
             }
             _ => return false,
         }
@@ -406,7 +412,7 @@ fn output_layer(
     inits: &BTreeMap<&str, &TensorProto>,
     map: &mut BTreeMap<String, Tensor>,
 ) -> Result<(), ImportError> {
-    let w = tensor(inits, &node.input[1])?;
+    let w = tensor(inits, arg(node, 1))?;
     let [a, b] = w.shape[..] else {
         return Err(err(format!("output weights of shape {:?}", w.shape)));
     };

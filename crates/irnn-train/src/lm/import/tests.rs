@@ -268,4 +268,17 @@ fn onnx_attributes_irnn_cannot_honour_are_refused_by_name() {
     assert!(m.contains("bidirectional"), "{m}");
     let m = msg(from_onnx(b"\x08\x07garbage", vocab(), Level::Char));
     assert!(m.contains("ONNX"), "{m}");
+    // Nodes stripped of their inputs: errors, never an index out of range.
+    use onnx_protobuf::{Message, ModelProto};
+    for op in ["LSTM", "MatMul", "Squeeze"] {
+        let bytes = std::fs::read(dir().join("lstm-2x5.onnx")).unwrap();
+        let mut model = ModelProto::parse_from_bytes(&bytes).unwrap();
+        for node in &mut model.graph.as_mut().unwrap().node {
+            if node.op_type == op {
+                node.input.clear();
+            }
+        }
+        let hostile = model.write_to_bytes().unwrap();
+        assert!(from_onnx(&hostile, vocab(), Level::Char).is_err(), "{op}");
+    }
 }
