@@ -106,6 +106,9 @@ pub struct IntSpeechModel {
     pub output: IntOutputLayer,
     /// Class names (`labels[0]` names the blank).
     pub labels: Vec<String>,
+    /// What a transcript puts between labels: `" "` for word units, `""`
+    /// for character units (whose word boundary is a label of its own).
+    pub separator: String,
     /// An attention decoder over the encoder's outputs, if the model has
     /// one (its classes are `labels[1..]` plus end of sentence).
     pub decoder: Option<IntAttentionDecoder>,
@@ -372,6 +375,19 @@ impl IntSpeechModel {
         let mut out = Vec::new();
         self.greedy_decode_into(logits, &mut out);
         out
+    }
+
+    /// The text of decoded classes (never 0): their labels joined by the
+    /// model's separator.
+    pub fn transcript(&self, classes: &[usize]) -> String {
+        let mut text = String::new();
+        for (i, &k) in classes.iter().enumerate() {
+            if i > 0 {
+                text.push_str(&self.separator);
+            }
+            text.push_str(self.labels.get(k).map_or("", String::as_str));
+        }
+        text
     }
 
     /// [`greedy_decode`](Self::greedy_decode) into `out` (cleared first).

@@ -253,6 +253,7 @@ pub(crate) fn random_speech_model(
         labels: ["<blank>", "a", "b"]
             .map(alloc::string::String::from)
             .to_vec(),
+        separator: " ".into(),
         decoder: Some(random_decoder(&mut rng, width, hidden)),
     };
     model.validate().unwrap();

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 
 use irnn_runtime::format::{read_speech_model, write_speech_model};
 use irnn_runtime::Isa;
-use irnn_train::asr::attention::{DecoderConfig, SOS};
+use irnn_train::asr::attention::{sos, DecoderConfig};
 use irnn_train::asr::calibrate::*;
 use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
+use irnn_train::asr::data::fsdd::digit_units;
 use irnn_train::asr::data::{DigitSets, Speakers};
 use irnn_train::asr::decode::*;
 use irnn_train::asr::export::*;
@@ -43,8 +44,9 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
         seed: 1,
     };
     let front = LogMel::new(mel);
-    let train = featurize(&speakers.train(&sets).unwrap(), &front);
-    let test = featurize(&speakers.test(&sets).unwrap(), &front);
+    let units = digit_units();
+    let train = featurize(&speakers.train(&sets).unwrap(), &front, &units).unwrap();
+    let test = featurize(&speakers.test(&sets).unwrap(), &front, &units).unwrap();
     let config = AsrConfig {
         features: mel.mels,
         stack: 3,
@@ -58,6 +60,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
             ctc_weight: 0.5,
         }),
         conv_channels: 2,
+        units: 10,
     };
     let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(4));
     let order: Vec<usize> = (0..train.features.len()).collect();
@@ -76,11 +79,12 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
             |_, _| {},
         );
     }
-    let ranges = calibrate(&model, &train.features, &train.digits);
+    let ranges = calibrate(&model, &train.features, &train.targets);
     let mut pwl = PwlFitter::new(32);
     qat_epoch(
         &mut model,
         &mel,
+        &units,
         &ranges,
         &mut pwl,
         &train,
@@ -94,7 +98,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
     )
     .unwrap();
     // QAT mode: the model QAT ends with, exported in memory.
-    let qat_model = integer_model(&model, &mel, &ranges, &mut pwl).unwrap();
+    let qat_model = integer_model(&model, &mel, &units, &ranges, &mut pwl).unwrap();
     let qat_transcripts = integer_transcripts(&qat_model, &test.features).unwrap();
     let qat_attention = integer_attention_transcripts(&qat_model, &test.features)
         .unwrap()
@@ -104,11 +108,17 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
     let tmp = std::env::temp_dir().join(format!("irnn-asr-exact-{}", std::process::id()));
     let ck_path = tmp.join("qat.safetensors");
     let quant = AsrQuantInfo { ranges, knots: 32 };
-    checkpoint::save(&ck_path, &model, &mel, Some(&quant)).unwrap();
+    checkpoint::save(&ck_path, &model, &mel, &units, Some(&quant)).unwrap();
     let ck = checkpoint::load(&ck_path).unwrap();
     let q = ck.quant.expect("ranges saved");
-    let exported =
-        integer_model(&ck.model, &ck.mel, &q.ranges, &mut PwlFitter::new(q.knots)).unwrap();
+    let exported = integer_model(
+        &ck.model,
+        &ck.mel,
+        &ck.units,
+        &q.ranges,
+        &mut PwlFitter::new(q.knots),
+    )
+    .unwrap();
     let bytes = write_speech_model(&exported);
     assert_eq!(
         bytes,
@@ -128,8 +138,8 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
         let labels = integer_attention_transcribe(&qat_model, Isa::detect(), f)
             .unwrap()
             .unwrap();
-        let mut tokens = vec![SOS];
-        tokens.extend(labels.iter().map(|&d| d as u32));
+        let mut tokens = vec![sos(units.len())];
+        tokens.extend(&labels);
         let forced = |m: &irnn_runtime::speech::IntSpeechModel, isa| {
             let encoded = m.encode(isa, &quantize_features(m, f)).unwrap();
             let d = m.decoder.as_ref().unwrap();

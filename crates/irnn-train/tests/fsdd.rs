@@ -38,10 +38,10 @@ fn fsdd_split_and_features() {
         assert!(f.iter().all(|v| v.is_finite()));
         // 10 ms frames: at least ~0.15 s of audio per digit.
         assert!(
-            f.len() / 40 >= 15 * u.digits.len(),
+            f.len() / 40 >= 15 * u.text.split(' ').count(),
             "{} frames for {:?}",
             f.len() / 40,
-            u.digits
+            u.text
         );
     }
 }

@@ -57,6 +57,32 @@ impl DigitSetArgs {
     }
 }
 
+/// Where a speech command's utterances come from: a digit recordings
+/// folder (`--data`, with the digit sets' sizes and seed) or a manifest or
+/// data directory per set.
+#[derive(Args, Debug, Clone)]
+pub struct SpeechDataArgs {
+    #[command(flatten)]
+    pub digits: DigitSetArgs,
+    /// Training set: a Kaldi/ESPnet data directory (wav.scp + text,
+    /// optional utt2spk) or a NeMo JSON-lines manifest; instead of --data.
+    #[arg(long, value_name = "MANIFEST")]
+    pub train: Option<std::path::PathBuf>,
+    /// Validation set (as --train).
+    #[arg(long, value_name = "MANIFEST")]
+    pub valid: Option<std::path::PathBuf>,
+    /// Test set (as --train).
+    #[arg(long, value_name = "MANIFEST")]
+    pub test: Option<std::path::PathBuf>,
+}
+
+impl SpeechDataArgs {
+    /// Whether any manifest was given.
+    pub fn listed(&self) -> bool {
+        self.train.is_some() || self.valid.is_some() || self.test.is_some()
+    }
+}
+
 /// Fails if an option of the group `G` (the other task's options) was
 /// given on the command line for `file`, naming the option and the file.
 pub fn refuse_options_of<G: Args>(

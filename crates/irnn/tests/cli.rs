@@ -481,7 +481,10 @@ fn speech_pipeline_on_the_fsdd_fixture() {
         &["transcribe", truncated.to_str().unwrap(), &wav],
         "truncated",
     );
-    fails_with(&["eval", m], "needs --data FOLDER");
+    fails_with(
+        &["eval", m],
+        "needs its utterances: --train/--valid/--test MANIFEST",
+    );
     // A float checkpoint is not an integer speech model.
     fails_with(
         &["transcribe", float.to_str().unwrap(), &wav],

@@ -56,13 +56,18 @@ impl Writer {
         }
     }
 
-    /// A count, then each string as length + UTF-8 bytes.
+    /// A count, then each string as [`string`](Self::string) writes it.
     pub(in crate::format) fn strings(&mut self, list: &[String]) {
         self.u32(list.len() as u32);
         for t in list {
-            self.u32(t.len() as u32);
-            self.bytes.extend_from_slice(t.as_bytes());
+            self.string(t);
         }
+    }
+
+    /// A string: length, then its UTF-8 bytes.
+    pub(in crate::format) fn string(&mut self, t: &str) {
+        self.u32(t.len() as u32);
+        self.bytes.extend_from_slice(t.as_bytes());
     }
 
     pub(in crate::format) fn u8(&mut self, v: u8) {
@@ -117,7 +122,7 @@ impl Writer {
 pub(in crate::format) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
-    /// The format version of the payload (4: the in-place layout).
+    /// The format version of the payload (4 and 6: the in-place layout).
     version: u32,
     /// The same bytes when they live for the whole program: arrays are
     /// then borrowed instead of copied.
@@ -162,9 +167,9 @@ impl<'a> Reader<'a> {
         self.version
     }
 
-    /// Whether the payload is in the in-place layout (version 4).
+    /// Whether the payload is in the in-place layout (versions 4 and 6).
     pub(in crate::format) fn is_in_place_layout(&self) -> bool {
-        self.version >= super::IN_PLACE_VERSION
+        super::layout_of(self.version) == super::Layout::InPlace
     }
 
     /// In the in-place layout, skips the zero padding up to the next
@@ -457,19 +462,24 @@ impl<'a> Reader<'a> {
         }
         let mut list = Vec::new();
         for i in 0..count {
-            let len = self.u32(what)?;
-            if len > MAX_TOKEN_BYTES {
-                return Err(FormatError::DimensionTooLarge {
-                    what: alloc::format!("length of {what} {i}"),
-                    value: len as u64,
-                    max: MAX_TOKEN_BYTES as u64,
-                });
-            }
-            let bytes = self.take(len as usize, what)?;
-            let text = core::str::from_utf8(bytes)
-                .map_err(|_| invalid(alloc::format!("{what} {i} is not valid UTF-8")))?;
-            list.push(String::from(text));
+            list.push(self.string(&alloc::format!("{what} {i}"))?);
         }
         Ok(list)
+    }
+
+    /// A string (at most [`MAX_TOKEN_BYTES`] of UTF-8).
+    pub(in crate::format) fn string(&mut self, what: &str) -> Result<String, FormatError> {
+        let len = self.u32(what)?;
+        if len > MAX_TOKEN_BYTES {
+            return Err(FormatError::DimensionTooLarge {
+                what: alloc::format!("length of {what}"),
+                value: len as u64,
+                max: MAX_TOKEN_BYTES as u64,
+            });
+        }
+        let bytes = self.take(len as usize, what)?;
+        let text = core::str::from_utf8(bytes)
+            .map_err(|_| invalid(alloc::format!("{what} is not valid UTF-8")))?;
+        Ok(String::from(text))
     }
 }

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::{OLDEST_VERSION, VERSION};
+use super::{NEWEST_VERSION, OLDEST_VERSION};
 
 /// Why a model file was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl fmt::Display for FormatError {
             FormatError::BadMagic => write!(f, "not an irnn model file (bad magic bytes)"),
             FormatError::UnsupportedVersion(v) => write!(
                 f,
-                "model file format version {v} is not supported (this build reads versions {OLDEST_VERSION} to {VERSION})"
+                "model file format version {v} is not supported (this build reads versions {OLDEST_VERSION} to {NEWEST_VERSION})"
             ),
             FormatError::ChecksumMismatch { stored, computed } => write!(
                 f,

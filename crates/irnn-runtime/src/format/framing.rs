@@ -6,15 +6,11 @@
 use alloc::vec::Vec;
 
 use super::codec::Reader;
-use super::{FormatError, Layout, HEADER_LEN, IN_PLACE_VERSION, MAGIC, OLDEST_VERSION, VERSION};
+use super::{FormatError, HEADER_LEN, MAGIC, NEWEST_VERSION, OLDEST_VERSION};
 
-/// A whole file around `payload`: header (magic, version of `layout`,
-/// payload length), payload, CRC-32 of the payload.
-pub(in crate::format) fn frame(payload: Vec<u8>, layout: Layout) -> Vec<u8> {
-    let version = match layout {
-        Layout::Compact => VERSION,
-        Layout::InPlace => IN_PLACE_VERSION,
-    };
+/// A whole file around `payload`: header (magic, `version`, payload
+/// length), payload, CRC-32 of the payload.
+pub(in crate::format) fn frame(payload: Vec<u8>, version: u32) -> Vec<u8> {
     let mut file = Vec::with_capacity(HEADER_LEN + payload.len() + 4);
     file.extend_from_slice(&MAGIC);
     file.extend_from_slice(&version.to_le_bytes());
@@ -33,7 +29,7 @@ pub(in crate::format) fn checked_payload(bytes: &[u8]) -> Result<(u32, &[u8]), F
         return Err(FormatError::BadMagic);
     }
     let version = header.u32("format version")?;
-    if !(OLDEST_VERSION..=IN_PLACE_VERSION).contains(&version) {
+    if !(OLDEST_VERSION..=NEWEST_VERSION).contains(&version) {
         return Err(FormatError::UnsupportedVersion(version));
     }
     let len = header.u64("payload length")?;

@@ -48,10 +48,21 @@ pub enum Layout {
 
 /// The first 8 bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"IRNNMODL";
-/// The format version this build writes in the compact layout.
+/// The format version this build writes in the compact layout for a
+/// model that version 3 can hold (every language model; a speech model
+/// whose transcript joins labels with a space).
 pub const VERSION: u32 = 3;
-/// The format version of the in-place layout ([`Layout::InPlace`]).
+/// The format version of the in-place layout ([`Layout::InPlace`]) for the
+/// same models.
 pub const IN_PLACE_VERSION: u32 = 4;
+/// Version 5: version 3 plus the speech model's transcript separator (the
+/// string between labels: "" for character units). Written only for
+/// models that need it, so every other file stays readable by older builds.
+pub const SEPARATOR_VERSION: u32 = 5;
+/// Version 6: the in-place layout of version 5.
+pub const IN_PLACE_SEPARATOR_VERSION: u32 = 6;
+/// The newest version this build reads.
+pub const NEWEST_VERSION: u32 = IN_PLACE_SEPARATOR_VERSION;
 /// The oldest version this build reads (version 2 lacks the speech front
 /// end's `range_db`, read as 0).
 pub const OLDEST_VERSION: u32 = 2;
@@ -123,13 +134,32 @@ fn in_place_payload(bytes: &'static [u8]) -> Result<(u32, &'static [u8]), Format
         ));
     }
     let (version, payload) = checked_payload(bytes)?;
-    if version < IN_PLACE_VERSION {
+    if layout_of(version) != Layout::InPlace {
         return Err(invalid(alloc::format!(
             "format version {version} is the compact layout, which is read by copying; \
              rewrite the file in the in-place layout (irnn pack) to use it in place"
         )));
     }
     Ok((version, payload))
+}
+
+/// The version written for `layout`, with or without the speech
+/// transcript separator (the oldest version that holds the model).
+pub(in crate::format) fn version_for(layout: Layout, separator: bool) -> u32 {
+    match (layout, separator) {
+        (Layout::Compact, false) => VERSION,
+        (Layout::InPlace, false) => IN_PLACE_VERSION,
+        (Layout::Compact, true) => SEPARATOR_VERSION,
+        (Layout::InPlace, true) => IN_PLACE_SEPARATOR_VERSION,
+    }
+}
+
+/// The layout of a (supported) version.
+pub(in crate::format) fn layout_of(version: u32) -> Layout {
+    match version {
+        IN_PLACE_VERSION | IN_PLACE_SEPARATOR_VERSION => Layout::InPlace,
+        _ => Layout::Compact,
+    }
 }
 
 /// Serialises a model of either kind in `layout`.

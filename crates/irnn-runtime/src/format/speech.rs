@@ -50,6 +50,12 @@ pub fn write_speech_model_as(model: &IntSpeechModel, layout: Layout) -> Vec<u8> 
     }
     w.output(&model.output);
     w.strings(&model.labels);
+    // A space between labels is what version 3 means; any other separator
+    // needs version 5 (so word models stay readable by older builds).
+    let separator = model.separator != " ";
+    if separator {
+        w.string(&model.separator);
+    }
     match &model.decoder {
         None => w.u8(0),
         Some(d) => {
@@ -63,7 +69,7 @@ pub fn write_speech_model_as(model: &IntSpeechModel, layout: Layout) -> Vec<u8> 
             w.output(&d.output);
         }
     }
-    frame(w.bytes, layout)
+    frame(w.bytes, super::version_for(layout, separator))
 }
 
 impl Reader<'_> {
@@ -108,6 +114,11 @@ impl Reader<'_> {
         }
         let output = self.output()?;
         let labels = self.strings("class labels", output.classes())?;
+        let separator = if version >= super::SEPARATOR_VERSION {
+            self.string("transcript separator")?
+        } else {
+            " ".into()
+        };
         let decoder = match self.u8("decoder flag")? {
             0 => None,
             1 => {
@@ -134,6 +145,7 @@ impl Reader<'_> {
             layers,
             output,
             labels,
+            separator,
         })
     }
 }

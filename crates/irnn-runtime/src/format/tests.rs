@@ -1,3 +1,4 @@
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use proptest::prelude::*;
@@ -162,9 +163,39 @@ fn version_2_speech_files_still_read() {
     let v1 = with_version_and_payload_edit(&lm, 1, |_| {});
     let msg = alloc::format!("{}", read_language_model(&v1).unwrap_err());
     assert!(
-        msg.contains("version 1") && msg.contains("versions 2 to 3"),
+        msg.contains("version 1") && msg.contains("versions 2 to 6"),
         "{msg}"
     );
+}
+
+#[test]
+fn a_separator_other_than_a_space_is_written_as_version_5_or_6() {
+    let mut model = random_speech_model(5, 2, 6, 5, true);
+    // A space: versions 3 and 4, as before the separator was stored.
+    let v3 = write_speech_model(&model);
+    assert_eq!(&v3[8..12], &3u32.to_le_bytes());
+    let v4 = super::write_speech_model_as(&model, Layout::InPlace);
+    assert_eq!(&v4[8..12], &4u32.to_le_bytes());
+    assert_eq!(read_speech_model(&v3).unwrap().separator, " ");
+    // Character units join with nothing: versions 5 and 6 store it.
+    model.separator = String::new();
+    model.labels[1] = " ".into();
+    for (layout, version) in [(Layout::Compact, 5u32), (Layout::InPlace, 6)] {
+        let bytes = super::write_speech_model_as(&model, layout);
+        assert_eq!(&bytes[8..12], &version.to_le_bytes());
+        let back = read_speech_model(&bytes).unwrap();
+        assert_eq!(back, model);
+        assert_eq!(back.transcript(&[1, 2, 1]), " b ");
+        for len in 0..bytes.len() {
+            assert!(read_model(&bytes[..len]).is_err(), "length {len}");
+        }
+    }
+    model.separator = "_".repeat(MAX_TOKEN_BYTES as usize + 1);
+    let msg = alloc::format!(
+        "{}",
+        read_speech_model(&write_speech_model(&model)).unwrap_err()
+    );
+    assert!(msg.contains("transcript separator"), "{msg}");
 }
 
 proptest! {

@@ -1,7 +1,7 @@
 //! The attention decoder (ESPRESSO's recipe, made small): the previous
 //! label's embedding drives an LSTM; its state is the query of additive
 //! attention over the encoder's outputs; `[h_t; context_t]` → linear → the
-//! next label (a digit or end of sentence).
+//! next label (a unit or end of sentence).
 //!
 //! The decoder's input is the previous label only (no "input feeding" of
 //! the previous context), so with teacher forcing every LSTM input is known
@@ -18,14 +18,16 @@ use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::{Lstm, LstmCache};
 use crate::nn::{Param, Real};
 
-/// End of sentence (decoder output class 10; digits are 0–9).
-pub const EOS: u32 = 10;
-/// Start of sentence (decoder input only).
-pub const SOS: u32 = 11;
-/// Decoder outputs: ten digits and end of sentence.
-pub const DECODER_CLASSES: usize = 11;
-/// Decoder inputs: ten digits, end and start of sentence.
-pub const DECODER_VOCAB: usize = 12;
+/// End of sentence for `units` units: the output class after them.
+pub fn eos(units: usize) -> u32 {
+    units as u32
+}
+
+/// Start of sentence (a decoder input only): the input after end of
+/// sentence.
+pub fn sos(units: usize) -> u32 {
+    units as u32 + 1
+}
 
 /// The decoder's shape and its share of the training loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -45,13 +47,16 @@ pub struct DecoderConfig {
 pub struct AttentionDecoder<T> {
     /// Its shape.
     pub config: DecoderConfig,
-    /// Label embeddings, [12 × E].
+    /// Output units (end of sentence is class `units`).
+    pub units: usize,
+    /// Label embeddings, [(units + 2) × E]: the units, end and start of
+    /// sentence.
     pub embedding: Embedding<T>,
     /// The decoder LSTM (E → H).
     pub cell: Lstm<T>,
     /// Additive attention over the encoder outputs, queried by h.
     pub attention: AdditiveAttention<T>,
-    /// `[h; context]` → 11 classes.
+    /// `[h; context]` → the units and end of sentence.
     pub output: Linear<T>,
 }
 
@@ -64,36 +69,33 @@ pub struct DecoderCache<T> {
     joined: Vec<T>,
 }
 
-/// `[SOS, d1 … dU]`: the teacher-forced inputs.
-pub fn decoder_inputs(digits: &[u8]) -> Vec<u32> {
-    std::iter::once(SOS)
-        .chain(digits.iter().map(|&d| d as u32))
+/// `[SOS, u1 … uU]`: the teacher-forced inputs of `targets` (unit ids of
+/// a model with `units` units).
+pub fn decoder_inputs(targets: &[u32], units: usize) -> Vec<u32> {
+    std::iter::once(sos(units))
+        .chain(targets.iter().copied())
         .collect()
 }
 
-/// `[d1 … dU, EOS]`: the targets.
-pub fn decoder_targets(digits: &[u8]) -> Vec<u32> {
-    digits
+/// `[u1 … uU, EOS]`: the targets.
+pub fn decoder_targets(targets: &[u32], units: usize) -> Vec<u32> {
+    targets
         .iter()
-        .map(|&d| d as u32)
-        .chain(std::iter::once(EOS))
+        .copied()
+        .chain(std::iter::once(eos(units)))
         .collect()
 }
 
 impl<T: Real> AttentionDecoder<T> {
-    /// A decoder over encoder outputs of `memory` values per step.
-    pub fn new(config: DecoderConfig, memory: usize, rng: &mut impl Rng) -> Self {
+    /// A decoder over encoder outputs of `memory` values per step, for
+    /// `units` output units.
+    pub fn new(config: DecoderConfig, memory: usize, units: usize, rng: &mut impl Rng) -> Self {
         let mut cell = Lstm::new(0, config.embedding, config.hidden, false, false, rng);
         for p in cell.params_mut() {
             p.name = format!("decoder.{}", p.name);
         }
         Self {
-            embedding: Embedding::new(
-                "decoder.embedding.weight",
-                DECODER_VOCAB,
-                config.embedding,
-                rng,
-            ),
+            embedding: Embedding::new("decoder.embedding.weight", units + 2, config.embedding, rng),
             cell,
             attention: AdditiveAttention::new(
                 "decoder.attention",
@@ -102,12 +104,8 @@ impl<T: Real> AttentionDecoder<T> {
                 config.attention,
                 rng,
             ),
-            output: Linear::new(
-                "decoder.output",
-                config.hidden + memory,
-                DECODER_CLASSES,
-                rng,
-            ),
+            output: Linear::new("decoder.output", config.hidden + memory, units + 1, rng),
+            units,
             config,
         }
     }
@@ -130,7 +128,7 @@ impl<T: Real> AttentionDecoder<T> {
         v
     }
 
-    /// Teacher-forced logits (`inputs.len() × 11`) over `memory`.
+    /// Teacher-forced logits (`inputs.len() × (units + 1)`) over `memory`.
     pub fn forward(&self, memory: &[T], inputs: &[u32]) -> (Vec<T>, DecoderCache<T>) {
         let n = self.config.hidden;
         let rows = inputs.len();
@@ -183,13 +181,14 @@ impl<T: Real> AttentionDecoder<T> {
         d_memory
     }
 
-    /// Cross-entropy of the digits (summed over the labels and end of
-    /// sentence) and its gradient with respect to the logits.
-    pub fn loss(&self, memory: &[T], digits: &[u8]) -> (f64, Vec<T>, DecoderCache<T>) {
-        let targets = decoder_targets(digits);
-        let (mut logits, cache) = self.forward(memory, &decoder_inputs(digits));
+    /// Cross-entropy of the unit ids `targets` (summed over the labels and
+    /// end of sentence) and its gradient with respect to the logits.
+    pub fn loss(&self, memory: &[T], targets: &[u32]) -> (f64, Vec<T>, DecoderCache<T>) {
+        let inputs = decoder_inputs(targets, self.units);
+        let targets = decoder_targets(targets, self.units);
+        let (mut logits, cache) = self.forward(memory, &inputs);
         let rows = targets.len();
-        let mean = softmax_cross_entropy(&mut logits, &targets, DECODER_CLASSES, true);
+        let mean = softmax_cross_entropy(&mut logits, &targets, self.units + 1, true);
         // The gradient is of the mean; the loss used is the sum.
         let k = T::of(rows as f64);
         logits.iter_mut().for_each(|g| *g *= k);
@@ -198,11 +197,11 @@ impl<T: Real> AttentionDecoder<T> {
 
     /// Greedy decoding: the most likely label at each step, fed back, until
     /// end of sentence or `max_len` labels.
-    pub fn greedy(&self, memory: &[T], max_len: usize) -> Vec<u8> {
+    pub fn greedy(&self, memory: &[T], max_len: usize) -> Vec<u32> {
         let n = self.config.hidden;
         let (mut h, mut c) = (vec![T::zero(); n], vec![T::zero(); n]);
         let mut out = Vec::new();
-        let mut prev = SOS;
+        let mut prev = sos(self.units);
         while out.len() < max_len {
             let emb = self.embedding.forward(&[prev]);
             let hs = self.cell.forward(&emb, 1, 1, &mut h, &mut c, None);
@@ -211,16 +210,16 @@ impl<T: Real> AttentionDecoder<T> {
             joined.extend_from_slice(&ctx);
             let logits = self.output.forward(&joined, 1);
             let mut best = 0;
-            for k in 1..DECODER_CLASSES {
+            for k in 1..=self.units {
                 if logits[k] > logits[best] {
                     best = k;
                 }
             }
             let best = best as u32;
-            if best == EOS {
+            if best == eos(self.units) {
                 break;
             }
-            out.push(best as u8);
+            out.push(best);
             prev = best;
         }
         out

@@ -105,12 +105,12 @@ fn widen_cell(a: &mut Ranges, b: &Ranges) {
 
 /// Post-training calibration: the f64 reference of `model` over the
 /// utterances' features (in parallel; the decoder, if any, teacher-forced
-/// on their `digits`); the largest ranges seen.
-pub fn calibrate(model: &AsrModel<f32>, features: &[Vec<f32>], digits: &[Vec<u8>]) -> AsrRanges {
+/// on their `targets`, unit ids); the largest ranges seen.
+pub fn calibrate(model: &AsrModel<f32>, features: &[Vec<f32>], targets: &[Vec<u32>]) -> AsrRanges {
     features
         .par_iter()
         .enumerate()
-        .map(|(i, f)| calibrate_utterance(model, f, digits.get(i).map_or(&[][..], |d| d)))
+        .map(|(i, f)| calibrate_utterance(model, f, targets.get(i).map_or(&[][..], |d| d)))
         .reduce(
             || AsrRanges::empty(model),
             |mut a, b| {
@@ -120,7 +120,7 @@ pub fn calibrate(model: &AsrModel<f32>, features: &[Vec<f32>], digits: &[Vec<u8>
         )
 }
 
-fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32], digits: &[u8]) -> AsrRanges {
+fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32], targets: &[u32]) -> AsrRanges {
     let c = model.config;
     let mut ranges = AsrRanges::empty(model);
     ranges.input = MinMax::of(features.iter().map(|&v| v as f64));
@@ -167,7 +167,7 @@ fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32], digits: &[u8]) -
         let e = d.config.embedding;
         let (mut h, mut cs) = (vec![0.0; p.hidden], vec![0.0; p.hidden]);
         let maxabs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-        for t in decoder_inputs(digits) {
+        for t in decoder_inputs(targets, d.units) {
             let row = f64s(&d.embedding.weight.value[t as usize * e..(t as usize + 1) * e]);
             let trace = p.step(&row, &mut h, &mut cs);
             r.cell.observe(&trace, &cs);

@@ -1,6 +1,8 @@
 //! The acoustic model in the shared checkpoint codec ([`crate::checkpoint`]):
 //! PyTorch-style tensor names, the configuration (`irnn.asr_config`), the
-//! front end (`irnn.mel`) and, after calibration or QAT, the activation
+//! front end (`irnn.mel`), the output units (`irnn.asr_units`; absent in
+//! checkpoints of before, which are digit models) and, after calibration
+//! or QAT, the activation
 //! ranges (`irnn.asr_quant`) as metadata; saved by a training run, also the
 //! run's state for `--resume` (`irnn.asr_progress`, `optimizer.*`,
 //! `average.*`).
@@ -8,8 +10,10 @@
 use std::path::Path;
 
 use super::calibrate::AsrRanges;
+use super::data::fsdd::digit_units;
 use super::model::{AsrConfig, AsrModel};
 use super::train::{AsrProgress, RunState};
+use super::units::Units;
 use crate::audio::MelConfig;
 use crate::checkpoint::{load_with, CheckpointError, CheckpointReader, CheckpointWriter};
 use crate::nn::optim::Optimizer;
@@ -22,6 +26,8 @@ pub struct AsrCheckpoint {
     pub model: AsrModel<f32>,
     /// The front end it was trained with.
     pub mel: MelConfig,
+    /// What it writes.
+    pub units: Units,
     /// Activation ranges and knots per PWL table, once quantized.
     pub quant: Option<AsrQuantInfo>,
     /// The training run's state, when saved by a training run.
@@ -44,20 +50,26 @@ pub fn is_asr_checkpoint(path: &Path) -> bool {
     load_with(path, |r| Ok(is_asr(r))).unwrap_or(false)
 }
 
-/// Writes `model` (the front end it was trained with, and its quantization
-/// if any) to `path`.
+/// Writes `model` (the front end it was trained with, its units, and its
+/// quantization if any) to `path`.
 pub fn save(
     path: &Path,
     model: &AsrModel<f32>,
     mel: &MelConfig,
+    units: &Units,
     quant: Option<&AsrQuantInfo>,
 ) -> Result<(), CheckpointError> {
-    writer(model, mel, quant).save(path)
+    writer(model, mel, units, quant).save(path)
 }
 
 /// The bytes [`save`] writes.
-pub fn to_bytes(model: &AsrModel<f32>, mel: &MelConfig, quant: Option<&AsrQuantInfo>) -> Vec<u8> {
-    writer(model, mel, quant).to_bytes()
+pub fn to_bytes(
+    model: &AsrModel<f32>,
+    mel: &MelConfig,
+    units: &Units,
+    quant: Option<&AsrQuantInfo>,
+) -> Vec<u8> {
+    writer(model, mel, units, quant).to_bytes()
 }
 
 /// Writes `model` with the state of the training run that produced it
@@ -67,9 +79,10 @@ pub fn save_run(
     path: &Path,
     model: &AsrModel<f32>,
     mel: &MelConfig,
+    units: &Units,
     run: &RunState,
 ) -> Result<(), CheckpointError> {
-    let mut w = writer(model, mel, None);
+    let mut w = writer(model, mel, units, None);
     w.meta("irnn.asr_progress", &run.progress);
     w.meta("irnn.asr_optimizer_steps", &run.optimizer.t);
     let params = model.params();
@@ -86,6 +99,7 @@ pub fn save_run(
 fn writer(
     model: &AsrModel<f32>,
     mel: &MelConfig,
+    units: &Units,
     quant: Option<&AsrQuantInfo>,
 ) -> CheckpointWriter {
     let mut w = CheckpointWriter::new();
@@ -94,6 +108,11 @@ fn writer(
     }
     w.meta("irnn.asr_config", &model.config);
     w.meta("irnn.mel", mel);
+    // Digit models are written as before units were stored, so a checkpoint
+    // converts to the same bytes whichever irnn wrote it.
+    if *units != digit_units() {
+        w.meta("irnn.asr_units", units);
+    }
     if let Some(q) = quant {
         w.meta("irnn.asr_quant", q);
     }
@@ -116,8 +135,21 @@ pub fn is_asr(r: &CheckpointReader) -> bool {
 }
 
 fn read(r: &CheckpointReader) -> Result<AsrCheckpoint, String> {
-    let config: AsrConfig = r.meta("irnn.asr_config")?;
+    let mut config: AsrConfig = r.meta("irnn.asr_config")?;
     let mel: MelConfig = r.meta("irnn.mel")?;
+    let units: Units = r
+        .optional_meta("irnn.asr_units")?
+        .unwrap_or_else(digit_units);
+    if config.units == 0 {
+        config.units = units.len();
+    }
+    if config.units != units.len() || units.is_empty() {
+        return Err(format!(
+            "the model has {} output units but its unit list has {}",
+            config.units,
+            units.len()
+        ));
+    }
     let quant: Option<AsrQuantInfo> = r.optional_meta("irnn.asr_quant")?;
     let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(0));
     for p in model.params_mut() {
@@ -154,6 +186,7 @@ fn read(r: &CheckpointReader) -> Result<AsrCheckpoint, String> {
     Ok(AsrCheckpoint {
         model,
         mel,
+        units,
         quant,
         run,
     })
@@ -179,6 +212,7 @@ mod tests {
             layer_norm: true,
             decoder: None,
             conv_channels: 0,
+            units: 10,
         };
         let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
         let dir = std::env::temp_dir().join(format!("irnn-asr-ckpt-{}", std::process::id()));
@@ -191,7 +225,14 @@ mod tests {
             ),
             knots: 16,
         };
-        save(&path, &model, &MelConfig::default(), Some(&quant)).unwrap();
+        save(
+            &path,
+            &model,
+            &MelConfig::default(),
+            &digit_units(),
+            Some(&quant),
+        )
+        .unwrap();
         assert!(is_asr_checkpoint(&path));
         let ck = load(&path).unwrap();
         let back = ck.model;

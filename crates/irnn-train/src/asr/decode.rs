@@ -13,10 +13,10 @@ use crate::audio::{normalize, LogMel};
 use crate::nn::ctc::prefix_beam_search;
 use crate::quant::export::logit_scale;
 
-/// Digits from the integer model's int32 scores: with `beam` ≤ 1 greedy
+/// Unit ids from the integer model's int32 scores: with `beam` ≤ 1 greedy
 /// decoding (an integer argmax per step, the runtime's own), else CTC prefix
 /// beam search over the scores' log-softmax (`beam` prefixes kept).
-pub fn decode(model: &IntSpeechModel, logits: &[i32], beam: usize) -> Vec<u8> {
+pub fn decode(model: &IntSpeechModel, logits: &[i32], beam: usize) -> Vec<u32> {
     let classes = if beam <= 1 {
         model.greedy_decode(logits)
     } else {
@@ -24,29 +24,29 @@ pub fn decode(model: &IntSpeechModel, logits: &[i32], beam: usize) -> Vec<u8> {
         let scores: Vec<f64> = logits.iter().map(|&l| l as f64 * unit).collect();
         prefix_beam_search(&scores, model.classes(), beam)
     };
-    classes.into_iter().map(|k| (k - 1) as u8).collect()
+    classes.into_iter().map(|k| (k - 1) as u32).collect()
 }
 
-/// The transcript (digits) of normalised features by the integer model,
+/// The transcript (unit ids) of normalised features by the integer model,
 /// decoded as [`decode`] does.
 pub fn integer_transcribe(
     model: &IntSpeechModel,
     isa: Isa,
     features: &[f32],
     beam: usize,
-) -> Result<Vec<u8>, irnn_runtime::Error> {
+) -> Result<Vec<u32>, irnn_runtime::Error> {
     Ok(decode(model, &integer_logits(model, isa, features)?, beam))
 }
 
-/// The attention decoder's greedy transcript (digits) of normalised
+/// The attention decoder's greedy transcript (unit ids) of normalised
 /// features; `None` for a model without a decoder.
 pub fn integer_attention_transcribe(
     model: &IntSpeechModel,
     isa: Isa,
     features: &[f32],
-) -> Result<Option<Vec<u8>>, irnn_runtime::Error> {
+) -> Result<Option<Vec<u32>>, irnn_runtime::Error> {
     let labels = model.attention_greedy(isa, &quantize_features(model, features))?;
-    Ok(labels.map(|l| l.into_iter().map(|k| (k - 1) as u8).collect()))
+    Ok(labels.map(|l| l.into_iter().map(|k| (k - 1) as u32).collect()))
 }
 
 /// The attention decoder's transcripts of every utterance (in parallel);
@@ -54,7 +54,7 @@ pub fn integer_attention_transcribe(
 pub fn integer_attention_transcripts(
     model: &IntSpeechModel,
     features: &[Vec<f32>],
-) -> Result<Option<Vec<Vec<u8>>>, irnn_runtime::Error> {
+) -> Result<Option<Vec<Vec<u32>>>, irnn_runtime::Error> {
     if model.decoder.is_none() {
         return Ok(None);
     }
@@ -71,7 +71,7 @@ pub fn integer_attention_transcripts(
 pub fn integer_transcripts(
     model: &IntSpeechModel,
     features: &[Vec<f32>],
-) -> Result<Vec<Vec<u8>>, irnn_runtime::Error> {
+) -> Result<Vec<Vec<u32>>, irnn_runtime::Error> {
     let isa = Isa::detect();
     features
         .par_iter()
@@ -151,26 +151,24 @@ impl<'m> Transcriber<'m> {
             return Err(TranscribeError::Empty);
         }
         let f = self.features(samples);
-        let digits = match decoding {
+        let units = match decoding {
             Decoding::Ctc { beam } => integer_transcribe(self.model, self.isa, &f, beam)?,
             Decoding::Attention => integer_attention_transcribe(self.model, self.isa, &f)?
                 .ok_or(TranscribeError::NoDecoder)?,
         };
-        Ok(digits.into_iter().map(|d| d as usize + 1).collect())
+        Ok(units.into_iter().map(|d| d as usize + 1).collect())
     }
 
-    /// The transcript of mono samples at `rate` Hz: labels joined by spaces.
+    /// The transcript of mono samples at `rate` Hz: labels joined by the
+    /// model's separator.
     pub fn text(
         &self,
         samples: &[f32],
         rate: u32,
         decoding: Decoding,
     ) -> Result<String, TranscribeError> {
-        let labels = self.labels(samples, rate, decoding)?;
-        let words: Vec<&str> = labels
-            .iter()
-            .map(|&k| self.model.labels[k].as_str())
-            .collect();
-        Ok(words.join(" "))
+        Ok(self
+            .model
+            .transcript(&self.labels(samples, rate, decoding)?))
     }
 }

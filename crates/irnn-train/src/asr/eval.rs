@@ -1,31 +1,30 @@
 //! Scoring transcripts: word and character error rates, with the
 //! breakdown into substitutions, insertions and deletions.
 
+use std::collections::BTreeMap;
+
 use irnn_runtime::speech::IntSpeechModel;
 use rayon::prelude::*;
 
 use crate::asr::data::AsrData;
 use crate::asr::decode::{integer_attention_transcripts, integer_transcripts};
+use crate::asr::units::Units;
 use crate::asr::AsrModel;
 use crate::nn::ctc::{align, edit_distance, EditOp};
 
-/// Digit and character error counts of a set of transcripts.
+/// Word and character error counts of a set of transcripts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ErrorCounts {
-    /// Edit distance between digit sequences, summed.
+    /// Edit distance between word sequences, summed.
     pub word_errors: usize,
-    /// Reference digits.
+    /// Reference words.
     pub words: usize,
-    /// Edit distance between the spelled-out transcripts ("one two"),
-    /// summed.
+    /// Edit distance between the spelled transcripts
+    /// ([`Units::spelled`]: digits as "one two"), summed.
     pub char_errors: usize,
     /// Reference characters.
     pub chars: usize,
 }
-
-const DIGIT_WORDS: [&str; 10] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-];
 
 impl std::ops::Add for ErrorCounts {
     type Output = Self;
@@ -40,19 +39,15 @@ impl std::ops::Add for ErrorCounts {
     }
 }
 
-/// The digits spelled out, space-separated.
-pub fn spelled(digits: &[u8]) -> Vec<char> {
-    let words: Vec<&str> = digits.iter().map(|&d| DIGIT_WORDS[d as usize]).collect();
-    words.join(" ").chars().collect()
-}
-
 impl ErrorCounts {
-    /// Counts for one transcript against its reference.
-    pub fn of(hypothesis: &[u8], reference: &[u8]) -> Self {
-        let (h, r) = (spelled(hypothesis), spelled(reference));
+    /// Counts for one transcript against its reference (unit ids of
+    /// `units`).
+    pub fn of(units: &Units, hypothesis: &[u32], reference: &[u32]) -> Self {
+        let (hw, rw) = (units.words(hypothesis), units.words(reference));
+        let (h, r) = (units.spelled(hypothesis), units.spelled(reference));
         Self {
-            word_errors: edit_distance(hypothesis, reference),
-            words: reference.len(),
+            word_errors: edit_distance(&hw, &rw),
+            words: rw.len(),
             char_errors: edit_distance(&h, &r),
             chars: r.len(),
         }
@@ -69,22 +64,22 @@ impl ErrorCounts {
     }
 }
 
-/// Where digit errors come from: substitutions (by reference and
-/// recognised digit), deletions and insertions (by digit).
+/// Where unit errors come from: substitutions (by reference and
+/// recognised unit), deletions and insertions (by unit).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorBreakdown {
-    /// `substituted[r][h]`: digit `r` recognised as `h`.
-    pub substituted: [[usize; 10]; 10],
-    /// Digits missed.
-    pub deleted: [usize; 10],
-    /// Digits recognised where none was said.
-    pub inserted: [usize; 10],
+    /// `(said, recognised)` → how often.
+    pub substituted: BTreeMap<(u32, u32), usize>,
+    /// Units missed.
+    pub deleted: BTreeMap<u32, usize>,
+    /// Units recognised where none was said.
+    pub inserted: BTreeMap<u32, usize>,
 }
 
 impl ErrorBreakdown {
     /// The breakdown of `hypotheses` against `references` (minimum-cost
-    /// alignments).
-    pub fn of(hypotheses: &[Vec<u8>], references: &[Vec<u8>]) -> Self {
+    /// alignments of their unit ids).
+    pub fn of(hypotheses: &[Vec<u32>], references: &[Vec<u32>]) -> Self {
         let mut b = Self::default();
         for (h, r) in hypotheses.iter().zip(references) {
             for op in align(h, r) {
@@ -93,9 +88,9 @@ impl ErrorBreakdown {
                     EditOp::Substitution {
                         reference,
                         hypothesis,
-                    } => b.substituted[reference as usize][hypothesis as usize] += 1,
-                    EditOp::Deletion(d) => b.deleted[d as usize] += 1,
-                    EditOp::Insertion(d) => b.inserted[d as usize] += 1,
+                    } => *b.substituted.entry((reference, hypothesis)).or_default() += 1,
+                    EditOp::Deletion(d) => *b.deleted.entry(d).or_default() += 1,
+                    EditOp::Insertion(d) => *b.inserted.entry(d).or_default() += 1,
                 }
             }
         }
@@ -104,17 +99,20 @@ impl ErrorBreakdown {
 
     /// Total substitutions, deletions and insertions.
     pub fn totals(&self) -> (usize, usize, usize) {
-        let s = self.substituted.iter().flatten().sum();
-        (s, self.deleted.iter().sum(), self.inserted.iter().sum())
+        (
+            self.substituted.values().sum(),
+            self.deleted.values().sum(),
+            self.inserted.values().sum(),
+        )
     }
 
     /// The `n` most frequent confusions, most frequent first:
     /// `(said, recognised, count)`.
-    pub fn top_confusions(&self, n: usize) -> Vec<(u8, u8, usize)> {
-        let mut all: Vec<(u8, u8, usize)> = (0..10u8)
-            .flat_map(|r| (0..10u8).map(move |h| (r, h)))
-            .map(|(r, h)| (r, h, self.substituted[r as usize][h as usize]))
-            .filter(|c| c.2 > 0)
+    pub fn top_confusions(&self, n: usize) -> Vec<(u32, u32, usize)> {
+        let mut all: Vec<(u32, u32, usize)> = self
+            .substituted
+            .iter()
+            .map(|(&(r, h), &c)| (r, h, c))
             .collect();
         all.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
         all.truncate(n);
@@ -123,36 +121,57 @@ impl ErrorBreakdown {
 }
 
 /// Error counts of `hypotheses` against `references`.
-pub fn score(hypotheses: &[Vec<u8>], references: &[Vec<u8>]) -> ErrorCounts {
+pub fn score(units: &Units, hypotheses: &[Vec<u32>], references: &[Vec<u32>]) -> ErrorCounts {
     hypotheses
         .iter()
         .zip(references)
-        .map(|(h, r)| ErrorCounts::of(h, r))
+        .map(|(h, r)| ErrorCounts::of(units, h, r))
         .fold(ErrorCounts::default(), |a, b| a + b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::asr::data::fsdd::digit_units;
 
     #[test]
     fn error_rates_count_digits_and_letters() {
-        let e = ErrorCounts::of(&[1, 2], &[1, 3]);
+        let digits = digit_units();
+        let e = ErrorCounts::of(&digits, &[1, 2], &[1, 3]);
         assert_eq!((e.word_errors, e.words), (1, 2));
         // "one two" vs "one three": "two" → "three" is 4 edits.
-        assert_eq!(spelled(&[1, 3]).iter().collect::<String>(), "one three");
+        assert_eq!(
+            digits.spelled(&[1, 3]).iter().collect::<String>(),
+            "one three"
+        );
         assert_eq!((e.char_errors, e.chars), (4, 9));
         let b = ErrorBreakdown::of(
             &[vec![1, 2], vec![], vec![5]],
             &[vec![1, 3], vec![0], vec![]],
         );
         assert_eq!(b.totals(), (1, 1, 1));
-        assert_eq!(b.substituted[3][2], 1);
-        assert_eq!((b.deleted[0], b.inserted[5]), (1, 1));
+        assert_eq!(b.substituted[&(3, 2)], 1);
+        assert_eq!((b.deleted[&0], b.inserted[&5]), (1, 1));
         assert_eq!(b.top_confusions(3), [(3, 2, 1)]);
-        let total = score(&[vec![1, 2], vec![]], &[vec![1, 3], vec![0]]);
+        let total = score(&digits, &[vec![1, 2], vec![]], &[vec![1, 3], vec![0]]);
         assert_eq!((total.word_errors, total.words), (2, 3));
         assert!((total.wer() - 200.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn character_models_count_words_between_spaces() {
+        let chars = Units::from_texts(
+            crate::asr::units::UnitKind::Character,
+            Default::default(),
+            ["the cat sat"],
+        )
+        .unwrap();
+        let r = chars.encode("the cat sat").unwrap();
+        let h = chars.encode("the cas sat at").unwrap();
+        let e = ErrorCounts::of(&chars, &h, &r);
+        // Words: "cat" → "cas" and "at" inserted; characters: t → s, " at".
+        assert_eq!((e.word_errors, e.words), (2, 3));
+        assert_eq!((e.char_errors, e.chars), (4, 11));
     }
 }
 
@@ -165,10 +184,10 @@ pub fn rates(e: &ErrorCounts) -> String {
 /// decoder (both greedy).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transcripts {
-    /// The CTC head's, one per utterance.
-    pub ctc: Vec<Vec<u8>>,
+    /// The CTC head's, one per utterance (unit ids).
+    pub ctc: Vec<Vec<u32>>,
     /// The attention decoder's, if the model has one.
-    pub attention: Option<Vec<Vec<u8>>>,
+    pub attention: Option<Vec<Vec<u32>>>,
 }
 
 impl Transcripts {
@@ -198,10 +217,13 @@ impl Transcripts {
     }
 
     /// "WER … | CER …" of each head against `references`.
-    pub fn rates(&self, references: &[Vec<u8>]) -> String {
-        let ctc = rates(&score(&self.ctc, references));
+    pub fn rates(&self, units: &Units, references: &[Vec<u32>]) -> String {
+        let ctc = rates(&score(units, &self.ctc, references));
         match &self.attention {
-            Some(a) => format!("CTC {ctc}, attention {}", rates(&score(a, references))),
+            Some(a) => format!(
+                "CTC {ctc}, attention {}",
+                rates(&score(units, a, references))
+            ),
             None => ctc,
         }
     }

@@ -10,8 +10,9 @@ use irnn_runtime::layers::{IntBiLstm, IntEmbedding, IntMelConv};
 use irnn_runtime::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
 use irnn_runtime::Isa;
 
-use super::attention::{AttentionDecoder, DECODER_CLASSES, DECODER_VOCAB, EOS, SOS};
-use super::model::{AsrModel, DIGIT_CLASSES};
+use super::attention::{eos, sos, AttentionDecoder};
+use super::model::AsrModel;
+use super::units::Units;
 use crate::audio::MelConfig;
 use crate::nn::conv::MelConv;
 use crate::quant::cells::lstm_params;
@@ -25,13 +26,6 @@ use crate::quant::quantize_multiplier;
 use crate::quant::ranges::{snap_range, snapped, MinMax};
 
 use super::calibrate::{AsrRanges, DecoderRanges};
-
-/// Class names of the digit models: the blank, then "0" … "9".
-pub fn digit_labels() -> Vec<String> {
-    std::iter::once("<blank>".to_string())
-        .chain((0..10).map(|d| d.to_string()))
-        .collect()
-}
 
 /// The runtime's record of a front end (Hz rounded to integers).
 pub fn front_end(mel: &MelConfig) -> FrontEnd {
@@ -65,6 +59,7 @@ pub fn mel_config(f: &FrontEnd) -> MelConfig {
 pub fn integer_model(
     model: &AsrModel<f32>,
     mel: &MelConfig,
+    units: &Units,
     ranges: &AsrRanges,
     pwl: &mut PwlFitter,
 ) -> Result<IntSpeechModel, ExportError> {
@@ -119,7 +114,7 @@ pub fn integer_model(
     let output = convert_output(
         &model.output.weight.value,
         &model.output.bias.value,
-        DIGIT_CLASSES,
+        model.classes(),
         input,
     )
     .map_err(part("output layer"))?;
@@ -146,7 +141,8 @@ pub fn integer_model(
         input_zero_point: raw.zero_point,
         layers,
         output,
-        labels: digit_labels(),
+        labels: units.class_labels(),
+        separator: units.kind.separator().to_string(),
     };
     int.validate()
         .map_err(|e| part("model (validation)")(e.into()))?;
@@ -208,7 +204,7 @@ fn integer_decoder(
         .iter()
         .map(|&v| e.quantize(v as f64))
         .collect();
-    let embedding = IntEmbedding::new(DECODER_VOCAB, d.config.embedding, table)?;
+    let embedding = IntEmbedding::new(d.units + 2, d.config.embedding, table)?;
     let mut joint = r.h;
     joint.widen(memory_range);
     let h = AffineQuant::int8_from_range(joint.min, joint.max);
@@ -224,19 +220,14 @@ fn integer_decoder(
     )?;
     attention.context_multiplier = quantize_multiplier(Q15 * memory.scale / h.scale)?;
     attention.context_zero_point = h.zero_point;
-    let output = convert_output(
-        &d.output.weight.value,
-        &d.output.bias.value,
-        DECODER_CLASSES,
-        h,
-    )?;
+    let output = convert_output(&d.output.weight.value, &d.output.bias.value, d.units + 1, h)?;
     Ok(IntAttentionDecoder {
         embedding,
         cell,
         attention,
         output,
-        start: SOS,
-        end: EOS,
+        start: sos(d.units),
+        end: eos(d.units),
     })
 }
 
@@ -312,19 +303,23 @@ mod tests {
                     ctc_weight: 0.5,
                 }),
                 conv_channels: if layer_norm { 3 } else { 0 },
+                units: 10,
             };
             let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
             let data: Vec<Vec<f32>> = (0..6).map(|s| features(s, 21, 8)).collect();
-            let digits: Vec<Vec<u8>> = (0..6u8).map(|s| vec![s, (s * 3) % 10, 7]).collect();
+            let digits: Vec<Vec<u32>> = (0..6u32).map(|s| vec![s, (s * 3) % 10, 7]).collect();
             let ranges = calibrate(&model, &data, &digits);
+            let units = crate::asr::data::fsdd::digit_units();
             let mel = MelConfig {
                 mels: 8,
                 ..MelConfig::default()
             };
-            let int = integer_model(&model, &mel, &ranges, &mut PwlFitter::new(32)).unwrap();
+            let int =
+                integer_model(&model, &mel, &units, &ranges, &mut PwlFitter::new(32)).unwrap();
             assert!(integer_model(
                 &model,
                 &MelConfig::default(),
+                &units,
                 &ranges,
                 &mut PwlFitter::new(32)
             )
@@ -344,7 +339,7 @@ mod tests {
                 let unit = logit_scale(id.output.logit_scale);
                 for (f, d) in data.iter().zip(&digits) {
                     let (_, cache) = model.forward(f);
-                    let inputs = decoder_inputs(d);
+                    let inputs = decoder_inputs(d, 10);
                     let (float, _) = fd.forward(model.encoder_output(&cache), &inputs);
                     let isa = Isa::detect();
                     let encoded = int.encode(isa, &quantize_features(&int, f)).unwrap();

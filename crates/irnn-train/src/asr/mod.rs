@@ -28,5 +28,6 @@ pub mod export;
 pub mod model;
 pub mod qat;
 pub mod train;
+pub mod units;
 
-pub use model::{stack_frames, AsrConfig, AsrModel, DIGIT_CLASSES};
+pub use model::{stack_frames, AsrConfig, AsrModel};

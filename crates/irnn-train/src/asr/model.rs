@@ -1,7 +1,7 @@
 //! The CTC acoustic model: `stack` consecutive feature frames concatenated
 //! (and the frame rate divided by `stack`), `layers` bidirectional LSTM
 //! layers (forward and backward outputs concatenated), a linear layer to
-//! 11 classes (blank + the digits 0–9), CTC loss.
+//! the CTC classes (blank + the units, [`super::units`]), CTC loss.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -14,9 +14,6 @@ use crate::nn::linear::Linear;
 use crate::nn::lstm::{Lstm, LstmCache};
 use crate::nn::{Param, Real};
 use irnn_runtime::speech::max_labels;
-
-/// Blank + ten digits; class `d + 1` is digit `d`.
-pub const DIGIT_CLASSES: usize = 11;
 
 /// The model's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -39,6 +36,10 @@ pub struct AsrConfig {
     /// straight to frame stacking).
     #[serde(default)]
     pub conv_channels: usize,
+    /// Output units (CTC classes: one more, the blank). Absent (0) in
+    /// checkpoints written before units were stored; their reader fills it.
+    #[serde(default)]
+    pub units: usize,
 }
 
 impl AsrConfig {
@@ -56,9 +57,10 @@ impl AsrConfig {
         }
         if let Some(d) = &self.decoder {
             let (dh, da, de) = (d.hidden as u64, d.attention as u64, d.embedding as u64);
-            params += 4 * dh * (de + dh) + da * (input + dh + 1) + (dh + input) * 16;
+            params +=
+                4 * dh * (de + dh) + da * (input + dh + 1) + (dh + input) * (self.units as u64 + 2);
         }
-        params += input * 16;
+        params += input * (self.units as u64 + 1);
         let steps = (frames / self.stack.max(1)) as u64 + 1;
         let activations = steps * (self.layers as u64 * h * 24 + (self.frame_dim() * 4) as u64);
         4 * (copies as u64 + 1) * (4 * params + activations)
@@ -144,12 +146,12 @@ impl<T: Real> AsrModel<T> {
             }
             layers.push(BiLstm { forward, backward });
         }
-        let output = Linear::new("output", 2 * config.hidden, DIGIT_CLASSES, rng);
+        let output = Linear::new("output", 2 * config.hidden, config.units + 1, rng);
         let conv = (config.conv_channels > 0)
             .then(|| MelConv::new("conv", config.features, config.conv_channels, rng));
         let decoder = config
             .decoder
-            .map(|d| AttentionDecoder::new(d, 2 * config.hidden, rng));
+            .map(|d| AttentionDecoder::new(d, 2 * config.hidden, config.units, rng));
         Self {
             output,
             layers,
@@ -202,7 +204,7 @@ impl<T: Real> AsrModel<T> {
         }
     }
 
-    /// Class scores (`steps × 11`, before softmax) of one utterance's
+    /// Class scores (`steps × (units + 1)`, before softmax) of one utterance's
     /// features (`frames × features`), and the cache for
     /// [`backward`](Self::backward).
     pub fn forward(&self, features: &[T]) -> (Vec<T>, AsrCache<T>) {
@@ -347,25 +349,30 @@ impl<T: Real> AsrModel<T> {
         }
     }
 
-    /// CTC loss of one utterance (`digits` in 0..=9) with gradients
+    /// CTC classes: the blank and every unit.
+    pub fn classes(&self) -> usize {
+        self.config.units + 1
+    }
+
+    /// CTC loss of one utterance (`targets`: unit ids) with gradients
     /// accumulated; `None` (and no gradient) if the utterance is too short
-    /// for its digits.
-    pub fn train_utterance(&mut self, features: &[T], digits: &[u8]) -> Option<f64> {
-        self.train_utterance_with_dropout(features, digits, 0.0, None)
+    /// for its units.
+    pub fn train_utterance(&mut self, features: &[T], targets: &[u32]) -> Option<f64> {
+        self.train_utterance_with_dropout(features, targets, 0.0, None)
     }
 
     /// [`train_utterance`](Self::train_utterance) with dropout `p`.
     pub fn train_utterance_with_dropout(
         &mut self,
         features: &[T],
-        digits: &[u8],
+        targets: &[u32],
         p: f64,
         rng: Option<&mut dyn rand::RngCore>,
     ) -> Option<f64> {
         let (scores, cache) = self.forward_with_dropout(features, p, rng);
         let s64: Vec<f64> = scores.iter().map(|v| v.to_f64().unwrap_or(0.0)).collect();
-        let target: Vec<usize> = digits.iter().map(|&d| d as usize + 1).collect();
-        let (loss, grad) = ctc_loss(&s64, DIGIT_CLASSES, &target)?;
+        let target: Vec<usize> = targets.iter().map(|&d| d as usize + 1).collect();
+        let (loss, grad) = ctc_loss(&s64, self.classes(), &target)?;
         let Some(decoder) = &mut self.decoder else {
             let grad: Vec<T> = grad.iter().map(|&g| T::of(g)).collect();
             self.backward(&cache, &grad);
@@ -374,7 +381,7 @@ impl<T: Real> AsrModel<T> {
         // Joint loss: λ·CTC + (1 − λ)·attention cross-entropy.
         let lambda = decoder.config.ctc_weight;
         let memory = &cache.top;
-        let (ce, d_logits, dc) = decoder.loss(memory, digits);
+        let (ce, d_logits, dc) = decoder.loss(memory, targets);
         let d_logits: Vec<T> = d_logits.iter().map(|&g| g * T::of(1.0 - lambda)).collect();
         let d_memory = decoder.backward(&dc, memory, &d_logits);
         let grad: Vec<T> = grad.iter().map(|&g| T::of(g * lambda)).collect();
@@ -382,20 +389,21 @@ impl<T: Real> AsrModel<T> {
         Some(lambda * loss + (1.0 - lambda) * ce)
     }
 
-    /// Greedy transcript from the attention decoder (`None` without one).
-    pub fn transcribe_attention(&self, features: &[T]) -> Option<Vec<u8>> {
+    /// Greedy transcript (unit ids) from the attention decoder (`None`
+    /// without one).
+    pub fn transcribe_attention(&self, features: &[T]) -> Option<Vec<u32>> {
         let decoder = self.decoder.as_ref()?;
         let (_, cache) = self.forward(features);
         Some(decoder.greedy(&cache.top, max_labels(cache.steps)))
     }
 
-    /// Greedy transcript of one utterance: the digits.
-    pub fn transcribe(&self, features: &[T]) -> Vec<u8> {
+    /// Greedy transcript of one utterance: its unit ids.
+    pub fn transcribe(&self, features: &[T]) -> Vec<u32> {
         let (scores, _) = self.forward(features);
         let s64: Vec<f64> = scores.iter().map(|v| v.to_f64().unwrap_or(0.0)).collect();
-        crate::nn::ctc::greedy_decode(&s64, DIGIT_CLASSES)
+        crate::nn::ctc::greedy_decode(&s64, self.classes())
             .into_iter()
-            .map(|k| (k - 1) as u8)
+            .map(|k| (k - 1) as u32)
             .collect()
     }
 }
@@ -423,13 +431,14 @@ mod tests {
                 layer_norm,
                 decoder,
                 conv_channels: if layer_norm { 2 } else { 0 },
+                units: 10,
             };
             let mut rng = TrainRng::seed(5);
             let mut model = AsrModel::<f64>::new(config, &mut rng);
             let features: Vec<f64> = (0..9 * 3)
                 .map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0)
                 .collect();
-            let digits = [3u8, 3];
+            let digits = [3u32, 3];
             // With LayerNorm, also dropout (the same masks for every
             // evaluation: a fixed generator state).
             let p = if layer_norm { 0.3 } else { 0.0 };
@@ -442,7 +451,7 @@ mod tests {
             let loss = |m: &mut AsrModel<f64>| {
                 let (scores, cache) =
                     m.forward_with_dropout(&features, p, Some(&mut masks.clone()));
-                let ctc = ctc_loss(&scores, DIGIT_CLASSES, &[4, 4]).unwrap().0;
+                let ctc = ctc_loss(&scores, m.classes(), &[4, 4]).unwrap().0;
                 match &m.decoder {
                     Some(d) => {
                         let lambda = d.config.ctc_weight;
@@ -478,6 +487,7 @@ mod tests {
                 layer_norm: false,
                 decoder: None,
                 conv_channels: 0,
+                units: 10,
             },
             &mut TrainRng::seed(1),
         );

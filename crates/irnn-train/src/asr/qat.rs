@@ -24,16 +24,16 @@ use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 use rand::seq::SliceRandom;
 
-use super::attention::{decoder_inputs, decoder_targets, DECODER_CLASSES};
+use super::attention::{decoder_inputs, decoder_targets};
 use super::calibrate::AsrRanges;
-use super::data::fsdd::DigitsError;
-use super::data::{featurize, DigitSets, Speakers};
+use super::data::{featurize, Corpus, CorpusError, DigitSets};
 use super::eval::Transcripts;
 use super::export::{integer_model, quantize_features};
-use super::model::{AsrModel, DIGIT_CLASSES};
+use super::model::AsrModel;
 use super::train::{
     augmented, minibatch_update, over_minibatches, AsrData, SeededMasks, SpecAugment,
 };
+use super::units::Units;
 use crate::audio::{LogMel, MelConfig};
 use crate::nn::ctc::{ctc_loss, log_softmax};
 use crate::nn::optim::cosine_lr;
@@ -59,20 +59,20 @@ fn cross_entropy(logits: &[f64], classes: usize, targets: &[u32]) -> (f64, Vec<f
 /// The integer model's loss of one utterance — CTC, and with an attention
 /// decoder `λ·CTC + (1 − λ)·cross-entropy` of its teacher-forced scores —
 /// with the gradient of the float network (straight-through) accumulated
-/// into `model`; `None` if the utterance is too short for its digits.
+/// into `model`; `None` if the utterance is too short for its units.
 pub fn qat_utterance(
     model: &mut AsrModel<f32>,
     int: &IntSpeechModel,
     features: &[f32],
-    digits: &[u8],
+    targets: &[u32],
 ) -> Option<f64> {
     let isa = Isa::detect();
     let encoded = int.encode(isa, &quantize_features(int, features)).ok()?;
     let logits = int.ctc_logits(isa, &encoded).ok()?;
     let unit = logit_scale(int.output.logit_scale);
     let scores: Vec<f64> = logits.iter().map(|&l| l as f64 * unit).collect();
-    let target: Vec<usize> = digits.iter().map(|&d| d as usize + 1).collect();
-    let (ctc, grad) = ctc_loss(&scores, DIGIT_CLASSES, &target)?;
+    let target: Vec<usize> = targets.iter().map(|&d| d as usize + 1).collect();
+    let (ctc, grad) = ctc_loss(&scores, model.classes(), &target)?;
     let (_, cache) = model.forward(features);
     let float_memory = model.encoder_output(&cache).to_vec();
     let (Some(int_decoder), Some(decoder)) = (&int.decoder, &mut model.decoder) else {
@@ -81,12 +81,13 @@ pub fn qat_utterance(
         return Some(ctc);
     };
     let lambda = decoder.config.ctc_weight;
-    let inputs = decoder_inputs(digits);
+    let units = model.config.units;
+    let inputs = decoder_inputs(targets, units);
     let memory = int_decoder.prepare(isa, &encoded).ok()?;
     let forced = int_decoder.run_forced(isa, &memory, &inputs).ok()?;
     let unit = logit_scale(int_decoder.output.logit_scale);
     let forced: Vec<f64> = forced.iter().map(|&l| l as f64 * unit).collect();
-    let (ce, d_logits) = cross_entropy(&forced, DECODER_CLASSES, &decoder_targets(digits));
+    let (ce, d_logits) = cross_entropy(&forced, units + 1, &decoder_targets(targets, units));
     let (_, dc) = decoder.forward(&float_memory, &inputs);
     let d_logits: Vec<f32> = d_logits
         .iter()
@@ -105,6 +106,7 @@ pub fn qat_utterance(
 pub fn qat_epoch(
     model: &mut AsrModel<f32>,
     mel: &MelConfig,
+    units: &Units,
     ranges: &AsrRanges,
     pwl: &mut PwlFitter,
     data: &AsrData,
@@ -118,14 +120,14 @@ pub fn qat_epoch(
 ) -> Result<f64, ExportError> {
     let dim = model.config.features;
     over_minibatches(order, batch, on_batch, |chunk| {
-        let int = integer_model(model, mel, ranges, pwl)?;
+        let int = integer_model(model, mel, units, ranges, pwl)?;
         Ok(minibatch_update(
             model,
             chunk,
             optimizer,
             lr,
             clip,
-            |m, i| qat_utterance(m, &int, &augmented(data, i, dim, augment), &data.digits[i]),
+            |m, i| qat_utterance(m, &int, &augmented(data, i, dim, augment), &data.targets[i]),
         ))
     })
 }
@@ -169,7 +171,7 @@ pub struct QatEpochReport {
 pub enum AsrQatError {
     /// Building utterances failed.
     #[error(transparent)]
-    Data(#[from] DigitsError),
+    Data(#[from] CorpusError),
     /// The model could not be exported.
     #[error(transparent)]
     Export(#[from] ExportError),
@@ -182,16 +184,17 @@ pub enum AsrQatError {
 }
 
 /// QAT of `model` under the fixed `ranges` for the settings' epochs:
-/// `train` holds the first epoch's features (rebuilt from `speakers` each
+/// `train` holds the first epoch's features (rebuilt from `corpus` each
 /// epoch with fresh utterances), `valid` is scored by the integer model
 /// after each epoch and reported to `observer`.
 #[allow(clippy::too_many_arguments)]
 pub fn train_qat(
     model: &mut AsrModel<f32>,
     mel: &MelConfig,
+    units: &Units,
     ranges: &AsrRanges,
     pwl: &mut PwlFitter,
-    speakers: &Speakers,
+    corpus: &Corpus,
     mut train: AsrData,
     valid: &AsrData,
     s: &AsrQatSettings,
@@ -203,7 +206,7 @@ pub fn train_qat(
     let mut rng = TrainRng::seed(s.sets.seed);
     for epoch in 1..=s.epochs {
         if s.fresh_utterances && epoch > 1 {
-            train = featurize(&speakers.train_for_epoch(&s.sets, epoch)?, &front);
+            train = featurize(&corpus.train_for_epoch(epoch)?, &front, units)?;
         }
         order.shuffle(&mut rng);
         let lr = cosine_lr(s.lr, 0.0, epoch - 1, s.epochs);
@@ -212,6 +215,7 @@ pub fn train_qat(
         let train_loss = qat_epoch(
             model,
             mel,
+            units,
             ranges,
             pwl,
             &train,
@@ -224,7 +228,7 @@ pub fn train_qat(
             |b, l| observer.update_done(b, (b * s.batch).min(order.len()), l, lr),
         )?;
         crate::train::check_finite(train_loss, epoch, order.len().div_ceil(s.batch))?;
-        let int = integer_model(model, mel, ranges, pwl)?;
+        let int = integer_model(model, mel, units, ranges, pwl)?;
         let valid = Transcripts::integer(&int, valid)?;
         observer.epoch_end(&QatEpochReport {
             epoch,
@@ -247,8 +251,8 @@ mod tests {
     /// Two "words": a rising and a falling ramp over 4 features.
     fn data() -> AsrData {
         let mut features = Vec::new();
-        let mut digits = Vec::new();
-        for k in 0..8u8 {
+        let mut targets = Vec::new();
+        for k in 0..8u32 {
             let d = k % 2;
             let f: Vec<f32> = (0..12 * 4)
                 .map(|i| {
@@ -258,9 +262,9 @@ mod tests {
                 })
                 .collect();
             features.push(f);
-            digits.push(vec![d]);
+            targets.push(vec![d]);
         }
-        AsrData { features, digits }
+        AsrData { features, targets }
     }
 
     #[test]
@@ -278,6 +282,7 @@ mod tests {
                 ctc_weight: 0.5,
             }),
             conv_channels: 0,
+            units: 10,
         };
         let mel = MelConfig {
             mels: 4,
@@ -285,7 +290,8 @@ mod tests {
         };
         let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(2));
         let data = data();
-        let ranges = calibrate(&model, &data.features, &data.digits);
+        let ranges = calibrate(&model, &data.features, &data.targets);
+        let units = crate::asr::data::fsdd::digit_units();
         let mut pwl = PwlFitter::new(16);
         let order: Vec<usize> = (0..data.features.len()).collect();
         let mut opt = Optimizer::default();
@@ -294,6 +300,7 @@ mod tests {
             let loss = qat_epoch(
                 &mut model,
                 &mel,
+                &units,
                 &ranges,
                 &mut pwl,
                 &data,

@@ -1,4 +1,4 @@
-//! Training and scoring the CTC acoustic model on connected digits: the
+//! Training and scoring the CTC acoustic model on any corpus: the
 //! minibatch update (utterances in parallel, gradients summed), the epoch,
 //! and the whole recipe (per-epoch rebuilt and perturbed training sets,
 //! cosine schedule, weight averaging) that `irnn train asr` runs.
@@ -11,14 +11,14 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use super::checkpoint;
-use super::data::fsdd::{DigitsError, Utterance};
-use super::data::{DigitSets, Speakers};
+use super::data::{Corpus, CorpusError, DigitSets, Split, Utterance};
+use super::eval::ErrorCounts;
 use super::model::AsrModel;
+use super::units::Units;
 pub use crate::asr::data::{featurize, featurize_each, AsrData};
 use crate::audio::perturb::Perturbation;
 use crate::audio::{LogMel, MelConfig};
 use crate::checkpoint::CheckpointError;
-use crate::nn::ctc::edit_distance;
 use crate::nn::optim::cosine_lr;
 use crate::nn::optim::{clip_grad_norm, Optimizer, OptimizerKind};
 use crate::nn::rng::TrainRng;
@@ -177,7 +177,7 @@ pub fn train_epoch(
                     );
                     m.train_utterance_with_dropout(
                         &features,
-                        &data.digits[i],
+                        &data.targets[i],
                         dropout.p,
                         Some(&mut rng),
                     )
@@ -209,32 +209,38 @@ pub fn over_minibatches<E>(
     Ok(total / count.max(1) as f64)
 }
 
-/// Word (digit) error rate of greedy transcripts, in percent, and the
-/// number of reference digits.
-pub fn word_error_rate(model: &AsrModel<f32>, data: &AsrData) -> (f64, usize) {
-    let (errors, words) = data
-        .features
-        .par_iter()
-        .zip(&data.digits)
-        .map(|(f, d)| (edit_distance(&model.transcribe(f), d), d.len()))
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    (100.0 * errors as f64 / words.max(1) as f64, words)
+/// Word error rate of greedy transcripts, in percent, and the number of
+/// reference words.
+pub fn word_error_rate(model: &AsrModel<f32>, data: &AsrData, units: &Units) -> (f64, usize) {
+    let e = error_counts(data, units, |f| model.transcribe(f));
+    (e.wer(), e.words)
 }
 
 /// Word error rate of the attention decoder's greedy transcripts (`None`
 /// for a model without one).
-pub fn attention_word_error_rate(model: &AsrModel<f32>, data: &AsrData) -> Option<(f64, usize)> {
+pub fn attention_word_error_rate(
+    model: &AsrModel<f32>,
+    data: &AsrData,
+    units: &Units,
+) -> Option<(f64, usize)> {
     model.decoder.as_ref()?;
-    let (errors, words) = data
-        .features
+    let e = error_counts(data, units, |f| {
+        model.transcribe_attention(f).unwrap_or_default()
+    });
+    Some((e.wer(), e.words))
+}
+
+/// Errors of `transcribe` over `data` (in parallel).
+fn error_counts(
+    data: &AsrData,
+    units: &Units,
+    transcribe: impl Fn(&[f32]) -> Vec<u32> + Sync,
+) -> ErrorCounts {
+    data.features
         .par_iter()
-        .zip(&data.digits)
-        .map(|(f, d)| {
-            let t = model.transcribe_attention(f).unwrap_or_default();
-            (edit_distance(&t, d), d.len())
-        })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    Some((100.0 * errors as f64 / words.max(1) as f64, words))
+        .zip(&data.targets)
+        .map(|(f, r)| ErrorCounts::of(units, &transcribe(f), r))
+        .reduce(ErrorCounts::default, |a, b| a + b)
 }
 
 /// A speech training run's settings, besides the model's shape.
@@ -312,7 +318,7 @@ pub struct EpochReport {
 pub enum AsrTrainError {
     /// Building utterances failed.
     #[error(transparent)]
-    Data(#[from] DigitsError),
+    Data(#[from] CorpusError),
     /// Saving a checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -324,7 +330,9 @@ pub enum AsrTrainError {
 /// The utterances of a training run: the training set (rebuilt every epoch
 /// when utterances are fresh or perturbed), validation and test features.
 pub struct TrainData<'a> {
-    speakers: &'a Speakers,
+    corpus: &'a Corpus,
+    /// The units transcripts are written in.
+    pub units: Units,
     settings: AsrTrainSettings,
     front: LogMel,
     /// The VTLP front ends: factors 1 − W … 1 + W in 21 steps (none: `front`).
@@ -339,12 +347,14 @@ pub struct TrainData<'a> {
 }
 
 impl<'a> TrainData<'a> {
-    /// Builds and featurizes the sets of `settings` from `speakers`.
+    /// Builds and featurizes the sets of `corpus` (the test set only if
+    /// it has one) in `units`.
     pub fn new(
-        speakers: &'a Speakers,
+        corpus: &'a Corpus,
+        units: Units,
         mel: MelConfig,
         settings: &AsrTrainSettings,
-    ) -> Result<Self, DigitsError> {
+    ) -> Result<Self, CorpusError> {
         let front = LogMel::new(mel);
         let warped: Vec<LogMel> = if settings.vtlp > 0.0 {
             (0..=20)
@@ -356,10 +366,16 @@ impl<'a> TrainData<'a> {
         } else {
             Vec::new()
         };
-        let base = speakers.train(&settings.sets)?;
-        let (valid, test) = speakers.valid_and_test(&settings.sets, &front)?;
+        let base = corpus.utterances(Split::Train)?;
+        let valid = featurize(&corpus.utterances(Split::Valid)?, &front, &units)?;
+        let test = if corpus.has(Split::Test) {
+            featurize(&corpus.utterances(Split::Test)?, &front, &units)?
+        } else {
+            AsrData::default()
+        };
         let mut data = Self {
-            speakers,
+            corpus,
+            units,
             settings: settings.clone(),
             front,
             warped,
@@ -371,7 +387,7 @@ impl<'a> TrainData<'a> {
         data.train = if data.perturbed() {
             data.rebuilt(1)?
         } else {
-            featurize(&data.base, &data.front)
+            featurize(&data.base, &data.front, &data.units)?
         };
         Ok(data)
     }
@@ -383,10 +399,10 @@ impl<'a> TrainData<'a> {
     /// The training set of `epoch`: new digit strings from the same
     /// recordings (fresh utterances), a new speed, level, noise or warp per
     /// utterance (perturbation), all from seeded generators.
-    fn rebuilt(&self, epoch: u64) -> Result<AsrData, DigitsError> {
+    fn rebuilt(&self, epoch: u64) -> Result<AsrData, CorpusError> {
         let s = &self.settings;
-        let utts = if s.fresh_utterances {
-            self.speakers.train_for_epoch(&s.sets, epoch as usize)?
+        let utts: Vec<Utterance> = if s.fresh_utterances {
+            self.corpus.train_for_epoch(epoch as usize)?
         } else {
             self.base.clone()
         };
@@ -400,9 +416,11 @@ impl<'a> TrainData<'a> {
                 u
             })
             .collect();
-        Ok(featurize_each(&utts, |i| {
-            warp[i].map_or(&self.front, |k| &self.warped[k])
-        }))
+        featurize_each(
+            &utts,
+            |i| warp[i].map_or(&self.front, |k| &self.warped[k]),
+            &self.units,
+        )
     }
 }
 
@@ -478,14 +496,15 @@ pub fn train(
             lr,
             seconds,
             train_loss,
-            valid_wer: word_error_rate(model, &data.valid).0,
-            valid_attention_wer: attention_word_error_rate(model, &data.valid).map(|(w, _)| w),
+            valid_wer: word_error_rate(model, &data.valid, &data.units).0,
+            valid_attention_wer: attention_word_error_rate(model, &data.valid, &data.units)
+                .map(|(w, _)| w),
         });
         if s.average_last > 1 && epoch + s.average_last > s.epochs {
             add_weights(&mut run.weight_sum, model);
         }
         run.progress.epochs_done = epoch;
-        checkpoint::save_run(out, model, mel, &run)?;
+        checkpoint::save_run(out, model, mel, &data.units, &run)?;
     }
     *rng = run.progress.rng.clone();
     if s.average_last <= 1 || last < s.epochs {
@@ -498,8 +517,8 @@ pub fn train(
         }
     }
     *model = averaged;
-    checkpoint::save_run(out, model, mel, &run)?;
-    Ok(Some(word_error_rate(model, &data.valid).0))
+    checkpoint::save_run(out, model, mel, &data.units, &run)?;
+    Ok(Some(word_error_rate(model, &data.valid, &data.units).0))
 }
 
 /// Adds `model`'s weights to `sum` (one vector per parameter, created on

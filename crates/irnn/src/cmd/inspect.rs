@@ -1,5 +1,6 @@
 //! `irnn inspect`: an `.irnn` model's layers, quantization parameters, PWL
-//! tables and sizes; a language-model checkpoint's architecture and tensors.
+//! tables and sizes; a checkpoint's architecture (and a language model's
+//! tensors).
 
 use std::path::PathBuf;
 
@@ -23,11 +24,6 @@ pub fn run(a: Inspect) -> Result<()> {
         FileKind::SpeechModel => asr::inspect::run(&file),
         FileKind::LmCheckpoint => lm::inspect::checkpoint(&file),
         FileKind::LanguageModel => lm::inspect::run(&file),
-        // Speech checkpoints are listed by `irnn eval` and `convert`.
-        FileKind::AsrCheckpoint => anyhow::bail!(
-            "{} is a float acoustic-model checkpoint; `irnn inspect` lists integer models \
-             (.irnn) and language-model checkpoints",
-            a.model.display()
-        ),
+        FileKind::AsrCheckpoint => asr::inspect::checkpoint(&file),
     }
 }

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 
+use super::Utterance;
+use crate::asr::units::{TextNormalization, UnitKind, Units};
 use crate::audio::wav::{read_wav, AudioError};
 
 /// Errors building a digit corpus.
@@ -126,15 +128,25 @@ impl SpeakerSplit {
     }
 }
 
-/// A connected-digit utterance.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Utterance {
-    /// Mono samples at the recordings' rate, in [−1, 1).
-    pub samples: Vec<f32>,
-    /// The digits spoken, in order.
-    pub digits: Vec<u8>,
-    /// Who spoke them.
-    pub speaker: String,
+/// The units of a digit model: the words "0" to "9" (unit `d` is digit
+/// `d`), spelled "zero" to "nine" for the character error rate. Checkpoints
+/// written before units were stored are digit models and read as these.
+pub fn digit_units() -> Units {
+    const SPOKEN: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    Units {
+        kind: UnitKind::Word,
+        labels: (0..10).map(|d| d.to_string()).collect(),
+        normalization: TextNormalization::default(),
+        spellings: Some(SPOKEN.map(String::from).to_vec()),
+    }
+}
+
+/// The transcript of a digit string: its digits, space-separated.
+pub fn digit_text(digits: &[u8]) -> String {
+    let words: Vec<String> = digits.iter().map(|d| d.to_string()).collect();
+    words.join(" ")
 }
 
 /// How utterances are put together.
@@ -219,8 +231,9 @@ pub fn connected_digits(
             gap(&mut rng, &mut samples);
         }
         out.push(Utterance {
+            id: format!("{speaker}#{}", out.len()),
             samples,
-            digits,
+            text: digit_text(&digits),
             speaker: speaker.clone(),
         });
     }
@@ -276,12 +289,13 @@ mod tests {
         );
         for u in &a {
             assert!(split.train.contains(&u.speaker));
-            assert!((1..=7).contains(&u.digits.len()));
+            let digits = digit_units().encode(&u.text).unwrap();
+            assert!((1..=7).contains(&digits.len()));
             // Speech samples: the digits' recordings (100 + 100·d each).
             let voiced = u.samples.iter().filter(|&&s| s != 0.0).count();
-            let expected: usize = u.digits.iter().map(|&d| 100 + 100 * d as usize).sum();
+            let expected: usize = digits.iter().map(|&d| 100 + 100 * d as usize).sum();
             // Every 20th sample of a recording is 0 (i % 20 == 0).
-            assert_eq!(voiced, expected - expected / 20, "{:?}", u.digits);
+            assert_eq!(voiced, expected - expected / 20, "{}", u.text);
         }
         let test = connected_digits(&recs, std::slice::from_ref(&split.test), 5, 1, &join).unwrap();
         assert!(test.iter().all(|u| u.speaker == "dee"));

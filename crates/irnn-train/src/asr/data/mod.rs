@@ -4,39 +4,116 @@
 //!   (one speaker per utterance, speakers split into train / validation /
 //!   test).
 //! * [`manifest`] — Kaldi / ESPnet data directories and NeMo manifests read
-//!   into one list of utterances (not yet wired into training).
+//!   into one list of utterances.
 //!
-//! [`Speakers`] and [`DigitSets`] hold the rules every command shares (the
-//! split, the seeds of each set, the per-epoch seeds), so `irnn train asr`,
-//! `qat`, `convert`, `eval` and the tests build the same utterances from the
-//! same folder and seed.
+//! [`Corpus`] is either, behind one interface: the training, validation and
+//! test [`Utterance`]s, and the units of its transcripts. [`Speakers`] and
+//! [`DigitSets`] hold the digit source's rules (the split, the seeds of each
+//! set, the per-epoch seeds), so `irnn train asr`, `qat`, `convert`, `eval`
+//! and the tests build the same utterances from the same folder and seed.
 
 pub mod fsdd;
 pub mod manifest;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use self::fsdd::{
-    connected_digits, list_recordings, DigitsError, JoinConfig, Recording, SpeakerSplit, Utterance,
+    connected_digits, list_recordings, DigitsError, JoinConfig, Recording, SpeakerSplit,
 };
+use self::manifest::{read_corpus, ManifestEntry, ManifestError};
 use crate::asr::train::{SeededMasks, SpecAugment};
+use crate::asr::units::{TextNormalization, UnitError, UnitKind, Units};
+use crate::audio::wav::{read_wav, AudioError};
 use crate::audio::{normalize, LogMel, MelConfig};
+
+/// One utterance: its audio and what is said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Utterance {
+    /// Where it comes from, for errors (a corpus id, or the speaker and
+    /// number of a joined digit string).
+    pub id: String,
+    /// Mono samples at the front end's rate, in [−1, 1).
+    pub samples: Vec<f32>,
+    /// The transcript, as written.
+    pub text: String,
+    /// Who speaks, when known (empty otherwise).
+    pub speaker: String,
+}
 
 /// Features and transcripts.
 #[derive(Debug, Clone, Default)]
 pub struct AsrData {
     /// Per utterance: `frames × mels`, normalised.
     pub features: Vec<Vec<f32>>,
-    /// Per utterance: the digits.
-    pub digits: Vec<Vec<u8>>,
+    /// Per utterance: the transcript's unit ids.
+    pub targets: Vec<Vec<u32>>,
+}
+
+/// Why a set of utterances could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// The digit folder.
+    #[error(transparent)]
+    Digits(#[from] DigitsError),
+    /// A manifest or data directory.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// An utterance's audio.
+    #[error("utterance {id:?}: {source}")]
+    Audio {
+        /// The utterance.
+        id: String,
+        /// Why.
+        source: AudioError,
+    },
+    /// An utterance's offset and duration do not fit its audio.
+    #[error("utterance {id:?}: {why}")]
+    Segment {
+        /// The utterance.
+        id: String,
+        /// How.
+        why: String,
+    },
+    /// A transcript the units cannot write.
+    #[error("utterance {id:?}: {source}")]
+    Units {
+        /// The utterance.
+        id: String,
+        /// Why.
+        source: UnitError,
+    },
+    /// The training transcripts give no units.
+    #[error(transparent)]
+    NoUnits(UnitError),
+    /// A set the command needs was not given.
+    #[error("no {0} set: give it with --{0} MANIFEST")]
+    Missing(&'static str),
+}
+
+/// The transcripts of `utterances` in `units` (an error names the first
+/// utterance they cannot write).
+pub fn targets(utterances: &[Utterance], units: &Units) -> Result<Vec<Vec<u32>>, CorpusError> {
+    utterances
+        .iter()
+        .map(|u| {
+            units.encode(&u.text).map_err(|source| CorpusError::Units {
+                id: u.id.clone(),
+                source,
+            })
+        })
+        .collect()
 }
 
 /// Log-mel features of every utterance (in parallel), normalised per
-/// utterance.
-pub fn featurize(utterances: &[Utterance], mel: &LogMel) -> AsrData {
-    featurize_each(utterances, |_| mel)
+/// utterance, and its transcript in `units`.
+pub fn featurize(
+    utterances: &[Utterance],
+    mel: &LogMel,
+    units: &Units,
+) -> Result<AsrData, CorpusError> {
+    featurize_each(utterances, |_| mel, units)
 }
 
 /// [`featurize`] with a front end per utterance (`front(i)` for utterance
@@ -44,7 +121,9 @@ pub fn featurize(utterances: &[Utterance], mel: &LogMel) -> AsrData {
 pub fn featurize_each<'a>(
     utterances: &[Utterance],
     front: impl Fn(usize) -> &'a LogMel + Sync,
-) -> AsrData {
+    units: &Units,
+) -> Result<AsrData, CorpusError> {
+    let targets = targets(utterances, units)?;
     let features = utterances
         .par_iter()
         .enumerate()
@@ -55,10 +134,194 @@ pub fn featurize_each<'a>(
             f
         })
         .collect();
-    AsrData {
-        features,
-        digits: utterances.iter().map(|u| u.digits.clone()).collect(),
+    Ok(AsrData { features, targets })
+}
+
+/// Where the utterances of a run come from.
+pub enum Corpus {
+    /// Connected digits joined from a recordings folder.
+    Digits {
+        /// The folder, split by speaker.
+        speakers: Speakers,
+        /// How many utterances each set has, and their seed.
+        sets: DigitSets,
+    },
+    /// Manifests or data directories, one per set (any may be absent; a
+    /// command asks for the sets it needs).
+    Listed {
+        /// Per set: where it was read from and its entries.
+        sets: [Option<(PathBuf, Vec<ManifestEntry>)>; 3],
+        /// The front end's rate: audio is resampled to it.
+        rate: u32,
+    },
+}
+
+/// The three sets of a corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Training.
+    Train,
+    /// Validation.
+    Valid,
+    /// Test.
+    Test,
+}
+
+impl Split {
+    /// Its option's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Valid => "valid",
+            Split::Test => "test",
+        }
     }
+}
+
+impl Corpus {
+    /// The manifests or data directories of each set (read and checked
+    /// now; audio is read when a set is asked for).
+    pub fn listed(
+        train: Option<&Path>,
+        valid: Option<&Path>,
+        test: Option<&Path>,
+        rate: u32,
+    ) -> Result<Self, CorpusError> {
+        let read = |p: Option<&Path>| -> Result<_, CorpusError> {
+            p.map(|p| Ok((p.to_path_buf(), read_corpus(p)?)))
+                .transpose()
+        };
+        Ok(Corpus::Listed {
+            sets: [read(train)?, read(valid)?, read(test)?],
+            rate,
+        })
+    }
+
+    /// The utterances of `split`.
+    pub fn utterances(&self, split: Split) -> Result<Vec<Utterance>, CorpusError> {
+        match self {
+            Corpus::Digits { speakers, sets } => Ok(match split {
+                Split::Train => speakers.train(sets)?,
+                Split::Valid => speakers.valid(sets)?,
+                Split::Test => speakers.test(sets)?,
+            }),
+            Corpus::Listed { sets, rate } => {
+                let (_, entries) = sets[split as usize]
+                    .as_ref()
+                    .ok_or(CorpusError::Missing(split.name()))?;
+                entries.par_iter().map(|e| load_entry(e, *rate)).collect()
+            }
+        }
+    }
+
+    /// Whether `split` was given (the digit source has every set).
+    pub fn has(&self, split: Split) -> bool {
+        match self {
+            Corpus::Digits { .. } => true,
+            Corpus::Listed { sets, .. } => sets[split as usize].is_some(),
+        }
+    }
+
+    /// The training utterances a run with fresh utterances draws for
+    /// `epoch` (new digit strings; a listed corpus has only its own).
+    pub fn train_for_epoch(&self, epoch: usize) -> Result<Vec<Utterance>, CorpusError> {
+        match self {
+            Corpus::Digits { speakers, sets } => Ok(speakers.train_for_epoch(sets, epoch)?),
+            Corpus::Listed { .. } => self.utterances(Split::Train),
+        }
+    }
+
+    /// The units of a new model: the digits for the digit source; for a
+    /// listed corpus those of its training transcripts, as `kind` and
+    /// `normalization` say.
+    pub fn units(
+        &self,
+        kind: UnitKind,
+        normalization: TextNormalization,
+    ) -> Result<Units, CorpusError> {
+        match self {
+            Corpus::Digits { .. } => Ok(fsdd::digit_units()),
+            Corpus::Listed { sets, .. } => {
+                let (_, entries) = sets[0].as_ref().ok_or(CorpusError::Missing("train"))?;
+                Units::from_texts(kind, normalization, entries.iter().map(|e| e.text.as_str()))
+                    .map_err(CorpusError::NoUnits)
+            }
+        }
+    }
+
+    /// One line for the user: what the sets are.
+    pub fn describe(&self) -> String {
+        match self {
+            Corpus::Digits { speakers, .. } => format!(
+                "{} recordings; train speakers {:?}, validation {}, test {}",
+                speakers.len(),
+                speakers.split.train,
+                speakers.split.valid,
+                speakers.split.test
+            ),
+            Corpus::Listed { sets, .. } => {
+                let parts: Vec<String> = [Split::Train, Split::Valid, Split::Test]
+                    .iter()
+                    .zip(sets)
+                    .filter_map(|(s, set)| {
+                        set.as_ref().map(|(p, e)| {
+                            format!("{} {} ({} utterances)", s.name(), p.display(), e.len())
+                        })
+                    })
+                    .collect();
+                parts.join(", ")
+            }
+        }
+    }
+
+    /// The test set's name in reports.
+    pub fn test_name(&self) -> String {
+        match self {
+            Corpus::Digits { speakers, .. } => format!("test speaker {}", speakers.split.test),
+            Corpus::Listed { sets, .. } => match &sets[2] {
+                Some((p, _)) => format!("test set {}", p.display()),
+                None => "test set".into(),
+            },
+        }
+    }
+}
+
+/// An entry's audio at `rate`, cut to its offset and duration.
+fn load_entry(e: &ManifestEntry, rate: u32) -> Result<Utterance, CorpusError> {
+    let mut samples = read_wav(&e.audio, rate).map_err(|source| CorpusError::Audio {
+        id: e.id.clone(),
+        source,
+    })?;
+    let seconds = |s: f64| (s * rate as f64).round() as usize;
+    let start = e.offset.map_or(0, seconds);
+    if start >= samples.len() && e.offset.is_some() {
+        return Err(CorpusError::Segment {
+            id: e.id.clone(),
+            why: format!(
+                "offset {} s is past the end of {} ({:.3} s)",
+                e.offset.unwrap_or(0.0),
+                e.audio.display(),
+                samples.len() as f64 / rate as f64
+            ),
+        });
+    }
+    let end = e
+        .duration
+        .map_or(samples.len(), |d| (start + seconds(d)).min(samples.len()));
+    samples.truncate(end);
+    samples.drain(..start);
+    if samples.is_empty() {
+        return Err(CorpusError::Segment {
+            id: e.id.clone(),
+            why: format!("its segment of {} holds no samples", e.audio.display()),
+        });
+    }
+    Ok(Utterance {
+        id: e.id.clone(),
+        samples,
+        text: e.text.clone(),
+        speaker: e.speaker.clone().unwrap_or_default(),
+    })
 }
 
 /// How many connected-digit utterances each set has, and their seed.
@@ -155,18 +418,6 @@ impl Speakers {
     ) -> Result<Vec<Utterance>, DigitsError> {
         let seed = sets.seed.wrapping_add(1000 * epoch as u64);
         self.build(&self.split.train, sets.train_utterances, seed)
-    }
-
-    /// Features of the validation and test utterances.
-    pub fn valid_and_test(
-        &self,
-        sets: &DigitSets,
-        front: &LogMel,
-    ) -> Result<(AsrData, AsrData), DigitsError> {
-        Ok((
-            featurize(&self.valid(sets)?, front),
-            featurize(&self.test(sets)?, front),
-        ))
     }
 
     /// `sets.valid_utterances` of the validation speaker.

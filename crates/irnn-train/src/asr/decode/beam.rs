@@ -23,14 +23,14 @@ struct Hypothesis {
     state: DecoderState,
 }
 
-/// The most probable transcript (digits) the beam finds, and its log
+/// The most probable transcript (unit ids) the beam finds, and its log
 /// probability; `None` for a model without a decoder.
 pub fn attention_beam_search(
     model: &IntSpeechModel,
     isa: Isa,
     features: &[f32],
     beam: usize,
-) -> Result<Option<(Vec<u8>, f64)>, irnn_runtime::Error> {
+) -> Result<Option<(Vec<u32>, f64)>, irnn_runtime::Error> {
     let Some(decoder) = &model.decoder else {
         return Ok(None);
     };
@@ -92,14 +92,13 @@ pub fn attention_beam_search(
             break;
         }
     }
-    let (labels, log_p) = finished.unwrap_or_default();
-    Ok(Some((labels.into_iter().map(|l| l as u8).collect(), log_p)))
+    Ok(Some(finished.unwrap_or_default()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asr::attention::{DecoderConfig, EOS, SOS};
+    use crate::asr::attention::{eos, sos, DecoderConfig};
     use crate::asr::calibrate::calibrate;
     use crate::asr::decode::integer_attention_transcribe;
     use crate::asr::export::integer_model;
@@ -109,19 +108,19 @@ mod tests {
     use crate::quant::pwl_fit::PwlFitter;
 
     /// log P(digits, end) under the integer decoder.
-    fn sequence_log_p(m: &IntSpeechModel, f: &[f32], digits: &[u8]) -> f64 {
+    fn sequence_log_p(m: &IntSpeechModel, f: &[f32], digits: &[u32]) -> f64 {
         let isa = Isa::detect();
         let d = m.decoder.as_ref().unwrap();
         let encoded = m.encode(isa, &quantize_features(m, f)).unwrap();
         let memory = d.prepare(isa, &encoded).unwrap();
-        let mut tokens = vec![SOS];
-        tokens.extend(digits.iter().map(|&x| x as u32));
+        let mut tokens = vec![sos(10)];
+        tokens.extend(digits);
         let logits = d.run_forced(isa, &memory, &tokens).unwrap();
         let unit = logit_scale(d.output.logit_scale);
         let scores: Vec<f64> = logits.iter().map(|&l| l as f64 * unit).collect();
         let lp = log_softmax(&scores, 11);
-        let mut targets: Vec<u32> = digits.iter().map(|&x| x as u32).collect();
-        targets.push(EOS);
+        let mut targets = digits.to_vec();
+        targets.push(eos(10));
         targets
             .iter()
             .enumerate()
@@ -144,6 +143,7 @@ mod tests {
                 ctc_weight: 0.5,
             }),
             conv_channels: 0,
+            units: 10,
         };
         let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(8));
         let mel = MelConfig {
@@ -157,9 +157,10 @@ mod tests {
                     .collect()
             })
             .collect();
-        let digits: Vec<Vec<u8>> = (0..5u8).map(|s| vec![s, 9 - s]).collect();
+        let digits: Vec<Vec<u32>> = (0..5u32).map(|s| vec![s, 9 - s]).collect();
         let ranges = calibrate(&model, &data, &digits);
-        let int = integer_model(&model, &mel, &ranges, &mut PwlFitter::new(16)).unwrap();
+        let units = crate::asr::data::fsdd::digit_units();
+        let int = integer_model(&model, &mel, &units, &ranges, &mut PwlFitter::new(16)).unwrap();
         let isa = Isa::detect();
         for f in &data {
             let greedy = integer_attention_transcribe(&int, isa, f).unwrap().unwrap();

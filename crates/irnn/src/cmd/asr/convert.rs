@@ -5,14 +5,14 @@ use anyhow::Result;
 use clap::Args;
 use irnn_runtime::format::write_speech_model;
 use irnn_train::asr::checkpoint;
-use irnn_train::asr::data::featurize;
+use irnn_train::asr::data::{featurize, Split};
 use irnn_train::asr::export::integer_model;
 use irnn_train::audio::LogMel;
 use irnn_train::checkpoint::atomic_write;
 use irnn_train::quant::pwl_fit::PwlFitter;
 
-use super::{calibrate_on, open_speakers};
-use crate::args::{Calibration, ConvertCommon, DigitSetArgs};
+use super::{calibrate_on, open_corpus};
+use crate::args::{Calibration, ConvertCommon, SpeechDataArgs};
 use crate::model_file::ModelFile;
 
 /// Options of `irnn convert` for speech models.
@@ -22,19 +22,38 @@ pub struct AsrConvertArgs {
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = 300)]
     pub calibration_utterances: usize,
     #[command(flatten)]
-    pub digits: DigitSetArgs,
+    pub sets: SpeechDataArgs,
 }
 
 /// `irnn convert` of an acoustic-model checkpoint.
 pub fn run(file: &ModelFile, c: &ConvertCommon, a: &AsrConvertArgs) -> Result<()> {
     let ck = file.asr_checkpoint()?;
     let saved = ck.quant.as_ref().map(|q| (&q.ranges, q.knots));
-    let Calibration { ranges, knots, how } = c.calibration(saved, "FOLDER", |data| {
-        let speakers = open_speakers(data, &ck.mel)?;
-        let train = featurize(&speakers.train(&a.digits.sets())?, &LogMel::new(ck.mel));
+    let calibrate = |data: Option<&str>| -> Result<_> {
+        let corpus = open_corpus(data, &a.sets, &ck.mel)?;
+        let train = featurize(
+            &corpus.utterances(Split::Train)?,
+            &LogMel::new(ck.mel),
+            &ck.units,
+        )?;
         Ok(calibrate_on(&ck.model, &train, a.calibration_utterances))
-    })?;
-    let int = integer_model(&ck.model, &ck.mel, &ranges, &mut PwlFitter::new(knots))?;
+    };
+    let Calibration { ranges, knots, how } = if a.sets.listed() {
+        Calibration {
+            ranges: calibrate(c.data.as_deref())?,
+            knots: c.knots.unwrap_or(irnn_train::quant::pwl_fit::DEFAULT_KNOTS),
+            how: "calibrated on --train (post-training quantization)",
+        }
+    } else {
+        c.calibration(saved, "FOLDER", |data| calibrate(Some(data)))?
+    };
+    let int = integer_model(
+        &ck.model,
+        &ck.mel,
+        &ck.units,
+        &ranges,
+        &mut PwlFitter::new(knots),
+    )?;
     let bytes = write_speech_model(&int);
     atomic_write(&c.out, &bytes)?;
     let fb = checkpoint::float_bytes(&ck.model);

@@ -1,5 +1,5 @@
-//! `irnn eval` of a speech model: WER and CER on the test speaker's
-//! utterances — of an `.irnn` file with the integer runtime (and its
+//! `irnn eval` of a speech model: WER and CER on the test set (the test
+//! speaker's digit strings, or `--test MANIFEST`) — of an `.irnn` file with the integer runtime (and its
 //! real-time factor on one thread), or of a float checkpoint.
 
 use std::time::Instant;
@@ -8,39 +8,55 @@ use anyhow::Result;
 use clap::Args;
 use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
-use irnn_train::asr::data::featurize;
+use irnn_train::asr::data::{featurize, targets, Split};
 use irnn_train::asr::decode::beam::attention_beam_search;
 use irnn_train::asr::decode::{integer_attention_transcribe, integer_transcribe};
 use irnn_train::asr::eval::{rates, score, ErrorBreakdown, ErrorCounts, Transcripts};
 use irnn_train::asr::export::mel_config;
+use irnn_train::asr::units::{TextNormalization, Units};
 use irnn_train::audio::{normalize, LogMel};
 
-use super::open_speakers;
-use crate::args::DigitSetArgs;
+use super::{open_corpus, scoring_units};
+use crate::args::SpeechDataArgs;
 use crate::model_file::ModelFile;
 
 /// Options of `irnn eval` for speech models.
 #[derive(Args, Debug)]
 pub struct AsrEvalArgs {
     #[command(flatten)]
-    pub digits: DigitSetArgs,
+    pub sets: SpeechDataArgs,
+    /// Lower-case the test transcripts before scoring an `.irnn` model
+    /// (a checkpoint applies the normalisation it was trained with).
+    #[arg(long)]
+    pub lowercase: bool,
+    /// Strip punctuation from the test transcripts before scoring an
+    /// `.irnn` model (as --lowercase).
+    #[arg(long)]
+    pub strip_punctuation: bool,
     /// Beam search with this many hypotheses for both heads (1: greedy).
     #[arg(value_parser = crate::args::parse::beam, long, default_value_t = 1)]
     pub beam: usize,
-    /// Also print where the errors are (substitutions by digit, deletions,
+    /// Also print where the errors are (substitutions by unit, deletions,
     /// insertions).
     #[arg(long)]
     pub errors: bool,
 }
 
 /// `irnn eval` of a `.irnn` speech model: greedy WER and CER on the test
-/// speaker's utterances, and the real-time factor on one thread.
+/// set, and the real-time factor on one thread.
 pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     let (path, beam, errors) = (&file.path, a.beam, a.errors);
     let model = file.speech_model()?;
     let mel = mel_config(&model.front_end);
-    let speakers = open_speakers(data, &mel)?;
-    let test = speakers.test(&a.digits.sets())?;
+    let corpus = open_corpus(Some(data), &a.sets, &mel)?;
+    let mut units = Units::of_labels(&model.labels, &model.separator);
+    units.normalization = TextNormalization {
+        lowercase: a.lowercase,
+        strip_punctuation: a.strip_punctuation,
+    };
+    let units = scoring_units(&corpus, &units, path)?;
+    let test = corpus.utterances(Split::Test)?;
+    let references = targets(&test, &units)?;
     let front = LogMel::new(mel);
     let isa = Isa::detect();
     // One thread, front end included: the real-time factor of one core.
@@ -48,38 +64,38 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     let mut counts = ErrorCounts::default();
     let mut attention_counts = ErrorCounts::default();
     let mut hypotheses = Vec::with_capacity(test.len());
-    for u in &test {
+    for (u, reference) in test.iter().zip(&references) {
         let t = Instant::now();
         let mut f = front.compute(&u.samples);
         normalize(&mut f, model.features());
-        let digits = integer_transcribe(&model, isa, &f, beam)?;
+        let hypothesis = integer_transcribe(&model, isa, &f, beam)?;
         compute += t.elapsed().as_secs_f64();
         audio += u.samples.len() as f64 / mel.sample_rate as f64;
-        counts = counts + ErrorCounts::of(&digits, &u.digits);
-        hypotheses.push(digits);
+        counts = counts + ErrorCounts::of(&units, &hypothesis, reference);
+        hypotheses.push(hypothesis);
         let t = Instant::now();
-        if let Some(digits) = attention_decode(&model, isa, &f, beam)? {
+        if let Some(hypothesis) = attention_decode(&model, isa, &f, beam)? {
             attention_compute += t.elapsed().as_secs_f64();
-            attention_counts = attention_counts + ErrorCounts::of(&digits, &u.digits);
+            attention_counts = attention_counts + ErrorCounts::of(&units, &hypothesis, reference);
         }
     }
     outln!(
-        "{} (integer runtime, {} kernels, CTC head, {}) on test speaker {}: {} over {} utterances, \
-         {} digits | real-time factor {:.5} on one thread ({:.1} s of audio in {:.3} s)",
+        "{} (integer runtime, {} kernels, CTC head, {}) on {}: {} over {} utterances, \
+         {} {} | real-time factor {:.5} on one thread ({:.1} s of audio in {:.3} s)",
         path.display(),
         isa.name(),
         decoder_name(beam),
-        speakers.split.test,
+        corpus.test_name(),
         rates(&counts),
         test.len(),
         counts.words,
+        words_name(&corpus),
         compute / audio.max(1e-9),
         audio,
         compute
     );
     if errors {
-        let references: Vec<Vec<u8>> = test.iter().map(|u| u.digits.clone()).collect();
-        print_breakdown(&ErrorBreakdown::of(&hypotheses, &references));
+        print_breakdown(&units, &ErrorBreakdown::of(&hypotheses, &references));
     }
     if model.decoder.is_some() {
         outln!(
@@ -93,29 +109,40 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// "digits" for the digit folder, else "words".
+fn words_name(corpus: &irnn_train::asr::data::Corpus) -> &'static str {
+    match corpus {
+        irnn_train::asr::data::Corpus::Digits { .. } => "digits",
+        irnn_train::asr::data::Corpus::Listed { .. } => "words",
+    }
+}
+
 /// Substitutions, deletions, insertions and the commonest confusions.
-fn print_breakdown(b: &ErrorBreakdown) {
+fn print_breakdown(units: &Units, b: &ErrorBreakdown) {
     let (s, d, i) = b.totals();
+    let label = |k: u32| {
+        format!("{:?}", units.text(&[k]))
+            .trim_matches('"')
+            .to_string()
+    };
     let confusions: Vec<String> = b
         .top_confusions(8)
         .iter()
-        .map(|(r, h, n)| format!("{r}→{h} ×{n}"))
+        .map(|&(r, h, n)| format!("{}→{} ×{n}", label(r), label(h)))
         .collect();
     outln!("CTC errors: {s} substitutions, {d} deletions, {i} insertions");
     outln!(
         "  commonest substitutions (said→recognised): {}",
         confusions.join(", ")
     );
-    let per = |v: &[usize; 10]| {
+    let per = |v: &std::collections::BTreeMap<u32, usize>| {
         v.iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(k, n)| format!("{k}:{n}"))
+            .map(|(&k, n)| format!("{}:{n}", label(k)))
             .collect::<Vec<_>>()
             .join(" ")
     };
-    outln!("  deleted by digit: {}", per(&b.deleted));
-    outln!("  inserted by digit: {}", per(&b.inserted));
+    outln!("  deleted by unit: {}", per(&b.deleted));
+    outln!("  inserted by unit: {}", per(&b.inserted));
 }
 
 /// The attention decoder's transcript: greedy (`beam` ≤ 1) or beam search.
@@ -124,7 +151,7 @@ fn attention_decode(
     isa: Isa,
     features: &[f32],
     beam: usize,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<Vec<u32>>> {
     Ok(if beam <= 1 {
         integer_attention_transcribe(model, isa, features)?
     } else {
@@ -144,16 +171,22 @@ fn decoder_name(beam: usize) -> String {
 pub fn checkpoint(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     let path = &file.path;
     let ck = file.asr_checkpoint()?;
-    let speakers = open_speakers(data, &ck.mel)?;
-    let test = featurize(&speakers.test(&a.digits.sets())?, &LogMel::new(ck.mel));
+    let corpus = open_corpus(Some(data), &a.sets, &ck.mel)?;
+    let units = scoring_units(&corpus, &ck.units, path)?;
+    let test = featurize(
+        &corpus.utterances(Split::Test)?,
+        &LogMel::new(ck.mel),
+        &units,
+    )?;
     let t = Transcripts::float(&ck.model, &test);
     outln!(
-        "{} (float) on test speaker {}: {} over {} utterances, {} digits",
+        "{} (float) on {}: {} over {} utterances, {} {}",
         path.display(),
-        speakers.split.test,
-        t.rates(&test.digits),
+        corpus.test_name(),
+        t.rates(&units, &test.targets),
         test.features.len(),
-        score(&t.ctc, &test.digits).words
+        score(&units, &t.ctc, &test.targets).words,
+        words_name(&corpus)
     );
     Ok(())
 }

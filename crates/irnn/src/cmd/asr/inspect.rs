@@ -6,6 +6,84 @@ use irnn_train::quant::export::logit_scale;
 use crate::describe::{multiplier_real, print_lstm, pwl_line};
 use crate::model_file::ModelFile;
 
+/// `irnn inspect` of a float acoustic-model checkpoint: its shape, front
+/// end, units and whether it holds ranges or a run's state.
+pub fn checkpoint(file: &ModelFile) -> Result<()> {
+    let ck = file.asr_checkpoint()?;
+    let c = &ck.model.config;
+    let params: usize = ck.model.params().iter().map(|p| p.len()).sum();
+    outln!(
+        "{}: {} bytes, float acoustic-model checkpoint, {params} parameters",
+        file.path.display(),
+        file.bytes.len()
+    );
+    outln!(
+        "model: {} × BiLSTM {} (stack {}{}{}){}",
+        c.layers,
+        c.hidden,
+        c.stack,
+        if c.layer_norm { ", LayerNorm" } else { "" },
+        if c.conv_channels > 0 {
+            format!(", convolution of {} channels", c.conv_channels)
+        } else {
+            String::new()
+        },
+        c.decoder
+            .map(|d| format!(
+                ", attention decoder (LSTM {}, attention {}, λ {})",
+                d.hidden, d.attention, d.ctc_weight
+            ))
+            .unwrap_or_default()
+    );
+    outln!(
+        "front end: {} Hz, {} mels{}",
+        ck.mel.sample_rate,
+        ck.mel.mels,
+        if ck.mel.range_db > 0 {
+            format!(", {} dB range per filter", ck.mel.range_db)
+        } else {
+            String::new()
+        }
+    );
+    let u = &ck.units;
+    let kind = match u.kind {
+        irnn_train::asr::units::UnitKind::Character => "character",
+        irnn_train::asr::units::UnitKind::Word => "word",
+    };
+    let shown: Vec<String> = u.labels.iter().take(64).map(|l| format!("{l:?}")).collect();
+    outln!(
+        "{} {kind} units{}{}: {}{}",
+        u.len(),
+        if u.normalization.lowercase {
+            ", lower-cased"
+        } else {
+            ""
+        },
+        if u.normalization.strip_punctuation {
+            ", punctuation stripped"
+        } else {
+            ""
+        },
+        shown.join(" "),
+        if u.len() > 64 { " …" } else { "" }
+    );
+    outln!(
+        "{}{}",
+        match &ck.quant {
+            Some(q) => format!("quantization ranges saved ({} knots per table)", q.knots),
+            None => "no quantization ranges (calibrate with `irnn convert --data …`)".into(),
+        },
+        match &ck.run {
+            Some(r) => format!(
+                "; training run state after epoch {} of {}",
+                r.progress.epochs_done, r.progress.settings.epochs
+            ),
+            None => String::new(),
+        }
+    );
+    Ok(())
+}
+
 /// `irnn inspect` of a speech model.
 pub fn run(file: &ModelFile) -> Result<()> {
     let model = file.speech_model()?;
@@ -50,12 +128,18 @@ pub fn run(file: &ModelFile) -> Result<()> {
         print_lstm(&format!("layer {l} backward"), &layer.backward);
     }
     let o = &model.output;
+    // Character labels are quoted (one of them is a space).
+    let labels = if model.separator.is_empty() {
+        let quoted: Vec<String> = model.labels.iter().map(|l| format!("{l:?}")).collect();
+        format!("{} (character units)", quoted.join(" "))
+    } else {
+        model.labels.join(" ")
+    };
     outln!(
-        "CTC output: int8 [{} × {}], int32 scores, unit {:.6e}; labels {}",
+        "CTC output: int8 [{} × {}], int32 scores, unit {:.6e}; labels {labels}",
         o.weights.rows(),
         o.weights.cols(),
         logit_scale(o.logit_scale),
-        model.labels.join(" ")
     );
     if let Some(d) = &model.decoder {
         outln!(

@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::ProgressBar;
 use irnn_runtime::format::write_speech_model;
 use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
-use irnn_train::asr::data::featurize;
+use irnn_train::asr::data::{featurize, Split};
 use irnn_train::asr::eval::Transcripts;
 use irnn_train::asr::export::integer_model;
 use irnn_train::asr::qat::{train_qat, AsrQatSettings, QatEpochReport};
@@ -20,10 +20,11 @@ use irnn_train::checkpoint::write_pair;
 use irnn_train::quant::pwl_fit::PwlFitter;
 use irnn_train::train::Observer;
 
-use super::{calibrate_on, open_speakers};
-use crate::args::{DigitSetArgs, QatCommon};
+use super::{calibrate_on, open_corpus, scoring_units};
+use crate::args::{QatCommon, SpeechDataArgs};
 use crate::model_file::ModelFile;
 use crate::progress::batch_bar;
+use irnn_train::asr::units::Units;
 
 /// Options of `irnn qat` for speech models.
 #[derive(Args, Debug)]
@@ -46,13 +47,14 @@ pub struct AsrQatArgs {
     #[arg(value_parser = crate::args::parse::mask_size, long, default_value_t = 10)]
     pub spec_augment_span: usize,
     #[command(flatten)]
-    pub digits: DigitSetArgs,
+    pub sets: SpeechDataArgs,
 }
 
 /// Draws a bar per epoch and prints one line per epoch.
 struct EpochLines {
     bar: Option<ProgressBar>,
-    references: Vec<Vec<u8>>,
+    units: Units,
+    references: Vec<Vec<u32>>,
 }
 
 impl Observer<QatEpochReport> for EpochLines {
@@ -77,7 +79,7 @@ impl Observer<QatEpochReport> for EpochLines {
             r.lr,
             r.seconds,
             r.train_loss,
-            r.valid.rates(&self.references)
+            r.valid.rates(&self.units, &self.references)
         );
     }
 }
@@ -89,32 +91,30 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         bail!("--batch and --epochs must be positive");
     }
     let (out, model_out) = c.outputs();
-    let sets = a.digits.sets();
-    let speakers = open_speakers(&c.data, &ck.mel)?;
+    let corpus = open_corpus(Some(&c.data), &a.sets, &ck.mel)?;
+    let units = &ck.units;
+    let scoring = scoring_units(&corpus, units, &file.path)?;
     let front = LogMel::new(ck.mel);
-    let train = featurize(&speakers.train(&sets)?, &front);
-    let (valid, test) = speakers.valid_and_test(&sets, &front)?;
+    let train = featurize(&corpus.utterances(Split::Train)?, &front, units)?;
+    let valid = featurize(&corpus.utterances(Split::Valid)?, &front, units)?;
+    let test = featurize(&corpus.utterances(Split::Test)?, &front, units)?;
     outln!(
-        "{} / {} / {} utterances (train speakers {:?}, validation {}, test {})",
+        "{} / {} / {} utterances ({})",
         train.features.len(),
         valid.features.len(),
         test.features.len(),
-        speakers.split.train,
-        speakers.split.valid,
-        speakers.split.test
+        corpus.describe()
     );
+    let test_name = corpus.test_name();
     let mut model = ck.model;
-    let float_test = Transcripts::float(&model, &test).rates(&test.digits);
+    let float_test = Transcripts::float(&model, &test).rates(&scoring, &test.targets);
     let ranges = calibrate_on(&model, &train, a.calibration_utterances);
     let mut pwl = PwlFitter::new(c.knots);
-    let ptq = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
-    let ptq_test = Transcripts::integer(&ptq, &test)?.rates(&test.digits);
-    outln!(
-        "test speaker {}: float {float_test} | PTQ (calibration only, integer) {ptq_test}",
-        speakers.split.test,
-    );
+    let ptq = integer_model(&model, &ck.mel, units, &ranges, &mut pwl)?;
+    let ptq_test = Transcripts::integer(&ptq, &test)?.rates(&scoring, &test.targets);
+    outln!("{test_name}: float {float_test} | PTQ (calibration only, integer) {ptq_test}");
     let settings = AsrQatSettings {
-        sets,
+        sets: a.sets.digits.sets(),
         epochs: c.epochs,
         batch: c.batch,
         lr: c.lr,
@@ -130,26 +130,28 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     train_qat(
         &mut model,
         &ck.mel,
+        units,
         &ranges,
         &mut pwl,
-        &speakers,
+        &corpus,
         train,
         &valid,
         &settings,
         &mut EpochLines {
             bar: None,
-            references: valid.digits.clone(),
+            units: scoring.clone(),
+            references: valid.targets.clone(),
         },
     )?;
-    let int = integer_model(&model, &ck.mel, &ranges, &mut pwl)?;
+    let int = integer_model(&model, &ck.mel, units, &ranges, &mut pwl)?;
     let qat_transcripts = Transcripts::integer(&int, &test)?;
-    let qat_test = qat_transcripts.rates(&test.digits);
+    let qat_test = qat_transcripts.rates(&scoring, &test.targets);
     let quant = AsrQuantInfo {
         ranges,
         knots: c.knots,
     };
     let bytes = write_speech_model(&int);
-    let ck_bytes = checkpoint::to_bytes(&model, &ck.mel, Some(&quant));
+    let ck_bytes = checkpoint::to_bytes(&model, &ck.mel, units, Some(&quant));
     // The checkpoint and its model, written so a kill never pairs them wrongly.
     write_pair((&out, &ck_bytes), (&model_out, &bytes))?;
     // The file, read back, must give QAT's transcripts.
@@ -163,8 +165,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     }
     let same = qat_transcripts.len();
     outln!(
-        "test speaker {}: float {float_test} | PTQ {ptq_test} | QAT → integer {qat_test}  ({:.0} s)",
-        speakers.split.test,
+        "{test_name}: float {float_test} | PTQ {ptq_test} | QAT → integer {qat_test}  ({:.0} s)",
         start.elapsed().as_secs_f64()
     );
     let fb = checkpoint::float_bytes(&model);

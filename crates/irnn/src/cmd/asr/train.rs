@@ -1,4 +1,5 @@
-//! `irnn train asr`: the float CTC acoustic model on connected digits. The
+//! `irnn train asr`: the float CTC acoustic model on a corpus (manifests or
+//! data directories per set, or connected digits from FSDD). The
 //! recipe (rebuilt and perturbed training sets, schedule, weight averaging)
 //! is `irnn_train::asr::train`; this file parses, validates and reports.
 
@@ -9,27 +10,42 @@ use anyhow::{bail, Context, Result};
 use clap::{ArgMatches, Args};
 use indicatif::ProgressBar;
 use irnn_train::asr::attention::DecoderConfig;
+use irnn_train::asr::data::{Corpus, Split};
 use irnn_train::asr::train::{
     attention_word_error_rate, train, word_error_rate, AsrTrainSettings, EpochReport, SpecAugment,
     TrainData,
 };
+use irnn_train::asr::units::{TextNormalization, UnitKind, Units};
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
 use irnn_train::audio::perturb::Perturbation;
 use irnn_train::audio::MelConfig;
 use irnn_train::nn::rng::TrainRng;
 use irnn_train::train::Observer;
 
-use super::open_speakers;
-use crate::args::{check_memory, refuse_resume_conflicts, DigitSetArgs};
+use super::open_corpus;
+use crate::args::{check_memory, refuse_resume_conflicts, SpeechDataArgs};
 use crate::progress::batch_bar;
 
 #[derive(Args, Debug)]
 pub struct TrainAsr {
-    /// Folder of `<digit>_<speaker>_<n>.wav` files (e.g. FSDD's recordings/).
+    /// Folder of `<digit>_<speaker>_<n>.wav` files (e.g. FSDD's
+    /// recordings/): connected digits, split by speaker (instead of
+    /// --train/--valid/--test).
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     #[command(flatten)]
-    digits: DigitSetArgs,
+    sets: SpeechDataArgs,
+    /// Output units of a model trained on manifests: characters (the set
+    /// seen in the training transcripts) or words.
+    #[arg(long, value_enum, default_value_t = UnitArg::Char)]
+    units: UnitArg,
+    /// Lower-case every transcript (stored in the model: applied again
+    /// when it is scored).
+    #[arg(long)]
+    lowercase: bool,
+    /// Strip punctuation from every transcript (as --lowercase).
+    #[arg(long)]
+    strip_punctuation: bool,
     /// Epochs.
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = 10)]
     epochs: usize,
@@ -135,6 +151,15 @@ pub struct TrainAsr {
     stop_after: Option<usize>,
 }
 
+/// Output units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum UnitArg {
+    /// Characters.
+    Char,
+    /// Words.
+    Word,
+}
+
 /// Draws a bar per epoch and prints one line per epoch.
 struct EpochLines {
     bar: Option<ProgressBar>,
@@ -173,9 +198,21 @@ impl Observer<EpochReport> for EpochLines {
 
 /// A run's options by name, for the check that a resumed run is not asked
 /// to change (`refuse_resume_conflicts`).
-fn options(c: &AsrConfig, s: &AsrTrainSettings, mel: &MelConfig) -> serde_json::Value {
+fn options(
+    c: &AsrConfig,
+    s: &AsrTrainSettings,
+    mel: &MelConfig,
+    units: Option<&Units>,
+) -> serde_json::Value {
     let d = c.decoder.as_ref();
+    let u = units.map(|u| (u.kind, u.normalization));
     serde_json::json!({
+        "units": u.map(|u| match u.0 {
+            UnitKind::Character => "char",
+            UnitKind::Word => "word",
+        }),
+        "lowercase": u.map(|u| u.1.lowercase),
+        "strip_punctuation": u.map(|u| u.1.strip_punctuation),
         "layers": c.layers,
         "hidden": c.hidden,
         "stack": c.stack,
@@ -242,7 +279,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         ..MelConfig::default()
     };
     let mut settings = AsrTrainSettings {
-        sets: a.digits.sets(),
+        sets: a.sets.digits.sets(),
         epochs: a.epochs,
         batch: a.batch,
         lr: a.lr,
@@ -262,7 +299,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             max_span: a.spec_augment_span,
         },
     };
-    let config = AsrConfig {
+    let mut config = AsrConfig {
         features: mel.mels,
         stack: a.stack,
         layers: a.layers,
@@ -275,6 +312,21 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             ctc_weight: a.ctc_weight,
         }),
         conv_channels: a.conv_channels,
+        units: 0,
+    };
+    let normalization = TextNormalization {
+        lowercase: a.lowercase,
+        strip_punctuation: a.strip_punctuation,
+    };
+    let kind = match a.units {
+        UnitArg::Char => UnitKind::Character,
+        UnitArg::Word => UnitKind::Word,
+    };
+    let asked_units = Units {
+        kind,
+        labels: Vec::new(),
+        normalization,
+        spellings: None,
     };
     let resumed = if a.resume {
         let ck = checkpoint::load(&a.out)
@@ -285,10 +337,23 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         let p = &run.progress;
         refuse_resume_conflicts::<TrainAsr>(
             matches,
-            &[options(&config, &settings, &mel)],
-            &[options(&ck.model.config, &p.settings, &ck.mel)],
+            &[options(&config, &settings, &mel, Some(&asked_units))],
+            &[options(
+                &ck.model.config,
+                &p.settings,
+                &ck.mel,
+                Some(&ck.units),
+            )],
             &[],
-            &["data", "out", "resume", "stop_after"],
+            &[
+                "data",
+                "train",
+                "valid",
+                "test",
+                "out",
+                "resume",
+                "stop_after",
+            ],
         )?;
         if p.epochs_done >= p.settings.epochs {
             bail!(
@@ -305,20 +370,25 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         );
         mel = ck.mel;
         settings = p.settings.clone();
-        Some((ck.model, run))
+        Some((ck.model, run, ck.units))
     } else {
         None
     };
-    let speakers = open_speakers(&a.data.to_string_lossy(), &mel)?;
-    outln!(
-        "{} recordings; train speakers {:?}, validation {}, test {}",
-        speakers.len(),
-        speakers.split.train,
-        speakers.split.valid,
-        speakers.split.test
-    );
+    let data_arg = a.data.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let mut corpus = open_corpus(data_arg.as_deref(), &a.sets, &mel)?;
+    if let Corpus::Digits { sets, .. } = &mut corpus {
+        *sets = settings.sets;
+    } else if !corpus.has(Split::Valid) {
+        bail!("a training run needs a validation set: give --valid MANIFEST");
+    }
+    outln!("{}", corpus.describe());
+    let units = match &resumed {
+        Some((_, _, units)) => units.clone(),
+        None => corpus.units(kind, normalization)?,
+    };
+    config.units = units.len();
     let start = Instant::now();
-    let mut data = TrainData::new(&speakers, mel, &settings)?;
+    let mut data = TrainData::new(&corpus, units, mel, &settings)?;
     outln!(
         "features: {} / {} / {} utterances in {:.1} s",
         data.train.features.len(),
@@ -328,7 +398,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
     );
     let mut rng = TrainRng::seed(settings.sets.seed);
     let (model, resume) = match resumed {
-        Some((model, run)) => (Some(model), Some(run)),
+        Some((model, run, _)) => (Some(model), Some(run)),
         None => (None, None),
     };
     let mut model = match (model, &a.init) {
@@ -344,6 +414,14 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
                     config
                 );
             }
+            if ck.units != data.units {
+                bail!(
+                    "--init {}: its {} output units differ from the {} of this corpus",
+                    path.display(),
+                    ck.units.len(),
+                    data.units.len()
+                );
+            }
             if ck.mel != mel {
                 bail!(
                     "--init {}: its front end {:?} differs from the one asked for {:?} (check --range-db)",
@@ -355,8 +433,14 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             ck.model
         }
         (None, None) => {
-            // Utterances of up to 7 digits, about 8 s at 100 frames per second.
-            let bytes = config.training_bytes(rayon::current_num_threads(), 800);
+            let frames = data
+                .train
+                .features
+                .iter()
+                .map(|f| f.len() / mel.mels.max(1))
+                .max()
+                .unwrap_or(0);
+            let bytes = config.training_bytes(rayon::current_num_threads(), frames);
             check_memory(bytes, "training this model")?;
             AsrModel::<f32>::new(config, &mut rng)
         }
@@ -382,9 +466,9 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
     )?;
     if let Some(n) = a.stop_after.filter(|&n| n < settings.epochs) {
         outln!(
-            "stopped after epoch {n} of {}; `irnn train asr --resume --data {} --out {}` continues",
+            "stopped after epoch {n} of {}; `irnn train asr --resume` with the same data \
+             options and --out {} continues",
             settings.epochs,
-            a.data.display(),
             a.out.display()
         );
         return Ok(());
@@ -395,13 +479,21 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             settings.average_last
         );
     }
-    let (wer, words) = word_error_rate(&model, &data.test);
-    let att = attention_word_error_rate(&model, &data.test)
+    if !corpus.has(Split::Test) {
+        outln!("saved {} (no test set given)", a.out.display());
+        return Ok(());
+    }
+    let (wer, words) = word_error_rate(&model, &data.test, &data.units);
+    let att = attention_word_error_rate(&model, &data.test, &data.units)
         .map(|(w, _)| format!(", attention decoder {w:.2} %"))
         .unwrap_or_default();
+    let what = match corpus {
+        Corpus::Digits { .. } => "digits",
+        Corpus::Listed { .. } => "words",
+    };
     outln!(
-        "test speaker {}: WER {wer:.2} % over {words} digits (float, greedy CTC{att}) | saved {}",
-        speakers.split.test,
+        "{}: WER {wer:.2} % over {words} {what} (float, greedy CTC{att}) | saved {}",
+        corpus.test_name(),
         a.out.display()
     );
     Ok(())
