@@ -165,7 +165,8 @@ enum IrnnStatus irnn_speech_sample_rate(const struct IrnnSpeechModel *model, uin
 // Transcribes `count` mono 16-bit samples recorded at `sample_rate` Hz
 // (resampled to the model's rate when it is another) with greedy CTC
 // decoding, and copies the
-// text (labels separated by spaces, NUL-terminated) into `text`
+// text (labels joined by the model's separator: a space between words,
+// nothing between characters; NUL-terminated) into `text`
 // (`capacity` bytes), its length into `*written`. A buffer too short is
 // `IRNN_STATUS_INVALID_ARGUMENT` with `*written` the length needed; call
 // again with a larger one.

@@ -45,8 +45,9 @@ impl TextNormalization {
                 j.and_then(|j| chars.get(j))
                     .is_some_and(|c| c.is_alphanumeric())
             };
-            let punctuation = !(c.is_alphanumeric() || c.is_whitespace())
-                && !(c == '\'' && inside_word(i.checked_sub(1)) && inside_word(Some(i + 1)));
+            let apostrophe_in_word =
+                c == '\'' && inside_word(i.checked_sub(1)) && inside_word(Some(i + 1));
+            let punctuation = !(c.is_alphanumeric() || c.is_whitespace() || apostrophe_in_word);
             if self.strip_punctuation && punctuation {
                 kept.push(' ');
                 continue;

@@ -11,10 +11,8 @@ use clap::{ArgMatches, Args};
 use indicatif::ProgressBar;
 use irnn_train::asr::attention::DecoderConfig;
 use irnn_train::asr::data::{Corpus, Split};
-use irnn_train::asr::train::{
-    attention_word_error_rate, train, word_error_rate, AsrTrainSettings, EpochReport, SpecAugment,
-    TrainData,
-};
+use irnn_train::asr::eval::{score, Transcripts};
+use irnn_train::asr::train::{train, AsrTrainSettings, EpochReport, SpecAugment, TrainData};
 use irnn_train::asr::units::{TextNormalization, UnitKind, Units};
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
 use irnn_train::audio::perturb::Perturbation;
@@ -483,17 +481,30 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         outln!("saved {} (no test set given)", a.out.display());
         return Ok(());
     }
-    let (wer, words) = word_error_rate(&model, &data.test, &data.units);
-    let att = attention_word_error_rate(&model, &data.test, &data.units)
-        .map(|(w, _)| format!(", attention decoder {w:.2} %"))
+    let t = Transcripts::float(&model, &data.test);
+    let e = score(&data.units, &t.ctc, &data.test.targets);
+    let att = t
+        .attention
+        .as_ref()
+        .map(|a| {
+            let e = score(&data.units, a, &data.test.targets);
+            format!(
+                ", attention decoder WER {:.2} % | CER {:.2} %",
+                e.wer(),
+                e.cer()
+            )
+        })
         .unwrap_or_default();
     let what = match corpus {
         Corpus::Digits { .. } => "digits",
         Corpus::Listed { .. } => "words",
     };
     outln!(
-        "{}: WER {wer:.2} % over {words} {what} (float, greedy CTC{att}) | saved {}",
+        "{}: WER {:.2} % | CER {:.2} % over {} {what} (float, greedy CTC{att}) | saved {}",
         corpus.test_name(),
+        e.wer(),
+        e.cer(),
+        e.words,
         a.out.display()
     );
     Ok(())
