@@ -15,6 +15,7 @@ use irnn_runtime::format::{read_model, write_language_model, Model};
 use irnn_runtime::model::{IntLanguageModel, LmState};
 use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::{Isa, TokenLevel};
+use irnn_train::asr::decode::beam::BeamConfig;
 use irnn_train::asr::decode::{Decoding, Transcriber};
 use irnn_train::checkpoint::atomic_write;
 use irnn_train::lm::data::corpus::{encode, tokenize};
@@ -309,7 +310,7 @@ impl SpeechModel {
             return Err(err("beam must be at least 1"));
         }
         let decoding = if attention {
-            Decoding::Attention
+            Decoding::Attention(BeamConfig::attention(beam))
         } else {
             Decoding::Ctc { beam }
         };

@@ -83,6 +83,30 @@ impl SpeechDataArgs {
     }
 }
 
+/// How the attention decoder's beam search scores hypotheses.
+#[derive(Args, Debug, Clone)]
+pub struct JointArgs {
+    /// Joint CTC/attention decoding: the CTC prefix score's weight λ in
+    /// λ·CTC + (1 − λ)·attention (0: the decoder alone; ESPnet decodes
+    /// with 0.3).
+    #[arg(value_parser = crate::args::parse::fraction, long, default_value_t = 0.0)]
+    pub ctc_weight: f64,
+    /// Rank finished hypotheses by score per label.
+    #[arg(long)]
+    pub length_norm: bool,
+}
+
+impl JointArgs {
+    /// The search for `beam` hypotheses.
+    pub fn config(&self, beam: usize) -> irnn_train::asr::decode::beam::BeamConfig {
+        irnn_train::asr::decode::beam::BeamConfig {
+            beam,
+            ctc_weight: self.ctc_weight,
+            length_norm: self.length_norm,
+        }
+    }
+}
+
 /// Fails if an option of the group `G` (the other task's options) was
 /// given on the command line for `file`, naming the option and the file.
 pub fn refuse_options_of<G: Args>(

@@ -49,6 +49,21 @@ pub fn integer_attention_transcribe(
     Ok(labels.map(|l| l.into_iter().map(|k| (k - 1) as u32).collect()))
 }
 
+/// The attention decoder's transcript (unit ids) of normalised features as
+/// `config` asks (greedy: the runtime's own loop); `None` for a model
+/// without a decoder.
+pub fn attention_transcribe(
+    model: &IntSpeechModel,
+    isa: Isa,
+    features: &[f32],
+    config: beam::BeamConfig,
+) -> Result<Option<Vec<u32>>, irnn_runtime::Error> {
+    if config.beam <= 1 && config.ctc_weight == 0.0 {
+        return integer_attention_transcribe(model, isa, features);
+    }
+    Ok(beam::attention_beam_search(model, isa, features, config)?.map(|(labels, _)| labels))
+}
+
 /// The attention decoder's transcripts of every utterance (in parallel);
 /// `None` for a model without a decoder.
 pub fn integer_attention_transcripts(
@@ -80,7 +95,7 @@ pub fn integer_transcripts(
 }
 
 /// How a transcript is searched for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decoding {
     /// CTC: greedy with a beam of 1, else prefix beam search over this many
     /// prefixes.
@@ -88,8 +103,9 @@ pub enum Decoding {
         /// Prefixes kept (1: greedy).
         beam: usize,
     },
-    /// The attention decoder, greedy.
-    Attention,
+    /// The attention decoder: greedy with a beam of 1 and no CTC weight,
+    /// else beam search, jointly with the CTC head when its weight is > 0.
+    Attention(beam::BeamConfig),
 }
 
 /// Samples in, text out: the one path from audio to a transcript that the
@@ -153,7 +169,7 @@ impl<'m> Transcriber<'m> {
         let f = self.features(samples);
         let units = match decoding {
             Decoding::Ctc { beam } => integer_transcribe(self.model, self.isa, &f, beam)?,
-            Decoding::Attention => integer_attention_transcribe(self.model, self.isa, &f)?
+            Decoding::Attention(c) => attention_transcribe(self.model, self.isa, &f, c)?
                 .ok_or(TranscribeError::NoDecoder)?,
         };
         Ok(units.into_iter().map(|d| d as usize + 1).collect())

@@ -307,10 +307,10 @@ pub struct EpochReport {
     pub seconds: f64,
     /// Mean loss per utterance.
     pub train_loss: f64,
-    /// Validation WER (%) of the CTC head, greedy.
-    pub valid_wer: f64,
-    /// Validation WER (%) of the attention decoder, if any.
-    pub valid_attention_wer: Option<f64>,
+    /// Validation errors of the CTC head, greedy.
+    pub valid: ErrorCounts,
+    /// Validation errors of the attention decoder, if any.
+    pub valid_attention: Option<ErrorCounts>,
 }
 
 /// Speech training failures.
@@ -496,9 +496,12 @@ pub fn train(
             lr,
             seconds,
             train_loss,
-            valid_wer: word_error_rate(model, &data.valid, &data.units).0,
-            valid_attention_wer: attention_word_error_rate(model, &data.valid, &data.units)
-                .map(|(w, _)| w),
+            valid: error_counts(&data.valid, &data.units, |f| model.transcribe(f)),
+            valid_attention: model.decoder.as_ref().map(|_| {
+                error_counts(&data.valid, &data.units, |f| {
+                    model.transcribe_attention(f).unwrap_or_default()
+                })
+            }),
         });
         if s.average_last > 1 && epoch + s.average_last > s.epochs {
             add_weights(&mut run.weight_sum, model);

@@ -265,7 +265,10 @@ pub fn read_nemo(path: &Path) -> Result<Vec<ManifestEntry>, ManifestError> {
             id: format!("{}:{}", path.display(), i + 1),
             audio: resolve(base, &audio),
             text: string("text")?,
-            speaker: None,
+            speaker: match obj.get("speaker") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(_) => Some(string("speaker")?),
+            },
             offset: seconds("offset")?,
             duration: seconds("duration")?,
         });

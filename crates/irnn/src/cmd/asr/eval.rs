@@ -6,18 +6,17 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 use irnn_train::asr::data::{featurize, targets, Split};
-use irnn_train::asr::decode::beam::attention_beam_search;
-use irnn_train::asr::decode::{integer_attention_transcribe, integer_transcribe};
+use irnn_train::asr::decode::beam::BeamConfig;
+use irnn_train::asr::decode::{attention_transcribe, integer_transcribe};
 use irnn_train::asr::eval::{rates, score, ErrorBreakdown, ErrorCounts, Transcripts};
 use irnn_train::asr::export::mel_config;
 use irnn_train::asr::units::{TextNormalization, Units};
 use irnn_train::audio::{normalize, LogMel};
 
 use super::{open_corpus, scoring_units};
-use crate::args::SpeechDataArgs;
+use crate::args::{JointArgs, SpeechDataArgs};
 use crate::model_file::ModelFile;
 
 /// Options of `irnn eval` for speech models.
@@ -36,6 +35,8 @@ pub struct AsrEvalArgs {
     /// Beam search with this many hypotheses for both heads (1: greedy).
     #[arg(value_parser = crate::args::parse::beam, long, default_value_t = 1)]
     pub beam: usize,
+    #[command(flatten)]
+    pub joint: JointArgs,
     /// Also print where the errors are (substitutions by unit, deletions,
     /// insertions).
     #[arg(long)]
@@ -74,7 +75,7 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
         counts = counts + ErrorCounts::of(&units, &hypothesis, reference);
         hypotheses.push(hypothesis);
         let t = Instant::now();
-        if let Some(hypothesis) = attention_decode(&model, isa, &f, beam)? {
+        if let Some(hypothesis) = attention_transcribe(&model, isa, &f, a.joint.config(beam))? {
             attention_compute += t.elapsed().as_secs_f64();
             attention_counts = attention_counts + ErrorCounts::of(&units, &hypothesis, reference);
         }
@@ -101,7 +102,7 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
         outln!(
             "attention decoder (integer, {}): {} | real-time factor {:.5} on one thread \
              (features computed once, counted above)",
-            decoder_name(beam),
+            joint_name(a.joint.config(beam)),
             rates(&attention_counts),
             attention_compute / audio.max(1e-9)
         );
@@ -145,18 +146,15 @@ fn print_breakdown(units: &Units, b: &ErrorBreakdown) {
     outln!("  inserted by unit: {}", per(&b.inserted));
 }
 
-/// The attention decoder's transcript: greedy (`beam` ≤ 1) or beam search.
-fn attention_decode(
-    model: &IntSpeechModel,
-    isa: Isa,
-    features: &[f32],
-    beam: usize,
-) -> Result<Option<Vec<u32>>> {
-    Ok(if beam <= 1 {
-        integer_attention_transcribe(model, isa, features)?
-    } else {
-        attention_beam_search(model, isa, features, beam)?.map(|(d, _)| d)
-    })
+fn joint_name(c: BeamConfig) -> String {
+    let mut name = decoder_name(c.beam);
+    if c.ctc_weight > 0.0 {
+        name += &format!(", joint with CTC λ = {}", c.ctc_weight);
+    }
+    if c.length_norm {
+        name += ", length-normalised";
+    }
+    name
 }
 
 fn decoder_name(beam: usize) -> String {

@@ -11,7 +11,7 @@ use clap::{ArgMatches, Args};
 use indicatif::ProgressBar;
 use irnn_train::asr::attention::DecoderConfig;
 use irnn_train::asr::data::{Corpus, Split};
-use irnn_train::asr::eval::{score, Transcripts};
+use irnn_train::asr::eval::{rates, score, Transcripts};
 use irnn_train::asr::train::{train, AsrTrainSettings, EpochReport, SpecAugment, TrainData};
 use irnn_train::asr::units::{TextNormalization, UnitKind, Units};
 use irnn_train::asr::{checkpoint, AsrConfig, AsrModel};
@@ -180,16 +180,16 @@ impl Observer<EpochReport> for EpochLines {
             bar.finish_and_clear();
         }
         let att = r
-            .valid_attention_wer
-            .map(|w| format!(" | attention {w:.2} %"))
+            .valid_attention
+            .map(|e| format!(" | attention {}", rates(&e)))
             .unwrap_or_default();
         outln!(
-            "epoch {:>3} | lr {:.5} | {:.1} s | train loss {:.3} | valid WER {:.2} % (CTC){att}",
+            "epoch {:>3} | lr {:.5} | {:.1} s | train loss {:.3} | valid (CTC) {}{att}",
             r.epoch,
             r.lr,
             r.seconds,
             r.train_loss,
-            r.valid_wer
+            rates(&r.valid)
         );
     }
 }

@@ -9,6 +9,7 @@ use irnn_runtime::Isa;
 use irnn_train::asr::decode::{Decoding, Transcriber};
 use irnn_train::audio::read_wav;
 
+use crate::args::JointArgs;
 use crate::model_file::{FileKind, ModelFile};
 
 /// Arguments of `irnn transcribe`.
@@ -28,6 +29,8 @@ pub struct Transcribe {
     /// Decode with the attention decoder instead of the CTC head.
     #[arg(long)]
     attention: bool,
+    #[command(flatten)]
+    joint: JointArgs,
 }
 
 /// `irnn transcribe`: the digits of each WAV file, one line per file.
@@ -42,7 +45,7 @@ pub fn run(a: Transcribe) -> Result<()> {
     let rate = model.front_end.sample_rate;
     let transcriber = Transcriber::new(&model, Isa::detect());
     let decoding = if a.attention {
-        Decoding::Attention
+        Decoding::Attention(a.joint.config(a.beam))
     } else {
         Decoding::Ctc { beam: a.beam }
     };
