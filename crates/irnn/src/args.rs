@@ -367,6 +367,15 @@ pub mod parse {
     pub fn mask_size(s: &str) -> Result<usize, String> {
         integer(s, 0, 1000)
     }
+    /// A front end's sample rate in Hz (speech is 8 or 16 kHz; the range
+    /// the model format takes).
+    pub fn sample_rate(s: &str) -> Result<u32, String> {
+        integer(s, 4000, 96000).map(|v| v as u32)
+    }
+    /// Mel filters of a front end.
+    pub fn mels(s: &str) -> Result<usize, String> {
+        integer(s, 1, 256)
+    }
     /// Dynamic range in dB (0: only the absolute floor).
     pub fn range_db(s: &str) -> Result<u32, String> {
         integer(s, 0, 200).map(|v| v as u32)

@@ -174,6 +174,9 @@ fn a_character_model_trains_on_manifests_and_its_file_transcribes_as_qat() {
     );
     // It learns: the unseen voice's characters are mostly right.
     let cer: f64 = text
+        .lines()
+        .find(|l| l.starts_with("test set"))
+        .unwrap_or("")
         .split("CER ")
         .nth(1)
         .and_then(|t| t.split(' ').next())
@@ -325,6 +328,79 @@ fn bad_corpora_name_the_problem() {
             "--strip-punctuation",
         ],
         "hold no character units",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_16_khz_80_mel_front_end_is_stored_in_the_model() {
+    let dir = tmp("wide");
+    let (train, valid, test) = corpus(&dir);
+    let (train, valid, test) = (
+        train.to_str().unwrap(),
+        valid.to_str().unwrap(),
+        test.to_str().unwrap(),
+    );
+    let float = dir.join("wide.safetensors");
+    let float = float.to_str().unwrap();
+    run_ok(&[
+        "train",
+        "asr",
+        "--train",
+        train,
+        "--valid",
+        valid,
+        "--sample-rate",
+        "16000",
+        "--mels",
+        "80",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--units",
+        "word",
+        "--lowercase",
+        "--strip-punctuation",
+        "--out",
+        float,
+    ]);
+    let text = run_ok(&["inspect", float]);
+    assert!(text.contains("16000 Hz, 80 mels"), "{text}");
+    assert!(text.contains("word units"), "{text}");
+    let model = dir.join("wide.irnn");
+    let model = model.to_str().unwrap();
+    run_ok(&["convert", float, "--train", train, "-o", model]);
+    let text = run_ok(&["inspect", model]);
+    assert!(
+        text.contains("16000 Hz") && text.contains("80 mels"),
+        "{text}"
+    );
+    // Word units join with spaces: format version 3, as before.
+    assert_eq!(&std::fs::read(model).unwrap()[8..12], &3u32.to_le_bytes());
+    // The 8 kHz test audio is resampled to the model's rate.
+    let text = run_ok(&["eval", model, "--test", test]);
+    assert!(text.contains("over 8 utterances"), "{text}");
+    fails_with(
+        &[
+            "train", "asr", "--train", train, "--valid", valid, "--mels", "0",
+        ],
+        "--mels",
+    );
+    fails_with(
+        &[
+            "train",
+            "asr",
+            "--train",
+            train,
+            "--valid",
+            valid,
+            "--sample-rate",
+            "100",
+        ],
+        "--sample-rate",
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -59,6 +59,26 @@ impl Default for MelConfig {
     }
 }
 
+impl MelConfig {
+    /// The same front end for speech at `sample_rate` Hz with `mels`
+    /// filters: 25 ms frames every 10 ms, the FFT the next power of two,
+    /// filters from 20 Hz to Nyquist (the default is `for_rate(8000, 40)`;
+    /// 16 kHz corpora usually take `for_rate(16000, 80)`).
+    pub fn for_rate(sample_rate: u32, mels: usize) -> Self {
+        let frame = (sample_rate as usize * 25).div_ceil(1000);
+        Self {
+            sample_rate,
+            frame,
+            hop: sample_rate as usize / 100,
+            fft: frame.next_power_of_two(),
+            mels,
+            low_hz: 20.0,
+            high_hz: sample_rate as f32 / 2.0,
+            range_db: 0,
+        }
+    }
+}
+
 fn hz_to_mel(f: f32) -> f32 {
     2595.0 * (1.0 + f / 700.0).log10()
 }
@@ -245,6 +265,27 @@ mod tests {
         (0..(seconds * rate as f32) as usize)
             .map(|i| 0.5 * (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin())
             .collect()
+    }
+
+    #[test]
+    fn front_ends_for_other_rates_keep_the_frame_timing() {
+        assert_eq!(MelConfig::for_rate(8000, 40), MelConfig::default());
+        let wide = MelConfig::for_rate(16000, 80);
+        assert_eq!(
+            (wide.frame, wide.hop, wide.fft, wide.mels),
+            (400, 160, 512, 80)
+        );
+        assert_eq!(wide.high_hz, 8000.0);
+        // One second is 100 frames at either rate.
+        let mel = LogMel::new(wide);
+        let f = mel.compute(&vec![0.1; 16000]);
+        assert_eq!(
+            f.len() / 80,
+            LogMel::new(MelConfig::default())
+                .compute(&[0.1; 8000])
+                .len()
+                / 40
+        );
     }
 
     #[test]

@@ -122,6 +122,13 @@ pub struct TrainAsr {
     /// a speaker's level and microphone colouring.
     #[arg(value_parser = crate::args::parse::range_db, long, default_value_t = 0)]
     range_db: u32,
+    /// Front end: the model's sample rate in Hz (audio at other rates is
+    /// resampled to it).
+    #[arg(value_parser = crate::args::parse::sample_rate, long, default_value_t = 8000)]
+    sample_rate: u32,
+    /// Front end: mel filters (40 for 8 kHz, 80 is usual for 16 kHz).
+    #[arg(value_parser = crate::args::parse::mels, long, default_value_t = 40)]
+    mels: usize,
     /// SpecAugment masks of each kind per utterance (0: none).
     #[arg(value_parser = crate::args::parse::masks, long, default_value_t = 2)]
     spec_augment: usize,
@@ -222,6 +229,8 @@ fn options(
         "decoder_embedding": d.map(|d| d.embedding),
         "ctc_weight": d.map(|d| d.ctc_weight),
         "range_db": mel.range_db,
+        "sample_rate": mel.sample_rate,
+        "mels": mel.mels,
         "epochs": s.epochs,
         "batch": s.batch,
         "lr": s.lr,
@@ -274,7 +283,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
     }
     let mut mel = MelConfig {
         range_db: a.range_db,
-        ..MelConfig::default()
+        ..MelConfig::for_rate(a.sample_rate, a.mels)
     };
     let mut settings = AsrTrainSettings {
         sets: a.sets.digits.sets(),
