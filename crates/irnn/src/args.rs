@@ -372,6 +372,14 @@ pub mod parse {
     pub fn sample_rate(s: &str) -> Result<u32, String> {
         integer(s, 4000, 96000).map(|v| v as u32)
     }
+    /// The longest segment a long file is cut into, seconds.
+    pub fn segment_seconds(s: &str) -> Result<f64, String> {
+        let v = real(s)?;
+        if !(1.0..=600.0).contains(&v) {
+            return Err(format!("must be in [1, 600] seconds, got {v}"));
+        }
+        Ok(v)
+    }
     /// Mel filters of a front end.
     pub fn mels(s: &str) -> Result<usize, String> {
         integer(s, 1, 256)

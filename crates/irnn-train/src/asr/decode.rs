@@ -134,6 +134,9 @@ pub enum TranscribeError {
     /// The runtime refused.
     #[error(transparent)]
     Runtime(#[from] irnn_runtime::Error),
+    /// A file could not be read.
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
 }
 
 impl<'m> Transcriber<'m> {
@@ -186,5 +189,29 @@ impl<'m> Transcriber<'m> {
         Ok(self
             .model
             .transcript(&self.labels(samples, rate, decoding)?))
+    }
+
+    /// The transcript of the WAV file at `path`, read and transcribed in
+    /// segments of at most `max_seconds` (cut in pauses,
+    /// [`crate::audio::segment`]): memory stays at about one segment
+    /// however long the file. Segments' transcripts are joined by a space;
+    /// a file shorter than a segment is transcribed whole, as
+    /// [`text`](Self::text) would.
+    pub fn file_text(
+        &self,
+        path: &std::path::Path,
+        max_seconds: f64,
+        decoding: Decoding,
+    ) -> Result<String, TranscribeError> {
+        let rate = self.model.front_end.sample_rate;
+        let mut segments = crate::audio::segment::Segments::open(path, rate, max_seconds)?;
+        let mut parts: Vec<String> = Vec::new();
+        while let Some(samples) = segments.next_segment(path)? {
+            let text = self.text(&samples, rate, decoding)?;
+            if !text.is_empty() {
+                parts.push(text);
+            }
+        }
+        Ok(parts.join(" "))
     }
 }

@@ -12,6 +12,7 @@
 pub mod features;
 pub mod perturb;
 pub mod resample;
+pub mod segment;
 pub mod wav;
 
 pub use features::{normalize, LogMel, MelConfig};

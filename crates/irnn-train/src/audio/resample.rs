@@ -3,7 +3,7 @@
 //! in transcription. The resampler's delay is removed, so the output starts
 //! where the input does and has `⌈len · to / from⌉` samples.
 
-use rubato::{FftFixedIn, Resampler};
+use rubato::{FftFixedIn, Resampler as _};
 
 /// Input frames per FFT chunk.
 const CHUNK: usize = 1024;
@@ -26,46 +26,124 @@ pub struct ResampleError {
 }
 
 /// `samples` (mono, at `from` Hz) at `to` Hz; the same samples when the
-/// rates are equal.
+/// rates are equal. The same as one [`Resampler`] given all of them.
 pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, ResampleError> {
-    let fail = |why: String| ResampleError { from, to, why };
-    if !RATES.contains(&from) || !RATES.contains(&to) {
-        return Err(fail(format!(
-            "sample rates must be {} to {} Hz",
-            RATES.start(),
-            RATES.end()
-        )));
+    let mut r = Resampler::new(from, to)?;
+    let mut out = Vec::with_capacity((samples.len() as u64 * to as u64 / from as u64) as usize + 1);
+    r.push(samples, &mut out)?;
+    r.finish(&mut out)?;
+    Ok(out)
+}
+
+/// A resampler fed a block at a time (a long file read in pieces): its
+/// output, pieced together, is [`resample`]'s of the whole input, sample
+/// for sample, since the FFT chunks it cuts are the same.
+pub struct Resampler {
+    fft: Option<FftFixedIn<f64>>,
+    from: u32,
+    to: u32,
+    pending: Vec<f64>,
+    /// Output samples still to drop (the resampler's delay).
+    delay: usize,
+    consumed: u64,
+    produced: u64,
+}
+
+impl Resampler {
+    /// A resampler from `from` Hz to `to` Hz (both in [`RATES`]).
+    pub fn new(from: u32, to: u32) -> Result<Self, ResampleError> {
+        let fail = |why: String| ResampleError { from, to, why };
+        if !RATES.contains(&from) || !RATES.contains(&to) {
+            return Err(fail(format!(
+                "sample rates must be {} to {} Hz",
+                RATES.start(),
+                RATES.end()
+            )));
+        }
+        let fft = if from == to {
+            None
+        } else {
+            Some(
+                FftFixedIn::<f64>::new(from as usize, to as usize, CHUNK, 2, 1)
+                    .map_err(|e| fail(e.to_string()))?,
+            )
+        };
+        Ok(Self {
+            delay: fft.as_ref().map_or(0, |r| r.output_delay()),
+            fft,
+            from,
+            to,
+            pending: Vec::new(),
+            consumed: 0,
+            produced: 0,
+        })
     }
-    if from == to {
-        return Ok(samples.to_vec());
+
+    fn fail(&self, why: String) -> ResampleError {
+        ResampleError {
+            from: self.from,
+            to: self.to,
+            why,
+        }
     }
-    let mut r = FftFixedIn::<f64>::new(from as usize, to as usize, CHUNK, 2, 1)
-        .map_err(|e| fail(e.to_string()))?;
-    let delay = r.output_delay();
-    let want = (samples.len() as u64 * to as u64).div_ceil(from as u64) as usize;
-    let mut out: Vec<f64> = Vec::with_capacity(want + delay + 2 * CHUNK);
-    let mut pos = 0;
-    while pos + r.input_frames_next() <= samples.len() {
-        let n = r.input_frames_next();
-        let chunk: Vec<f64> = samples[pos..pos + n].iter().map(|&v| v as f64).collect();
-        let y = r.process(&[chunk], None).map_err(|e| fail(e.to_string()))?;
-        out.extend_from_slice(&y[0]);
-        pos += n;
+
+    /// Appends to `out` what `samples` give (some may wait for the next
+    /// block or [`finish`](Self::finish)).
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<(), ResampleError> {
+        self.consumed += samples.len() as u64;
+        let Some(fft) = &mut self.fft else {
+            out.extend_from_slice(samples);
+            return Ok(());
+        };
+        self.pending.extend(samples.iter().map(|&v| v as f64));
+        let mut pos = 0;
+        while pos + fft.input_frames_next() <= self.pending.len() {
+            let n = fft.input_frames_next();
+            let y = fft
+                .process(&[&self.pending[pos..pos + n]], None)
+                .map_err(|e| ResampleError {
+                    from: self.from,
+                    to: self.to,
+                    why: e.to_string(),
+                })?;
+            pos += n;
+            Self::emit(&y[0], &mut self.delay, &mut self.produced, out);
+        }
+        self.pending.drain(..pos);
+        Ok(())
     }
-    if pos < samples.len() {
-        let rest: Vec<f64> = samples[pos..].iter().map(|&v| v as f64).collect();
-        let y = r
-            .process_partial(Some(&[rest]), None)
-            .map_err(|e| fail(e.to_string()))?;
-        out.extend_from_slice(&y[0]);
+
+    fn emit(y: &[f64], delay: &mut usize, produced: &mut u64, out: &mut Vec<f32>) {
+        let skip = (*delay).min(y.len());
+        *delay -= skip;
+        out.extend(y[skip..].iter().map(|&v| v as f32));
+        *produced += (y.len() - skip) as u64;
     }
-    while out.len() < delay + want {
-        let y = r
-            .process_partial::<Vec<f64>>(None, None)
-            .map_err(|e| fail(e.to_string()))?;
-        out.extend_from_slice(&y[0]);
+
+    /// Appends the rest: in all, `⌈samples · to / from⌉` samples.
+    pub fn finish(mut self, out: &mut Vec<f32>) -> Result<(), ResampleError> {
+        let want = (self.consumed * self.to as u64).div_ceil(self.from as u64);
+        let Some(mut fft) = self.fft.take() else {
+            return Ok(());
+        };
+        // What `out` may still take (earlier output may be elsewhere).
+        let limit = out.len() + want.saturating_sub(self.produced) as usize;
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            let y = fft
+                .process_partial(Some(&[rest]), None)
+                .map_err(|e| self.fail(e.to_string()))?;
+            Self::emit(&y[0], &mut self.delay, &mut self.produced, out);
+        }
+        while self.produced < want {
+            let y = fft
+                .process_partial::<Vec<f64>>(None, None)
+                .map_err(|e| self.fail(e.to_string()))?;
+            Self::emit(&y[0], &mut self.delay, &mut self.produced, out);
+        }
+        out.truncate(limit);
+        Ok(())
     }
-    Ok(out[delay..delay + want].iter().map(|&v| v as f32).collect())
 }
 
 #[cfg(test)]
@@ -96,6 +174,18 @@ mod tests {
             assert!(worst < 0.01, "{from} → {to}: {worst}");
         }
         assert_eq!(resample(&[0.1, 0.2], 8000, 8000).unwrap(), [0.1, 0.2]);
+        // Fed in uneven blocks, the same samples exactly.
+        for (from, to) in [(16000, 8000), (22050, 8000), (8000, 16000), (8000, 8000)] {
+            let x = sine(from, 300.0, 0.7);
+            let whole = resample(&x, from, to).unwrap();
+            let mut r = Resampler::new(from, to).unwrap();
+            let mut pieces = Vec::new();
+            for block in x.chunks(777) {
+                r.push(block, &mut pieces).unwrap();
+            }
+            r.finish(&mut pieces).unwrap();
+            assert_eq!(pieces, whole, "{from} → {to}");
+        }
         assert!(resample(&[0.0; 10], 8000, 0).is_err());
         let e = resample(&[0.0; 10], u32::MAX, 8000)
             .unwrap_err()

@@ -65,79 +65,135 @@ pub enum AudioError {
 /// channels averaged, resampled when the file's rate is another. 16-bit
 /// files at `rate` read exactly as `sample / 32768`.
 pub fn read_wav(path: &Path, rate: u32) -> Result<Vec<f32>, AudioError> {
-    let p = || path.to_path_buf();
-    let reader = hound::WavReader::open(path).map_err(|e| match e {
-        hound::Error::IoError(source) => AudioError::Io { path: p(), source },
-        other => AudioError::NotWav {
-            path: p(),
-            reason: other.to_string(),
-        },
-    })?;
-    let spec = reader.spec();
-    let channels = spec.channels.max(1) as usize;
-    let declared = reader.len();
-    let early_end = |read: usize| AudioError::Truncated {
-        path: p(),
-        declared,
-        read,
-    };
-    let not_wav = |e: hound::Error| AudioError::NotWav {
-        path: p(),
-        reason: e.to_string(),
-    };
-    let mut raw: Vec<f32> = Vec::with_capacity(declared.min(1 << 24) as usize);
-    // hound reports an early end as a format error or an EOF.
-    let read_err = |e: hound::Error, read: usize| match e {
-        hound::Error::FormatError(_) | hound::Error::IoError(_)
-            if (read as u64) < declared as u64 =>
-        {
-            early_end(read)
-        }
-        e => not_wav(e),
-    };
-    match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, bits @ 1..=32) => {
-            let scale = 1.0 / (1u64 << (bits - 1)) as f64;
-            for s in reader.into_samples::<i32>() {
-                let v = s.map_err(|e| read_err(e, raw.len()))?;
-                raw.push((v as f64 * scale) as f32);
-            }
-        }
-        (hound::SampleFormat::Float, 32) => {
-            for s in reader.into_samples::<f32>() {
-                let v = s.map_err(|e| read_err(e, raw.len()))?;
-                if !v.is_finite() {
+    let mut stream = WavStream::open(path)?;
+    let mut samples = Vec::with_capacity(stream.frames().min(1 << 24) as usize);
+    while stream.read(&mut samples, usize::MAX)? > 0 {}
+    if samples.is_empty() {
+        return Err(AudioError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    super::resample(&samples, stream.rate(), rate).map_err(|source| AudioError::Resample {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A WAV file read a block at a time: mono samples at the file's rate,
+/// checked as [`read_wav`] checks them, never more in memory than a block.
+pub struct WavStream {
+    path: PathBuf,
+    samples: Box<dyn Iterator<Item = Result<f32, hound::Error>>>,
+    channels: usize,
+    rate: u32,
+    declared: u32,
+    read: usize,
+}
+
+impl WavStream {
+    /// Opens `path` and checks its header.
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let p = || path.to_path_buf();
+        let reader = hound::WavReader::open(path).map_err(|e| match e {
+            hound::Error::IoError(source) => AudioError::Io { path: p(), source },
+            other => AudioError::NotWav {
+                path: p(),
+                reason: other.to_string(),
+            },
+        })?;
+        let spec = reader.spec();
+        let declared = reader.len();
+        let samples: Box<dyn Iterator<Item = Result<f32, hound::Error>>> =
+            match (spec.sample_format, spec.bits_per_sample) {
+                (hound::SampleFormat::Int, bits @ 1..=32) => {
+                    let scale = 1.0 / (1u64 << (bits - 1)) as f64;
+                    Box::new(
+                        reader
+                            .into_samples::<i32>()
+                            .map(move |s| s.map(|v| (v as f64 * scale) as f32)),
+                    )
+                }
+                (hound::SampleFormat::Float, 32) => Box::new(reader.into_samples::<f32>()),
+                (format, bits) => {
+                    let kind = match format {
+                        hound::SampleFormat::Int => "integer",
+                        hound::SampleFormat::Float => "floating-point",
+                    };
                     return Err(AudioError::Format {
                         path: p(),
-                        found: "non-finite floating-point".into(),
+                        found: format!("{bits}-bit {kind}"),
                     });
                 }
-                raw.push(v);
+            };
+        Ok(Self {
+            path: p(),
+            samples,
+            channels: spec.channels.max(1) as usize,
+            rate: spec.sample_rate,
+            declared,
+            read: 0,
+        })
+    }
+
+    /// The file's sample rate.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Frames (samples per channel) the header declares.
+    pub fn frames(&self) -> u64 {
+        self.declared as u64 / self.channels as u64
+    }
+
+    /// Appends up to `max` mono samples (channels averaged) to `out`;
+    /// returns how many (0 at the end).
+    pub fn read(&mut self, out: &mut Vec<f32>, max: usize) -> Result<usize, AudioError> {
+        let mut n = 0;
+        let mut frame = 0.0f32;
+        let mut in_frame = 0;
+        while n < max {
+            let Some(s) = self.samples.next() else {
+                break;
+            };
+            let v = s.map_err(|e| match e {
+                // hound reports an early end as a format error or an EOF.
+                hound::Error::FormatError(_) | hound::Error::IoError(_)
+                    if (self.read as u64) < self.declared as u64 =>
+                {
+                    AudioError::Truncated {
+                        path: self.path.clone(),
+                        declared: self.declared,
+                        read: self.read,
+                    }
+                }
+                e => AudioError::NotWav {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                },
+            })?;
+            if !v.is_finite() {
+                return Err(AudioError::Format {
+                    path: self.path.clone(),
+                    found: "non-finite floating-point".into(),
+                });
+            }
+            self.read += 1;
+            if self.channels == 1 {
+                out.push(v);
+                n += 1;
+                continue;
+            }
+            frame += v;
+            in_frame += 1;
+            if in_frame == self.channels {
+                out.push(frame / self.channels as f32);
+                n += 1;
+                frame = 0.0;
+                in_frame = 0;
             }
         }
-        (format, bits) => {
-            let kind = match format {
-                hound::SampleFormat::Int => "integer",
-                hound::SampleFormat::Float => "floating-point",
-            };
-            return Err(AudioError::Format {
-                path: p(),
-                found: format!("{bits}-bit {kind}"),
-            });
-        }
+        Ok(n)
     }
-    let samples: Vec<f32> = if channels == 1 {
-        raw
-    } else {
-        raw.chunks_exact(channels)
-            .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-            .collect()
-    };
-    if samples.is_empty() {
-        return Err(AudioError::Empty { path: p() });
-    }
-    super::resample(&samples, spec.sample_rate, rate)
-        .map_err(|source| AudioError::Resample { path: p(), source })
 }
 
 #[cfg(test)]

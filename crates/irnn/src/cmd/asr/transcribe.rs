@@ -1,5 +1,5 @@
-//! `irnn transcribe`: the digits of each WAV file, one line per file, from
-//! an integer speech model.
+//! `irnn transcribe`: the transcript of each WAV file, one line per file,
+//! from an integer speech model; long files in segments.
 
 use std::path::PathBuf;
 
@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use irnn_runtime::Isa;
 use irnn_train::asr::decode::{Decoding, Transcriber};
-use irnn_train::audio::read_wav;
 
 use crate::args::JointArgs;
 use crate::model_file::{FileKind, ModelFile};
@@ -31,9 +30,13 @@ pub struct Transcribe {
     attention: bool,
     #[command(flatten)]
     joint: JointArgs,
+    /// Longer files are read and transcribed in segments of at most this
+    /// many seconds, cut in pauses (memory stays at about one segment).
+    #[arg(value_parser = crate::args::parse::segment_seconds, long, default_value_t = 30.0)]
+    segment_seconds: f64,
 }
 
-/// `irnn transcribe`: the digits of each WAV file, one line per file.
+/// `irnn transcribe`: the transcript of each WAV file, one line per file.
 pub fn run(a: Transcribe) -> Result<()> {
     let file = ModelFile::read(&a.model)?;
     file.expect(
@@ -42,7 +45,6 @@ pub fn run(a: Transcribe) -> Result<()> {
         "an integer speech model (.irnn)",
     )?;
     let model = file.speech_model()?;
-    let rate = model.front_end.sample_rate;
     let transcriber = Transcriber::new(&model, Isa::detect());
     let decoding = if a.attention {
         Decoding::Attention(a.joint.config(a.beam))
@@ -50,9 +52,8 @@ pub fn run(a: Transcribe) -> Result<()> {
         Decoding::Ctc { beam: a.beam }
     };
     for wav in &a.wavs {
-        let samples = read_wav(wav, rate)?;
         let text = transcriber
-            .text(&samples, rate, decoding)
+            .file_text(wav, a.segment_seconds, decoding)
             .with_context(|| format!("{}: {}", a.model.display(), wav.display()))?;
         outln!("{}\t{}", wav.display(), text);
     }
