@@ -31,7 +31,7 @@ impl From<OptimArg> for OptimizerKind {
 /// Which connected-digit utterances to build from a recordings folder.
 #[derive(Args, Debug, Clone)]
 pub struct DigitSetArgs {
-    /// Connected-digit utterances built from the training speakers.
+    /// Connected-digit utterances built from the training speakers (--data).
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = DigitSets::default().train_utterances)]
     pub train_utterances: usize,
     /// Utterances of the validation speaker.
@@ -40,7 +40,8 @@ pub struct DigitSetArgs {
     /// Utterances of the test speaker.
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = DigitSets::default().test_utterances)]
     pub test_utterances: usize,
-    /// Seed of the utterances (training: also of initialisation and order).
+    /// Seed of the digit utterances and, in training, of initialisation,
+    /// order and augmentation.
     #[arg(long, default_value_t = DigitSets::default().seed)]
     pub seed: u64,
 }

@@ -73,7 +73,8 @@ enum Command {
 enum TrainWhat {
     /// A language model (word or character level).
     Lm(lm::train::TrainLm),
-    /// A speech recogniser for connected digits (float CTC acoustic model).
+    /// A speech recogniser (float CTC acoustic model, optional attention
+    /// decoder) on manifests or data directories, or connected digits.
     Asr(asr::train::TrainAsr),
 }
 

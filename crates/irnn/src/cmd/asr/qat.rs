@@ -97,7 +97,19 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     let front = LogMel::new(ck.mel);
     let train = featurize(&corpus.utterances(Split::Train)?, &front, units)?;
     let valid = featurize(&corpus.utterances(Split::Valid)?, &front, units)?;
-    let test = featurize(&corpus.utterances(Split::Test)?, &front, units)?;
+    // Without a test set, the figures and the file's check are on the
+    // validation set.
+    let (test, test_name) = if corpus.has(Split::Test) {
+        (
+            featurize(&corpus.utterances(Split::Test)?, &front, units)?,
+            corpus.test_name(),
+        )
+    } else {
+        (
+            valid.clone(),
+            "validation set (no --test given)".to_string(),
+        )
+    };
     outln!(
         "{} / {} / {} utterances ({})",
         train.features.len(),
@@ -105,7 +117,6 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         test.features.len(),
         corpus.describe()
     );
-    let test_name = corpus.test_name();
     let mut model = ck.model;
     let float_test = Transcripts::float(&model, &test).rates(&scoring, &test.targets);
     let ranges = calibrate_on(&model, &train, a.calibration_utterances);
