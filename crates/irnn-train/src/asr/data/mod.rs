@@ -438,3 +438,61 @@ impl Speakers {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_sets_cut_segments_and_write_transcripts_in_units() {
+        let dir = std::env::temp_dir().join(format!("irnn-corpus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // One second at 8 kHz: sample i is i / 32768 (a ramp).
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(dir.join("a.wav"), spec).unwrap();
+        for i in 0..8000 {
+            w.write_sample(i as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        std::fs::write(
+            dir.join("set.json"),
+            "{\"audio_filepath\": \"a.wav\", \"text\": \"Ab, ba\"}\n\
+             {\"audio_filepath\": \"a.wav\", \"text\": \"ab\", \"offset\": 0.25, \"duration\": 0.5}\n",
+        )
+        .unwrap();
+        let set = dir.join("set.json");
+        let corpus = Corpus::listed(Some(&set), None, Some(&set), 8000).unwrap();
+        assert!(corpus.has(Split::Train) && !corpus.has(Split::Valid));
+        let utts = corpus.utterances(Split::Test).unwrap();
+        assert_eq!(utts[0].samples.len(), 8000);
+        // The segment: samples 2000 … 5999.
+        assert_eq!(utts[1].samples.len(), 4000);
+        assert_eq!(utts[1].samples[0], 2000.0 / 32768.0);
+        assert!(matches!(
+            corpus.utterances(Split::Valid),
+            Err(CorpusError::Missing("valid"))
+        ));
+        let units = corpus
+            .units(
+                UnitKind::Character,
+                TextNormalization {
+                    lowercase: true,
+                    strip_punctuation: true,
+                },
+            )
+            .unwrap();
+        assert_eq!(units.labels, [" ", "a", "b"]);
+        let data = featurize(&utts, &LogMel::new(MelConfig::default()), &units).unwrap();
+        assert_eq!(data.targets, [vec![1, 2, 0, 2, 1], vec![1, 2]]);
+        // A unit the corpus lacks, named with its utterance.
+        let digits = fsdd::digit_units();
+        let e = targets(&utts, &digits).unwrap_err().to_string();
+        assert!(e.contains("set.json:1") && e.contains("word units"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
