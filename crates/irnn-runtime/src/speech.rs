@@ -27,9 +27,10 @@ pub mod decoder;
 pub use decoder::{DecoderState, IntAttentionDecoder};
 
 /// The longest transcript decoding may produce for `steps` encoder steps:
-/// one label per step, as CTC, and never more than 32.
+/// one label per step, the most a CTC alignment can hold. (It was capped at
+/// 32, enough for digit strings; sentences of characters run longer.)
 pub fn max_labels(steps: usize) -> usize {
-    steps.clamp(1, 32)
+    steps.max(1)
 }
 
 /// The log-mel front end a model was trained with (all in integers: the

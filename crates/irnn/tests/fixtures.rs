@@ -111,13 +111,16 @@ fn speech_model_scores_and_transcribes_as_it_did() {
         text.contains("WER 117.86 % | CER 112.10 % over 6 utterances, 28 digits"),
         "{text}"
     );
-    assert!(text.contains("WER 685.71 % | CER 708.06 %"), "{text}");
+    // This barely trained decoder never ends a transcript: it writes the
+    // most labels decoding allows, one per encoder step since sentences
+    // need more than the 32 once allowed (685.71 % / 708.06 % then).
+    assert!(text.contains("WER 1832.14 % | CER 2002.42 %"), "{text}");
     let float = fixture("models/asr.safetensors");
     let mut args = vec!["eval", &float];
     args.extend(sets);
     let text = run_ok(&args);
     assert!(
-        text.contains("CTC WER 121.43 % | CER 115.32 %, attention WER 685.71 % | CER 708.06 %"),
+        text.contains("CTC WER 121.43 % | CER 115.32 %, attention WER 1832.14 % | CER 2002.42 %"),
         "{text}"
     );
     let a = format!("{fsdd}/2_yweweler_0.wav");
