@@ -1,4 +1,4 @@
-//! The speech-recognition task (connected digits today): a CTC acoustic
+//! The speech-recognition task (any corpus: manifests or connected digits): a CTC acoustic
 //! model of log-mel frames → optional convolution → stacked bidirectional
 //! LSTM layers → linear, with an optional attention decoder trained jointly,
 //! and the way to the integer model. The same file names as [`crate::lm`]:
@@ -6,6 +6,8 @@
 //! * [`model`] — the acoustic model (CTC head); [`attention`] — the
 //!   attention decoder.
 //! * [`data`] — where utterances come from, and their features.
+//! * [`units`] — what the model writes: characters or words, and the
+//!   normalisation of transcripts.
 //! * [`train`] — minibatch training with augmentation.
 //! * [`checkpoint`] — the acoustic model in the shared checkpoint codec.
 //! * [`calibrate`] — the ranges of every activation (post-training

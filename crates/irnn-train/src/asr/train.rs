@@ -396,7 +396,7 @@ impl<'a> TrainData<'a> {
         self.settings.perturbation.is_on() || self.settings.vtlp > 0.0
     }
 
-    /// The training set of `epoch`: new digit strings from the same
+    /// The training set of `epoch`: new digit strings (the digit source) from the same
     /// recordings (fresh utterances), a new speed, level, noise or warp per
     /// utterance (perturbation), all from seeded generators.
     fn rebuilt(&self, epoch: u64) -> Result<AsrData, CorpusError> {
