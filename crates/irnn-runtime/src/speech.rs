@@ -154,6 +154,18 @@ impl IntSpeechModel {
         }
         if let Some(d) = &self.decoder {
             d.validate(width)?;
+            // Decoder class k is label k + 1; the last class ends a
+            // transcript (joint decoding reads the CTC score of k + 1).
+            check_len(
+                "decoder output classes (the labels after the blank, and the end)",
+                self.labels.len(),
+                d.output.classes(),
+            )?;
+            if d.end as usize + 1 != d.output.classes() {
+                return Err(Error::InvalidParameter {
+                    what: "the decoder's end-of-sentence class must be its last",
+                });
+            }
         }
         Ok(())
     }
@@ -579,5 +591,10 @@ mod tests {
         let mut m = tiny(2, 3, 4);
         m.decoder.as_mut().unwrap().start = 9;
         assert!(m.validate().is_err());
+        // The decoder's last class ends a transcript.
+        let mut m = tiny(2, 3, 4);
+        m.decoder.as_mut().unwrap().end = 0;
+        let e = alloc::format!("{}", m.validate().unwrap_err());
+        assert!(e.contains("end-of-sentence class must be its last"), "{e}");
     }
 }

@@ -215,6 +215,11 @@ pub fn attention_beam_search(
                 order.truncate(pre_beam);
             }
             for k in order {
+                // (Validation makes every decoder class but the end a CTC
+                // label; a class beyond them could never be scored.)
+                if k as u32 != decoder.end && k + 1 >= ctc_classes && lambda > 0.0 {
+                    continue;
+                }
                 let att = h.attention + lp[k];
                 let ctc = h.ctc.as_ref().map(|p| {
                     if k as u32 == decoder.end {
