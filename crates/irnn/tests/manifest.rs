@@ -273,45 +273,39 @@ fn bad_corpora_name_the_problem() {
         &["--train", train, "--valid", valid, "--data", train],
         "not both",
     );
+    // A validation manifest of one line, which training must refuse with
+    // `needle`.
+    let refused_valid = |name: &str, line: &str, needle: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        train_asr(
+            &["--train", train, "--valid", path.to_str().unwrap()],
+            needle,
+        );
+    };
     // A missing audio file names the utterance and the file.
-    let missing = dir.join("missing.json");
-    std::fs::write(
-        &missing,
-        "{\"audio_filepath\": \"audio/none.wav\", \"text\": \"ab\"}\n",
-    )
-    .unwrap();
-    train_asr(
-        &["--train", train, "--valid", missing.to_str().unwrap()],
+    refused_valid(
+        "missing.json",
+        r#"{"audio_filepath": "audio/none.wav", "text": "ab"}"#,
         "none.wav",
     );
     // A line without text.
-    let no_text = dir.join("no-text.json");
-    std::fs::write(&no_text, "{\"audio_filepath\": \"audio/v0-0.wav\"}\n").unwrap();
-    train_asr(
-        &["--train", train, "--valid", no_text.to_str().unwrap()],
+    refused_valid(
+        "no-text.json",
+        r#"{"audio_filepath": "audio/v0-0.wav"}"#,
         "no-text.json:1",
     );
     // Not a WAV file.
     std::fs::write(dir.join("audio/bad.wav"), b"RIFF....junk").unwrap();
-    let bad = dir.join("bad.json");
-    std::fs::write(
-        &bad,
-        "{\"audio_filepath\": \"audio/bad.wav\", \"text\": \"ab\"}\n",
-    )
-    .unwrap();
-    train_asr(
-        &["--train", train, "--valid", bad.to_str().unwrap()],
+    refused_valid(
+        "bad.json",
+        r#"{"audio_filepath": "audio/bad.wav", "text": "ab"}"#,
         "not a readable WAV file",
     );
     // An offset past the end of the audio.
-    let late = dir.join("late.json");
-    std::fs::write(
-        &late,
-        "{\"audio_filepath\": \"audio/v0-0.wav\", \"text\": \"ab\", \"offset\": 100}\n",
-    )
-    .unwrap();
-    train_asr(
-        &["--train", train, "--valid", late.to_str().unwrap()],
+    refused_valid(
+        "late.json",
+        r#"{"audio_filepath": "audio/v0-0.wav", "text": "ab", "offset": 100}"#,
         "past the end",
     );
     // Transcripts that are empty after normalisation.

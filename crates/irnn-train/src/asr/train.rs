@@ -216,20 +216,6 @@ pub fn word_error_rate(model: &AsrModel<f32>, data: &AsrData, units: &Units) -> 
     (e.wer(), e.words)
 }
 
-/// Word error rate of the attention decoder's greedy transcripts (`None`
-/// for a model without one).
-pub fn attention_word_error_rate(
-    model: &AsrModel<f32>,
-    data: &AsrData,
-    units: &Units,
-) -> Option<(f64, usize)> {
-    model.decoder.as_ref()?;
-    let e = error_counts(data, units, |f| {
-        model.transcribe_attention(f).unwrap_or_default()
-    });
-    Some((e.wer(), e.words))
-}
-
 /// Errors of `transcribe` over `data` (in parallel).
 fn error_counts(
     data: &AsrData,

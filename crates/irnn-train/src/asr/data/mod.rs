@@ -274,6 +274,14 @@ impl Corpus {
         }
     }
 
+    /// What its words are called in reports: "digits" or "words".
+    pub fn word_name(&self) -> &'static str {
+        match self {
+            Corpus::Digits { .. } => "digits",
+            Corpus::Listed { .. } => "words",
+        }
+    }
+
     /// The test set's name in reports.
     pub fn test_name(&self) -> String {
         match self {

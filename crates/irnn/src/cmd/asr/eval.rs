@@ -90,7 +90,7 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
         rates(&counts),
         test.len(),
         counts.words,
-        words_name(&corpus),
+        corpus.word_name(),
         compute / audio.max(1e-9),
         audio,
         compute
@@ -110,22 +110,11 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// "digits" for the digit folder, else "words".
-fn words_name(corpus: &irnn_train::asr::data::Corpus) -> &'static str {
-    match corpus {
-        irnn_train::asr::data::Corpus::Digits { .. } => "digits",
-        irnn_train::asr::data::Corpus::Listed { .. } => "words",
-    }
-}
-
 /// Substitutions, deletions, insertions and the commonest confusions.
 fn print_breakdown(units: &Units, b: &ErrorBreakdown) {
     let (s, d, i) = b.totals();
-    let label = |k: u32| {
-        format!("{:?}", units.text(&[k]))
-            .trim_matches('"')
-            .to_string()
-    };
+    // Escaped, so that a space or a control character shows.
+    let label = |k: u32| units.text(&[k]).escape_debug().to_string();
     let confusions: Vec<String> = b
         .top_confusions(8)
         .iter()
@@ -184,7 +173,7 @@ pub fn checkpoint(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
         t.rates(&units, &test.targets),
         test.features.len(),
         score(&units, &t.ctc, &test.targets).words,
-        words_name(&corpus)
+        corpus.word_name()
     );
     Ok(())
 }

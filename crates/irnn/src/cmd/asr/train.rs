@@ -504,10 +504,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             )
         })
         .unwrap_or_default();
-    let what = match corpus {
-        Corpus::Digits { .. } => "digits",
-        Corpus::Listed { .. } => "words",
-    };
+    let what = corpus.word_name();
     outln!(
         "{}: WER {:.2} % | CER {:.2} % over {} {what} (float, greedy CTC{att}) | saved {}",
         corpus.test_name(),
