@@ -14,7 +14,7 @@ use std::path::Path;
 use irnn_runtime::format::read_speech_model;
 use irnn_runtime::Isa;
 use irnn_train::asr::export::{mel_config, quantize_features};
-use irnn_train::audio::{normalize, read_wav, LogMel};
+use irnn_train::audio::{read_wav, LogMel};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -27,17 +27,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = read_speech_model(&bytes).map_err(|e| format!("{model_path}: {e}"))?;
 
     // Float front end, as in training: samples at the model's rate → log-mel
-    // frames → per-utterance normalisation → the model's int8 feature grid.
+    // frames → normalisation (as the model says) → its int8 feature grid.
     let samples = read_wav(Path::new(&wav), model.front_end.sample_rate)?;
-    let mut features = LogMel::new(mel_config(&model.front_end)).compute(&samples);
-    normalize(&mut features, model.features());
+    let features = LogMel::new(mel_config(&model.front_end)).features(&samples);
     let features = quantize_features(&model, &features);
 
     // Integers only from here.
     let isa = Isa::detect();
     let logits = model.logits(isa, &features)?;
     let classes = model.greedy_decode(&logits);
-    let words: Vec<&str> = classes.iter().map(|&k| model.labels[k].as_str()).collect();
-    println!("{wav}\t{}", words.join(" "));
+    println!("{wav}\t{}", model.transcript(&classes));
     Ok(())
 }

@@ -21,10 +21,12 @@ use crate::error::{check_len, Error};
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::Isa;
 use crate::layers::attention::AttentionMemory;
-use crate::layers::{IntBiLstm, IntMelConv, IntOutputLayer, LstmScratch, LstmState};
+use crate::layers::{IntEncoderLayer, IntMelConv, IntOutputLayer, LstmScratch, LstmState};
 
 pub mod decoder;
+pub mod stream;
 pub use decoder::{DecoderState, IntAttentionDecoder};
+pub use stream::SpeechStream;
 
 /// The longest transcript decoding may produce for `steps` encoder steps:
 /// one label per step, the most a CTC alignment can hold. (It was capped at
@@ -33,9 +35,60 @@ pub fn max_labels(steps: usize) -> usize {
     steps.max(1)
 }
 
+/// How log-mel features are normalised before they are quantized.
+///
+/// Per-utterance statistics need the whole utterance before its first
+/// frame can be normalised; a streaming recogniser uses the training set's
+/// statistics instead, fixed in the model, so each frame is normalised as
+/// soon as it is computed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FeatureNorm {
+    /// Each feature to mean 0 and variance 1 over the utterance.
+    #[default]
+    PerUtterance,
+    /// `(x − mean) · inv_std` per feature, with statistics of the training
+    /// set stored as fixed-point numbers of [`NORM_FRACTION_BITS`]
+    /// fraction bits (the caller, which computes features in float, reads
+    /// them as `value / 2^16`; training rounds them the same way, so
+    /// training and deployment see the same features).
+    Global {
+        /// Mean of each feature (log energy, nats), Q16.
+        mean: Vec<i32>,
+        /// Reciprocal of each feature's standard deviation, Q16 (positive).
+        inv_std: Vec<i32>,
+    },
+}
+
+/// Fraction bits of [`FeatureNorm::Global`]'s statistics.
+pub const NORM_FRACTION_BITS: u32 = 16;
+
+impl FeatureNorm {
+    /// Whether every frame can be normalised on its own (what streaming
+    /// needs).
+    pub fn is_causal(&self) -> bool {
+        matches!(self, FeatureNorm::Global { .. })
+    }
+
+    /// Checks that the statistics cover `features` features and that every
+    /// reciprocal is positive.
+    pub fn validate(&self, features: usize) -> Result<(), Error> {
+        let FeatureNorm::Global { mean, inv_std } = self else {
+            return Ok(());
+        };
+        check_len("global normalisation means", features, mean.len())?;
+        check_len("global normalisation scales", features, inv_std.len())?;
+        if inv_std.iter().any(|&v| v <= 0) {
+            return Err(Error::InvalidParameter {
+                what: "global normalisation scales must be positive",
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The log-mel front end a model was trained with (all in integers: the
 /// runtime stores it for the tools that compute features).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrontEnd {
     /// Sample rate (Hz).
     pub sample_rate: u32,
@@ -53,6 +106,8 @@ pub struct FrontEnd {
     pub high_hz: u32,
     /// Dynamic range kept per filter, dB below its loudest frame (0: none).
     pub range_db: u32,
+    /// How the features are normalised.
+    pub norm: FeatureNorm,
 }
 
 /// The sample rates a front end may have (Hz).
@@ -82,7 +137,7 @@ impl FrontEnd {
         if self.low_hz >= self.high_hz || self.high_hz > self.sample_rate / 2 {
             return bad("the front end's band must be non-empty and below the Nyquist frequency");
         }
-        Ok(())
+        self.norm.validate(self.mels as usize)
     }
 }
 
@@ -101,8 +156,9 @@ pub struct IntSpeechModel {
     /// A convolutional front end over the features, if any (its input zero
     /// point is the features').
     pub conv: Option<IntMelConv>,
-    /// Bidirectional layers, bottom first.
-    pub layers: Vec<IntBiLstm>,
+    /// Encoder layers (bidirectional, or forward only for a streaming
+    /// model), bottom first.
+    pub layers: Vec<IntEncoderLayer>,
     /// Scores of every class; class 0 is the CTC blank.
     pub output: IntOutputLayer,
     /// Class names (`labels[0]` names the blank).
@@ -141,8 +197,8 @@ impl IntSpeechModel {
         }
         for layer in &self.layers {
             layer.validate()?;
-            check_len("bidirectional layer input", width, layer.forward.input)?;
-            width = 2 * layer.forward.hidden;
+            check_len("encoder layer input", width, layer.input())?;
+            width = layer.output_width();
         }
         self.output.validate()?;
         check_len("output layer input", width, self.output.weights.cols())?;
@@ -275,7 +331,7 @@ impl IntSpeechModel {
         x.resize(steps * self.stack * self.frame_dim(), pad as i8);
         for layer in &self.layers {
             y.clear();
-            y.resize(steps * 2 * layer.forward.hidden, 0);
+            y.resize(steps * layer.output_width(), 0);
             layer.run_with(isa, x, y, lstm, state)?;
             core::mem::swap(x, y);
         }
@@ -408,18 +464,31 @@ impl IntSpeechModel {
         out.clear();
         let mut previous = 0;
         for row in logits.chunks_exact(self.classes()) {
-            let mut best = 0;
-            for (k, &v) in row.iter().enumerate() {
-                if v > row[best] {
-                    best = k;
-                }
-            }
-            if best != 0 && best != previous {
-                out.push(best);
-            }
-            previous = best;
+            greedy_step(row, &mut previous, out);
         }
     }
+
+    /// Whether every encoder layer reads the past only, so that the model
+    /// can transcribe audio as it arrives ([`stream`](Self::stream)).
+    pub fn is_unidirectional(&self) -> bool {
+        self.layers.iter().all(|l| l.backward.is_none())
+    }
+}
+
+/// One step of greedy CTC decoding: the best class of `row` (the lowest
+/// index on ties) is written to `out` unless it is the blank or repeats
+/// `previous`, the step before's best, which it then becomes.
+pub(crate) fn greedy_step(row: &[i32], previous: &mut usize, out: &mut Vec<usize>) {
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    if best != 0 && best != *previous {
+        out.push(best);
+    }
+    *previous = best;
 }
 
 /// The buffers of transcribing with a speech model, owned by the caller
@@ -580,7 +649,7 @@ mod tests {
         m.stack = 3;
         assert!(m.validate().is_err());
         let mut m = tiny(2, 3, 4);
-        m.layers[0].backward.h_zero_point += 1;
+        m.layers[0].backward.as_mut().unwrap().h_zero_point += 1;
         assert!(m.validate().is_err());
         let mut m = tiny(2, 3, 4);
         m.input_zero_point = 200;

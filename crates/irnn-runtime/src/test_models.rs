@@ -192,7 +192,29 @@ pub(crate) fn random_speech_model(
     hidden: usize,
     with_conv: bool,
 ) -> crate::speech::IntSpeechModel {
-    use crate::layers::IntBiLstm;
+    speech_model(seed, stack, mels, hidden, with_conv, false)
+}
+
+/// The streaming shape of [`random_speech_model`]: forward-only layers, no
+/// convolution, features normalised with fixed statistics.
+pub(crate) fn random_streaming_model(
+    seed: u64,
+    stack: usize,
+    mels: u32,
+    hidden: usize,
+) -> crate::speech::IntSpeechModel {
+    speech_model(seed, stack, mels, hidden, false, true)
+}
+
+fn speech_model(
+    seed: u64,
+    stack: usize,
+    mels: u32,
+    hidden: usize,
+    with_conv: bool,
+    unidirectional: bool,
+) -> crate::speech::IntSpeechModel {
+    use crate::layers::IntEncoderLayer;
     use crate::speech::{FrontEnd, IntSpeechModel};
     let mut rng = StdRng::seed_from_u64(seed);
     let input_zero_point = rng.gen_range(-5..=5);
@@ -219,8 +241,12 @@ pub(crate) fn random_speech_model(
         let forward = lstm(&mut rng, width, hidden, ln, false);
         let mut backward = lstm(&mut rng, width, hidden, ln, false);
         backward.h_zero_point = forward.h_zero_point;
-        layers.push(IntBiLstm { forward, backward });
-        width = 2 * hidden;
+        let layer = IntEncoderLayer {
+            forward,
+            backward: (!unidirectional).then_some(backward),
+        };
+        width = layer.output_width();
+        layers.push(layer);
     }
     let classes = 3;
     let model = IntSpeechModel {
@@ -233,6 +259,14 @@ pub(crate) fn random_speech_model(
             low_hz: 20,
             range_db: 0,
             high_hz: 4000,
+            norm: if unidirectional {
+                crate::speech::FeatureNorm::Global {
+                    mean: (0..mels as i32).map(|m| -300_000 + 9_000 * m).collect(),
+                    inv_std: (0..mels as i32).map(|m| 20_000 + 700 * m).collect(),
+                }
+            } else {
+                crate::speech::FeatureNorm::PerUtterance
+            },
         },
         stack,
         input_scale: QuantizedMultiplier {

@@ -302,7 +302,7 @@ fn gru_reset_before() {
 /// bounds as a single LSTM.
 #[test]
 fn bidirectional_lstm() {
-    use irnn_runtime::layers::IntBiLstm;
+    use irnn_runtime::layers::IntEncoderLayer;
     let (input, hidden, steps) = (32, 48, STEPS);
     let mut rng = StdRng::seed_from_u64(9);
     let fwd = lstm_params(&mut rng, input, hidden, true, false);
@@ -347,9 +347,9 @@ fn bidirectional_lstm() {
         }
     }
     let hq = AffineQuant::int8_from_range(lo, hi);
-    let layer = IntBiLstm {
+    let layer = IntEncoderLayer {
         forward: convert_lstm(&fwd, &rf, xq, hq, &mut PwlFitter::new(64)).unwrap(),
-        backward: convert_lstm(&bwd, &rb, xq, hq, &mut PwlFitter::new(64)).unwrap(),
+        backward: Some(convert_lstm(&bwd, &rb, xq, hq, &mut PwlFitter::new(64)).unwrap()),
     };
     layer.validate().unwrap();
     let xs = seq(&mut rng);

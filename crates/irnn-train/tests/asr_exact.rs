@@ -43,7 +43,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
         test_utterances: 12,
         seed: 1,
     };
-    let front = LogMel::new(mel);
+    let front = LogMel::new(mel.clone());
     let units = digit_units();
     let train = featurize(&speakers.train(&sets).unwrap(), &front, &units).unwrap();
     let test = featurize(&speakers.test(&sets).unwrap(), &front, &units).unwrap();
@@ -52,6 +52,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
         stack: 3,
         layers: 2,
         hidden: 12,
+        unidirectional: false,
         layer_norm: true,
         decoder: Some(DecoderConfig {
             embedding: 8,

@@ -381,6 +381,10 @@ pub mod parse {
         }
         Ok(v)
     }
+    /// Milliseconds of audio per streamed chunk.
+    pub fn chunk_ms(s: &str) -> Result<usize, String> {
+        integer(s, 10, 2000)
+    }
     /// Mel filters of a front end.
     pub fn mels(s: &str) -> Result<usize, String> {
         integer(s, 1, 256)

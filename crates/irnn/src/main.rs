@@ -75,7 +75,7 @@ enum TrainWhat {
     Lm(lm::train::TrainLm),
     /// A speech recogniser (float CTC acoustic model, optional attention
     /// decoder) on manifests or data directories, or connected digits.
-    Asr(asr::train::TrainAsr),
+    Asr(Box<asr::train::TrainAsr>),
 }
 
 fn main() -> Result<()> {
@@ -103,7 +103,7 @@ fn main() -> Result<()> {
             lm::train::run(a, sub.subcommand_matches("lm").unwrap_or(&sub))
         }
         Command::Train(TrainWhat::Asr(a)) => {
-            asr::train::run(a, sub.subcommand_matches("asr").unwrap_or(&sub))
+            asr::train::run(*a, sub.subcommand_matches("asr").unwrap_or(&sub))
         }
         Command::Qat(a) => qat::run(a, &sub),
         Command::Convert(a) => convert::run(a, &sub),

@@ -9,7 +9,7 @@ use super::*;
 use crate::kernels::packed::Line;
 use crate::kernels::Isa;
 use crate::model::RecurrentCell;
-use crate::test_models::{random_language_model, random_speech_model};
+use crate::test_models::{random_language_model, random_speech_model, random_streaming_model};
 
 /// A copy of `bytes` at a 64-byte-aligned address that lives for the rest
 /// of the test program, starting `offset` bytes into the aligned buffer.
@@ -76,8 +76,12 @@ fn language_models_read_in_place_equal_the_compact_ones_and_borrow_their_weights
 
 #[test]
 fn speech_models_read_in_place_equal_the_compact_ones() {
-    for with_conv in [false, true] {
-        let model = random_speech_model(5, 2, 6, 5, with_conv);
+    let models = [
+        random_speech_model(5, 2, 6, 5, false),
+        random_speech_model(5, 2, 6, 5, true),
+        random_streaming_model(5, 2, 6, 5),
+    ];
+    for model in models {
         let file = write_speech_model_as(&model, Layout::InPlace);
         assert_eq!(read_speech_model(&file).unwrap(), model);
         let Model::Speech(borrowed) = read_model_in_place(leak_aligned(&file, 0)).unwrap() else {

@@ -53,7 +53,7 @@ pub fn write_language_model_as(model: &IntLanguageModel, layout: Layout) -> Vec<
         TokenLevel::Char => 2,
     });
     w.strings(&model.vocabulary.tokens);
-    frame(w.bytes, super::version_for(layout, false))
+    frame(w.bytes, super::version_for(layout, super::Needs::Base))
 }
 
 impl Reader<'_> {

@@ -61,8 +61,16 @@ pub const IN_PLACE_VERSION: u32 = 4;
 pub const SEPARATOR_VERSION: u32 = 5;
 /// Version 6: the in-place layout of version 5.
 pub const IN_PLACE_SEPARATOR_VERSION: u32 = 6;
+/// Version 7: version 5 plus what a streaming speech model needs: the
+/// number of directions of each encoder layer (1: forward only) and the
+/// features' normalisation (per utterance, or fixed statistics). Written
+/// only for models that need it (a unidirectional layer or fixed
+/// statistics).
+pub const STREAMING_VERSION: u32 = 7;
+/// Version 8: the in-place layout of version 7.
+pub const IN_PLACE_STREAMING_VERSION: u32 = 8;
 /// The newest version this build reads.
-pub const NEWEST_VERSION: u32 = IN_PLACE_SEPARATOR_VERSION;
+pub const NEWEST_VERSION: u32 = IN_PLACE_STREAMING_VERSION;
 /// The oldest version this build reads (version 2 lacks the speech front
 /// end's `range_db`, read as 0).
 pub const OLDEST_VERSION: u32 = 2;
@@ -143,23 +151,51 @@ fn in_place_payload(bytes: &'static [u8]) -> Result<(u32, &'static [u8]), Format
     Ok((version, payload))
 }
 
-/// The version written for `layout`, with or without the speech
-/// transcript separator (the oldest version that holds the model).
-pub(in crate::format) fn version_for(layout: Layout, separator: bool) -> u32 {
-    match (layout, separator) {
-        (Layout::Compact, false) => VERSION,
-        (Layout::InPlace, false) => IN_PLACE_VERSION,
-        (Layout::Compact, true) => SEPARATOR_VERSION,
-        (Layout::InPlace, true) => IN_PLACE_SEPARATOR_VERSION,
+/// What a model needs of the format beyond version 3; each level holds
+/// the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(in crate::format) enum Needs {
+    /// Everything version 3 holds (every language model).
+    Base,
+    /// A speech transcript separator other than a space (version 5).
+    Separator,
+    /// Unidirectional encoder layers or fixed feature statistics
+    /// (version 7).
+    Streaming,
+}
+
+/// The version written for `layout` and a model that `needs` it: the
+/// oldest version that holds the model, so older builds keep reading
+/// every file they can.
+pub(in crate::format) fn version_for(layout: Layout, needs: Needs) -> u32 {
+    match (layout, needs) {
+        (Layout::Compact, Needs::Base) => VERSION,
+        (Layout::InPlace, Needs::Base) => IN_PLACE_VERSION,
+        (Layout::Compact, Needs::Separator) => SEPARATOR_VERSION,
+        (Layout::InPlace, Needs::Separator) => IN_PLACE_SEPARATOR_VERSION,
+        (Layout::Compact, Needs::Streaming) => STREAMING_VERSION,
+        (Layout::InPlace, Needs::Streaming) => IN_PLACE_STREAMING_VERSION,
     }
 }
 
 /// The layout of a (supported) version.
 pub(in crate::format) fn layout_of(version: u32) -> Layout {
     match version {
-        IN_PLACE_VERSION | IN_PLACE_SEPARATOR_VERSION => Layout::InPlace,
+        IN_PLACE_VERSION | IN_PLACE_SEPARATOR_VERSION | IN_PLACE_STREAMING_VERSION => {
+            Layout::InPlace
+        }
         _ => Layout::Compact,
     }
+}
+
+/// Whether a (supported) version holds what `needs` asks for.
+pub(in crate::format) fn holds(version: u32, needs: Needs) -> bool {
+    let level = match version {
+        SEPARATOR_VERSION | IN_PLACE_SEPARATOR_VERSION => Needs::Separator,
+        STREAMING_VERSION | IN_PLACE_STREAMING_VERSION => Needs::Streaming,
+        _ => Needs::Base,
+    };
+    level >= needs
 }
 
 /// Serialises a model of either kind in `layout`.

@@ -1,14 +1,15 @@
 //! The speech model (model kind 2): front end, feature grid, optional
-//! convolution, bidirectional LSTM layers, CTC output and labels, optional
-//! attention decoder.
+//! convolution, encoder LSTM layers, CTC output and labels, transcript
+//! separator (version 5 on), features' normalisation (version 7 on),
+//! optional attention decoder.
 
 use alloc::vec::Vec;
 
 use super::codec::{invalid, Reader, Writer};
 use super::framing::frame;
-use super::{FormatError, Layout};
-use crate::layers::{IntBiLstm, IntEmbedding};
-use crate::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
+use super::{holds, FormatError, Layout, Needs};
+use crate::layers::{IntEmbedding, IntEncoderLayer};
+use crate::speech::{FeatureNorm, FrontEnd, IntAttentionDecoder, IntSpeechModel};
 
 /// Serialises a speech model to the bytes of a `.irnn` file (the compact
 /// layout).
@@ -18,6 +19,7 @@ pub fn write_speech_model(model: &IntSpeechModel) -> Vec<u8> {
 
 /// Serialises a speech model in `layout`.
 pub fn write_speech_model_as(model: &IntSpeechModel, layout: Layout) -> Vec<u8> {
+    let needs = needs(model);
     let mut w = Writer::new(layout);
     w.u8(2); // model kind: CTC speech model
     let f = &model.front_end;
@@ -45,16 +47,28 @@ pub fn write_speech_model_as(model: &IntSpeechModel, layout: Layout) -> Vec<u8> 
     }
     w.u32(model.layers.len() as u32);
     for layer in &model.layers {
+        if needs >= Needs::Streaming {
+            w.u8(layer.directions() as u8);
+        }
         w.lstm(&layer.forward);
-        w.lstm(&layer.backward);
+        if let Some(backward) = &layer.backward {
+            w.lstm(backward);
+        }
     }
     w.output(&model.output);
     w.strings(&model.labels);
-    // A space between labels is what version 3 means; any other separator
-    // needs version 5 (so word models stay readable by older builds).
-    let separator = model.separator != " ";
-    if separator {
+    if needs >= Needs::Separator {
         w.string(&model.separator);
+    }
+    if needs >= Needs::Streaming {
+        match &f.norm {
+            FeatureNorm::PerUtterance => w.u8(0),
+            FeatureNorm::Global { mean, inv_std } => {
+                w.u8(1);
+                w.tensor_i32(&[mean.len() as u32], mean);
+                w.tensor_i32(&[inv_std.len() as u32], inv_std);
+            }
+        }
     }
     match &model.decoder {
         None => w.u8(0),
@@ -69,7 +83,23 @@ pub fn write_speech_model_as(model: &IntSpeechModel, layout: Layout) -> Vec<u8> 
             w.output(&d.output);
         }
     }
-    frame(w.bytes, super::version_for(layout, separator))
+    frame(w.bytes, super::version_for(layout, needs))
+}
+
+/// What `model` needs of the format: a space between labels is what
+/// version 3 means, and every layer bidirectional with per-utterance
+/// normalisation; anything else needs a later version (so the files of
+/// models that need nothing new stay readable by older builds).
+fn needs(model: &IntSpeechModel) -> Needs {
+    if !model.layers.iter().all(|l| l.backward.is_some())
+        || model.front_end.norm != FeatureNorm::PerUtterance
+    {
+        Needs::Streaming
+    } else if model.separator != " " {
+        Needs::Separator
+    } else {
+        Needs::Base
+    }
 }
 
 impl Reader<'_> {
@@ -82,7 +112,7 @@ impl Reader<'_> {
         for v in &mut f[..fields] {
             *v = self.u32("front end")?;
         }
-        let front_end = FrontEnd {
+        let mut front_end = FrontEnd {
             sample_rate: f[0],
             frame: f[1],
             hop: f[2],
@@ -91,6 +121,7 @@ impl Reader<'_> {
             low_hz: f[5],
             high_hz: f[6],
             range_db: f[7],
+            norm: FeatureNorm::PerUtterance,
         };
         let stack = self.dim("frame stack")?;
         let input_scale = self.multiplier("feature scale")?;
@@ -107,18 +138,47 @@ impl Reader<'_> {
         let count = self.layer_count()?;
         let mut layers = Vec::new();
         for _ in 0..count {
-            layers.push(IntBiLstm {
-                forward: self.lstm()?,
-                backward: self.lstm()?,
-            });
+            let directions = if holds(version, Needs::Streaming) {
+                self.u8("encoder layer directions")?
+            } else {
+                2
+            };
+            let forward = self.lstm()?;
+            let backward = match directions {
+                1 => None,
+                2 => Some(self.lstm()?),
+                d => {
+                    return Err(invalid(alloc::format!(
+                        "encoder layer directions {d} (must be 1 or 2)"
+                    )))
+                }
+            };
+            layers.push(IntEncoderLayer { forward, backward });
         }
         let output = self.output()?;
         let labels = self.strings("class labels", output.classes())?;
-        let separator = if version >= super::SEPARATOR_VERSION {
+        let separator = if holds(version, Needs::Separator) {
             self.string("transcript separator")?
         } else {
             " ".into()
         };
+        if holds(version, Needs::Streaming) {
+            front_end.norm = match self.u8("feature normalisation")? {
+                0 => FeatureNorm::PerUtterance,
+                1 => {
+                    let mels = front_end.mels;
+                    FeatureNorm::Global {
+                        mean: self.i32s("normalisation means", &[mels])?,
+                        inv_std: self.i32s("normalisation scales", &[mels])?,
+                    }
+                }
+                n => {
+                    return Err(invalid(alloc::format!(
+                        "feature normalisation {n} (must be 0 or 1)"
+                    )))
+                }
+            };
+        }
         let decoder = match self.u8("decoder flag")? {
             0 => None,
             1 => {

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::kernels::Isa;
-use crate::test_models::{random_language_model, random_speech_model};
+use crate::speech::FeatureNorm;
+use crate::test_models::{random_language_model, random_speech_model, random_streaming_model};
 
 fn sample_file() -> Vec<u8> {
     write_language_model(&random_language_model(3, 11, 16))
@@ -163,7 +164,7 @@ fn version_2_speech_files_still_read() {
     let v1 = with_version_and_payload_edit(&lm, 1, |_| {});
     let msg = alloc::format!("{}", read_language_model(&v1).unwrap_err());
     assert!(
-        msg.contains("version 1") && msg.contains("versions 2 to 6"),
+        msg.contains("version 1") && msg.contains("versions 2 to 8"),
         "{msg}"
     );
 }
@@ -196,6 +197,55 @@ fn a_separator_other_than_a_space_is_written_as_version_5_or_6() {
         read_speech_model(&write_speech_model(&model)).unwrap_err()
     );
     assert!(msg.contains("transcript separator"), "{msg}");
+}
+
+#[test]
+fn streaming_models_are_written_as_version_7_or_8() {
+    let model = random_streaming_model(9, 2, 6, 5);
+    for (layout, version) in [(Layout::Compact, 7u32), (Layout::InPlace, 8)] {
+        let bytes = super::write_speech_model_as(&model, layout);
+        assert_eq!(&bytes[8..12], &version.to_le_bytes());
+        let back = read_speech_model(&bytes).unwrap();
+        assert_eq!(back, model);
+        assert!(back.is_unidirectional() && back.front_end.norm.is_causal());
+        for len in 0..bytes.len() {
+            assert!(read_model(&bytes[..len]).is_err(), "length {len}");
+        }
+    }
+    // Fixed statistics alone, or one forward-only layer alone, need it too.
+    let mut bidirectional = random_speech_model(9, 2, 6, 5, false);
+    bidirectional.front_end.norm = model.front_end.norm.clone();
+    let bytes = write_speech_model(&bidirectional);
+    assert_eq!(&bytes[8..12], &7u32.to_le_bytes());
+    assert_eq!(read_speech_model(&bytes).unwrap(), bidirectional);
+    let mut mixed = random_speech_model(9, 2, 6, 5, false);
+    mixed.layers[1].backward = None;
+    mixed.output = model.output.clone();
+    mixed.decoder = None;
+    mixed.validate().unwrap();
+    let bytes = write_speech_model(&mixed);
+    assert_eq!(&bytes[8..12], &7u32.to_le_bytes());
+    assert_eq!(read_speech_model(&bytes).unwrap(), mixed);
+    // Statistics that do not cover the features, or a scale of 0, are refused.
+    let mut short = model.clone();
+    if let FeatureNorm::Global { mean, inv_std } = &mut short.front_end.norm {
+        mean.pop();
+        inv_std.pop();
+    }
+    let msg = alloc::format!(
+        "{}",
+        read_speech_model(&write_speech_model(&short)).unwrap_err()
+    );
+    assert!(msg.contains("normalisation means"), "{msg}");
+    let mut zero = model.clone();
+    if let FeatureNorm::Global { inv_std, .. } = &mut zero.front_end.norm {
+        inv_std[2] = 0;
+    }
+    let msg = alloc::format!(
+        "{}",
+        read_speech_model(&write_speech_model(&zero)).unwrap_err()
+    );
+    assert!(msg.contains("must be positive"), "{msg}");
 }
 
 proptest! {

@@ -6,10 +6,10 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod attention;
-pub mod bidirectional;
 pub mod cell;
 pub mod conv;
 pub mod embedding;
+pub mod encoder_layer;
 pub mod gru;
 pub mod lstm;
 pub mod norm;
@@ -20,10 +20,10 @@ pub mod sequence;
 pub mod two_threads;
 
 pub use attention::{AttentionScore, IntAttention};
-pub use bidirectional::IntBiLstm;
 pub use cell::IntCell;
 pub use conv::IntMelConv;
 pub use embedding::IntEmbedding;
+pub use encoder_layer::IntEncoderLayer;
 pub use gru::{GruScratch, GruState, IntGruCell, ResetMode};
 pub use lstm::{IntLstmCell, LstmScratch, LstmState};
 pub use norm::IntLayerNorm;

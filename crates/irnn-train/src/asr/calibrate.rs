@@ -16,13 +16,14 @@ use crate::quant::cells::lstm_params;
 use crate::quant::cells::{attention_params, f64s, Ranges};
 use crate::quant::ranges::MinMax;
 
-/// Ranges of one bidirectional layer.
+/// Ranges of one encoder layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BiLstmRanges {
+pub struct EncoderLayerRanges {
     /// Gate and cell ranges of the left-to-right cell.
     pub forward: Ranges,
-    /// Gate and cell ranges of the right-to-left cell.
-    pub backward: Ranges,
+    /// Gate and cell ranges of the right-to-left cell (`None` for a
+    /// unidirectional layer).
+    pub backward: Option<Ranges>,
     /// h of both directions (one shared grid).
     pub h: MinMax,
 }
@@ -46,8 +47,8 @@ pub struct DecoderRanges {
 pub struct AsrRanges {
     /// The normalised features.
     pub input: MinMax,
-    /// Per bidirectional layer, bottom first.
-    pub layers: Vec<BiLstmRanges>,
+    /// Per encoder layer, bottom first.
+    pub layers: Vec<EncoderLayerRanges>,
     /// The attention decoder's, if the model has one.
     #[serde(default)]
     pub decoder: Option<DecoderRanges>,
@@ -60,10 +61,12 @@ impl AsrRanges {
     fn empty(model: &AsrModel<f32>) -> Self {
         Self {
             input: MinMax::default(),
-            layers: (0..model.layers.len())
-                .map(|_| BiLstmRanges {
+            layers: model
+                .layers
+                .iter()
+                .map(|l| EncoderLayerRanges {
                     forward: Ranges::new(4),
-                    backward: Ranges::new(4),
+                    backward: l.backward.as_ref().map(|_| Ranges::new(4)),
                     h: MinMax::default(),
                 })
                 .collect(),
@@ -84,7 +87,9 @@ impl AsrRanges {
         }
         for (a, b) in self.layers.iter_mut().zip(&other.layers) {
             widen_cell(&mut a.forward, &b.forward);
-            widen_cell(&mut a.backward, &b.backward);
+            if let (Some(a), Some(b)) = (&mut a.backward, &b.backward) {
+                widen_cell(a, b);
+            }
             a.h.widen(b.h);
         }
         if let (Some(a), Some(b)) = (&mut self.decoder, &other.decoder) {
@@ -139,15 +144,15 @@ fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32], targets: &[u32])
         .collect();
     let steps = x.len() / (c.frame_dim() * c.stack);
     let n = c.hidden;
+    let out = c.encoder_width();
     for (layer, r) in model.layers.iter().zip(&mut ranges.layers) {
         let width = x.len() / steps;
-        let mut y = vec![0.0; steps * 2 * n];
-        for (dir, (cell, cell_ranges)) in [
-            (&layer.forward, &mut r.forward),
-            (&layer.backward, &mut r.backward),
-        ]
-        .into_iter()
-        .enumerate()
+        let mut y = vec![0.0; steps * out];
+        let backward = layer.backward.as_ref().zip(r.backward.as_mut());
+        for (dir, (cell, cell_ranges)) in [(&layer.forward, &mut r.forward)]
+            .into_iter()
+            .chain(backward)
+            .enumerate()
         {
             let p = lstm_params(cell);
             let (mut h, mut cs) = (vec![0.0; n], vec![0.0; n]);
@@ -156,7 +161,7 @@ fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32], targets: &[u32])
                 let trace = p.step(&x[t * width..(t + 1) * width], &mut h, &mut cs);
                 cell_ranges.observe(&trace, &cs);
                 r.h.widen(MinMax::of(h.iter().copied()));
-                y[t * 2 * n + dir * n..t * 2 * n + (dir + 1) * n].copy_from_slice(&h);
+                y[t * out + dir * n..t * out + (dir + 1) * n].copy_from_slice(&h);
             }
         }
         x = y;
@@ -172,7 +177,7 @@ fn calibrate_utterance(model: &AsrModel<f32>, features: &[f32], targets: &[u32])
             let trace = p.step(&row, &mut h, &mut cs);
             r.cell.observe(&trace, &cs);
             r.h.widen(MinMax::of(h.iter().copied()));
-            let a = att.attend(&x, 2 * n, &h);
+            let a = att.attend(&x, out, &h);
             r.attention = r
                 .attention
                 .max(maxabs(&a.pre))

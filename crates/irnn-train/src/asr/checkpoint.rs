@@ -209,6 +209,7 @@ mod tests {
             stack: 2,
             layers: 1,
             hidden: 3,
+            unidirectional: false,
             layer_norm: true,
             decoder: None,
             conv_channels: 0,

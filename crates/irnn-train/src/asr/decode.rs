@@ -3,13 +3,14 @@
 //! ([`beam`]).
 
 pub mod beam;
+pub mod stream;
 
 use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 use rayon::prelude::*;
 
 use crate::asr::export::{integer_logits, mel_config, quantize_features};
-use crate::audio::{normalize, LogMel};
+use crate::audio::LogMel;
 use crate::nn::ctc::prefix_beam_search;
 use crate::quant::export::logit_scale;
 
@@ -137,6 +138,9 @@ pub enum TranscribeError {
     /// A file could not be read.
     #[error(transparent)]
     Audio(#[from] crate::audio::AudioError),
+    /// Streaming was asked of a front end that needs the whole utterance.
+    #[error("the model's front end needs the whole utterance (per-utterance normalisation or range); it cannot stream")]
+    NotStreamable,
 }
 
 impl<'m> Transcriber<'m> {
@@ -152,9 +156,7 @@ impl<'m> Transcriber<'m> {
 
     /// Normalised features of mono samples in `[−1, 1)` at the model's rate.
     pub fn features(&self, samples: &[f32]) -> Vec<f32> {
-        let mut f = self.front.compute(samples);
-        normalize(&mut f, self.model.features());
-        f
+        self.front.features(samples)
     }
 
     /// The class labels (without blank) of mono samples at `rate` Hz

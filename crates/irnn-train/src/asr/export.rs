@@ -6,7 +6,7 @@
 //! is converted, so a model read back from a file quantizes features
 //! exactly as the in-memory one does.
 
-use irnn_runtime::layers::{IntBiLstm, IntEmbedding, IntMelConv};
+use irnn_runtime::layers::{IntEmbedding, IntEncoderLayer, IntMelConv};
 use irnn_runtime::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
 use irnn_runtime::Isa;
 
@@ -38,6 +38,7 @@ pub fn front_end(mel: &MelConfig) -> FrontEnd {
         low_hz: mel.low_hz.round() as u32,
         high_hz: mel.high_hz.round() as u32,
         range_db: mel.range_db,
+        norm: mel.norm.clone(),
     }
 }
 
@@ -52,6 +53,7 @@ pub fn mel_config(f: &FrontEnd) -> MelConfig {
         low_hz: f.low_hz as f32,
         high_hz: f.high_hz as f32,
         range_db: f.range_db,
+        norm: f.norm.clone(),
     }
 }
 
@@ -105,9 +107,19 @@ pub fn integer_model(
         let mut direction = |cell, ranges| {
             convert_lstm(&lstm_params(cell), &snapped(ranges), input, h, pwl).map_err(err)
         };
-        layers.push(IntBiLstm {
+        let backward = match (&layer.backward, &r.backward) {
+            (Some(cell), Some(ranges)) => Some(direction(cell, ranges)?),
+            (None, None) => None,
+            _ => {
+                return Err(ExportError::RangesMismatch {
+                    ranges: ranges.layers.len(),
+                    model: model.layers.len(),
+                })
+            }
+        };
+        layers.push(IntEncoderLayer {
             forward: direction(&layer.forward, &r.forward)?,
-            backward: direction(&layer.backward, &r.backward)?,
+            backward,
         });
         input = h;
     }
@@ -288,12 +300,14 @@ mod tests {
 
     #[test]
     fn integer_scores_follow_the_float_model() {
-        for layer_norm in [false, true] {
+        // Bidirectional without and with LayerNorm; unidirectional with.
+        for (layer_norm, unidirectional) in [(false, false), (true, false), (true, true)] {
             let config = AsrConfig {
                 features: 8,
                 stack: 2,
                 layers: 2,
                 hidden: 16,
+                unidirectional,
                 layer_norm,
                 // With LayerNorm, also an attention decoder.
                 decoder: layer_norm.then_some(crate::asr::attention::DecoderConfig {

@@ -1,7 +1,8 @@
 //! The CTC acoustic model: `stack` consecutive feature frames concatenated
 //! (and the frame rate divided by `stack`), `layers` bidirectional LSTM
-//! layers (forward and backward outputs concatenated), a linear layer to
-//! the CTC classes (blank + the units, [`super::units`]), CTC loss.
+//! layers (forward and backward outputs concatenated) — or forward-only
+//! ones for a streaming model (`unidirectional`) — a linear layer to the
+//! CTC classes (blank + the units, [`super::units`]), CTC loss.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -22,10 +23,15 @@ pub struct AsrConfig {
     pub features: usize,
     /// Frames concatenated into one model step.
     pub stack: usize,
-    /// Bidirectional layers.
+    /// Encoder layers.
     pub layers: usize,
     /// Hidden size of each direction.
     pub hidden: usize,
+    /// Forward-only layers: every output reads the past only, so the
+    /// model can transcribe audio as it arrives (absent in older
+    /// checkpoints: bidirectional).
+    #[serde(default)]
+    pub unidirectional: bool,
     /// LayerNorm inside the LSTM cells.
     pub layer_norm: bool,
     /// An attention decoder beside the CTC head (absent in older
@@ -52,8 +58,8 @@ impl AsrConfig {
         let mut input = (self.frame_dim() * self.stack) as u64;
         let mut params = 0u64;
         for _ in 0..self.layers {
-            params += 2 * (4 * h * (input + h) + 16 * h);
-            input = 2 * h;
+            params += self.directions() as u64 * (4 * h * (input + h) + 16 * h);
+            input = self.encoder_width() as u64;
         }
         if let Some(d) = &self.decoder {
             let (dh, da, de) = (d.hidden as u64, d.attention as u64, d.embedding as u64);
@@ -64,6 +70,20 @@ impl AsrConfig {
         let steps = (frames / self.stack.max(1)) as u64 + 1;
         let activations = steps * (self.layers as u64 * h * 24 + (self.frame_dim() * 4) as u64);
         4 * (copies as u64 + 1) * (4 * params + activations)
+    }
+
+    /// 1 for a unidirectional encoder, else 2.
+    pub fn directions(&self) -> usize {
+        if self.unidirectional {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// Values per step each encoder layer writes: `directions · hidden`.
+    pub fn encoder_width(&self) -> usize {
+        self.directions() * self.hidden
     }
 
     /// Values per frame entering frame stacking.
@@ -86,19 +106,19 @@ pub fn stack_frames<T: Real>(x: &[T], dim: usize, k: usize) -> Vec<T> {
     out
 }
 
-/// One bidirectional layer.
+/// One encoder layer.
 #[derive(Debug, Clone)]
-pub struct BiLstm<T> {
+pub struct EncoderLayer<T> {
     /// Left to right.
     pub forward: Lstm<T>,
-    /// Right to left.
-    pub backward: Lstm<T>,
+    /// Right to left (`None` in a unidirectional encoder).
+    pub backward: Option<Lstm<T>>,
 }
 
 /// What a forward pass keeps for the backward pass.
 pub struct AsrCache<T> {
     inputs: Vec<Vec<T>>,
-    caches: Vec<(LstmCache<T>, LstmCache<T>)>,
+    caches: Vec<(LstmCache<T>, Option<LstmCache<T>>)>,
     top: Vec<T>,
     steps: usize,
     /// Dropout masks on the inputs of layers 1.. and of the output layer.
@@ -114,9 +134,9 @@ pub struct AsrCache<T> {
 pub struct AsrModel<T> {
     /// Its shape.
     pub config: AsrConfig,
-    /// Bidirectional layers, bottom first.
-    pub layers: Vec<BiLstm<T>>,
-    /// Classes from the top layer's `2·hidden` outputs.
+    /// Encoder layers, bottom first.
+    pub layers: Vec<EncoderLayer<T>>,
+    /// Classes from the top layer's outputs.
     pub output: Linear<T>,
     /// The attention decoder over the top layer's outputs, if any.
     pub decoder: Option<AttentionDecoder<T>>,
@@ -137,21 +157,25 @@ impl<T: Real> AsrModel<T> {
             let input = if l == 0 {
                 config.frame_dim() * config.stack
             } else {
-                2 * config.hidden
+                config.encoder_width()
             };
             let forward = Lstm::new(l, input, config.hidden, false, config.layer_norm, rng);
-            let mut backward = Lstm::new(l, input, config.hidden, false, config.layer_norm, rng);
-            for p in backward.params_mut() {
-                p.name.push_str("_reverse");
-            }
-            layers.push(BiLstm { forward, backward });
+            let backward = (!config.unidirectional).then(|| {
+                let mut b = Lstm::new(l, input, config.hidden, false, config.layer_norm, rng);
+                for p in b.params_mut() {
+                    p.name.push_str("_reverse");
+                }
+                b
+            });
+            layers.push(EncoderLayer { forward, backward });
         }
-        let output = Linear::new("output", 2 * config.hidden, config.units + 1, rng);
+        let width = config.encoder_width();
+        let output = Linear::new("output", width, config.units + 1, rng);
         let conv = (config.conv_channels > 0)
             .then(|| MelConv::new("conv", config.features, config.conv_channels, rng));
         let decoder = config
             .decoder
-            .map(|d| AttentionDecoder::new(d, 2 * config.hidden, config.units, rng));
+            .map(|d| AttentionDecoder::new(d, width, config.units, rng));
         Self {
             output,
             layers,
@@ -169,7 +193,9 @@ impl<T: Real> AsrModel<T> {
         }
         for l in &self.layers {
             v.extend(l.forward.params());
-            v.extend(l.backward.params());
+            if let Some(b) = &l.backward {
+                v.extend(b.params());
+            }
         }
         v.push(&self.output.weight);
         v.push(&self.output.bias);
@@ -187,7 +213,9 @@ impl<T: Real> AsrModel<T> {
         }
         for l in &mut self.layers {
             v.extend(l.forward.params_mut());
-            v.extend(l.backward.params_mut());
+            if let Some(b) = &mut l.backward {
+                v.extend(b.params_mut());
+            }
         }
         v.push(&mut self.output.weight);
         v.push(&mut self.output.bias);
@@ -248,13 +276,18 @@ impl<T: Real> AsrModel<T> {
             }
             let width = x.len() / steps;
             let mut cf = LstmCache::default();
-            let mut cb = LstmCache::default();
             let (mut h, mut cell) = (vec![T::zero(); n], vec![T::zero(); n]);
             let yf = layer
                 .forward
                 .forward(&x, steps, 1, &mut h, &mut cell, Some(&mut cf));
+            let Some(backward) = &layer.backward else {
+                inputs.push(std::mem::replace(&mut x, yf));
+                caches.push((cf, None));
+                continue;
+            };
+            let mut cb = LstmCache::default();
             let (mut h, mut cell) = (vec![T::zero(); n], vec![T::zero(); n]);
-            let yb = layer.backward.forward(
+            let yb = backward.forward(
                 &reverse_rows(&x, width),
                 steps,
                 1,
@@ -269,7 +302,7 @@ impl<T: Real> AsrModel<T> {
                 y.extend_from_slice(&yb[t * n..(t + 1) * n]);
             }
             inputs.push(std::mem::replace(&mut x, y));
-            caches.push((cf, cb));
+            caches.push((cf, Some(cb)));
         }
         drop(&mut x, &mut masks);
         let scores = self.output.forward(&x, steps);
@@ -326,17 +359,22 @@ impl<T: Real> AsrModel<T> {
         }
         for (l, layer) in self.layers.iter_mut().enumerate().rev() {
             let (cf, cb) = &cache.caches[l];
-            let mut df = Vec::with_capacity(steps * n);
-            let mut db = Vec::with_capacity(steps * n);
-            for row in d.chunks_exact(2 * n) {
-                df.extend_from_slice(&row[..n]);
-                db.extend_from_slice(&row[n..]);
-            }
-            let dx_f = layer.forward.backward(cf, &df);
-            let dx_b = layer.backward.backward(cb, &reverse_rows(&db, n));
-            let width = cache.inputs[l].len() / steps;
-            let dx_b = reverse_rows(&dx_b, width);
-            d = dx_f.iter().zip(&dx_b).map(|(&a, &b)| a + b).collect();
+            d = match (&mut layer.backward, cb) {
+                (Some(backward), Some(cb)) => {
+                    let mut df = Vec::with_capacity(steps * n);
+                    let mut db = Vec::with_capacity(steps * n);
+                    for row in d.chunks_exact(2 * n) {
+                        df.extend_from_slice(&row[..n]);
+                        db.extend_from_slice(&row[n..]);
+                    }
+                    let dx_f = layer.forward.backward(cf, &df);
+                    let dx_b = backward.backward(cb, &reverse_rows(&db, n));
+                    let width = cache.inputs[l].len() / steps;
+                    let dx_b = reverse_rows(&dx_b, width);
+                    dx_f.iter().zip(&dx_b).map(|(&a, &b)| a + b).collect()
+                }
+                _ => layer.forward.backward(cf, &d),
+            };
             if let Some(m) = mask(l) {
                 m.apply(&mut d);
             }
@@ -415,7 +453,8 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        for layer_norm in [false, true] {
+        // Bidirectional without and with LayerNorm; unidirectional with.
+        for (layer_norm, unidirectional) in [(false, false), (true, false), (true, true)] {
             // With LayerNorm, also the attention decoder (joint loss).
             let decoder = layer_norm.then_some(DecoderConfig {
                 embedding: 3,
@@ -428,6 +467,7 @@ mod tests {
                 stack: 2,
                 layers: 2,
                 hidden: 4,
+                unidirectional,
                 layer_norm,
                 decoder,
                 conv_channels: if layer_norm { 2 } else { 0 },
@@ -461,7 +501,7 @@ mod tests {
                 }
             };
             let checked = crate::nn::gradcheck::check_params(
-                &format!("ln={layer_norm}"),
+                &format!("ln={layer_norm} uni={unidirectional}"),
                 &mut model,
                 AsrModel::params_mut,
                 &analytic,
@@ -484,6 +524,7 @@ mod tests {
                 stack: 2,
                 layers: 1,
                 hidden: 3,
+                unidirectional: false,
                 layer_norm: false,
                 decoder: None,
                 conv_channels: 0,

@@ -200,7 +200,7 @@ pub fn train_qat(
     s: &AsrQatSettings,
     observer: &mut dyn Observer<QatEpochReport>,
 ) -> Result<(), AsrQatError> {
-    let front = LogMel::new(*mel);
+    let front = LogMel::new(mel.clone());
     let mut optimizer = Optimizer::default();
     let mut order: Vec<usize> = (0..train.features.len()).collect();
     let mut rng = TrainRng::seed(s.sets.seed);
@@ -274,6 +274,7 @@ mod tests {
             stack: 2,
             layers: 1,
             hidden: 8,
+            unidirectional: false,
             layer_norm: true,
             decoder: Some(crate::asr::attention::DecoderConfig {
                 embedding: 4,

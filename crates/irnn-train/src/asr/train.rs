@@ -17,7 +17,7 @@ use super::model::AsrModel;
 use super::units::Units;
 pub use crate::asr::data::{featurize, featurize_each, AsrData};
 use crate::audio::perturb::Perturbation;
-use crate::audio::{LogMel, MelConfig};
+use crate::audio::{FeatureNorm, LogMel, MelConfig, NormStats};
 use crate::checkpoint::CheckpointError;
 use crate::nn::optim::cosine_lr;
 use crate::nn::optim::{clip_grad_norm, Optimizer, OptimizerKind};
@@ -254,6 +254,11 @@ pub struct AsrTrainSettings {
     pub average_last: usize,
     /// SpecAugment masks of the training utterances.
     pub spec_augment: SpecAugment,
+    /// Normalise features with fixed statistics of the training set
+    /// (computed when the run starts, stored in the front end) instead of
+    /// per utterance; what a streaming model needs.
+    #[serde(default)]
+    pub global_norm: bool,
 }
 
 /// Where a speech training run stands (saved with every epoch's
@@ -313,6 +318,28 @@ pub enum AsrTrainError {
     Diverged(#[from] crate::train::Diverged),
 }
 
+/// Fixed normalisation statistics of the training utterances' features
+/// under the front end `mel` (its own normalisation aside).
+fn training_norm(utterances: &[Utterance], mel: &MelConfig) -> FeatureNorm {
+    let plain = LogMel::new(MelConfig {
+        norm: FeatureNorm::PerUtterance,
+        ..mel.clone()
+    });
+    // Summed in utterance order whatever the threads did, so that a run
+    // is repeatable to the last bit.
+    let each: Vec<NormStats> = utterances
+        .par_iter()
+        .map(|u| {
+            let mut stats = NormStats::new(mel.mels);
+            stats.add(&plain.compute(&u.samples));
+            stats
+        })
+        .collect();
+    each.iter()
+        .fold(NormStats::new(mel.mels), |a, b| a.merge(b))
+        .norm()
+}
+
 /// The utterances of a training run: the training set (rebuilt every epoch
 /// when utterances are fresh or perturbed), validation and test features.
 pub struct TrainData<'a> {
@@ -341,18 +368,22 @@ impl<'a> TrainData<'a> {
         mel: MelConfig,
         settings: &AsrTrainSettings,
     ) -> Result<Self, CorpusError> {
-        let front = LogMel::new(mel);
+        let base = corpus.utterances(Split::Train)?;
+        let mut mel = mel;
+        if settings.global_norm && !mel.norm.is_causal() {
+            mel.norm = training_norm(&base, &mel);
+        }
+        let front = LogMel::new(mel.clone());
         let warped: Vec<LogMel> = if settings.vtlp > 0.0 {
             (0..=20)
                 .map(|k| {
                     let alpha = 1.0 + settings.vtlp * (k as f64 - 10.0) / 10.0;
-                    LogMel::warped(mel, alpha as f32)
+                    LogMel::warped(mel.clone(), alpha as f32)
                 })
                 .collect()
         } else {
             Vec::new()
         };
-        let base = corpus.utterances(Split::Train)?;
         let valid = featurize(&corpus.utterances(Split::Valid)?, &front, &units)?;
         let test = if corpus.has(Split::Test) {
             featurize(&corpus.utterances(Split::Test)?, &front, &units)?
@@ -376,6 +407,13 @@ impl<'a> TrainData<'a> {
             featurize(&data.base, &data.front, &data.units)?
         };
         Ok(data)
+    }
+
+    /// The front end the run's features are computed with (with the
+    /// statistics of the training set when normalisation is global): what
+    /// the model is saved with.
+    pub fn mel(&self) -> &MelConfig {
+        self.front.config()
     }
 
     fn perturbed(&self) -> bool {

@@ -6,8 +6,9 @@
 //! * [`mod@resample`] — sample-rate conversion (rubato), the same in training
 //!   and transcription.
 //! * [`features`] — log-mel filterbank (realfft): Hann-windowed frames, power
-//!   spectrum, triangular mel filters, log; per-utterance mean/variance
-//!   normalisation.
+//!   spectrum, triangular mel filters, log; mean/variance normalisation per
+//!   utterance or with fixed statistics; a streaming front end for the
+//!   latter.
 
 pub mod features;
 pub mod perturb;
@@ -15,6 +16,6 @@ pub mod resample;
 pub mod segment;
 pub mod wav;
 
-pub use features::{normalize, LogMel, MelConfig};
+pub use features::{apply_norm, normalize, FeatureNorm, LogMel, MelConfig, MelStream, NormStats};
 pub use resample::{resample, ResampleError};
 pub use wav::{read_wav, AudioError};

@@ -26,7 +26,7 @@ use self::manifest::{read_corpus, ManifestEntry, ManifestError};
 use crate::asr::train::{SeededMasks, SpecAugment};
 use crate::asr::units::{TextNormalization, UnitError, UnitKind, Units};
 use crate::audio::wav::{read_wav, AudioError};
-use crate::audio::{normalize, LogMel, MelConfig};
+use crate::audio::{LogMel, MelConfig};
 
 /// One utterance: its audio and what is said.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,8 +106,8 @@ pub fn targets(utterances: &[Utterance], units: &Units) -> Result<Vec<Vec<u32>>,
         .collect()
 }
 
-/// Log-mel features of every utterance (in parallel), normalised per
-/// utterance, and its transcript in `units`.
+/// Log-mel features of every utterance (in parallel), normalised as the
+/// front end says, and its transcript in `units`.
 pub fn featurize(
     utterances: &[Utterance],
     mel: &LogMel,
@@ -127,12 +127,7 @@ pub fn featurize_each<'a>(
     let features = utterances
         .par_iter()
         .enumerate()
-        .map(|(i, u)| {
-            let mel = front(i);
-            let mut f = mel.compute(&u.samples);
-            normalize(&mut f, mel.config().mels);
-            f
-        })
+        .map(|(i, u)| front(i).features(&u.samples))
         .collect();
     Ok(AsrData { features, targets })
 }

@@ -312,6 +312,7 @@ mod tests {
             stack: 2,
             layers: 1,
             hidden: 8,
+            unidirectional: false,
             layer_norm: false,
             decoder: Some(DecoderConfig {
                 embedding: 4,

@@ -33,7 +33,7 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &AsrConvertArgs) -> Result<()
         let corpus = open_corpus(data, &a.sets, &ck.mel)?;
         let train = featurize(
             &corpus.utterances(Split::Train)?,
-            &LogMel::new(ck.mel),
+            &LogMel::new(ck.mel.clone()),
             &ck.units,
         )?;
         Ok(calibrate_on(&ck.model, &train, a.calibration_utterances))

@@ -13,7 +13,7 @@ use irnn_train::asr::decode::{attention_transcribe, integer_transcribe};
 use irnn_train::asr::eval::{rates, score, ErrorBreakdown, ErrorCounts, Transcripts};
 use irnn_train::asr::export::mel_config;
 use irnn_train::asr::units::{TextNormalization, Units};
-use irnn_train::audio::{normalize, LogMel};
+use irnn_train::audio::LogMel;
 
 use super::{open_corpus, scoring_units};
 use crate::args::{JointArgs, SpeechDataArgs};
@@ -58,7 +58,7 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     let units = scoring_units(&corpus, &units, path)?;
     let test = corpus.utterances(Split::Test)?;
     let references = targets(&test, &units)?;
-    let front = LogMel::new(mel);
+    let front = LogMel::new(mel.clone());
     let isa = Isa::detect();
     // One thread, front end included: the real-time factor of one core.
     let (mut compute, mut audio, mut attention_compute) = (0.0f64, 0.0f64, 0.0f64);
@@ -67,8 +67,7 @@ pub fn model(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     let mut hypotheses = Vec::with_capacity(test.len());
     for (u, reference) in test.iter().zip(&references) {
         let t = Instant::now();
-        let mut f = front.compute(&u.samples);
-        normalize(&mut f, model.features());
+        let f = front.features(&u.samples);
         let hypothesis = integer_transcribe(&model, isa, &f, beam)?;
         compute += t.elapsed().as_secs_f64();
         audio += u.samples.len() as f64 / mel.sample_rate as f64;
@@ -162,7 +161,7 @@ pub fn checkpoint(file: &ModelFile, data: &str, a: &AsrEvalArgs) -> Result<()> {
     let units = scoring_units(&corpus, &ck.units, path)?;
     let test = featurize(
         &corpus.utterances(Split::Test)?,
-        &LogMel::new(ck.mel),
+        &LogMel::new(ck.mel.clone()),
         &units,
     )?;
     let t = Transcripts::float(&ck.model, &test);

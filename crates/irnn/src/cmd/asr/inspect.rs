@@ -1,10 +1,19 @@
 //! `irnn inspect` of an integer speech model.
 
 use anyhow::Result;
+use irnn_train::audio::FeatureNorm;
 use irnn_train::quant::export::logit_scale;
 
 use crate::describe::{multiplier_real, print_lstm, pwl_line};
 use crate::model_file::ModelFile;
+
+/// How features are normalised, in words.
+fn norm_line(norm: &FeatureNorm) -> &'static str {
+    match norm {
+        FeatureNorm::PerUtterance => "normalised per utterance",
+        FeatureNorm::Global { .. } => "normalised with fixed statistics of the training set",
+    }
+}
 
 /// `irnn inspect` of a float acoustic-model checkpoint: its shape, front
 /// end, units and whether it holds ranges or a run's state.
@@ -18,8 +27,9 @@ pub fn checkpoint(file: &ModelFile) -> Result<()> {
         file.bytes.len()
     );
     outln!(
-        "model: {} × BiLSTM {} (stack {}{}{}){}",
+        "model: {} × {} {} (stack {}{}{}){}",
         c.layers,
+        if c.unidirectional { "LSTM" } else { "BiLSTM" },
         c.hidden,
         c.stack,
         if c.layer_norm { ", LayerNorm" } else { "" },
@@ -36,14 +46,15 @@ pub fn checkpoint(file: &ModelFile) -> Result<()> {
             .unwrap_or_default()
     );
     outln!(
-        "front end: {} Hz, {} mels{}",
+        "front end: {} Hz, {} mels{}, {}",
         ck.mel.sample_rate,
         ck.mel.mels,
         if ck.mel.range_db > 0 {
             format!(", {} dB range per filter", ck.mel.range_db)
         } else {
             String::new()
-        }
+        },
+        norm_line(&ck.mel.norm)
     );
     let u = &ck.units;
     let kind = match u.kind {
@@ -109,6 +120,15 @@ pub fn run(file: &ModelFile) -> Result<()> {
             String::new()
         }
     );
+    outln!("normalisation: {}", norm_line(&f.norm));
+    outln!(
+        "encoder: {}",
+        if model.is_unidirectional() {
+            "unidirectional (streams: irnn transcribe --stream)"
+        } else {
+            "bidirectional"
+        }
+    );
     outln!(
         "features: int8, step {:.6e}, zero point {}; {} frames stacked per step",
         multiplier_real(model.input_scale),
@@ -125,7 +145,9 @@ pub fn run(file: &ModelFile) -> Result<()> {
     }
     for (l, layer) in model.layers.iter().enumerate() {
         print_lstm(&format!("layer {l} forward"), &layer.forward);
-        print_lstm(&format!("layer {l} backward"), &layer.backward);
+        if let Some(backward) = &layer.backward {
+            print_lstm(&format!("layer {l} backward"), backward);
+        }
     }
     let o = &model.output;
     // Character labels are quoted (one of them is a space).

@@ -94,7 +94,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     let corpus = open_corpus(Some(&c.data), &a.sets, &ck.mel)?;
     let units = &ck.units;
     let scoring = scoring_units(&corpus, units, &file.path)?;
-    let front = LogMel::new(ck.mel);
+    let front = LogMel::new(ck.mel.clone());
     let train = featurize(&corpus.utterances(Split::Train)?, &front, units)?;
     let valid = featurize(&corpus.utterances(Split::Valid)?, &front, units)?;
     // Without a test set, the figures and the file's check are on the

@@ -68,6 +68,17 @@ pub struct TrainAsr {
     /// LayerNorm in the LSTM cells.
     #[arg(long)]
     layer_norm: bool,
+    /// Forward-only LSTM layers: a streaming model, whose every output
+    /// reads the past only (`irnn transcribe --stream`). Normalises
+    /// features with fixed statistics of the training set; refuses
+    /// --conv-channels and --range-db, which need the whole utterance.
+    #[arg(long)]
+    unidirectional: bool,
+    /// How features are normalised: per utterance, or with fixed
+    /// statistics of the training set (what streaming needs). Default:
+    /// global with --unidirectional, else utterance.
+    #[arg(long, value_enum)]
+    feature_norm: Option<NormArg>,
     /// Channels of a 3 × 3 convolutional front end over (time, mel), stride
     /// 2 along mel, ReLU (0: none).
     #[arg(value_parser = crate::args::parse::channels, long, default_value_t = 0)]
@@ -156,6 +167,15 @@ pub struct TrainAsr {
     stop_after: Option<usize>,
 }
 
+/// Feature normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum NormArg {
+    /// Mean 0, variance 1 over each utterance.
+    Utterance,
+    /// Fixed statistics of the training set.
+    Global,
+}
+
 /// Output units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum UnitArg {
@@ -222,6 +242,8 @@ fn options(
         "hidden": c.hidden,
         "stack": c.stack,
         "layer_norm": c.layer_norm,
+        "unidirectional": c.unidirectional,
+        "feature_norm": if s.global_norm { "global" } else { "utterance" },
         "conv_channels": c.conv_channels,
         "attention": d.is_some(),
         "decoder_hidden": d.map(|d| d.hidden),
@@ -281,6 +303,25 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             a.average_last
         );
     }
+    let global_norm = match a.feature_norm {
+        Some(NormArg::Global) => true,
+        Some(NormArg::Utterance) => false,
+        None => a.unidirectional,
+    };
+    if a.unidirectional {
+        let whole = if !global_norm {
+            Some("--feature-norm utterance")
+        } else if a.conv_channels > 0 {
+            Some("--conv-channels (the convolution reads the next frame)")
+        } else if a.range_db > 0 {
+            Some("--range-db (the range is of the whole utterance)")
+        } else {
+            None
+        };
+        if let Some(option) = whole {
+            bail!("--unidirectional trains a streaming model, which cannot use {option}");
+        }
+    }
     let mut mel = MelConfig {
         range_db: a.range_db,
         ..MelConfig::for_rate(a.sample_rate, a.mels)
@@ -305,12 +346,14 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             max_band: a.spec_augment_band,
             max_span: a.spec_augment_span,
         },
+        global_norm,
     };
     let mut config = AsrConfig {
         features: mel.mels,
         stack: a.stack,
         layers: a.layers,
         hidden: a.hidden,
+        unidirectional: a.unidirectional,
         layer_norm: a.layer_norm,
         decoder: a.attention.then_some(DecoderConfig {
             embedding: a.decoder_embedding,
@@ -394,8 +437,21 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         None => corpus.units(kind, normalization)?,
     };
     config.units = units.len();
+    let init = match (&resumed, &a.init) {
+        (None, Some(path)) => {
+            let ck =
+                checkpoint::load(path).with_context(|| format!("--init {}", path.display()))?;
+            // Fine-tuning keeps the features the model was trained on.
+            if settings.global_norm && ck.mel.norm.is_causal() {
+                mel.norm = ck.mel.norm.clone();
+            }
+            Some((path, ck))
+        }
+        _ => None,
+    };
     let start = Instant::now();
     let mut data = TrainData::new(&corpus, units, mel, &settings)?;
+    let mel = data.mel().clone();
     outln!(
         "features: {} / {} / {} utterances in {:.1} s",
         data.train.features.len(),
@@ -408,11 +464,9 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
         Some((model, run, _)) => (Some(model), Some(run)),
         None => (None, None),
     };
-    let mut model = match (model, &a.init) {
+    let mut model = match (model, init) {
         (Some(model), _) => model,
-        (None, Some(path)) => {
-            let ck =
-                checkpoint::load(path).with_context(|| format!("--init {}", path.display()))?;
+        (None, Some((path, ck))) => {
             if ck.model.config != config {
                 bail!(
                     "--init {}: its shape {:?} differs from the one asked for {:?}",
@@ -431,7 +485,7 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
             }
             if ck.mel != mel {
                 bail!(
-                    "--init {}: its front end {:?} differs from the one asked for {:?} (check --range-db)",
+                    "--init {}: its front end {:?} differs from the one asked for {:?} (check --range-db and --feature-norm)",
                     path.display(),
                     ck.mel,
                     mel
@@ -455,8 +509,13 @@ pub fn run(a: TrainAsr, matches: &ArgMatches) -> Result<()> {
     let params: usize = model.params().iter().map(|p| p.len()).sum();
     let c = &model.config;
     outln!(
-        "model: {} × BiLSTM {} (stack {}{}), {params} parameters",
+        "model: {} × {} {} (stack {}{}), {params} parameters",
         c.layers,
+        if c.unidirectional {
+            "LSTM (unidirectional)"
+        } else {
+            "BiLSTM"
+        },
         c.hidden,
         c.stack,
         if c.layer_norm { ", LayerNorm" } else { "" }

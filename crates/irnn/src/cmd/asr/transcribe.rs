@@ -1,9 +1,12 @@
 //! `irnn transcribe`: the transcript of each WAV file, one line per file,
-//! from an integer speech model; long files in segments.
+//! from an integer speech model; long files in segments, or, for a
+//! unidirectional model, streamed in chunks as a live source would send
+//! them (`--stream`), with the compute time per chunk.
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use irnn_runtime::Isa;
 use irnn_train::asr::decode::{Decoding, Transcriber};
@@ -34,6 +37,15 @@ pub struct Transcribe {
     /// many seconds, cut in pauses (memory stays at about one segment).
     #[arg(value_parser = crate::args::parse::segment_seconds, long, default_value_t = 30.0)]
     segment_seconds: f64,
+    /// Stream each file through a unidirectional model (trained with
+    /// --unidirectional) in chunks of --chunk-ms, decoding as the audio
+    /// arrives (greedy CTC; the transcript equals the offline one). The
+    /// compute time per chunk is reported on standard error.
+    #[arg(long, conflicts_with_all = ["attention", "segment_seconds"])]
+    stream: bool,
+    /// Milliseconds of audio per streamed chunk.
+    #[arg(value_parser = crate::args::parse::chunk_ms, long, default_value_t = 200, requires = "stream")]
+    chunk_ms: usize,
 }
 
 /// `irnn transcribe`: the transcript of each WAV file, one line per file.
@@ -46,6 +58,12 @@ pub fn run(a: Transcribe) -> Result<()> {
     )?;
     let model = file.speech_model()?;
     let transcriber = Transcriber::new(&model, Isa::detect());
+    if a.stream {
+        if a.beam > 1 {
+            bail!("--stream decodes greedily as audio arrives; it takes no --beam");
+        }
+        return stream(&a, &transcriber);
+    }
     let decoding = if a.attention {
         Decoding::Attention(a.joint.config(a.beam))
     } else {
@@ -56,6 +74,32 @@ pub fn run(a: Transcribe) -> Result<()> {
             .file_text(wav, a.segment_seconds, decoding)
             .with_context(|| format!("{}: {}", a.model.display(), wav.display()))?;
         outln!("{}\t{}", wav.display(), text);
+    }
+    Ok(())
+}
+
+/// `--stream`: each file in chunks; the transcript on standard output as
+/// usual, the compute time per chunk on standard error.
+fn stream(a: &Transcribe, transcriber: &Transcriber) -> Result<()> {
+    for wav in &a.wavs {
+        let report = transcriber
+            .stream_file(wav, a.chunk_ms as f64 / 1000.0, &mut |_| {})
+            .with_context(|| format!("{}: {}", a.model.display(), wav.display()))?;
+        outln!("{}\t{}", wav.display(), report.text);
+        let ms = |s: f64| s * 1000.0;
+        let chunk = report.chunk_seconds;
+        // A closed standard error only loses the report.
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}: {:.2} s streamed in {} chunks of {:.0} ms: compute per chunk median {:.3} ms, max {:.3} ms ({:.2} ms per 200 ms of audio at the median)",
+            wav.display(),
+            report.audio_seconds,
+            report.chunk_compute.len(),
+            ms(chunk),
+            ms(report.median()),
+            ms(report.max()),
+            ms(report.median()) * 0.2 / chunk,
+        );
     }
     Ok(())
 }
