@@ -256,6 +256,157 @@ fn a_character_model_trains_on_manifests_and_its_file_transcribes_as_qat() {
 }
 
 #[test]
+fn a_unidirectional_model_streams_exactly_its_offline_transcripts() {
+    let dir = tmp("stream");
+    let (train, valid, test) = corpus(&dir);
+    let (train, valid, test) = (
+        train.to_str().unwrap(),
+        valid.to_str().unwrap(),
+        test.to_str().unwrap(),
+    );
+    let float = dir.join("uni.safetensors");
+    let float = float.to_str().unwrap();
+    let text = run_ok(&[
+        "train",
+        "asr",
+        "--unidirectional",
+        "--train",
+        train,
+        "--valid",
+        valid,
+        "--test",
+        test,
+        "--lowercase",
+        "--strip-punctuation",
+        "--epochs",
+        "30",
+        "--hidden",
+        "24",
+        "--layers",
+        "1",
+        "--stack",
+        "2",
+        "--batch",
+        "4",
+        "--lr",
+        "0.01",
+        "--out",
+        float,
+    ]);
+    assert!(text.contains("LSTM (unidirectional)"), "{text}");
+    let text = run_ok(&["inspect", float]);
+    assert!(
+        text.contains("× LSTM 24") && text.contains("fixed statistics"),
+        "{text}"
+    );
+    let model = dir.join("uni.irnn");
+    let text = run_ok(&[
+        "qat",
+        float,
+        "--train",
+        train,
+        "--valid",
+        valid,
+        "--test",
+        test,
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--out",
+        dir.join("uni-qat.safetensors").to_str().unwrap(),
+        "--model-out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("the file reproduces all 8 QAT transcripts"),
+        "{text}"
+    );
+    let model = model.to_str().unwrap();
+    // Version 7: forward-only layers and fixed statistics.
+    assert_eq!(&std::fs::read(model).unwrap()[8..12], &7u32.to_le_bytes());
+    let text = run_ok(&["inspect", model]);
+    assert!(text.contains("encoder: unidirectional"), "{text}");
+    // Streamed in chunks of any size, every test file gets its offline
+    // transcript; the compute per chunk is reported.
+    let wavs: Vec<String> = (0..8)
+        .map(|i| {
+            let p = dir.join(format!("audio/nemo-v5-{i}.wav"));
+            p.to_str().unwrap().to_string()
+        })
+        .collect();
+    let mut args = vec!["transcribe", model];
+    args.extend(wavs.iter().map(String::as_str));
+    let offline = run_ok(&args);
+    assert_eq!(offline.lines().count(), 8);
+    let letters: usize = offline
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap_or("").trim().len())
+        .sum();
+    assert!(letters >= 16, "{offline}");
+    for chunk in ["10", "30", "200", "2000"] {
+        let mut streamed = args.clone();
+        streamed.extend(["--stream", "--chunk-ms", chunk]);
+        let out = irnn().args(&streamed).output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            offline,
+            "chunks of {chunk} ms"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches("compute per chunk median").count(), 8, "{err}");
+    }
+    // What cannot stream is named.
+    let bidirectional = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/models/asr-qat.irnn"
+    );
+    fails_with(
+        &["transcribe", bidirectional, &wavs[0], "--stream"],
+        "streaming needs a unidirectional encoder",
+    );
+    fails_with(
+        &["transcribe", model, &wavs[0], "--stream", "--beam", "4"],
+        "takes no --beam",
+    );
+    fails_with(
+        &["transcribe", model, &wavs[0], "--stream", "--attention"],
+        "cannot be used with",
+    );
+    fails_with(
+        &["transcribe", model, &wavs[0], "--chunk-ms", "100"],
+        "--stream",
+    );
+    fails_with(
+        &["transcribe", model, &wavs[0], "--stream", "--chunk-ms", "5"],
+        "--chunk-ms",
+    );
+    for (extra, needle) in [
+        (&["--conv-channels", "2"][..], "cannot use --conv-channels"),
+        (&["--range-db", "40"][..], "cannot use --range-db"),
+        (
+            &["--feature-norm", "utterance"][..],
+            "cannot use --feature-norm utterance",
+        ),
+    ] {
+        let mut args = vec![
+            "train",
+            "asr",
+            "--unidirectional",
+            "--train",
+            train,
+            "--valid",
+            valid,
+        ];
+        args.extend(extra);
+        args.extend(["--out", "/nonexistent/never-written.safetensors"]);
+        fails_with(&args, needle);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn bad_corpora_name_the_problem() {
     let dir = tmp("bad");
     let (train, valid, _) = corpus(&dir);
