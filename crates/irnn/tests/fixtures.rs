@@ -73,8 +73,13 @@ fn checkpoints_convert_to_the_same_bytes() {
         ("gru-ln.safetensors", "gru-ln.irnn", &data[..]),
         ("lm-qat.safetensors", "lm-qat.irnn", &[][..]),
         ("asr-qat.safetensors", "asr-qat.irnn", &[][..]),
+        (
+            "../models-v7/asr-stream-qat.safetensors",
+            "../models-v7/asr-stream-qat.irnn",
+            &[][..],
+        ),
     ] {
-        let out = tmp(model);
+        let out = tmp(model.rsplit('/').next().unwrap_or(model));
         let mut args = vec!["convert", &*fixture(&format!("models/{checkpoint}"))]
             .into_iter()
             .map(str::to_string)
@@ -135,6 +140,55 @@ fn speech_model_scores_and_transcribes_as_it_did() {
     // of this barely trained decoder.
     let text = run_ok(&["transcribe", &model, "--attention", "--beam", "3", &a]);
     assert_eq!(text, format!("{a}\t\n"));
+}
+
+#[test]
+fn the_streaming_model_scores_transcribes_and_streams_as_it_did() {
+    let fsdd = fixture("fsdd");
+    let model = fixture("models-v7/asr-stream-qat.irnn");
+    assert_eq!(&std::fs::read(&model).unwrap()[8..12], &7u32.to_le_bytes());
+    let text = run_ok(&[
+        "eval",
+        &model,
+        "--data",
+        &fsdd,
+        "--train-utterances",
+        "24",
+        "--valid-utterances",
+        "4",
+        "--test-utterances",
+        "6",
+    ]);
+    assert!(
+        text.contains("WER 278.57 % | CER 241.94 % over 6 utterances, 28 digits"),
+        "{text}"
+    );
+    let text = run_ok(&["inspect", &model]);
+    assert!(
+        text.contains("encoder: unidirectional") && text.contains("fixed statistics"),
+        "{text}"
+    );
+    let wavs: Vec<String> = std::fs::read_dir(&fsdd)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_str().unwrap().to_string())
+        .filter(|p| p.ends_with(".wav"))
+        .collect();
+    assert_eq!(wavs.len(), 12);
+    let mut args = vec!["transcribe", &model];
+    args.extend(wavs.iter().map(String::as_str));
+    let offline = run_ok(&args);
+    let a = format!("{fsdd}/2_yweweler_0.wav");
+    let b = format!("{fsdd}/1_george_0.wav");
+    assert!(offline.contains(&format!("{a}\t1 5 1\n")), "{offline}");
+    assert!(
+        offline.contains(&format!("{b}\t8 5 8 5 5 1\n")),
+        "{offline}"
+    );
+    for chunk in ["20", "100", "400"] {
+        let mut streamed = args.clone();
+        streamed.extend(["--stream", "--chunk-ms", chunk]);
+        assert_eq!(run_ok(&streamed), offline, "chunks of {chunk} ms");
+    }
 }
 
 fn fails_with(args: &[&str], needle: &str) {

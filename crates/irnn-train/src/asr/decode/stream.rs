@@ -1,8 +1,9 @@
-//! Streaming transcription: a WAV file fed to a unidirectional model in
-//! chunks of audio, as a microphone would deliver them, each chunk taken
-//! through resampling, the front end ([`crate::audio::MelStream`]) and the
-//! integer model ([`irnn_runtime::speech::SpeechStream`]) before the next
-//! is read, so the transcript grows while the audio arrives.
+//! Streaming transcription: audio fed to a unidirectional model as it
+//! arrives ([`AudioStream`]; a WAV file in chunks, as a microphone would
+//! deliver them, with [`Transcriber::stream_file`]), each piece taken
+//! through resampling, the front end ([`MelStream`]) and the integer model
+//! ([`SpeechStream`]) before the next, so the transcript grows while the
+//! audio arrives.
 //!
 //! Every stage is exact under chunking (the streaming resampler gives the
 //! one-shot resampler's samples, the streaming front end the whole
@@ -13,10 +14,13 @@
 use std::path::Path;
 use std::time::Instant;
 
+use irnn_runtime::speech::SpeechStream;
+
 use super::{TranscribeError, Transcriber};
 use crate::asr::export::quantize_features;
 use crate::audio::resample::Resampler;
 use crate::audio::wav::{AudioError, WavStream};
+use crate::audio::MelStream;
 
 /// What streaming a file measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,27 +50,116 @@ impl StreamReport {
     }
 }
 
+/// A transcription that takes audio as it arrives ([`Transcriber::stream`]):
+/// samples in at their own rate, a transcript that grows.
+pub struct AudioStream<'t> {
+    transcriber: &'t Transcriber<'t>,
+    resampler: Option<Resampler>,
+    mel: MelStream<'t>,
+    stream: SpeechStream<'t>,
+    samples: Vec<f32>,
+    features: Vec<f32>,
+    received: u64,
+    text: String,
+}
+
+impl<'t> Transcriber<'t> {
+    /// A stream of mono samples at `rate` Hz (resampled to the model's
+    /// rate as they come). Refused for a model that cannot stream
+    /// ([`irnn_runtime::speech::IntSpeechModel::stream`]).
+    pub fn stream(&'t self, rate: u32) -> Result<AudioStream<'t>, TranscribeError> {
+        Ok(AudioStream {
+            stream: self.model.stream(self.isa)?,
+            mel: self.front.stream().ok_or(TranscribeError::NotStreamable)?,
+            resampler: Some(Resampler::new(rate, self.model.front_end.sample_rate)?),
+            transcriber: self,
+            samples: Vec::new(),
+            features: Vec::new(),
+            received: 0,
+            text: String::new(),
+        })
+    }
+}
+
+impl AudioStream<'_> {
+    /// Takes the next samples (in `[−1, 1)`) and decodes every model step
+    /// they complete; returns whether the transcript grew.
+    pub fn push(&mut self, samples: &[f32]) -> Result<bool, TranscribeError> {
+        let Some(resampler) = &mut self.resampler else {
+            return Err(irnn_runtime::Error::InvalidParameter {
+                what: "the stream has finished (start another for the next utterance)",
+            }
+            .into());
+        };
+        self.received += samples.len() as u64;
+        self.samples.clear();
+        resampler.push(samples, &mut self.samples)?;
+        self.features.clear();
+        self.mel.push(&self.samples, &mut self.features);
+        self.decode(false)
+    }
+
+    /// Ends the audio: what the resampler and the front end still hold,
+    /// the last model step; returns whether the transcript grew. An
+    /// utterance without a sample is an error, as it is offline.
+    pub fn finish(&mut self) -> Result<bool, TranscribeError> {
+        let Some(resampler) = self.resampler.take() else {
+            return Ok(false);
+        };
+        if self.received == 0 {
+            return Err(TranscribeError::Empty);
+        }
+        self.samples.clear();
+        resampler.finish(&mut self.samples)?;
+        self.features.clear();
+        self.mel.push(&self.samples, &mut self.features);
+        self.mel.finish(&mut self.features);
+        self.decode(true)
+    }
+
+    /// The transcript so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn decode(&mut self, end: bool) -> Result<bool, TranscribeError> {
+        let model = self.transcriber.model;
+        let mut added = self
+            .stream
+            .push(&quantize_features(model, &self.features))?;
+        if end {
+            added += self.stream.finish()?;
+        }
+        if added > 0 {
+            self.text = model.transcript(self.stream.labels());
+        }
+        Ok(added > 0)
+    }
+}
+
 impl Transcriber<'_> {
     /// Streams the WAV file at `path` through the model in chunks of
-    /// `chunk_seconds` of audio (at the file's rate), calling `on_text`
-    /// with the transcript so far whenever it grows. Refused for a model
-    /// that cannot stream ([`irnn_runtime::speech::IntSpeechModel::stream`]).
+    /// `chunk_seconds` of audio (at the file's rate), as a live source
+    /// would deliver them, calling `on_text` with the transcript so far
+    /// whenever it grows, and measures the compute time of each chunk
+    /// (from the chunk in hand to its labels decoded). Refused for a model
+    /// that cannot stream.
     pub fn stream_file(
         &self,
         path: &Path,
         chunk_seconds: f64,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<StreamReport, TranscribeError> {
-        let mut stream = self.model.stream(self.isa)?;
-        let mut mel = self.front.stream().ok_or(TranscribeError::NotStreamable)?;
         let mut wav = WavStream::open(path)?;
         let rate = wav.rate();
-        let resample_error = |source| AudioError::Resample {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut resampler =
-            Some(Resampler::new(rate, self.model.front_end.sample_rate).map_err(resample_error)?);
+        let mut stream = self.stream(rate).map_err(|e| match e {
+            TranscribeError::Resample(source) => AudioError::Resample {
+                path: path.to_path_buf(),
+                source,
+            }
+            .into(),
+            e => e,
+        })?;
         let chunk = ((chunk_seconds * rate as f64).round() as usize).max(1);
         let mut report = StreamReport {
             text: String::new(),
@@ -74,14 +167,13 @@ impl Transcriber<'_> {
             audio_seconds: 0.0,
             chunk_compute: Vec::new(),
         };
-        let (mut block, mut samples, mut features) = (Vec::new(), Vec::new(), Vec::new());
+        let mut block = Vec::with_capacity(chunk);
         let mut total = 0usize;
         loop {
             block.clear();
             let read = wav.read(&mut block, chunk)?;
             total += read;
-            let end = read == 0;
-            if end && total == 0 {
+            if read == 0 && total == 0 {
                 return Err(AudioError::Empty {
                     path: path.to_path_buf(),
                 }
@@ -90,33 +182,20 @@ impl Transcriber<'_> {
             // The clock starts once the chunk is in hand, as for audio
             // arriving from a device.
             let t = Instant::now();
-            samples.clear();
-            match (end, resampler.take()) {
-                (true, Some(r)) => r.finish(&mut samples).map_err(resample_error)?,
-                (false, Some(mut r)) => {
-                    r.push(&block, &mut samples).map_err(resample_error)?;
-                    resampler = Some(r);
-                }
-                (_, None) => {}
-            }
-            features.clear();
-            mel.push(&samples, &mut features);
-            if end {
-                mel.finish(&mut features);
-            }
-            let mut added = stream.push(&quantize_features(self.model, &features))?;
-            if end {
-                added += stream.finish()?;
-            }
+            let grew = if read == 0 {
+                stream.finish()?
+            } else {
+                stream.push(&block)?
+            };
             report.chunk_compute.push(t.elapsed().as_secs_f64());
-            if added > 0 {
-                report.text = self.model.transcript(stream.labels());
-                on_text(&report.text);
+            if grew {
+                on_text(stream.text());
             }
-            if end {
+            if read == 0 {
                 break;
             }
         }
+        report.text = stream.text().to_string();
         report.audio_seconds = total as f64 / rate as f64;
         Ok(report)
     }
