@@ -5,6 +5,12 @@
  *   cc examples/c/transcribe.c -Icrates/irnn-capi/include target/release/libirnn_capi.a \
  *      -lpthread -ldl -lm -o transcribe
  *   ./transcribe fixtures/models/asr-qat.irnn fixtures/fsdd/2_yweweler_0.wav
+ *
+ * With a third argument `--stream` (a unidirectional model), the samples go
+ * in 200 ms at a time, as a recorder would deliver them, and the transcript
+ * grows as they arrive; the final text is the offline one:
+ *
+ *   ./transcribe fixtures/models-v7/asr-stream-qat.irnn fixtures/fsdd/2_yweweler_0.wav --stream
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +61,27 @@ static int fail(const char *what) {
     return 1;
 }
 
+/* Streams `count` samples in chunks of 200 ms; the final transcript into
+ * `text`. */
+static int stream(IrnnSpeechModel *model, const int16_t *pcm, size_t count, uint32_t rate,
+                  char *text, size_t capacity) {
+    IrnnSpeechStream *s = NULL;
+    if (irnn_speech_stream_new(model, rate, &s) != IRNN_STATUS_OK) return fail("streaming");
+    size_t chunk = rate / 5 ? rate / 5 : 1;
+    int32_t grew = 0;
+    uintptr_t len = 0;
+    for (size_t at = 0; at < count; at += chunk) {
+        size_t n = count - at < chunk ? count - at : chunk;
+        if (irnn_speech_stream_push(s, pcm + at, n, &grew) != IRNN_STATUS_OK) return fail("push");
+        if (grew && irnn_speech_stream_text(s, text, capacity, &len) == IRNN_STATUS_OK)
+            fprintf(stderr, "%6.2f s: %s\n", (double)(at + n) / rate, text);
+    }
+    if (irnn_speech_stream_finish(s, &grew) != IRNN_STATUS_OK) return fail("finish");
+    if (irnn_speech_stream_text(s, text, capacity, &len) != IRNN_STATUS_OK) return fail("text");
+    irnn_speech_stream_free(s);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *model_path = argc > 1 ? argv[1] : "fixtures/models/asr-qat.irnn";
     const char *wav = argc > 2 ? argv[2] : "fixtures/fsdd/2_yweweler_0.wav";
@@ -70,8 +97,12 @@ int main(int argc, char **argv) {
     }
     char text[256];
     uintptr_t len = 0;
-    if (irnn_speech_transcribe(model, pcm, count, rate, text, sizeof text, &len) != IRNN_STATUS_OK)
+    if (argc > 3 && !strcmp(argv[3], "--stream")) {
+        if (stream(model, pcm, count, rate, text, sizeof text)) return 1;
+    } else if (irnn_speech_transcribe(model, pcm, count, rate, text, sizeof text, &len) !=
+               IRNN_STATUS_OK) {
         return fail(wav);
+    }
     printf("%s\t%s\n", wav, text);
 
     /* Audio at another rate is resampled; a rate of 0 is an error code. */

@@ -70,6 +70,26 @@ struct LanguageModel {
     logits: Vec<i32>,
 }
 
+/// Mono audio from a numpy array: int16 PCM, or float32 in [-1, 1).
+fn audio_of(samples: &Bound<'_, PyAny>) -> PyResult<Vec<f32>> {
+    let audio: Vec<f32> = if let Ok(a) = samples.extract::<PyReadonlyArray1<i16>>() {
+        a.as_slice()?
+            .iter()
+            .map(|&s| f32::from(s) / 32768.0)
+            .collect()
+    } else if let Ok(a) = samples.extract::<PyReadonlyArray1<f32>>() {
+        a.as_slice()?.to_vec()
+    } else {
+        return Err(PyTypeError::new_err(
+            "samples must be a one-dimensional numpy array of int16 or float32",
+        ));
+    };
+    if audio.iter().any(|v| !v.is_finite()) {
+        return Err(err("the samples hold NaN or infinite values"));
+    }
+    Ok(audio)
+}
+
 /// A speech model in the integer runtime.
 #[pyclass(module = "irnn")]
 struct SpeechModel {
@@ -291,21 +311,7 @@ impl SpeechModel {
         beam: usize,
         attention: bool,
     ) -> PyResult<String> {
-        let audio: Vec<f32> = if let Ok(a) = samples.extract::<PyReadonlyArray1<i16>>() {
-            a.as_slice()?
-                .iter()
-                .map(|&s| f32::from(s) / 32768.0)
-                .collect()
-        } else if let Ok(a) = samples.extract::<PyReadonlyArray1<f32>>() {
-            a.as_slice()?.to_vec()
-        } else {
-            return Err(PyTypeError::new_err(
-                "samples must be a one-dimensional numpy array of int16 or float32",
-            ));
-        };
-        if audio.iter().any(|v| !v.is_finite()) {
-            return Err(err("the samples hold NaN or infinite values"));
-        }
+        let audio = audio_of(samples)?;
         if beam == 0 {
             return Err(err("beam must be at least 1"));
         }
@@ -317,6 +323,45 @@ impl SpeechModel {
         let (model, isa) = (&self.model, self.isa);
         py.allow_threads(|| Transcriber::new(model, isa).text(&audio, rate, decoding))
             .map_err(err)
+    }
+
+    /// Whether the model can transcribe audio as it arrives (a
+    /// unidirectional encoder with fixed feature statistics).
+    #[getter]
+    fn streams(&self) -> bool {
+        self.model.stream(self.isa).is_ok()
+    }
+
+    /// `stream(chunks, rate, on_text=None)`: transcribes audio as it
+    /// arrives (a streaming model, [`streams`](Self::streams)): `chunks` is
+    /// any iterable of numpy arrays (int16 PCM or float32 in [-1, 1)) at
+    /// `rate` Hz — a list, or a generator reading a microphone — each
+    /// decoded before the next is taken; `on_text(text)` is called with
+    /// the transcript so far whenever it grows. Returns the final
+    /// transcript, which equals `transcribe`'s for the same audio.
+    #[pyo3(signature = (chunks, rate, on_text = None))]
+    fn stream(
+        &self,
+        chunks: &Bound<'_, PyAny>,
+        rate: u32,
+        on_text: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let transcriber = Transcriber::new(&self.model, self.isa);
+        let mut stream = transcriber.stream(rate).map_err(err)?;
+        for chunk in chunks.try_iter()? {
+            let audio = audio_of(&chunk?)?;
+            if stream.push(&audio).map_err(err)? {
+                if let Some(f) = on_text {
+                    f.call1((stream.text(),))?;
+                }
+            }
+        }
+        if stream.finish().map_err(err)? {
+            if let Some(f) = on_text {
+                f.call1((stream.text(),))?;
+            }
+        }
+        Ok(stream.text().to_string())
     }
 
     fn __repr__(&self) -> String {

@@ -114,6 +114,27 @@ def test_speech_model_transcribes_int16_and_float32():
     assert isinstance(asr.transcribe(doubled, 2 * rate), str)
 
 
+def test_a_streaming_model_transcribes_chunks_as_they_arrive():
+    asr = irnn.load(ROOT / "fixtures" / "models-v7" / "asr-stream-qat.irnn")
+    assert asr.streams and not irnn.load(MODELS / "asr-qat.irnn").streams
+    samples, rate = pcm(ROOT / "fixtures" / "fsdd" / "1_george_0.wav")
+    offline = asr.transcribe(samples, rate)
+    assert offline == "8 5 8 5 5 1"
+    for size in (1, 333, 1600, 10**6):
+        seen = []
+        chunks = (samples[i : i + size] for i in range(0, len(samples), size))
+        assert asr.stream(chunks, rate, on_text=seen.append) == offline
+        # The transcript grew as the audio came, ending with the whole.
+        assert seen and seen[-1] == offline
+        assert all(offline.startswith(t) for t in seen)
+    with pytest.raises(irnn.IrnnError, match="unidirectional"):
+        irnn.load(MODELS / "asr-qat.irnn").stream([samples], rate)
+    with pytest.raises(irnn.IrnnError, match="no samples"):
+        asr.stream([], rate)
+    with pytest.raises(TypeError, match="int16 or float32"):
+        asr.stream([samples.astype(np.int64)], rate)
+
+
 def test_errors_are_irnn_errors_with_the_rust_message(lm, tmp_path):
     with pytest.raises(irnn.IrnnError, match="/no/such/model.irnn"):
         irnn.load("/no/such/model.irnn")

@@ -33,6 +33,9 @@ typedef struct IrnnModel IrnnModel;
 // A loaded speech model (opaque).
 typedef struct IrnnSpeechModel IrnnSpeechModel;
 
+// A streaming transcription in progress (opaque).
+typedef struct IrnnSpeechStream IrnnSpeechStream;
+
 // One stream's state and its latest logits (opaque).
 typedef struct IrnnState IrnnState;
 
@@ -210,6 +213,57 @@ enum IrnnStatus irnn_speech_logits(const struct IrnnSpeechModel *model,
                                    int32_t *logits,
                                    uintptr_t capacity,
                                    uintptr_t *written);
+
+// Starts streaming audio recorded at `sample_rate` Hz into `model`. On
+// success `*out` owns the stream: free it with
+// [`irnn_speech_stream_free`], before the model. A model that cannot
+// stream (bidirectional, a convolution, per-utterance normalisation) is
+// `IRNN_STATUS_INVALID_ARGUMENT`, and `irnn_last_error()` says why.
+//
+// # Safety
+// `model` live, and kept alive until the stream is freed; `out` writable.
+enum IrnnStatus irnn_speech_stream_new(const struct IrnnSpeechModel *model,
+                                       uint32_t sample_rate,
+                                       struct IrnnSpeechStream **out);
+
+// Pushes `count` mono 16-bit samples (at the stream's rate) and decodes
+// every model step they complete; `*grew` is 1 if the transcript grew,
+// else 0.
+//
+// # Safety
+// `stream` live; `pcm` readable for `count` samples (may be null if
+// `count` is 0); `grew` writable.
+enum IrnnStatus irnn_speech_stream_push(struct IrnnSpeechStream *stream,
+                                        const int16_t *pcm,
+                                        uintptr_t count,
+                                        int32_t *grew);
+
+// Ends the audio: decodes what the stream still holds; `*grew` as for
+// [`irnn_speech_stream_push`]. Pushing after this is an error; finishing
+// again does nothing. A stream that got no sample at all is
+// `IRNN_STATUS_INVALID_ARGUMENT`.
+//
+// # Safety
+// `stream` live; `grew` writable.
+enum IrnnStatus irnn_speech_stream_finish(struct IrnnSpeechStream *stream, int32_t *grew);
+
+// Copies the transcript so far (NUL-terminated) into `text` (`capacity`
+// bytes), its length into `*written`; a buffer too short is
+// `IRNN_STATUS_INVALID_ARGUMENT` with `*written` the length needed.
+//
+// # Safety
+// `stream` live; `text` writable for `capacity` bytes; `written` writable.
+enum IrnnStatus irnn_speech_stream_text(const struct IrnnSpeechStream *stream,
+                                        char *text,
+                                        uintptr_t capacity,
+                                        uintptr_t *written);
+
+// Frees a stream (null is ignored).
+//
+// # Safety
+// `stream` must come from [`irnn_speech_stream_new`] and not be used
+// after.
+void irnn_speech_stream_free(struct IrnnSpeechStream *stream);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,7 +5,9 @@
 //! log-mel features the model was trained with and runs the integer
 //! encoder and decoder, through the same code path as `irnn transcribe`.
 //! A caller with its own front end gives int8 feature frames to
-//! [`irnn_speech_logits`] instead and reads the int32 CTC scores.
+//! [`irnn_speech_logits`] instead and reads the int32 CTC scores. A
+//! unidirectional model also transcribes audio as it is recorded
+//! ([`stream`]).
 
 use std::ffi::c_char;
 
@@ -212,6 +214,8 @@ pub unsafe extern "C" fn irnn_speech_logits(
         }
     })
 }
+
+pub mod stream;
 
 #[cfg(test)]
 mod tests;

@@ -264,3 +264,111 @@ fn feature_frames_give_the_runtimes_scores() {
         irnn_speech_free(m);
     }
 }
+
+const STREAMING_MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/models-v7/asr-stream-qat.irnn"
+);
+
+fn load_model(path: &str) -> *mut IrnnSpeechModel {
+    let mut m = null_mut();
+    let path = std::ffi::CString::new(path).unwrap();
+    // SAFETY: a NUL-terminated path and a writable pointer.
+    assert_eq!(
+        unsafe { irnn_speech_load_path(path.as_ptr(), &mut m) },
+        IrnnStatus::Ok,
+        "{}",
+        last_error()
+    );
+    m
+}
+
+/// The text a buffer holds after a successful copy.
+fn text_of(buf: &[u8], written: usize) -> String {
+    String::from_utf8(buf[..written].to_vec()).unwrap()
+}
+
+#[test]
+fn streamed_pcm_gives_the_offline_transcript() {
+    use super::stream::*;
+    let m = load_model(STREAMING_MODEL);
+    let pcm = pcm();
+    let mut buf = vec![0u8; 256];
+    let mut written = 0;
+    // SAFETY: live model, valid buffers throughout.
+    unsafe {
+        let status = irnn_speech_transcribe(
+            m,
+            pcm.as_ptr(),
+            pcm.len(),
+            8000,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut written,
+        );
+        assert_eq!(status, IrnnStatus::Ok, "{}", last_error());
+        let offline = text_of(&buf, written);
+        assert_eq!(offline, "1 5 1");
+        for chunk in [1usize, 333, 1600, 100_000] {
+            let mut s = null_mut();
+            assert_eq!(irnn_speech_stream_new(m, 8000, &mut s), IrnnStatus::Ok);
+            let (mut grew, mut grown) = (0, 0);
+            for piece in pcm.chunks(chunk) {
+                let status = irnn_speech_stream_push(s, piece.as_ptr(), piece.len(), &mut grew);
+                assert_eq!(status, IrnnStatus::Ok, "{}", last_error());
+                grown += grew;
+            }
+            assert_eq!(irnn_speech_stream_finish(s, &mut grew), IrnnStatus::Ok);
+            grown += grew;
+            assert!(grown >= 1);
+            let status =
+                irnn_speech_stream_text(s, buf.as_mut_ptr().cast(), buf.len(), &mut written);
+            assert_eq!(status, IrnnStatus::Ok);
+            assert_eq!(text_of(&buf, written), offline, "chunks of {chunk}");
+            // Pushing after the end is refused; finishing again is nothing.
+            let status = irnn_speech_stream_push(s, pcm.as_ptr(), 10, &mut grew);
+            assert_eq!(status, IrnnStatus::Runtime);
+            assert!(last_error().contains("finished"), "{}", last_error());
+            assert_eq!(irnn_speech_stream_finish(s, &mut grew), IrnnStatus::Ok);
+            assert_eq!(grew, 0);
+            // A buffer too short says how long the text is.
+            let status = irnn_speech_stream_text(s, buf.as_mut_ptr().cast(), 2, &mut written);
+            assert_eq!(
+                (status, written),
+                (IrnnStatus::InvalidArgument, offline.len())
+            );
+            irnn_speech_stream_free(s);
+        }
+        // Another rate is resampled as it arrives; a stream without audio
+        // cannot finish; null pointers are named.
+        let mut s = null_mut();
+        assert_eq!(irnn_speech_stream_new(m, 16000, &mut s), IrnnStatus::Ok);
+        let mut grew = 0;
+        assert_eq!(
+            irnn_speech_stream_finish(s, &mut grew),
+            IrnnStatus::InvalidArgument
+        );
+        assert!(last_error().contains("no samples"), "{}", last_error());
+        assert_eq!(
+            irnn_speech_stream_push(s, null(), 5, &mut grew),
+            IrnnStatus::NullPointer
+        );
+        irnn_speech_stream_free(s);
+        assert_eq!(
+            irnn_speech_stream_new(m, 0, &mut s),
+            IrnnStatus::InvalidArgument
+        );
+        irnn_speech_stream_free(null_mut());
+        irnn_speech_free(m);
+        // A bidirectional model cannot stream, and says so.
+        let bi = load_model(MODEL);
+        let mut s = null_mut();
+        assert_eq!(
+            irnn_speech_stream_new(bi, 8000, &mut s),
+            IrnnStatus::InvalidArgument
+        );
+        assert!(last_error().contains("unidirectional"), "{}", last_error());
+        assert!(s.is_null());
+        irnn_speech_free(bi);
+    }
+}
