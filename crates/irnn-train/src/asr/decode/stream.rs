@@ -31,20 +31,23 @@ pub struct StreamReport {
     pub chunk_seconds: f64,
     /// Seconds of audio in the file.
     pub audio_seconds: f64,
-    /// Compute seconds of each chunk (resampling, front end, network and
-    /// decoding; the last entry is the end of the utterance).
+    /// Compute seconds of each whole chunk (resampling, front end, network
+    /// and decoding).
     pub chunk_compute: Vec<f64>,
+    /// Compute seconds of the rest: a last, shorter chunk and the end of
+    /// the utterance (the padded last step).
+    pub tail_compute: f64,
 }
 
 impl StreamReport {
-    /// The median compute time per chunk, in seconds.
+    /// The median compute time per whole chunk, in seconds.
     pub fn median(&self) -> f64 {
         let mut v = self.chunk_compute.clone();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(0.0)
     }
 
-    /// The longest compute time of a chunk, in seconds.
+    /// The longest compute time of a whole chunk, in seconds.
     pub fn max(&self) -> f64 {
         self.chunk_compute.iter().copied().fold(0.0, f64::max)
     }
@@ -166,6 +169,7 @@ impl Transcriber<'_> {
             chunk_seconds: chunk as f64 / rate as f64,
             audio_seconds: 0.0,
             chunk_compute: Vec::new(),
+            tail_compute: 0.0,
         };
         let mut block = Vec::with_capacity(chunk);
         let mut total = 0usize;
@@ -187,7 +191,12 @@ impl Transcriber<'_> {
             } else {
                 stream.push(&block)?
             };
-            report.chunk_compute.push(t.elapsed().as_secs_f64());
+            let seconds = t.elapsed().as_secs_f64();
+            if read == chunk {
+                report.chunk_compute.push(seconds);
+            } else {
+                report.tail_compute += seconds;
+            }
             if grew {
                 on_text(stream.text());
             }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use irnn_runtime::Isa;
+use irnn_train::asr::decode::stream::StreamReport;
 use irnn_train::asr::decode::{Decoding, Transcriber};
 
 use crate::args::JointArgs;
@@ -79,27 +80,49 @@ pub fn run(a: Transcribe) -> Result<()> {
 }
 
 /// `--stream`: each file in chunks; the transcript on standard output as
-/// usual, the compute time per chunk on standard error.
+/// usual, the compute time per chunk on standard error (per file, and over
+/// every chunk when there are several files).
 fn stream(a: &Transcribe, transcriber: &Transcriber) -> Result<()> {
+    let mut all = StreamReport {
+        text: String::new(),
+        chunk_seconds: a.chunk_ms as f64 / 1000.0,
+        audio_seconds: 0.0,
+        chunk_compute: Vec::new(),
+        tail_compute: 0.0,
+    };
     for wav in &a.wavs {
         let report = transcriber
             .stream_file(wav, a.chunk_ms as f64 / 1000.0, &mut |_| {})
             .with_context(|| format!("{}: {}", a.model.display(), wav.display()))?;
         outln!("{}\t{}", wav.display(), report.text);
-        let ms = |s: f64| s * 1000.0;
-        let chunk = report.chunk_seconds;
-        // A closed standard error only loses the report.
-        let _ = writeln!(
-            std::io::stderr(),
-            "{}: {:.2} s streamed in {} chunks of {:.0} ms: compute per chunk median {:.3} ms, max {:.3} ms ({:.2} ms per 200 ms of audio at the median)",
-            wav.display(),
-            report.audio_seconds,
-            report.chunk_compute.len(),
-            ms(chunk),
-            ms(report.median()),
-            ms(report.max()),
-            ms(report.median()) * 0.2 / chunk,
-        );
+        report_latency(&wav.display().to_string(), &report);
+        all.audio_seconds += report.audio_seconds;
+        all.chunk_compute.extend(&report.chunk_compute);
+        all.tail_compute += report.tail_compute;
+    }
+    if a.wavs.len() > 1 {
+        report_latency(&format!("all {} files", a.wavs.len()), &all);
     }
     Ok(())
+}
+
+/// One line on standard error: the compute time per chunk.
+fn report_latency(what: &str, r: &StreamReport) {
+    let ms = |s: f64| s * 1000.0;
+    let total = r.chunk_compute.iter().sum::<f64>() + r.tail_compute;
+    // A closed standard error only loses the report.
+    let _ = writeln!(
+        std::io::stderr(),
+        "{what}: {:.2} s streamed, {} whole chunks of {:.0} ms: compute per chunk median {:.3} ms, \
+         max {:.3} ms ({:.2} ms per 200 ms of audio at the median); end of audio {:.3} ms; \
+         real-time factor {:.5}",
+        r.audio_seconds,
+        r.chunk_compute.len(),
+        ms(r.chunk_seconds),
+        ms(r.median()),
+        ms(r.max()),
+        ms(r.median()) * 0.2 / r.chunk_seconds,
+        ms(r.tail_compute),
+        total / r.audio_seconds.max(1e-9),
+    );
 }
