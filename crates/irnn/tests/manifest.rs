@@ -355,7 +355,9 @@ fn a_unidirectional_model_streams_exactly_its_offline_transcripts() {
             "chunks of {chunk} ms"
         );
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.matches("compute per chunk median").count(), 8, "{err}");
+        // One line per file and one over all of them.
+        assert_eq!(err.matches("compute per chunk median").count(), 9, "{err}");
+        assert!(err.contains("all 8 files"), "{err}");
     }
     // What cannot stream is named.
     let bidirectional = concat!(
