@@ -1,5 +1,5 @@
 //! "QAT trains exactly what is deployed" (docs/ARCHITECTURE.md): what QAT measures is what the integer runtime computes.
-//! A small character LSTM trained on the embedded Tiny Shakespeare slice
+//! A small character LSTM (and GRU, with either reset convention) trained on the embedded Tiny Shakespeare slice
 //! goes through calibration, QAT, a checkpoint with its ranges, export to a
 //! `.irnn` file and back; the runtime then scores the whole validation text
 //! and its logits must equal QAT-mode evaluation's, bit for bit.
@@ -19,18 +19,32 @@ use irnn_train::quant::pwl_fit::PwlFitter;
 
 #[test]
 fn qat_metric_is_the_integer_runtimes_metric() {
+    qat_exactness(CellKind::Lstm, false);
+}
+
+#[test]
+fn gru_qat_metric_is_the_integer_runtimes_metric() {
+    qat_exactness(CellKind::Gru, false);
+}
+
+#[test]
+fn reset_before_gru_qat_metric_is_the_integer_runtimes_metric() {
+    qat_exactness(CellKind::Gru, true);
+}
+
+fn qat_exactness(cell: CellKind, reset_before: bool) {
     let corpus = load_corpus(EMBEDDED_DATA, Level::Char).unwrap();
     let config = LmConfig {
         level: Level::Char,
         vocab: corpus.vocab.len(),
-        cell: CellKind::Lstm,
+        cell,
         layers: 2,
         hidden: 32,
         embedding: 32,
         dropout: 0.0,
         locked_dropout: false,
         capped_input_gate: false,
-        reset_before: false,
+        reset_before,
         residual: true,
         layer_norm: false,
     };
@@ -64,6 +78,7 @@ fn qat_metric_is_the_integer_runtimes_metric() {
     let float_loss = model.evaluate(&corpus.valid, 10, 32);
 
     let ranges = calibrate(&model, &corpus.train[..4000]);
+    let calibrated = ranges.clone();
     let mut qat = Qat::new(model, corpus.vocab.clone(), ranges, 32).unwrap();
     let ptq_loss = qat.evaluate(&corpus.valid, 10, 32, false).unwrap().0.mean();
     let s = QatSettings {
@@ -86,8 +101,16 @@ fn qat_metric_is_the_integer_runtimes_metric() {
         "float {float_loss:.4}  PTQ {ptq_loss:.4}  QAT {:.4} nats/char",
         qat_sum.mean()
     );
-    // Not degenerate: better than uniform guessing, and the model learned.
+    // Not degenerate: better than uniform guessing, and the model learned;
+    // the ranges followed what the float shadow of each step needed.
     assert!(qat_sum.mean() < (corpus.vocab.len() as f64).ln() - 0.5);
+    assert!(qat.ranges != calibrated);
+    for (a, b) in qat.ranges.layers.iter().zip(&calibrated.layers) {
+        assert!(
+            a.h != b.h && a.cell.pre != b.cell.pre,
+            "{cell:?}: ranges did not move"
+        );
+    }
 
     // Save float weights + ranges, reload, export as `irnn convert` does.
     let dir = std::env::temp_dir().join(format!("irnn-qat-exact-{}", std::process::id()));

@@ -85,6 +85,14 @@ pub struct GruScratch {
     reset_h: Vec<i8>,
 }
 
+impl GruScratch {
+    /// After a step: the activated gates r, z and the candidate n (Q0.15,
+    /// `[3H]`).
+    pub fn activated_gates(&self) -> &[i16] {
+        &self.activated
+    }
+}
+
 super::cell::impl_int_cell!(IntGruCell, GruState, GruScratch);
 
 impl IntGruCell {

@@ -16,10 +16,10 @@
 //! have needed; they can be frozen for the last part of training so the
 //! model settles on fixed grids.
 //!
-//! Scope: LSTM layers without LayerNorm (plain or with the capped input
-//! gate), with or without residual connections. GRU and LayerNorm models
-//! convert and calibrate (post-training quantization) but do not train here
-//! yet. Dropout (the float model's rate by default) acts on the int8 inputs
+//! Scope: LSTM layers (plain or with the capped input gate) and GRU layers
+//! (reset after or before the recurrent product), without LayerNorm, with
+//! or without residual connections. LayerNorm models convert and calibrate
+//! (post-training quantization) but do not train here yet. Dropout (the float model's rate by default) acts on the int8 inputs
 //! of each layer and of the output layer: dropped values become the grid's
 //! zero point, kept ones are scaled by `1/(1 − p)` on the grid.
 
@@ -34,13 +34,14 @@ use super::eval::{token_nll, NllSum};
 use super::export::integer_model;
 use crate::lm::data::{Batches, Corpus, Vocab};
 use crate::lm::train::{EpochReport, Observer, EVAL_BATCH};
-use crate::lm::{CellKind, LanguageModel, Rnn};
+use crate::lm::{LanguageModel, Rnn};
 use crate::nn::dropout::DropoutMask;
+use crate::nn::gru::GruCache;
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::LstmCache;
 use crate::nn::ops::matmul;
 use crate::nn::optim::{Optimizer, OptimizerKind, Schedule, ScheduleState};
-use crate::quant::cells::AffineQuant;
+use crate::quant::cells::{f64s, gru_params, AffineQuant};
 use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
 use crate::quant::ranges::MinMax;
@@ -71,6 +72,12 @@ struct LayerRecord {
     c: Vec<i16>,
     /// h_0 … h_T: [(T+1) × H].
     h: Vec<i8>,
+}
+
+/// What the backward pass of one layer reads.
+enum LayerCache {
+    Lstm(LstmCache<f32>),
+    Gru(GruCache<f32>),
 }
 
 /// What one stream produced over a window.
@@ -112,10 +119,11 @@ impl IntDropout<'_> {
     }
 }
 
-fn lstm_state(state: &LmState, l: usize) -> (&[i8], &[i16], &[i16]) {
+/// Layer `l`'s h, cell (empty for a GRU) and activated gates after a step.
+fn layer_values(state: &LmState, l: usize) -> (&[i8], &[i16], &[i16]) {
     match &state.layers[l] {
         CellState::Lstm(s, scratch) => (&s.h, &s.c, scratch.activated_gates()),
-        CellState::Gru(..) => unreachable!("QAT models are LSTM-only (checked by Qat::new)"),
+        CellState::Gru(s, scratch) => (&s.h, &[], scratch.activated_gates()),
     }
 }
 
@@ -141,7 +149,7 @@ fn run_stream(
     };
     if record {
         for (l, r) in rec.layers.iter_mut().enumerate() {
-            let (h, c, _) = lstm_state(state, l);
+            let (h, c, _) = layer_values(state, l);
             r.h.extend_from_slice(h);
             r.c.extend_from_slice(c);
         }
@@ -161,7 +169,7 @@ fn run_stream(
             inputs[l].extend_from_slice(x);
         })?;
         for (l, r) in rec.layers.iter_mut().enumerate() {
-            let (h, c, gates) = lstm_state(state, l);
+            let (h, c, gates) = layer_values(state, l);
             r.gates.extend_from_slice(gates);
             r.c.extend_from_slice(c);
             r.h.extend_from_slice(h);
@@ -244,9 +252,6 @@ impl Qat {
         ranges: QuantRanges,
         knots: usize,
     ) -> Result<Self, QatError> {
-        if model.config.cell != CellKind::Lstm {
-            return Err(QatError::Unsupported("GRU layers"));
-        }
         if model.config.layer_norm {
             return Err(QatError::Unsupported("LayerNorm"));
         }
@@ -335,25 +340,40 @@ impl Qat {
 
         let mut caches = Vec::with_capacity(layers);
         for (l, layer) in int.layers.iter().enumerate() {
-            let RecurrentCell::Lstm(cell) = &layer.cell else {
-                unreachable!("QAT models are LSTM-only");
-            };
-            let n = cell.hidden;
+            let n = layer.cell.hidden();
             let r = &self.ranges.layers[l];
             let hq = AffineQuant::int8_from_range(r.h.min, r.h.max);
-            let cell_unit = (-(cell.cell_fraction_bits as f64)).exp2() as f32;
             let take = |f: fn(&LayerRecord) -> &[i16]| -> Vec<&[i16]> {
                 recs.iter().map(|s| f(&s.layers[l])).collect()
             };
             let input = inputs_of(l);
-            let gates = time_major(&take(|r| &r.gates), steps, 4 * n, |q| q as f32 / 32768.0);
-            let c = time_major(&take(|r| &r.c), steps + 1, n, |q| q as f32 * cell_unit);
             let h_rec: Vec<&[i8]> = recs.iter().map(|s| &s.layers[l].h[..]).collect();
             let h = time_major(&h_rec, steps + 1, n, |q| hq.dequantize(q) as f32);
-            if !self.frozen {
-                self.observe(l, &input, &gates, &c, &h, rows, &mut seen);
-            }
-            caches.push(LstmCache::from_values(steps, batch, input, gates, c, h));
+            let cache = match &layer.cell {
+                RecurrentCell::Lstm(cell) => {
+                    let cell_unit = (-(cell.cell_fraction_bits as f64)).exp2() as f32;
+                    let gates =
+                        time_major(&take(|r| &r.gates), steps, 4 * n, |q| q as f32 / 32768.0);
+                    let c = time_major(&take(|r| &r.c), steps + 1, n, |q| q as f32 * cell_unit);
+                    if !self.frozen {
+                        self.observe(l, &input, &gates, &c, &h, rows, &mut seen);
+                    }
+                    LayerCache::Lstm(LstmCache::from_values(steps, batch, input, gates, c, h))
+                }
+                RecurrentCell::Gru(_) => {
+                    let gates =
+                        time_major(&take(|r| &r.gates), steps, 3 * n, |q| q as f32 / 32768.0);
+                    if !self.frozen {
+                        self.observe_gru(l, &input, &h, rows, &mut seen);
+                    }
+                    let Rnn::Gru(cell) = &self.model.rnns[l] else {
+                        unreachable!("the integer model is the float model's export");
+                    };
+                    let hn = cell.recurrent_n_term(&gates, &h[..rows * n]);
+                    LayerCache::Gru(GruCache::from_values(steps, batch, input, gates, hn, h))
+                }
+            };
+            caches.push(cache);
         }
         let input = inputs_of(layers);
 
@@ -372,10 +392,11 @@ impl Qat {
             m.apply(&mut d);
         }
         for l in (0..layers).rev() {
-            let Rnn::Lstm(cell) = &mut self.model.rnns[l] else {
-                unreachable!("QAT models are LSTM-only");
+            let mut dx = match (&mut self.model.rnns[l], &caches[l]) {
+                (Rnn::Lstm(cell), LayerCache::Lstm(cache)) => cell.backward(cache, &d),
+                (Rnn::Gru(cell), LayerCache::Gru(cache)) => cell.backward(cache, &d),
+                _ => unreachable!("the integer model is the float model's export"),
             };
-            let mut dx = cell.backward(&caches[l], &d);
             if int.layers[l].residual.is_some() {
                 for (a, &b) in dx.iter_mut().zip(&d) {
                     *a += b;
@@ -472,6 +493,44 @@ impl Qat {
         s.cell.cell_in = cell_max;
         s.h = hr;
         s.out = outr;
+    }
+
+    /// [`observe`](Self::observe) for a GRU layer: each row's step of the
+    /// f64 reference cell from the same (dequantized) input and h, the
+    /// ranges calibration records.
+    fn observe_gru(&self, l: usize, x: &[f32], h: &[f32], rows: usize, seen: &mut QuantRanges) {
+        let Rnn::Gru(cell) = &self.model.rnns[l] else {
+            return;
+        };
+        let (n, width) = (cell.hidden, cell.input);
+        let p = gru_params(cell);
+        let residual = self.model.config.residual && width == n;
+        let part = (0..rows)
+            .into_par_iter()
+            .fold(
+                || QuantRanges::empty(&self.model),
+                |mut all, row| {
+                    let r = &mut all.layers[l];
+                    let xr = f64s(&x[row * width..(row + 1) * width]);
+                    let mut hr = f64s(&h[row * n..(row + 1) * n]);
+                    let trace = p.step(&xr, &mut hr);
+                    r.cell.observe(&trace, &[]);
+                    r.h.widen(MinMax::of(hr.iter().copied()));
+                    let out = hr
+                        .iter()
+                        .zip(&xr)
+                        .map(|(a, b)| if residual { a + b } else { *a });
+                    r.out.widen(MinMax::of(out));
+                    all
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.widen(&b);
+                a
+            });
+        if let Some(mut all) = part {
+            seen.layers[l] = all.layers.swap_remove(l);
+        }
     }
 
     /// QAT-mode evaluation: the exported integer model over `tokens` in

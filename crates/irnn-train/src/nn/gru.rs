@@ -41,6 +41,33 @@ pub struct GruCache<T> {
     h: Vec<T>,
 }
 
+impl<T: Real> GruCache<T> {
+    /// A cache filled from values computed elsewhere — QAT records the
+    /// integer runtime's gates and hidden states (dequantized) and
+    /// back-propagates through them with the float cell's derivatives
+    /// (straight-through). Layouts as [`Gru::forward`] keeps them: `x`
+    /// [T·B × input], `gates` r, z, n after activation [T·B × 3H], `hn`
+    /// the recurrent n term [T·B × H], `h` [(T+1)·B × H] with the initial
+    /// state first.
+    pub fn from_values(
+        steps: usize,
+        batch: usize,
+        x: Vec<T>,
+        gates: Vec<T>,
+        hn: Vec<T>,
+        h: Vec<T>,
+    ) -> Self {
+        Self {
+            steps,
+            batch,
+            x,
+            gates,
+            hn,
+            h,
+        }
+    }
+}
+
 impl<T: Real> Gru<T> {
     /// PyTorch's initialisation.
     pub fn new(
@@ -66,6 +93,43 @@ impl<T: Real> Gru<T> {
     /// The parameters, read-only.
     pub fn params(&self) -> Vec<&Param<T>> {
         self.weights.params()
+    }
+
+    /// The recurrent n term of each row, from its gates (r in the first H
+    /// of each `[3H]` row) and the h before the step (`h_prev`, `[rows ×
+    /// H]`): `h W_hnᵀ + b_hn` (reset after) or `(r ⊙ h) W_hnᵀ + b_hn`
+    /// (reset before), as [`forward`](Self::forward) keeps it. QAT computes
+    /// it for the integer runtime's recorded gates and states.
+    pub fn recurrent_n_term(&self, gates: &[T], h_prev: &[T]) -> Vec<T> {
+        let n = self.hidden;
+        let rows = h_prev.len() / n.max(1);
+        let input: Vec<T> = if self.reset_before {
+            h_prev
+                .chunks_exact(n)
+                .zip(gates.chunks_exact(3 * n))
+                .flat_map(|(h, g)| h.iter().zip(&g[..n]).map(|(&h, &r)| r * h))
+                .collect()
+        } else {
+            h_prev.to_vec()
+        };
+        let mut hn = vec![T::zero(); rows * n];
+        matmul(
+            &mut hn,
+            &input,
+            &self.weights.w_hh.value[2 * n * n..],
+            rows,
+            n,
+            n,
+            false,
+            true,
+            false,
+        );
+        for row in hn.chunks_exact_mut(n) {
+            for (v, &b) in row.iter_mut().zip(&self.weights.b_hh.value[2 * n..]) {
+                *v += b;
+            }
+        }
+        hn
     }
 
     /// Runs the window; see [`super::lstm::Lstm::forward`].
@@ -379,5 +443,52 @@ impl<T: Real> Gru<T> {
             false,
         );
         dx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::rng::TrainRng;
+
+    #[test]
+    fn the_recurrent_n_term_is_what_forward_keeps_and_recorded_values_backpropagate_alike() {
+        for reset_before in [false, true] {
+            let mut gru = Gru::<f64>::new(0, 3, 4, reset_before, &mut TrainRng::seed(9));
+            let (steps, batch) = (5, 2);
+            let x: Vec<f64> = (0..steps * batch * 3)
+                .map(|i| ((i * 7 % 11) as f64 - 5.0) / 5.0)
+                .collect();
+            let mut h = vec![0.1; batch * 4];
+            let mut cache = GruCache::from_values(0, 0, vec![], vec![], vec![], vec![]);
+            let y = gru.forward(&x, steps, batch, &mut h, Some(&mut cache));
+            let rows = steps * batch;
+            let hn = gru.recurrent_n_term(&cache.gates, &cache.h[..rows * 4]);
+            for (a, b) in hn.iter().zip(&cache.hn) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "reset_before={reset_before}: {a} vs {b}"
+                );
+            }
+            // A cache rebuilt from the values alone gives the same gradients.
+            let dy: Vec<f64> = y.iter().map(|v| v * 0.3 + 0.1).collect();
+            let rebuilt = GruCache::from_values(
+                steps,
+                batch,
+                cache.x.clone(),
+                cache.gates.clone(),
+                hn,
+                cache.h.clone(),
+            );
+            let dx = gru.backward(&cache, &dy);
+            let grads: Vec<Vec<f64>> = gru.params().iter().map(|p| p.grad.clone()).collect();
+            for p in gru.params_mut() {
+                p.zero_grad();
+            }
+            assert_eq!(gru.backward(&rebuilt, &dy), dx);
+            for (p, g) in gru.params().iter().zip(&grads) {
+                assert_eq!(&p.grad, g, "{}", p.name);
+            }
+        }
     }
 }
