@@ -9,9 +9,10 @@
 //! one step (a frame-rate reduction — the padding of the last group is the
 //! zero point, the int8 image of 0.0), bidirectional LSTM layers whose int8
 //! outputs concatenate with no requantization (both directions share one h
-//! grid), and the output layer's int32 scores, one grid for all classes, so
-//! that the greedy decoder is a plain integer argmax. An optional attention
-//! decoder ([`decoder`]) reads the same encoder outputs.
+//! grid) — or forward-only layers, for a model that transcribes audio as it
+//! arrives ([`stream`]) — and the output layer's int32 scores, one grid for
+//! all classes, so that the greedy decoder is a plain integer argmax. An
+//! optional attention decoder ([`decoder`]) reads the same encoder outputs.
 
 use alloc::string::String;
 use alloc::vec;
