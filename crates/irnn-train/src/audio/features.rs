@@ -10,7 +10,7 @@
 //!
 //! Then each feature is normalised ([`FeatureNorm`]): to mean 0 and
 //! variance 1 over the utterance, or with fixed statistics of the
-//! training set ([`global_norm`]), which a streaming recogniser needs —
+//! training set ([`NormStats`]), which a streaming recogniser needs —
 //! each frame is final as soon as it is computed ([`MelStream`]).
 //!
 //! Why a relative floor: the connected-digit utterances have digital
