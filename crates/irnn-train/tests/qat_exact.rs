@@ -1,5 +1,5 @@
 //! "QAT trains exactly what is deployed" (docs/ARCHITECTURE.md): what QAT measures is what the integer runtime computes.
-//! A small character LSTM (and GRU, with either reset convention) trained on the embedded Tiny Shakespeare slice
+//! A small character LSTM (plain and with LayerNorm, and GRUs of either reset convention) trained on the embedded Tiny Shakespeare slice
 //! goes through calibration, QAT, a checkpoint with its ranges, export to a
 //! `.irnn` file and back; the runtime then scores the whole validation text
 //! and its logits must equal QAT-mode evaluation's, bit for bit.
@@ -19,20 +19,25 @@ use irnn_train::quant::pwl_fit::PwlFitter;
 
 #[test]
 fn qat_metric_is_the_integer_runtimes_metric() {
-    qat_exactness(CellKind::Lstm, false);
+    qat_exactness(CellKind::Lstm, false, false);
+}
+
+#[test]
+fn layer_norm_lstm_qat_metric_is_the_integer_runtimes_metric() {
+    qat_exactness(CellKind::Lstm, false, true);
 }
 
 #[test]
 fn gru_qat_metric_is_the_integer_runtimes_metric() {
-    qat_exactness(CellKind::Gru, false);
+    qat_exactness(CellKind::Gru, false, false);
 }
 
 #[test]
 fn reset_before_gru_qat_metric_is_the_integer_runtimes_metric() {
-    qat_exactness(CellKind::Gru, true);
+    qat_exactness(CellKind::Gru, true, false);
 }
 
-fn qat_exactness(cell: CellKind, reset_before: bool) {
+fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool) {
     let corpus = load_corpus(EMBEDDED_DATA, Level::Char).unwrap();
     let config = LmConfig {
         level: Level::Char,
@@ -46,7 +51,7 @@ fn qat_exactness(cell: CellKind, reset_before: bool) {
         capped_input_gate: false,
         reset_before,
         residual: true,
-        layer_norm: false,
+        layer_norm,
     };
     let mut model = LanguageModel::<f32>::new(config, &mut TrainRng::seed(1));
     let settings = irnn_train::lm::checkpoint::TrainSettings {

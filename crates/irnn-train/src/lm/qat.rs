@@ -16,10 +16,12 @@
 //! have needed; they can be frozen for the last part of training so the
 //! model settles on fixed grids.
 //!
-//! Scope: LSTM layers (plain or with the capped input gate) and GRU layers
-//! (reset after or before the recurrent product), without LayerNorm, with
-//! or without residual connections. LayerNorm models convert and calibrate
-//! (post-training quantization) but do not train here yet. Dropout (the float model's rate by default) acts on the int8 inputs
+//! Scope: LSTM layers (plain, with the capped input gate, with LayerNorm)
+//! and GRU layers (reset after or before the recurrent product), with or
+//! without residual connections. For LayerNorm, the statistics the float
+//! backward pass needs are those of the recorded inputs, states and cells
+//! ([`LstmCache::with_layer_norm`]). GRUs with LayerNorm convert and
+//! calibrate (post-training quantization) but do not train here yet. Dropout (the float model's rate by default) acts on the int8 inputs
 //! of each layer and of the output layer: dropped values become the grid's
 //! zero point, kept ones are scaled by `1/(1 − p)` on the grid.
 
@@ -34,17 +36,18 @@ use super::eval::{token_nll, NllSum};
 use super::export::integer_model;
 use crate::lm::data::{Batches, Corpus, Vocab};
 use crate::lm::train::{EpochReport, Observer, EVAL_BATCH};
-use crate::lm::{LanguageModel, Rnn};
+use crate::lm::{CellKind, LanguageModel, Rnn};
 use crate::nn::dropout::DropoutMask;
 use crate::nn::gru::GruCache;
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::LstmCache;
 use crate::nn::ops::matmul;
 use crate::nn::optim::{Optimizer, OptimizerKind, Schedule, ScheduleState};
-use crate::quant::cells::{f64s, gru_params, AffineQuant};
+use crate::quant::cells::{f64s, gru_params, lstm_params, AffineQuant};
 use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
 use crate::quant::ranges::MinMax;
+use crate::quant::reference::{GruParams, LstmParams};
 
 /// QAT failures.
 #[derive(Debug, thiserror::Error)]
@@ -252,8 +255,8 @@ impl Qat {
         ranges: QuantRanges,
         knots: usize,
     ) -> Result<Self, QatError> {
-        if model.config.layer_norm {
-            return Err(QatError::Unsupported("LayerNorm"));
+        if model.config.layer_norm && model.config.cell == CellKind::Gru {
+            return Err(QatError::Unsupported("LayerNorm in GRU layers"));
         }
         Ok(Self {
             dropout: model.config.dropout,
@@ -355,16 +358,24 @@ impl Qat {
                     let gates =
                         time_major(&take(|r| &r.gates), steps, 4 * n, |q| q as f32 / 32768.0);
                     let c = time_major(&take(|r| &r.c), steps + 1, n, |q| q as f32 * cell_unit);
+                    let Rnn::Lstm(float) = &self.model.rnns[l] else {
+                        unreachable!("the integer model is the float model's export");
+                    };
                     if !self.frozen {
-                        self.observe(l, &input, &gates, &c, &h, rows, &mut seen);
+                        if float.norm.is_some() {
+                            self.observe_reference(l, &input, &h, &c, rows, &mut seen);
+                        } else {
+                            self.observe(l, &input, &gates, &c, &h, rows, &mut seen);
+                        }
                     }
-                    LayerCache::Lstm(LstmCache::from_values(steps, batch, input, gates, c, h))
+                    let cache = LstmCache::from_values(steps, batch, input, gates, c, h);
+                    LayerCache::Lstm(cache.with_layer_norm(float))
                 }
                 RecurrentCell::Gru(_) => {
                     let gates =
                         time_major(&take(|r| &r.gates), steps, 3 * n, |q| q as f32 / 32768.0);
                     if !self.frozen {
-                        self.observe_gru(l, &input, &h, rows, &mut seen);
+                        self.observe_reference(l, &input, &h, &[], rows, &mut seen);
                     }
                     let Rnn::Gru(cell) = &self.model.rnns[l] else {
                         unreachable!("the integer model is the float model's export");
@@ -495,15 +506,27 @@ impl Qat {
         s.out = outr;
     }
 
-    /// [`observe`](Self::observe) for a GRU layer: each row's step of the
-    /// f64 reference cell from the same (dequantized) input and h, the
-    /// ranges calibration records.
-    fn observe_gru(&self, l: usize, x: &[f32], h: &[f32], rows: usize, seen: &mut QuantRanges) {
-        let Rnn::Gru(cell) = &self.model.rnns[l] else {
-            return;
+    /// [`observe`](Self::observe) through the f64 reference cell, for GRU
+    /// and LayerNorm LSTM layers: each row's step from the same
+    /// (dequantized) input, h and (LSTM) cell, the ranges calibration
+    /// records.
+    fn observe_reference(
+        &self,
+        l: usize,
+        x: &[f32],
+        h: &[f32],
+        c: &[f32],
+        rows: usize,
+        seen: &mut QuantRanges,
+    ) {
+        enum Reference {
+            Lstm(LstmParams),
+            Gru(GruParams),
+        }
+        let (reference, n, width) = match &self.model.rnns[l] {
+            Rnn::Lstm(cell) => (Reference::Lstm(lstm_params(cell)), cell.hidden, cell.input),
+            Rnn::Gru(cell) => (Reference::Gru(gru_params(cell)), cell.hidden, cell.input),
         };
-        let (n, width) = (cell.hidden, cell.input);
-        let p = gru_params(cell);
         let residual = self.model.config.residual && width == n;
         let part = (0..rows)
             .into_par_iter()
@@ -513,8 +536,17 @@ impl Qat {
                     let r = &mut all.layers[l];
                     let xr = f64s(&x[row * width..(row + 1) * width]);
                     let mut hr = f64s(&h[row * n..(row + 1) * n]);
-                    let trace = p.step(&xr, &mut hr);
-                    r.cell.observe(&trace, &[]);
+                    match &reference {
+                        Reference::Lstm(p) => {
+                            let mut cr = f64s(&c[row * n..(row + 1) * n]);
+                            let trace = p.step(&xr, &mut hr, &mut cr);
+                            r.cell.observe(&trace, &cr);
+                        }
+                        Reference::Gru(p) => {
+                            let trace = p.step(&xr, &mut hr);
+                            r.cell.observe(&trace, &[]);
+                        }
+                    }
                     r.h.widen(MinMax::of(hr.iter().copied()));
                     let out = hr
                         .iter()

@@ -77,7 +77,8 @@ impl<T: Real> LstmCache<T> {
     /// back-propagates through them with the float cell's derivatives
     /// (straight-through). Layouts as [`Lstm::forward`] keeps them: `x`
     /// [T·B × input], `gates` post-activation [T·B × 4H], `c` and `h`
-    /// [(T+1)·B × H] with the initial state first. Without LayerNorm only.
+    /// [(T+1)·B × H] with the initial state first. For a LayerNorm cell,
+    /// add its statistics with [`with_layer_norm`](Self::with_layer_norm).
     pub fn from_values(
         steps: usize,
         batch: usize,
@@ -102,6 +103,59 @@ impl<T: Real> LstmCache<T> {
             cell_hat: vec![T::zero(); rows * n],
             cell_inv: vec![T::zero(); rows],
         }
+    }
+}
+
+impl<T: Real> LstmCache<T> {
+    /// Fills the LayerNorm statistics of a cache made by
+    /// [`from_values`](Self::from_values) for a LayerNorm cell: the gate
+    /// pre-activations `x W_ihᵀ + h W_hhᵀ + b` of its recorded inputs and
+    /// states, normalised per gate, and its recorded cells, normalised — what
+    /// [`Lstm::forward`] keeps. (A cell without LayerNorm is left as is.)
+    pub fn with_layer_norm(mut self, cell: &Lstm<T>) -> Self {
+        if cell.norm.is_none() {
+            return self;
+        }
+        let (n, rows) = (cell.hidden, self.steps * self.batch);
+        let w = &cell.weights;
+        let mut pre = vec![T::zero(); rows * 4 * n];
+        matmul(
+            &mut pre,
+            &self.x,
+            &w.w_ih.value,
+            rows,
+            cell.input,
+            4 * n,
+            false,
+            true,
+            false,
+        );
+        matmul(
+            &mut pre,
+            &self.h[..rows * n],
+            &w.w_hh.value,
+            rows,
+            n,
+            4 * n,
+            false,
+            true,
+            true,
+        );
+        for row in pre.chunks_exact_mut(4 * n) {
+            for ((p, &a), &b) in row.iter_mut().zip(&w.b_ih.value).zip(&w.b_hh.value) {
+                *p += a + b;
+            }
+        }
+        for (k, block) in pre.chunks_exact_mut(n).enumerate() {
+            self.gate_inv[k] = normalize(block);
+        }
+        self.gate_hat = pre;
+        let mut cells = self.c[self.batch * n..].to_vec();
+        for (r, row) in cells.chunks_exact_mut(n).enumerate() {
+            self.cell_inv[r] = normalize(row);
+        }
+        self.cell_hat = cells;
+        self
     }
 }
 
@@ -562,5 +616,56 @@ impl<T: Real> Lstm<T> {
             false,
             false,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::rng::TrainRng;
+
+    #[test]
+    fn a_cache_rebuilt_from_values_backpropagates_as_the_forward_pass_does() {
+        for layer_norm in [false, true] {
+            let mut lstm = Lstm::<f64>::new(0, 3, 4, false, layer_norm, &mut TrainRng::seed(4));
+            let (steps, batch) = (5, 2);
+            let x: Vec<f64> = (0..steps * batch * 3)
+                .map(|i| ((i * 5 % 13) as f64 - 6.0) / 4.0)
+                .collect();
+            let (mut h, mut c) = (vec![0.2; batch * 4], vec![-0.1; batch * 4]);
+            let mut cache = LstmCache::from_values(0, 0, vec![], vec![], vec![], vec![]);
+            let y = lstm.forward(&x, steps, batch, &mut h, &mut c, Some(&mut cache));
+            let rebuilt = LstmCache::from_values(
+                steps,
+                batch,
+                cache.x.clone(),
+                cache.gates.clone(),
+                cache.c.clone(),
+                cache.h.clone(),
+            )
+            .with_layer_norm(&lstm);
+            let close = |a: &[f64], b: &[f64], what: &str| {
+                assert_eq!(a.len(), b.len(), "{what}");
+                for (p, q) in a.iter().zip(b) {
+                    assert!((p - q).abs() < 1e-12, "ln={layer_norm} {what}: {p} vs {q}");
+                }
+            };
+            if layer_norm {
+                close(&rebuilt.gate_hat, &cache.gate_hat, "gate_hat");
+                close(&rebuilt.gate_inv, &cache.gate_inv, "gate_inv");
+                close(&rebuilt.cell_hat, &cache.cell_hat, "cell_hat");
+                close(&rebuilt.cell_inv, &cache.cell_inv, "cell_inv");
+            }
+            let dy: Vec<f64> = y.iter().map(|v| 0.5 * v - 0.2).collect();
+            let dx = lstm.backward(&cache, &dy);
+            let grads: Vec<Vec<f64>> = lstm.params().iter().map(|p| p.grad.clone()).collect();
+            for p in lstm.params_mut() {
+                p.zero_grad();
+            }
+            close(&lstm.backward(&rebuilt, &dy), &dx, "dx");
+            for (p, g) in lstm.params().iter().zip(&grads) {
+                close(&p.grad, g, &p.name);
+            }
+        }
     }
 }
