@@ -41,7 +41,6 @@ use crate::nn::dropout::DropoutMask;
 use crate::nn::gru::GruCache;
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::LstmCache;
-use crate::nn::ops::matmul;
 use crate::nn::optim::{Optimizer, OptimizerKind, Schedule, ScheduleState};
 use crate::quant::cells::{f64s, gru_params, lstm_params, AffineQuant};
 use crate::quant::export::{logit_scale, ExportError};
@@ -428,7 +427,8 @@ impl Qat {
     }
 
     /// Records what the float shadow of layer `l` needed over the window:
-    /// gate pre-activations from the same (dequantized) inputs, the cell
+    /// gate pre-activations from the same (dequantized) inputs
+    /// ([`crate::nn::lstm::Lstm::gate_preactivations`]), the cell
     /// before saturation, h and the layer output.
     #[allow(clippy::too_many_arguments)]
     fn observe(
@@ -445,37 +445,12 @@ impl Qat {
             return;
         };
         let n = cell.hidden;
-        let w = &cell.weights;
-        let mut pre = vec![0f32; rows * 4 * n];
-        matmul(
-            &mut pre,
-            x,
-            &w.w_ih.value,
-            rows,
-            cell.input,
-            4 * n,
-            false,
-            true,
-            false,
-        );
-        matmul(
-            &mut pre,
-            &h[..rows * n],
-            &w.w_hh.value,
-            rows,
-            n,
-            4 * n,
-            false,
-            true,
-            true,
-        );
+        let pre = cell.gate_preactivations(x, &h[..rows * n]);
         let s = &mut seen.layers[l];
         for k in 0..4 {
-            let bias = |j: usize| w.b_ih.value[k * n + j] + w.b_hh.value[k * n + j];
             s.cell.pre[k] = maxabs(
                 pre.chunks_exact(4 * n)
-                    .flat_map(|row| (0..n).map(move |j| (row[k * n + j], j)))
-                    .map(|(v, j)| v + bias(j)),
+                    .flat_map(|row| row[k * n..(k + 1) * n].iter().copied()),
             );
         }
         let (mut cell_max, mut hr, mut outr) = (0.0f64, MinMax::default(), MinMax::default());

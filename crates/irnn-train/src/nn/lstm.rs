@@ -117,35 +117,7 @@ impl<T: Real> LstmCache<T> {
             return self;
         }
         let (n, rows) = (cell.hidden, self.steps * self.batch);
-        let w = &cell.weights;
-        let mut pre = vec![T::zero(); rows * 4 * n];
-        matmul(
-            &mut pre,
-            &self.x,
-            &w.w_ih.value,
-            rows,
-            cell.input,
-            4 * n,
-            false,
-            true,
-            false,
-        );
-        matmul(
-            &mut pre,
-            &self.h[..rows * n],
-            &w.w_hh.value,
-            rows,
-            n,
-            4 * n,
-            false,
-            true,
-            true,
-        );
-        for row in pre.chunks_exact_mut(4 * n) {
-            for ((p, &a), &b) in row.iter_mut().zip(&w.b_ih.value).zip(&w.b_hh.value) {
-                *p += a + b;
-            }
-        }
+        let mut pre = cell.gate_preactivations(&self.x, &self.h[..rows * n]);
         for (k, block) in pre.chunks_exact_mut(n).enumerate() {
             self.gate_inv[k] = normalize(block);
         }
@@ -225,6 +197,44 @@ impl<T: Real> Lstm<T> {
             ]);
         }
         v
+    }
+
+    /// The gate pre-activations `x W_ihᵀ + h W_hhᵀ + b_ih + b_hh` of
+    /// inputs `x` (`rows × input`) and states `h_prev` (`rows × H`), before
+    /// LayerNorm: `rows × 4H`.
+    pub fn gate_preactivations(&self, x: &[T], h_prev: &[T]) -> Vec<T> {
+        let n = self.hidden;
+        let rows = h_prev.len() / n.max(1);
+        let w = &self.weights;
+        let mut pre = vec![T::zero(); rows * 4 * n];
+        matmul(
+            &mut pre,
+            x,
+            &w.w_ih.value,
+            rows,
+            self.input,
+            4 * n,
+            false,
+            true,
+            false,
+        );
+        matmul(
+            &mut pre,
+            h_prev,
+            &w.w_hh.value,
+            rows,
+            n,
+            4 * n,
+            false,
+            true,
+            true,
+        );
+        for row in pre.chunks_exact_mut(4 * n) {
+            for ((p, &a), &b) in row.iter_mut().zip(&w.b_ih.value).zip(&w.b_hh.value) {
+                *p += a + b;
+            }
+        }
+        pre
     }
 
     /// The parameters, read-only.
