@@ -28,6 +28,22 @@ fn status_of(e: &TranscribeError) -> IrnnStatus {
     }
 }
 
+/// The status of a push or finish, with `*grew` set to whether the
+/// transcript grew.
+///
+/// # Safety
+/// `grew` writable.
+unsafe fn report_growth(result: Result<bool, TranscribeError>, grew: *mut i32) -> IrnnStatus {
+    match result {
+        Ok(g) => {
+            // SAFETY: writable `grew` (the caller's promise).
+            unsafe { *grew = i32::from(g) };
+            IrnnStatus::Ok
+        }
+        Err(e) => fail(status_of(&e), e.to_string()),
+    }
+}
+
 /// Starts streaming audio recorded at `sample_rate` Hz into `model`. On
 /// success `*out` owns the stream: free it with
 /// [`irnn_speech_stream_free`], before the model. A model that cannot
@@ -96,14 +112,8 @@ pub unsafe extern "C" fn irnn_speech_stream_push(
         let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
         // SAFETY: live stream, used by one thread at a time.
         let s = unsafe { &mut *stream };
-        match s.stream.push(&samples) {
-            Ok(g) => {
-                // SAFETY: writable `grew`.
-                unsafe { *grew = i32::from(g) };
-                IrnnStatus::Ok
-            }
-            Err(e) => fail(status_of(&e), e.to_string()),
-        }
+        // SAFETY: writable `grew`.
+        unsafe { report_growth(s.stream.push(&samples), grew) }
     })
 }
 
@@ -123,14 +133,8 @@ pub unsafe extern "C" fn irnn_speech_stream_finish(
         non_null!(stream, grew);
         // SAFETY: live stream.
         let s = unsafe { &mut *stream };
-        match s.stream.finish() {
-            Ok(g) => {
-                // SAFETY: writable `grew`.
-                unsafe { *grew = i32::from(g) };
-                IrnnStatus::Ok
-            }
-            Err(e) => fail(status_of(&e), e.to_string()),
-        }
+        // SAFETY: writable `grew`.
+        unsafe { report_growth(s.stream.finish(), grew) }
     })
 }
 

@@ -113,9 +113,18 @@ impl<T: Real> Gru<T> {
             h_prev.to_vec()
         };
         let mut hn = vec![T::zero(); rows * n];
+        self.hn_product(&input, &mut hn);
+        hn
+    }
+
+    /// `hn = input W_hnᵀ + b_hn` for `rows × H` inputs (h, or r ⊙ h when
+    /// the reset comes before the product).
+    fn hn_product(&self, input: &[T], hn: &mut [T]) {
+        let n = self.hidden;
+        let rows = hn.len() / n.max(1);
         matmul(
-            &mut hn,
-            &input,
+            hn,
+            input,
             &self.weights.w_hh.value[2 * n * n..],
             rows,
             n,
@@ -129,7 +138,6 @@ impl<T: Real> Gru<T> {
                 *v += b;
             }
         }
-        hn
     }
 
     /// Runs the window; see [`super::lstm::Lstm::forward`].
@@ -227,22 +235,7 @@ impl<T: Real> Gru<T> {
             }
         }
         if self.reset_before {
-            matmul(
-                hn,
-                &rh,
-                &self.weights.w_hh.value[2 * n * n..],
-                rows,
-                n,
-                n,
-                false,
-                true,
-                false,
-            );
-            for row in hn.chunks_exact_mut(n) {
-                for (v, &b) in row.iter_mut().zip(&self.weights.b_hh.value[2 * n..]) {
-                    *v += b;
-                }
-            }
+            self.hn_product(&rh, hn);
         }
         for b in 0..rows {
             for u in 0..n {
