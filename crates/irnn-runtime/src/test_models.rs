@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::fixed_point::QuantizedMultiplier;
-use crate::kernels::{PackedMatrix, RowRequant};
+use crate::kernels::{PackedMatrix, RowRequant, WeightBits};
 use crate::layers::{
     IntEmbedding, IntGruCell, IntLayerNorm, IntLstmCell, IntOutputLayer, QuantizedAdd, ResetMode,
 };
@@ -185,6 +185,36 @@ pub(crate) fn random_language_model(seed: u64, vocab: usize, width: usize) -> In
 /// A 2-layer bidirectional CTC model (the top layer with LayerNorm) over
 /// `mels` features (through a 2-channel convolution if `with_conv`)
 /// stacked by `stack`, with three classes and an attention decoder.
+/// [`random_language_model`] with every recurrent matrix at 4 bits (the
+/// 8-bit weights divided by 18, so −7 to 7) and the output layer at 8.
+pub(crate) fn random_four_bit_language_model(
+    seed: u64,
+    vocab: usize,
+    width: usize,
+) -> IntLanguageModel {
+    let four = |m: &mut PackedMatrix| {
+        let w: Vec<i8> = m.to_row_major().iter().map(|&w| w / 18).collect();
+        *m = PackedMatrix::from_row_major_bits(WeightBits::Four, m.rows(), m.cols(), &w).unwrap();
+    };
+    let mut model = random_language_model(seed, vocab, width);
+    for layer in &mut model.layers {
+        match &mut layer.cell {
+            RecurrentCell::Lstm(c) => {
+                four(&mut c.w_x);
+                four(&mut c.w_h);
+            }
+            RecurrentCell::Gru(c) => {
+                four(&mut c.w_x);
+                four(&mut c.w_h);
+                if let Some(m) = &mut c.w_hn {
+                    four(m);
+                }
+            }
+        }
+    }
+    model
+}
+
 pub(crate) fn random_speech_model(
     seed: u64,
     stack: usize,

@@ -35,6 +35,11 @@ pub(in crate::format) struct Writer {
     pub(in crate::format) bytes: Vec<u8>,
     /// Which layout is written.
     pub(in crate::format) layout: Layout,
+    /// Each matrix is preceded by its bits per weight (version 9 on).
+    pub(in crate::format) matrix_bits: bool,
+    /// A 4-bit matrix was written without its bits: the payload must be
+    /// written again for version 9 ([`super::write_for_needs`]).
+    pub(in crate::format) saw_four_bit: bool,
 }
 
 impl Writer {
@@ -42,6 +47,8 @@ impl Writer {
         Writer {
             bytes: Vec::new(),
             layout,
+            matrix_bits: false,
+            saw_four_bit: false,
         }
     }
 

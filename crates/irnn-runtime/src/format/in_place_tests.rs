@@ -195,3 +195,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn four_bit_language_models_read_in_place_and_compute_the_same_logits() {
+    let model = crate::test_models::random_four_bit_language_model(4, 11, 24);
+    let file = write_language_model_as(&model, Layout::InPlace);
+    let Model::Language(borrowed) = read_model_in_place(leak_aligned(&file, 0)).unwrap() else {
+        panic!("a language model was written")
+    };
+    assert_eq!(borrowed, model);
+    for m in lm_matrices(&borrowed) {
+        assert!(m.is_borrowed());
+    }
+    for isa in Isa::available() {
+        let (mut a, mut b) = (model.zero_state(), borrowed.zero_state());
+        let (mut la, mut lb) = (alloc::vec![0; 11], alloc::vec![0; 11]);
+        let mut reference = model.zero_state();
+        let mut lr = alloc::vec![0; 11];
+        for t in [0, 3, 7, 10, 1] {
+            model.step(isa, t, &mut a, &mut la).unwrap();
+            borrowed.step(isa, t, &mut b, &mut lb).unwrap();
+            model.step(Isa::Scalar, t, &mut reference, &mut lr).unwrap();
+            assert_eq!(la, lb, "{}", isa.name());
+            assert_eq!(la, lr, "{} against the scalar reference", isa.name());
+        }
+    }
+}

@@ -5,7 +5,6 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::codec::{invalid, Reader, Writer};
-use super::framing::frame;
 use super::{FormatError, Layout};
 use crate::layers::{IntEmbedding, QuantizedAdd};
 use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
@@ -19,7 +18,10 @@ pub fn write_language_model(model: &IntLanguageModel) -> Vec<u8> {
 
 /// Serialises a language model in `layout`.
 pub fn write_language_model_as(model: &IntLanguageModel, layout: Layout) -> Vec<u8> {
-    let mut w = Writer::new(layout);
+    super::write_for_needs(layout, super::Needs::Base, |w, _| write_payload(w, model))
+}
+
+fn write_payload(w: &mut Writer, model: &IntLanguageModel) {
     w.u8(1); // model kind: language model
     let e = &model.embedding;
     w.tensor_i8(&[e.vocab() as u32, e.dim() as u32], e.table());
@@ -53,7 +55,6 @@ pub fn write_language_model_as(model: &IntLanguageModel, layout: Layout) -> Vec<
         TokenLevel::Char => 2,
     });
     w.strings(&model.vocabulary.tokens);
-    frame(w.bytes, super::version_for(layout, super::Needs::Base))
 }
 
 impl Reader<'_> {

@@ -29,7 +29,7 @@ pub use speech::{write_speech_model, write_speech_model_as};
 
 use crate::model::IntLanguageModel;
 use crate::speech::IntSpeechModel;
-use codec::{invalid, Reader};
+use codec::{invalid, Reader, Writer};
 use framing::checked_payload;
 
 /// How a model file lays out its arrays.
@@ -69,8 +69,14 @@ pub const IN_PLACE_SEPARATOR_VERSION: u32 = 6;
 pub const STREAMING_VERSION: u32 = 7;
 /// Version 8: the in-place layout of version 7.
 pub const IN_PLACE_STREAMING_VERSION: u32 = 8;
+/// Version 9: version 7 plus each weight matrix's bits per weight (8, or
+/// 4 with two weights per byte). Written only for models with a 4-bit
+/// matrix.
+pub const WEIGHT_BITS_VERSION: u32 = 9;
+/// Version 10: the in-place layout of version 9.
+pub const IN_PLACE_WEIGHT_BITS_VERSION: u32 = 10;
 /// The newest version this build reads.
-pub const NEWEST_VERSION: u32 = IN_PLACE_STREAMING_VERSION;
+pub const NEWEST_VERSION: u32 = IN_PLACE_WEIGHT_BITS_VERSION;
 /// The oldest version this build reads (version 2 lacks the speech front
 /// end's `range_db`, read as 0).
 pub const OLDEST_VERSION: u32 = 2;
@@ -162,6 +168,8 @@ pub(in crate::format) enum Needs {
     /// Unidirectional encoder layers or fixed feature statistics
     /// (version 7).
     Streaming,
+    /// A matrix of 4-bit weights (version 9).
+    WeightBits,
 }
 
 /// The version written for `layout` and a model that `needs` it: the
@@ -175,15 +183,38 @@ pub(in crate::format) fn version_for(layout: Layout, needs: Needs) -> u32 {
         (Layout::InPlace, Needs::Separator) => IN_PLACE_SEPARATOR_VERSION,
         (Layout::Compact, Needs::Streaming) => STREAMING_VERSION,
         (Layout::InPlace, Needs::Streaming) => IN_PLACE_STREAMING_VERSION,
+        (Layout::Compact, Needs::WeightBits) => WEIGHT_BITS_VERSION,
+        (Layout::InPlace, Needs::WeightBits) => IN_PLACE_WEIGHT_BITS_VERSION,
     }
+}
+
+/// Frames the payload that `write` produces for a model needing `needs`
+/// (and `layout`): when a matrix turns out to hold 4-bit weights, the
+/// payload is written again with every matrix's bits, as version 9/10. So
+/// no writer lists matrices, and 8-bit models keep their older versions.
+pub(in crate::format) fn write_for_needs(
+    layout: Layout,
+    needs: Needs,
+    write: impl Fn(&mut Writer, Needs),
+) -> alloc::vec::Vec<u8> {
+    let mut w = Writer::new(layout);
+    write(&mut w, needs);
+    if !w.saw_four_bit {
+        return framing::frame(w.bytes, version_for(layout, needs));
+    }
+    let mut w = Writer::new(layout);
+    w.matrix_bits = true;
+    write(&mut w, Needs::WeightBits);
+    framing::frame(w.bytes, version_for(layout, Needs::WeightBits))
 }
 
 /// The layout of a (supported) version.
 pub(in crate::format) fn layout_of(version: u32) -> Layout {
     match version {
-        IN_PLACE_VERSION | IN_PLACE_SEPARATOR_VERSION | IN_PLACE_STREAMING_VERSION => {
-            Layout::InPlace
-        }
+        IN_PLACE_VERSION
+        | IN_PLACE_SEPARATOR_VERSION
+        | IN_PLACE_STREAMING_VERSION
+        | IN_PLACE_WEIGHT_BITS_VERSION => Layout::InPlace,
         _ => Layout::Compact,
     }
 }
@@ -193,6 +224,7 @@ pub(in crate::format) fn holds(version: u32, needs: Needs) -> bool {
     let level = match version {
         SEPARATOR_VERSION | IN_PLACE_SEPARATOR_VERSION => Needs::Separator,
         STREAMING_VERSION | IN_PLACE_STREAMING_VERSION => Needs::Streaming,
+        WEIGHT_BITS_VERSION | IN_PLACE_WEIGHT_BITS_VERSION => Needs::WeightBits,
         _ => Needs::Base,
     };
     level >= needs

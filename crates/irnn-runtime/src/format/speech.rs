@@ -6,7 +6,6 @@
 use alloc::vec::Vec;
 
 use super::codec::{invalid, Reader, Writer};
-use super::framing::frame;
 use super::{holds, FormatError, Layout, Needs};
 use crate::layers::{IntEmbedding, IntEncoderLayer};
 use crate::speech::{FeatureNorm, FrontEnd, IntAttentionDecoder, IntSpeechModel};
@@ -19,8 +18,12 @@ pub fn write_speech_model(model: &IntSpeechModel) -> Vec<u8> {
 
 /// Serialises a speech model in `layout`.
 pub fn write_speech_model_as(model: &IntSpeechModel, layout: Layout) -> Vec<u8> {
-    let needs = needs(model);
-    let mut w = Writer::new(layout);
+    super::write_for_needs(layout, needs(model), |w, needs| {
+        write_payload(w, model, needs)
+    })
+}
+
+fn write_payload(w: &mut Writer, model: &IntSpeechModel, needs: Needs) {
     w.u8(2); // model kind: CTC speech model
     let f = &model.front_end;
     for v in [
@@ -83,7 +86,6 @@ pub fn write_speech_model_as(model: &IntSpeechModel, layout: Layout) -> Vec<u8> 
             w.output(&d.output);
         }
     }
-    frame(w.bytes, super::version_for(layout, needs))
 }
 
 /// What `model` needs of the format: a space between labels is what

@@ -6,7 +6,10 @@ use proptest::prelude::*;
 use super::*;
 use crate::kernels::Isa;
 use crate::speech::FeatureNorm;
-use crate::test_models::{random_language_model, random_speech_model, random_streaming_model};
+use crate::test_models::{
+    random_four_bit_language_model, random_language_model, random_speech_model,
+    random_streaming_model,
+};
 
 fn sample_file() -> Vec<u8> {
     write_language_model(&random_language_model(3, 11, 16))
@@ -39,10 +42,10 @@ fn names_each_problem() {
         FormatError::BadMagic
     );
     let mut version = good.clone();
-    version[8] = 9;
+    version[8] = NEWEST_VERSION as u8 + 1;
     assert_eq!(
         read_language_model(&version).unwrap_err(),
-        FormatError::UnsupportedVersion(9)
+        FormatError::UnsupportedVersion(NEWEST_VERSION + 1)
     );
     let mut flipped = good.clone();
     flipped[HEADER_LEN + 40] ^= 0x10;
@@ -63,7 +66,7 @@ fn names_each_problem() {
     );
     // The messages say what is wrong.
     let msg = alloc::format!("{}", read_language_model(&version).unwrap_err());
-    assert!(msg.contains("version 9"), "{msg}");
+    assert!(msg.contains("version 11"), "{msg}");
 }
 
 /// Rewrites the payload with `edit` and a fresh checksum, so the reader gets
@@ -164,7 +167,7 @@ fn version_2_speech_files_still_read() {
     let v1 = with_version_and_payload_edit(&lm, 1, |_| {});
     let msg = alloc::format!("{}", read_language_model(&v1).unwrap_err());
     assert!(
-        msg.contains("version 1") && msg.contains("versions 2 to 8"),
+        msg.contains("version 1") && msg.contains("versions 2 to 10"),
         "{msg}"
     );
 }
@@ -248,6 +251,69 @@ fn streaming_models_are_written_as_version_7_or_8() {
     assert!(msg.contains("must be positive"), "{msg}");
 }
 
+#[test]
+fn four_bit_models_are_written_as_version_9_or_10_at_half_the_weight_bytes() {
+    let model = random_four_bit_language_model(5, 11, 40);
+    let eight = random_language_model(5, 11, 40);
+    for (layout, version) in [(Layout::Compact, 9u32), (Layout::InPlace, 10)] {
+        let bytes = write_language_model_as(&model, layout);
+        assert_eq!(&bytes[8..12], &version.to_le_bytes());
+        let back = read_language_model(&bytes).unwrap();
+        assert_eq!(back, model);
+        assert_eq!(write_language_model_as(&back, layout), bytes);
+        for len in 0..bytes.len() {
+            assert!(read_model(&bytes[..len]).is_err(), "length {len}");
+        }
+        // The recurrent weights take half the bytes of the 8-bit model's.
+        let eight_bytes = write_language_model_as(&eight, layout);
+        let size = |m: &crate::PackedMatrix| m.rows() * m.cols();
+        let matrices: usize = eight
+            .layers
+            .iter()
+            .map(|l| match &l.cell {
+                crate::model::RecurrentCell::Lstm(c) => size(&c.w_x) + size(&c.w_h),
+                crate::model::RecurrentCell::Gru(c) => {
+                    size(&c.w_x) + size(&c.w_h) + c.w_hn.as_ref().map_or(0, size)
+                }
+            })
+            .sum();
+        let saved = eight_bytes.len() - bytes.len();
+        // (At least half the weights' bytes, less a few headers; the
+        // in-place layout also saves half of each matrix's padding.)
+        assert!(saved + 64 * 8 >= matrices / 2, "{saved} of {matrices}");
+    }
+    // The 8-bit model keeps version 3: nothing else changed for it.
+    assert_eq!(&write_language_model(&eight)[8..12], &3u32.to_le_bytes());
+}
+
+#[test]
+fn four_bit_matrices_with_bad_bits_or_padding_are_refused() {
+    use crate::kernels::{PackedMatrix, WeightBits};
+    // One 1 × 3 matrix as version 9 writes it: bits, columns, a 1 × 2 byte
+    // tensor whose last high nibble is padding.
+    let m = PackedMatrix::from_row_major_bits(WeightBits::Four, 1, 3, &[-8, 7, -1]).unwrap();
+    let mut w = codec::Writer::new(Layout::Compact);
+    w.matrix_bits = true;
+    w.matrix(&m);
+    let read =
+        |bytes: &[u8]| codec::Reader::payload(bytes, WEIGHT_BITS_VERSION, None).matrix("W", 1, 3);
+    assert_eq!(read(&w.bytes).unwrap(), m);
+    assert_eq!(w.bytes[0], 4);
+    for bad in [0u8, 5, 16] {
+        let mut bytes = w.bytes.clone();
+        bytes[0] = bad;
+        let msg = alloc::format!("{}", read(&bytes).unwrap_err());
+        assert!(msg.contains("bits per weight"), "{msg}");
+    }
+    let mut padded = w.bytes.clone();
+    *padded.last_mut().unwrap() |= 0x30;
+    let msg = alloc::format!("{}", read(&padded).unwrap_err());
+    assert!(msg.contains("padding nibble"), "{msg}");
+    let mut wide = w.bytes.clone();
+    wide[1] = 4; // the column count no longer matches the tensor
+    assert!(read(&wide).is_err());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -298,6 +364,29 @@ proptest! {
             let logits = model.logits(crate::kernels::Isa::Scalar, &frames).unwrap();
             model.greedy_decode(&logits);
             prop_assert_eq!(read_speech_model(&write_speech_model(&model)).unwrap(), model);
+        }
+    }
+
+    /// The same for a model with 4-bit matrices (version 9).
+    #[test]
+    fn mutated_four_bit_payloads_never_panic(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let good = write_language_model(&random_four_bit_language_model(3, 11, 16));
+        let file = with_payload_edit(&good, |p| {
+            for (i, v) in &edits {
+                let at = i.index(p.len());
+                p[at] = *v;
+            }
+        });
+        if let Ok(model) = read_language_model(&file) {
+            prop_assert!(model.validate().is_ok());
+            let mut state = model.zero_state();
+            let mut logits = alloc::vec![0; model.classes()];
+            for t in 0..3 {
+                model.step(crate::kernels::Isa::Scalar, t, &mut state, &mut logits).unwrap();
+            }
+            prop_assert_eq!(read_language_model(&write_language_model(&model)).unwrap(), model);
         }
     }
 

@@ -28,7 +28,7 @@ pub mod threads;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
-pub use packed::PackedMatrix;
+pub use packed::{PackedMatrix, WeightBits};
 pub use requant::RowRequant;
 pub use table::Kernels;
 
@@ -194,8 +194,12 @@ impl PackedMatrix {
         let k = isa.kernels()?;
         check_len("matmul input", batch * self.cols(), x.len())?;
         check_len("matmul output", batch * self.rows(), acc.len())?;
+        let kernel = match self.weight_bits() {
+            WeightBits::Eight => k.matmul,
+            WeightBits::Four => k.matmul_i4,
+        };
         // SAFETY: `kernels` admits only tables this CPU runs; lengths checked.
-        unsafe { (k.matmul)(self, x, batch, acc) };
+        unsafe { kernel(self, x, batch, acc) };
         Ok(())
     }
 }

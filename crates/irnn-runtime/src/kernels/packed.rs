@@ -17,6 +17,16 @@
 //!
 //! The layout also stores `128 · Σ_c W[r][c]` per row: the VNNI kernels
 //! multiply unsigned bytes `x + 128` by signed weights and subtract it.
+//!
+//! **4-bit weights** ([`WeightBits::Four`]) keep the same lines, tiles and
+//! row sums, with two column groups per line: byte `4·i + k` of the line of
+//! group pair `p` holds `W[r0+i][8p+k]` in its low nibble and
+//! `W[r0+i][8p+4+k]` in its high nibble (two's complement, −8 to 7). So a
+//! line is 16 rows × 8 columns, the matrix half the bytes, and a kernel
+//! unpacks each line into the two int8 lines of the 8-bit layout (a nibble
+//! lookup on x86, two shifts on ARM) before the same dot products. Tiles
+//! count group pairs ([`PackedMatrix::line_groups`]) where the 8-bit layout
+//! counts groups; the formula above holds with `groups` read as that.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -37,6 +47,58 @@ pub const MAX_COLS: usize = 65_536;
 /// Largest row count accepted (bounds the allocation a hostile header can ask for).
 pub const MAX_ROWS: usize = 1 << 24;
 
+/// How many bits each weight takes in a [`PackedMatrix`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WeightBits {
+    /// One weight per byte, −128 to 127 (the trainer writes −127 to 127).
+    #[default]
+    Eight,
+    /// Two weights per byte, −8 to 7 (the trainer writes −7 to 7).
+    Four,
+}
+
+impl WeightBits {
+    /// The number of bits (8 or 4).
+    pub fn bits(self) -> u32 {
+        match self {
+            WeightBits::Eight => 8,
+            WeightBits::Four => 4,
+        }
+    }
+
+    /// The width of `bits` bits, if it is one the kernels read (8 or 4).
+    pub fn from_bits(bits: u32) -> Option<Self> {
+        match bits {
+            8 => Some(WeightBits::Eight),
+            4 => Some(WeightBits::Four),
+            _ => None,
+        }
+    }
+
+    /// The range of a stored weight.
+    pub fn range(self) -> core::ops::RangeInclusive<i8> {
+        match self {
+            WeightBits::Eight => i8::MIN..=i8::MAX,
+            WeightBits::Four => -8..=7,
+        }
+    }
+
+    /// The largest magnitude of a symmetric quantizer of this width
+    /// (127 or 7): what the trainer scales each row's largest weight to.
+    pub fn max_symmetric(self) -> i8 {
+        match self {
+            WeightBits::Eight => 127,
+            WeightBits::Four => 7,
+        }
+    }
+}
+
+/// The signed value of a nibble (two's complement, −8 to 7).
+#[inline(always)]
+pub(crate) fn nibble_value(nibble: u8) -> i8 {
+    ((nibble << 4) as i8) >> 4
+}
+
 /// One 64-byte line: 16 rows × 4 columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, align(64))]
@@ -49,14 +111,27 @@ pub struct PackedMatrix {
     cols: usize,
     lines: Slab<Line>,
     row_sums_x128: Slab<i32>,
+    /// Bits per weight.
+    bits: WeightBits,
     /// Some weight is −128, outside the symmetric range the trainer writes;
     /// kernels whose exactness needs `|w| ≤ 127` fall back for such matrices.
     has_min_weight: bool,
 }
 
 impl PackedMatrix {
-    /// Packs a row-major `rows × cols` matrix.
+    /// Packs a row-major `rows × cols` matrix of 8-bit weights.
     pub fn from_row_major(rows: usize, cols: usize, weights: &[i8]) -> Result<Self, Error> {
+        Self::from_row_major_bits(WeightBits::Eight, rows, cols, weights)
+    }
+
+    /// Packs a row-major `rows × cols` matrix (one weight per `i8`) at
+    /// `bits` bits per weight; every weight must lie in `bits.range()`.
+    pub fn from_row_major_bits(
+        bits: WeightBits,
+        rows: usize,
+        cols: usize,
+        weights: &[i8],
+    ) -> Result<Self, Error> {
         if rows == 0 || cols == 0 {
             return Err(Error::InvalidParameter {
                 what: "a packed matrix needs at least one row and one column",
@@ -77,22 +152,32 @@ impl PackedMatrix {
             });
         }
         check_matrix_len("row-major weights", rows, cols, weights.len())?;
+        if !weights.iter().all(|w| bits.range().contains(w)) {
+            return Err(Error::InvalidParameter {
+                what: "a 4-bit matrix holds weights from -8 to 7 only",
+            });
+        }
         let row_blocks = rows.div_ceil(ROW_BLOCK);
-        let groups = cols.div_ceil(COL_GROUP);
-        let mut lines = vec![Line([0; 64]); row_blocks * groups];
-        let mut row_sums_x128 = vec![0; row_blocks * ROW_BLOCK];
         let shape = PackedMatrix {
             rows,
             cols,
             lines: Slab::default(),
             row_sums_x128: Slab::default(),
+            bits,
             has_min_weight: weights.contains(&i8::MIN),
         };
+        let mut lines = vec![Line([0; 64]); row_blocks * shape.line_groups()];
+        let mut row_sums_x128 = vec![0; row_blocks * ROW_BLOCK];
         for r in 0..rows {
             let row = &weights[r * cols..(r + 1) * cols];
             for (c, &w) in row.iter().enumerate() {
-                let (line, byte) = shape.position(r, c);
-                lines[line].0[byte] = w;
+                let (line, byte, high) = shape.location(r, c);
+                let b = &mut lines[line].0[byte];
+                *b = match (bits, high) {
+                    (WeightBits::Eight, _) => w,
+                    (WeightBits::Four, false) => ((*b as u8 & 0xF0) | (w as u8 & 0x0F)) as i8,
+                    (WeightBits::Four, true) => ((*b as u8 & 0x0F) | ((w as u8) << 4)) as i8,
+                };
             }
             row_sums_x128[r] = 128 * row.iter().map(|&w| w as i32).sum::<i32>();
         }
@@ -109,6 +194,7 @@ impl PackedMatrix {
     /// weights, so every kernel computes the same as for
     /// [`from_row_major`](Self::from_row_major). Nothing is copied.
     pub fn from_packed(
+        bits: WeightBits,
         rows: usize,
         cols: usize,
         lines: Slab<Line>,
@@ -120,14 +206,21 @@ impl PackedMatrix {
             });
         }
         let (blocks, groups) = (rows.div_ceil(ROW_BLOCK), cols.div_ceil(COL_GROUP));
-        check_len("packed lines", blocks * groups, lines.len())?;
-        check_len("packed row sums", blocks * ROW_BLOCK, row_sums_x128.len())?;
         let m = PackedMatrix {
             rows,
             cols,
             lines,
             row_sums_x128,
+            bits,
             has_min_weight: false,
+        };
+        check_len("packed lines", blocks * m.line_groups(), m.lines.len())?;
+        check_len("packed row sums", blocks * ROW_BLOCK, m.row_sums_x128.len())?;
+        // A 4-bit line pairs groups: an odd group count leaves the last
+        // line's high nibbles as padding too.
+        let groups = match bits {
+            WeightBits::Eight => groups,
+            WeightBits::Four => 2 * m.line_groups(),
         };
         let mut has_min_weight = false;
         for r in 0..blocks * ROW_BLOCK {
@@ -184,6 +277,20 @@ impl PackedMatrix {
         self.cols.div_ceil(COL_GROUP)
     }
 
+    /// Bits per weight.
+    pub fn weight_bits(&self) -> WeightBits {
+        self.bits
+    }
+
+    /// Lines per block: one per 4-column group with 8-bit weights, one per
+    /// pair of groups with 4-bit weights.
+    pub fn line_groups(&self) -> usize {
+        match self.bits {
+            WeightBits::Eight => self.groups(),
+            WeightBits::Four => self.groups().div_ceil(2),
+        }
+    }
+
     /// Number of tiles of up to four blocks.
     pub fn tiles(&self) -> usize {
         self.row_blocks().div_ceil(TILE_BLOCKS)
@@ -201,7 +308,7 @@ impl PackedMatrix {
 
     /// The first line of tile `t`.
     pub fn tile_start(&self, t: usize) -> usize {
-        t * TILE_BLOCKS * self.groups()
+        t * TILE_BLOCKS * self.line_groups()
     }
 
     /// `128 · Σ_c W[r][c]` for every row, padded to a whole block with zeros.
@@ -219,20 +326,30 @@ impl PackedMatrix {
         self.lines.len() * 64
     }
 
-    /// Where `W[r][c]` lives: (line index, byte in the line).
-    pub fn position(&self, r: usize, c: usize) -> (usize, usize) {
+    /// Where `W[r][c]` lives: (line index, byte in the line, whether it is
+    /// the byte's high nibble — always false for 8-bit weights).
+    pub fn location(&self, r: usize, c: usize) -> (usize, usize, bool) {
         let block = r / ROW_BLOCK;
         let tile = block / TILE_BLOCKS;
-        let line = self.tile_start(tile)
-            + (c / COL_GROUP) * self.blocks_in_tile(tile)
-            + block % TILE_BLOCKS;
-        (line, (r % ROW_BLOCK) * COL_GROUP + c % COL_GROUP)
+        let group = c / COL_GROUP;
+        let (line_group, high) = match self.bits {
+            WeightBits::Eight => (group, false),
+            WeightBits::Four => (group / 2, group % 2 == 1),
+        };
+        let line =
+            self.tile_start(tile) + line_group * self.blocks_in_tile(tile) + block % TILE_BLOCKS;
+        (line, (r % ROW_BLOCK) * COL_GROUP + c % COL_GROUP, high)
     }
 
     /// `W[r][c]`.
     pub fn get(&self, r: usize, c: usize) -> i8 {
-        let (line, byte) = self.position(r, c);
-        self.lines[line].0[byte]
+        let (line, byte, high) = self.location(r, c);
+        let b = self.lines[line].0[byte];
+        match (self.bits, high) {
+            (WeightBits::Eight, _) => b,
+            (WeightBits::Four, false) => nibble_value(b as u8 & 0x0F),
+            (WeightBits::Four, true) => nibble_value(b as u8 >> 4),
+        }
     }
 
     /// The matrix back in row-major order.

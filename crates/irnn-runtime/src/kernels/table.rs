@@ -48,6 +48,8 @@ pub struct Kernels {
     pub isa: Isa,
     /// int8 matrix × int8 vectors → int32.
     pub matmul: MatmulFn,
+    /// 4-bit matrix ([`super::packed::WeightBits::Four`]) × int8 vectors → int32.
+    pub matmul_i4: MatmulFn,
     /// Bias + per-row requantization to int8.
     pub requant_i8: RequantFn<i8>,
     /// Bias + per-row requantization to int16.
@@ -76,6 +78,7 @@ impl core::fmt::Debug for Kernels {
 pub const GENERIC: Kernels = Kernels {
     isa: Isa::Scalar,
     matmul: scalar::matmul,
+    matmul_i4: scalar::matmul_i4,
     requant_i8: RowRequant::apply_scalar::<i8>,
     requant_i16: RowRequant::apply_scalar::<i16>,
     pwl_i16: PwlTable::eval_scalar,

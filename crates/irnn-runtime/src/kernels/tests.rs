@@ -34,16 +34,22 @@ enum Fill {
     MinWeights,
 }
 
-fn data(rng: &mut StdRng, n: usize, fill: Fill, weights: bool) -> Vec<i8> {
+/// `n` weights (of `bits` bits) or activations drawn as `fill` says.
+fn data(rng: &mut StdRng, n: usize, fill: Fill, weights: Option<WeightBits>) -> Vec<i8> {
+    let (min, sym) = match weights {
+        Some(bits) => (*bits.range().start(), bits.max_symmetric()),
+        None => (i8::MIN, i8::MAX),
+    };
     (0..n)
-        .map(|_| match (fill, weights) {
-            (Fill::Random, true) => rng.gen_range(-127..=127),
-            (Fill::Random, false) | (Fill::RandomFullRange, _) => rng.gen(),
+        .map(|_| match (fill, weights.is_some()) {
+            (Fill::Random, true) => rng.gen_range(-sym..=sym),
+            (Fill::RandomFullRange, true) => rng.gen_range(min..=sym),
+            (Fill::Random, false) | (Fill::RandomFullRange, false) => rng.gen(),
             (Fill::Extreme, true) => {
                 if rng.gen() {
-                    127
+                    sym
                 } else {
-                    -127
+                    -sym
                 }
             }
             (Fill::Extreme, false) | (Fill::MinWeights, false) => {
@@ -53,23 +59,34 @@ fn data(rng: &mut StdRng, n: usize, fill: Fill, weights: bool) -> Vec<i8> {
                     -128
                 }
             }
-            (Fill::MinWeights, true) => -128,
+            (Fill::MinWeights, true) => min,
         })
         .collect()
 }
 
 fn check_all_isas(rows: usize, cols: usize, batch: usize, fill: Fill, seed: u64) {
+    check_all_isas_bits(WeightBits::Eight, rows, cols, batch, fill, seed);
+}
+
+fn check_all_isas_bits(
+    bits: WeightBits,
+    rows: usize,
+    cols: usize,
+    batch: usize,
+    fill: Fill,
+    seed: u64,
+) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let w = data(&mut rng, rows * cols, fill, true);
-    let x = data(&mut rng, batch * cols, fill, false);
-    let m = PackedMatrix::from_row_major(rows, cols, &w).unwrap();
+    let w = data(&mut rng, rows * cols, fill, Some(bits));
+    let x = data(&mut rng, batch * cols, fill, None);
+    let m = PackedMatrix::from_row_major_bits(bits, rows, cols, &w).unwrap();
     assert_eq!(m.to_row_major(), w);
     let expected = naive(rows, cols, &w, &x, batch);
     let mut reference = vec![0i32; batch * rows];
     m.matmul(Isa::Scalar, &x, batch, &mut reference).unwrap();
     assert_eq!(
         reference, expected,
-        "scalar vs naive {rows}x{cols} batch {batch} {fill:?}"
+        "scalar vs naive {bits:?} {rows}x{cols} batch {batch} {fill:?}"
     );
     for isa in Isa::available() {
         let mut got = vec![i32::MIN; batch * rows];
@@ -77,7 +94,7 @@ fn check_all_isas(rows: usize, cols: usize, batch: usize, fill: Fill, seed: u64)
         assert_eq!(
             got,
             reference,
-            "{} {rows}x{cols} batch {batch} {fill:?}",
+            "{} {bits:?} {rows}x{cols} batch {batch} {fill:?}",
             isa.name()
         );
     }
@@ -104,7 +121,42 @@ fn listed_shapes_all_isas() {
 }
 
 #[test]
+fn four_bit_listed_shapes_all_isas() {
+    // Odd group counts (cols 1, 7, 33) leave a half-empty last line.
+    let mut seed = 1000;
+    for cols in [1, 4, 7, 8, 9, 33, 257, 1000] {
+        for rows in [1, 15, 16, 17, 64, 65, 100] {
+            for batch in [1, 2, 3, 4, 5, 9] {
+                for fill in [
+                    Fill::Random,
+                    Fill::RandomFullRange,
+                    Fill::Extreme,
+                    Fill::MinWeights,
+                ] {
+                    seed += 1;
+                    check_all_isas_bits(WeightBits::Four, rows, cols, batch, fill, seed);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn four_bit_weights_out_of_range_are_refused_and_nibbles_round_trip() {
+    assert!(PackedMatrix::from_row_major_bits(WeightBits::Four, 1, 2, &[8, 0]).is_err());
+    assert!(PackedMatrix::from_row_major_bits(WeightBits::Four, 1, 2, &[0, -9]).is_err());
+    let w: Vec<i8> = (-8..8).collect();
+    let m = PackedMatrix::from_row_major_bits(WeightBits::Four, 2, 8, &w).unwrap();
+    assert_eq!(m.to_row_major(), w);
+    // 16 rows × 8 columns per 64-byte line: half the 8-bit matrix's lines.
+    let m8 = PackedMatrix::from_row_major(2, 8, &w).unwrap();
+    assert_eq!(2 * m.weight_bytes(), m8.weight_bytes());
+}
+
+#[test]
 fn batch_64_and_tall_matrix() {
+    check_all_isas_bits(WeightBits::Four, 300, 129, 64, Fill::Random, 3);
+    check_all_isas_bits(WeightBits::Four, 1024, 256, 1, Fill::Extreme, 4);
     check_all_isas(300, 129, 64, Fill::Random, 1);
     check_all_isas(1024, 256, 1, Fill::Extreme, 2);
 }
@@ -156,8 +208,14 @@ const MAX_COLS_PLUS_ONE: usize = packed::MAX_COLS + 1;
 fn widest_matrix_does_not_overflow() {
     // 65536 columns of 127 · 127 and of −128 · −128 (the VNNI worst case).
     let cols = packed::MAX_COLS;
-    for (w, x) in [(127i8, 127i8), (-128, -128), (-128, 127), (127, -128)] {
-        let m = PackedMatrix::from_row_major(1, cols, &vec![w; cols]).unwrap();
+    let eight = [(127i8, 127i8), (-128, -128), (-128, 127), (127, -128)];
+    let four = [(7i8, 127i8), (-8, -128), (-8, 127), (7, -128)];
+    let cases = eight
+        .map(|c| (WeightBits::Eight, c))
+        .into_iter()
+        .chain(four.map(|c| (WeightBits::Four, c)));
+    for (bits, (w, x)) in cases {
+        let m = PackedMatrix::from_row_major_bits(bits, 1, cols, &vec![w; cols]).unwrap();
         let xs = vec![x; cols];
         let expected = w as i32 * x as i32 * cols as i32;
         for isa in Isa::available() {

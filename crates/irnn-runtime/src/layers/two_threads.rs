@@ -96,8 +96,18 @@ impl Halves {
         let split = (rows / 2).next_multiple_of(16).min(rows - 1);
         let w = m.to_row_major();
         Ok(Halves {
-            top: PackedMatrix::from_row_major(split, cols, &w[..split * cols])?,
-            bottom: PackedMatrix::from_row_major(rows - split, cols, &w[split * cols..])?,
+            top: PackedMatrix::from_row_major_bits(
+                m.weight_bits(),
+                split,
+                cols,
+                &w[..split * cols],
+            )?,
+            bottom: PackedMatrix::from_row_major_bits(
+                m.weight_bits(),
+                rows - split,
+                cols,
+                &w[split * cols..],
+            )?,
         })
     }
 

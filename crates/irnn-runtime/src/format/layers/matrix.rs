@@ -9,14 +9,35 @@ use alloc::vec::Vec;
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::{PackedMatrix, RowRequant};
 
-use crate::format::codec::{Reader, Writer};
-use crate::format::{FormatError, Layout};
-use crate::kernels::packed::{COL_GROUP, ROW_BLOCK};
+use crate::format::codec::{invalid, DType, Reader, Writer};
+use crate::format::{holds, FormatError, Layout, Needs};
+use crate::kernels::packed::{nibble_value, WeightBits, COL_GROUP, ROW_BLOCK};
 
 impl Writer {
+    /// A matrix: from version 9 on its bits per weight first; then, in the
+    /// compact layout, its weights row-major (4-bit: the column count, then
+    /// each row as `⌈cols/2⌉` bytes, even columns in the low nibbles), or,
+    /// in the in-place layout, its packed lines and row sums.
     pub(in crate::format) fn matrix(&mut self, m: &PackedMatrix) {
+        let four = m.weight_bits() == WeightBits::Four;
+        self.saw_four_bit |= four && !self.matrix_bits;
+        if self.matrix_bits {
+            self.u8(m.weight_bits().bits() as u8);
+        }
         if self.layout == Layout::Compact {
-            self.tensor_i8(&[m.rows() as u32, m.cols() as u32], &m.to_row_major());
+            if four {
+                let (rows, cols) = (m.rows(), m.cols());
+                self.u32(cols as u32);
+                let w = m.to_row_major();
+                let packed: Vec<u8> = w
+                    .chunks(cols)
+                    .flat_map(|row| row.chunks(2))
+                    .map(|pair| (pair[0] as u8 & 0x0F) | (pair.get(1).map_or(0, |&h| h as u8) << 4))
+                    .collect();
+                self.tensor_u8(&[rows as u32, cols.div_ceil(2) as u32], &packed);
+            } else {
+                self.tensor_i8(&[m.rows() as u32, m.cols() as u32], &m.to_row_major());
+            }
             return;
         }
         self.u32(m.rows() as u32);
@@ -55,8 +76,21 @@ impl Reader<'_> {
         rows: u32,
         cols: u32,
     ) -> Result<PackedMatrix, FormatError> {
+        let bits = if holds(self.version(), Needs::WeightBits) {
+            let b = self.u8(what)?;
+            WeightBits::from_bits(b as u32).ok_or_else(|| {
+                invalid(alloc::format!(
+                    "{what}: {b} bits per weight (the runtime reads 8 or 4)"
+                ))
+            })?
+        } else {
+            WeightBits::Eight
+        };
         if self.is_in_place_layout() {
-            return self.packed_matrix(what, rows, cols);
+            return self.packed_matrix(what, bits, rows, cols);
+        }
+        if bits == WeightBits::Four {
+            return self.nibble_matrix(what, rows, cols);
         }
         let (dims, data) = self.i8s(what, &[rows, cols])?;
         Ok(PackedMatrix::from_row_major(
@@ -98,6 +132,7 @@ impl Reader<'_> {
     fn packed_matrix(
         &mut self,
         what: &str,
+        bits: WeightBits,
         rows: u32,
         cols: u32,
     ) -> Result<PackedMatrix, FormatError> {
@@ -111,10 +146,55 @@ impl Reader<'_> {
             });
         }
         let (r, c) = (r as usize, c as usize);
-        let (blocks, groups) = (r.div_ceil(ROW_BLOCK), c.div_ceil(COL_GROUP));
+        let groups = c.div_ceil(COL_GROUP);
+        let line_groups = match bits {
+            WeightBits::Eight => groups,
+            WeightBits::Four => groups.div_ceil(2),
+        };
+        let blocks = r.div_ceil(ROW_BLOCK);
         self.align(64, what)?;
-        let lines = self.lines(blocks * groups, what)?;
+        let lines = self.lines(blocks * line_groups, what)?;
         let sums = self.raw_i32s(blocks * ROW_BLOCK, what)?;
-        Ok(PackedMatrix::from_packed(r, c, lines, sums)?)
+        Ok(PackedMatrix::from_packed(bits, r, c, lines, sums)?)
+    }
+
+    /// A 4-bit matrix in the compact layout: the column count, then a
+    /// `rows × ⌈cols/2⌉` byte tensor of nibble pairs (an odd row's last
+    /// high nibble must be zero).
+    fn nibble_matrix(
+        &mut self,
+        what: &str,
+        rows: u32,
+        cols: u32,
+    ) -> Result<PackedMatrix, FormatError> {
+        let c = self.dim(what)?;
+        if cols != 0 && c != cols {
+            return Err(FormatError::ShapeMismatch {
+                what: what.into(),
+                expected: alloc::vec![rows, cols],
+                found: alloc::vec![rows, c],
+            });
+        }
+        let (dims, data) = self.tensor(what, DType::U8, &[rows, c.div_ceil(2)])?;
+        let (r, c) = (dims[0] as usize, c as usize);
+        let mut weights = Vec::with_capacity(r * c);
+        for row in data.chunks(c.div_ceil(2)) {
+            for (k, &b) in row.iter().enumerate() {
+                weights.push(nibble_value(b & 0x0F));
+                if 2 * k + 1 < c {
+                    weights.push(nibble_value(b >> 4));
+                } else if b >> 4 != 0 {
+                    return Err(invalid(alloc::format!(
+                        "{what}: the padding nibble of a row of odd length must be zero"
+                    )));
+                }
+            }
+        }
+        Ok(PackedMatrix::from_row_major_bits(
+            WeightBits::Four,
+            r,
+            c,
+            &weights,
+        )?)
     }
 }

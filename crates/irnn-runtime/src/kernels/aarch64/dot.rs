@@ -14,6 +14,7 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
+use super::neon::unpack_nibbles;
 use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, Schedule, ROW_BLOCK};
 
 /// `acc + sdot(w, x[LANE])`. Stable Rust has no `sdot` intrinsic yet; the
@@ -40,6 +41,26 @@ unsafe fn sdot_lane<const LANE: i32>(acc: int32x4_t, w: int8x16_t, x: int8x16_t)
 /// The CPU must support NEON and dotprod; lengths are checked by the caller.
 #[target_feature(enable = "neon,dotprod")]
 pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    // SAFETY: same contract.
+    unsafe { by_parts::<false>(m, x, batch, acc) }
+}
+
+/// The 4-bit product: each quarter of a 4-bit line unpacks (`shl` + `sshr`,
+/// `sshr`) into the quarters of two groups, each an `sdot` by lane as in
+/// [`matmul`]: 2 `sdot` + 1.5 unpacking instructions per 32 multiply-adds,
+/// on half the bytes.
+///
+/// # Safety
+/// The CPU must support NEON and dotprod; lengths are checked by the caller.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn matmul_i4(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    // SAFETY: same contract.
+    unsafe { by_parts::<true>(m, x, batch, acc) }
+}
+
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn by_parts<const FOUR: bool>(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
     let schedule = Schedule {
         single: 4,
         blocks: 2,
@@ -50,12 +71,12 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
         // SAFETY (all arms): same features; the part lies inside the product.
         unsafe {
             match (p.blocks, p.streams) {
-                (4, _) => tile::<4, 1>(m, t, blk, x, b, acc),
-                (3, _) => tile::<3, 1>(m, t, blk, x, b, acc),
-                (2, 2) => tile::<2, 2>(m, t, blk, x, b, acc),
-                (2, _) => tile::<2, 1>(m, t, blk, x, b, acc),
-                (_, 2) => tile::<1, 2>(m, t, blk, x, b, acc),
-                _ => tile::<1, 1>(m, t, blk, x, b, acc),
+                (4, _) => tile::<4, 1, FOUR>(m, t, blk, x, b, acc),
+                (3, _) => tile::<3, 1, FOUR>(m, t, blk, x, b, acc),
+                (2, 2) => tile::<2, 2, FOUR>(m, t, blk, x, b, acc),
+                (2, _) => tile::<2, 1, FOUR>(m, t, blk, x, b, acc),
+                (_, 2) => tile::<1, 2, FOUR>(m, t, blk, x, b, acc),
+                _ => tile::<1, 1, FOUR>(m, t, blk, x, b, acc),
             }
         }
     }
@@ -68,7 +89,7 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
 /// `b0 + NX ≤ batch`, lengths checked by the caller.
 #[inline]
 #[target_feature(enable = "neon,dotprod")]
-pub(crate) unsafe fn tile<const NB: usize, const NX: usize>(
+pub(crate) unsafe fn tile<const NB: usize, const NX: usize, const FOUR: bool>(
     m: &PackedMatrix,
     t: usize,
     blk0: usize,
@@ -78,7 +99,7 @@ pub(crate) unsafe fn tile<const NB: usize, const NX: usize>(
 ) {
     let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
     let nb = m.blocks_in_tile(t);
-    let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * groups];
+    let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * m.line_groups()];
     // SAFETY (closure): quarter j of line (g, blk0 + k) lies inside `lines`.
     let quarter = |g: usize, k: usize, j: usize| unsafe {
         vld1q_s8(lines[g * nb + blk0 + k].0.as_ptr().add(16 * j))
@@ -97,7 +118,52 @@ pub(crate) unsafe fn tile<const NB: usize, const NX: usize>(
             }
         };
     }
+    macro_rules! pair {
+        ($p:expr, $lane_lo:literal, $lane_hi:literal, $xs:expr) => {
+            for k in 0..NB {
+                for j in 0..4 {
+                    let (lo, hi) = unpack_nibbles(quarter($p, k, j));
+                    for i in 0..NX {
+                        // SAFETY: the caller's features include dotprod.
+                        unsafe {
+                            sums[i][k][j] = sdot_lane::<$lane_lo>(sums[i][k][j], lo, $xs[i]);
+                            sums[i][k][j] = sdot_lane::<$lane_hi>(sums[i][k][j], hi, $xs[i]);
+                        }
+                    }
+                }
+            }
+        };
+    }
     let mut g = 0;
+    if FOUR {
+        // Two pairs of groups per 16 input bytes, then one pair at a time
+        // (4 or 8 input bytes; zero beyond the input, as is the padding).
+        let pairs = m.line_groups();
+        let mut p = 0;
+        while 8 * p + 16 <= cols {
+            let mut xs = [vdupq_n_s8(0); NX];
+            for i in 0..NX {
+                let at = (b0 + i) * cols + 8 * p;
+                // SAFETY: at + 16 ≤ (b0 + i + 1)·cols ≤ x.len().
+                xs[i] = unsafe { vld1q_s8(x[at..at + 16].as_ptr()) };
+            }
+            pair!(p, 0, 1, xs);
+            pair!(p + 1, 2, 3, xs);
+            p += 2;
+        }
+        while p < pairs {
+            let mut xs = [vdupq_n_s8(0); NX];
+            for i in 0..NX {
+                let xi = &x[(b0 + i) * cols..(b0 + i + 1) * cols];
+                let eight = [group_bytes(xi, 2 * p), group_bytes(xi, 2 * p + 1), 0, 0];
+                // SAFETY: `eight` holds 4 i32.
+                xs[i] = vreinterpretq_s8_s32(unsafe { vld1q_s32(eight.as_ptr()) });
+            }
+            pair!(p, 0, 1, xs);
+            p += 1;
+        }
+        g = groups;
+    }
     // Four whole groups: 16 input bytes per stream, one load.
     while 4 * g + 16 <= cols {
         let mut xs = [vdupq_n_s8(0); NX];

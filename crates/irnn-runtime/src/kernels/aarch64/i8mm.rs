@@ -60,7 +60,7 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
                     b0 += 2;
                 }
                 if b0 < batch {
-                    dot::tile::<1, 1>(m, t, blk, x, b0, acc);
+                    dot::tile::<1, 1, false>(m, t, blk, x, b0, acc);
                 }
             }
         }

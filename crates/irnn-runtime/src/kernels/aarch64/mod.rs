@@ -65,6 +65,7 @@ pub fn has_i8mm() -> bool {
 pub const NEON: Kernels = Kernels {
     isa: Isa::Neon,
     matmul: neon::matmul,
+    matmul_i4: neon::matmul_i4,
     requant_i8: requant::apply_neon::<i8>,
     requant_i16: requant::apply_neon::<i16>,
     pwl_i16: pwl::eval_neon,
@@ -78,6 +79,7 @@ pub const NEON: Kernels = Kernels {
 pub const NEON_DOT: Kernels = Kernels {
     isa: Isa::NeonDot,
     matmul: dot::matmul,
+    matmul_i4: dot::matmul_i4,
     ..NEON
 };
 

@@ -40,12 +40,12 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
         // SAFETY (all arms): same features; the part lies inside the product.
         unsafe {
             match (p.blocks, p.streams, pair) {
-                (2, _, true) => tile::<2, 1, true>(m, t, blk, x, b, acc),
-                (2, _, false) => tile::<2, 1, false>(m, t, blk, x, b, acc),
-                (_, 2, true) => tile::<1, 2, true>(m, t, blk, x, b, acc),
-                (_, 2, false) => tile::<1, 2, false>(m, t, blk, x, b, acc),
-                (_, _, true) => tile::<1, 1, true>(m, t, blk, x, b, acc),
-                (_, _, false) => tile::<1, 1, false>(m, t, blk, x, b, acc),
+                (2, _, true) => tile::<2, 1, true, false>(m, t, blk, x, b, acc),
+                (2, _, false) => tile::<2, 1, false, false>(m, t, blk, x, b, acc),
+                (_, 2, true) => tile::<1, 2, true, false>(m, t, blk, x, b, acc),
+                (_, 2, false) => tile::<1, 2, false, false>(m, t, blk, x, b, acc),
+                (_, _, true) => tile::<1, 1, true, false>(m, t, blk, x, b, acc),
+                (_, _, false) => tile::<1, 1, false, false>(m, t, blk, x, b, acc),
             }
         }
     }
@@ -58,11 +58,47 @@ fn broadcast_group(x: &[i8], cols: usize, b: usize, g: usize) -> int8x16_t {
     unsafe { vreinterpretq_s8_s32(vdupq_n_s32(group_bytes(&x[b * cols..(b + 1) * cols], g))) }
 }
 
+/// The 4-bit product: a quarter of a 4-bit line holds the quarters of two
+/// groups as nibbles, and `shl` + `sshr` (low) and `sshr` (high) by 4 give
+/// them as signed bytes: the `wa`, `wb` pair of the 8-bit kernel's loop,
+/// for 3 more instructions per 32 multiply-adds on half the bytes. Nibbles
+/// are never −128, so two groups always share an int16 lane.
+///
+/// # Safety
+/// The CPU must support NEON; lengths are checked by the caller.
+#[target_feature(enable = "neon")]
+pub unsafe fn matmul_i4(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    let schedule = Schedule {
+        single: 2,
+        blocks: 1,
+        streams: 2,
+    };
+    for p in schedule.parts(m, batch) {
+        let (t, blk, b) = (p.t, p.blk0, p.b0);
+        // SAFETY (all arms): same features; the part lies inside the product.
+        unsafe {
+            match (p.blocks, p.streams) {
+                (2, _) => tile::<2, 1, true, true>(m, t, blk, x, b, acc),
+                (_, 2) => tile::<1, 2, true, true>(m, t, blk, x, b, acc),
+                _ => tile::<1, 1, true, true>(m, t, blk, x, b, acc),
+            }
+        }
+    }
+}
+
+/// The low and high nibbles of 16 bytes as signed bytes (−8 to 7).
+#[inline(always)]
+pub(crate) fn unpack_nibbles(q: int8x16_t) -> (int8x16_t, int8x16_t) {
+    // SAFETY: NEON is part of every aarch64 target these kernels run on.
+    unsafe { (vshrq_n_s8::<4>(vshlq_n_s8::<4>(q)), vshrq_n_s8::<4>(q)) }
+}
+
 /// Blocks `blk0..blk0 + NB` of tile `t` for streams `b0..b0 + NX`; `PAIR`
-/// accumulates two groups per int16 lane (weights must be in [−127, 127]).
+/// accumulates two groups per int16 lane (weights must be in [−127, 127]);
+/// `FOUR` reads a 4-bit matrix (each line two groups; needs `PAIR`).
 #[inline]
 #[target_feature(enable = "neon")]
-unsafe fn tile<const NB: usize, const NX: usize, const PAIR: bool>(
+unsafe fn tile<const NB: usize, const NX: usize, const PAIR: bool, const FOUR: bool>(
     m: &PackedMatrix,
     t: usize,
     blk0: usize,
@@ -72,15 +108,25 @@ unsafe fn tile<const NB: usize, const NX: usize, const PAIR: bool>(
 ) {
     let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
     let nb = m.blocks_in_tile(t);
-    let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * groups];
+    let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * m.line_groups()];
     // SAFETY (closure): quarter j of line (g, blk0 + k) lies inside `lines`.
     let quarter = |g: usize, k: usize, j: usize| unsafe {
         vld1q_s8(lines[g * nb + blk0 + k].0.as_ptr().add(16 * j))
     };
+    // Groups g and g + 1 of quarter j of block k: two lines, or one 4-bit line.
+    let two_quarters = |g: usize, k: usize, j: usize| {
+        if FOUR {
+            unpack_nibbles(quarter(g / 2, k, j))
+        } else {
+            (quarter(g, k, j), quarter(g + 1, k, j))
+        }
+    };
+    // A 4-bit matrix pads an odd group count to whole lines.
+    let paired_groups = if FOUR { 2 * m.line_groups() } else { groups };
     let mut sums = [[[[vdupq_n_s32(0); 2]; 4]; NB]; NX];
     let mut g = 0;
     if PAIR {
-        while g + 2 <= groups {
+        while g + 2 <= paired_groups {
             let mut xa = [vdupq_n_s8(0); NX];
             let mut xb = [vdupq_n_s8(0); NX];
             for i in 0..NX {
@@ -89,7 +135,7 @@ unsafe fn tile<const NB: usize, const NX: usize, const PAIR: bool>(
             }
             for k in 0..NB {
                 for j in 0..4 {
-                    let (wa, wb) = (quarter(g, k, j), quarter(g + 1, k, j));
+                    let (wa, wb) = two_quarters(g, k, j);
                     for i in 0..NX {
                         let lo = vmlal_s8(
                             vmull_s8(vget_low_s8(wa), vget_low_s8(xa[i])),

@@ -30,6 +30,7 @@ use super::Isa;
 pub const AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     matmul: avx2::matmul::matmul,
+    matmul_i4: avx2::matmul::matmul_i4,
     requant_i8: avx2::requant::apply_avx2::<i8>,
     requant_i16: avx2::requant::apply_avx2::<i16>,
     pwl_i16: avx2::pwl::eval_avx2,
@@ -52,6 +53,7 @@ pub const AVX_VNNI: Kernels = Kernels {
 pub const AVX512_VNNI_YMM: Kernels = Kernels {
     isa: Isa::Avx512VnniYmm,
     matmul: vnni256::matmul_avx512_vl,
+    matmul_i4: avx2::matmul::matmul_i4,
     requant_i8: avx512::requant::apply_avx512::<i8>,
     requant_i16: avx512::requant::apply_avx512::<i16>,
     pwl_i16: avx512::pwl::eval_avx512,
@@ -65,6 +67,7 @@ pub const AVX512_VNNI_YMM: Kernels = Kernels {
 pub const AVX512_VNNI: Kernels = Kernels {
     isa: Isa::Avx512Vnni,
     matmul: avx512::matmul::matmul,
+    matmul_i4: avx512::matmul::matmul_i4,
     ..AVX512_VNNI_YMM
 };
 

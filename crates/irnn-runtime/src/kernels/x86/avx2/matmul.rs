@@ -77,31 +77,18 @@ unsafe fn signed<const NB: usize, const NX: usize>(
     b0: usize,
     acc: &mut [i32],
 ) {
-    let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
+    let (cols, groups) = (m.cols(), m.groups());
     let nb = m.blocks_in_tile(t);
     let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * groups];
     let ones = _mm256_set1_epi16(1);
     let mut sums = [[[_mm256_setzero_si256(); 2]; NB]; NX];
     // SAFETY: line g·nb + blk0 + k (k < NB) exists; lines are 64-byte aligned.
     let mut w = unsafe { lines.as_ptr().add(blk0).cast::<__m256i>() };
-    let full = cols / 4;
     for g in 0..groups {
         let mut xs = [_mm256_setzero_si256(); NX];
         let mut abs = [_mm256_setzero_si256(); NX];
         for i in 0..NX {
-            let four = if g < full {
-                // SAFETY: 4·g + 4 ≤ cols, inside input vector b0 + i.
-                unsafe {
-                    x.as_ptr()
-                        .add((b0 + i) * cols + 4 * g)
-                        .cast::<i32>()
-                        .read_unaligned()
-                }
-            } else {
-                group_bytes(&x[(b0 + i) * cols..(b0 + i + 1) * cols], g)
-            };
-            xs[i] = _mm256_set1_epi32(four);
-            abs[i] = _mm256_abs_epi8(xs[i]);
+            (xs[i], abs[i]) = broadcast_signed(x, cols, b0 + i, g);
         }
         for k in 0..NB {
             for half in 0..2 {
@@ -117,6 +104,24 @@ unsafe fn signed<const NB: usize, const NX: usize>(
         // SAFETY: stays within (or one past) `lines`.
         w = unsafe { w.add(2 * nb) };
     }
+    // SAFETY: same features; `sums` are this part's.
+    unsafe { store_part(m, t, blk0, b0, &sums, acc) };
+}
+
+/// Writes the sums of blocks `blk0..blk0 + NB` of tile `t` for streams
+/// `b0..b0 + NX` (two 8-row halves per block), rows that exist only.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn store_part<const NB: usize, const NX: usize>(
+    m: &PackedMatrix,
+    t: usize,
+    blk0: usize,
+    b0: usize,
+    sums: &[[[__m256i; 2]; NB]; NX],
+    acc: &mut [i32],
+) {
+    let rows = m.rows();
+    let nb = m.blocks_in_tile(t);
     let (r0, r1) = tile_rows(m, t, nb);
     for (i, sums_i) in sums.iter().enumerate() {
         let out = &mut acc[(b0 + i) * rows..(b0 + i + 1) * rows];
@@ -140,6 +145,115 @@ unsafe fn signed<const NB: usize, const NX: usize>(
             }
         }
     }
+}
+
+/// The 4-bit product by the same sign transfer. Each 256-bit half line
+/// holds 8 rows × (4 + 4) columns as nibbles; `vpand` + `vpshufb` and
+/// `vpsrlw` + `vpand` + `vpshufb` unpack them to signed bytes (the lookup
+/// maps each nibble to its two's-complement value), and both groups'
+/// `vpmaddubsw` pair sums (at most 2·128·8 each) add in int16 before one
+/// `vpmaddwd`: 5 + 2·2 + 2 = 11 instructions per 64 multiply-adds, on half
+/// the bytes of the 8-bit kernel. Nibble weights are never −128, so no
+/// widening fallback is needed.
+///
+/// # Safety
+/// The CPU must support AVX2; lengths are checked by the caller.
+#[target_feature(enable = "avx2")]
+pub unsafe fn matmul_i4(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    let schedule = Schedule {
+        single: 4,
+        blocks: 2,
+        streams: 2,
+    };
+    for p in schedule.parts(m, batch) {
+        let (t, blk, b) = (p.t, p.blk0, p.b0);
+        // SAFETY (all arms): same features; the part lies inside the product.
+        unsafe {
+            match (p.blocks, p.streams) {
+                (4, _) => signed_i4::<4, 1>(m, t, blk, x, b, acc),
+                (3, _) => signed_i4::<3, 1>(m, t, blk, x, b, acc),
+                (2, 2) => signed_i4::<2, 2>(m, t, blk, x, b, acc),
+                (2, _) => signed_i4::<2, 1>(m, t, blk, x, b, acc),
+                (_, 2) => signed_i4::<1, 2>(m, t, blk, x, b, acc),
+                _ => signed_i4::<1, 1>(m, t, blk, x, b, acc),
+            }
+        }
+    }
+}
+
+/// One 4-column group of stream `b`'s input broadcast (`x`) and its
+/// absolute values (`|x|`), zero beyond the input's end.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn broadcast_signed(x: &[i8], cols: usize, b: usize, g: usize) -> (__m256i, __m256i) {
+    let four = if 4 * g + 4 <= cols {
+        // SAFETY: 4·g + 4 ≤ cols, inside input vector b.
+        unsafe {
+            x.as_ptr()
+                .add(b * cols + 4 * g)
+                .cast::<i32>()
+                .read_unaligned()
+        }
+    } else {
+        group_bytes(&x[b * cols..(b + 1) * cols], g)
+    };
+    let xs = _mm256_set1_epi32(four);
+    (xs, _mm256_abs_epi8(xs))
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn signed_i4<const NB: usize, const NX: usize>(
+    m: &PackedMatrix,
+    t: usize,
+    blk0: usize,
+    x: &[i8],
+    b0: usize,
+    acc: &mut [i32],
+) {
+    let (cols, pairs) = (m.cols(), m.line_groups());
+    let nb = m.blocks_in_tile(t);
+    let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * pairs];
+    let ones = _mm256_set1_epi16(1);
+    let nibble = _mm256_set1_epi8(0x0F);
+    let values = _mm256_setr_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6,
+        -5, -4, -3, -2, -1,
+    );
+    let mut sums = [[[_mm256_setzero_si256(); 2]; NB]; NX];
+    // SAFETY: line p·nb + blk0 + k (k < NB) exists; lines are 64-byte aligned.
+    let mut w = unsafe { lines.as_ptr().add(blk0).cast::<__m256i>() };
+    for p in 0..pairs {
+        let mut lo_x = [(_mm256_setzero_si256(), _mm256_setzero_si256()); NX];
+        let mut hi_x = lo_x;
+        for i in 0..NX {
+            lo_x[i] = broadcast_signed(x, cols, b0 + i, 2 * p);
+            hi_x[i] = broadcast_signed(x, cols, b0 + i, 2 * p + 1);
+        }
+        for k in 0..NB {
+            for half in 0..2 {
+                // SAFETY: inside line p·nb + blk0 + k.
+                let v = unsafe { _mm256_load_si256(w.add(2 * k + half)) };
+                let lo = _mm256_shuffle_epi8(values, _mm256_and_si256(v, nibble));
+                let hi =
+                    _mm256_shuffle_epi8(values, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+                for i in 0..NX {
+                    let (xl, al) = lo_x[i];
+                    let (xh, ah) = hi_x[i];
+                    let pairs = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(al, _mm256_sign_epi8(lo, xl)),
+                        _mm256_maddubs_epi16(ah, _mm256_sign_epi8(hi, xh)),
+                    );
+                    sums[i][k][half] =
+                        _mm256_add_epi32(sums[i][k][half], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        // SAFETY: stays within (or one past) `lines`.
+        w = unsafe { w.add(2 * nb) };
+    }
+    // SAFETY: same features; `sums` are this part's.
+    unsafe { store_part(m, t, blk0, b0, &sums, acc) };
 }
 
 /// The widening kernel, exact for every int8 weight including −128: each
