@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::layers::{
     GruScratch, GruState, IntGruCell, IntLstmCell, LstmScratch, LstmState, TwoThreadCell,
 };
@@ -243,8 +244,13 @@ pub struct Case {
 }
 
 impl Case {
-    /// A random layer of the given shape (PWL tables with 32 knots).
+    /// A random layer of the given shape (PWL tables with 32 knots, 8-bit weights).
     pub fn new(cell: Cell, hidden: usize, batch: usize) -> Self {
+        Self::with_weight_bits(cell, hidden, batch, WeightBits::Eight)
+    }
+
+    /// The same layer with integer weights of `bits` bits.
+    pub fn with_weight_bits(cell: Cell, hidden: usize, batch: usize, bits: WeightBits) -> Self {
         let mut rng = StdRng::seed_from_u64((hidden * 31 + batch) as u64);
         let k = 1.0 / (hidden as f64).sqrt();
         let g = cell.gates();
@@ -273,7 +279,7 @@ impl Case {
                     cell_norm: None,
                     capped_input_gate: false,
                 };
-                let c = convert_lstm(&p, &ranges, q, q, &mut pwl).expect("valid shapes");
+                let c = convert_lstm(&p, &ranges, q, q, bits, &mut pwl).expect("valid shapes");
                 let st = (0..batch).map(|_| c.zero_state()).collect();
                 IntCell::Lstm(c, st, LstmScratch::default())
             }
@@ -287,7 +293,7 @@ impl Case {
                     b_h: b_h.clone(),
                     reset_before: false,
                 };
-                let c = convert_gru(&p, &ranges, q, q, &mut pwl).expect("valid shapes");
+                let c = convert_gru(&p, &ranges, q, q, bits, &mut pwl).expect("valid shapes");
                 let st = (0..batch).map(|_| c.zero_state()).collect();
                 IntCell::Gru(c, st, GruScratch::default())
             }

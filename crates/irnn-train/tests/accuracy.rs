@@ -3,7 +3,7 @@
 //! fresh sequence run through both. Errors are in LSBs of h's int8 grid.
 //! The bounds asserted here are the ones stated in docs/NUMERICS.md §5.
 
-use irnn_runtime::kernels::Isa;
+use irnn_runtime::kernels::{Isa, WeightBits};
 use irnn_runtime::layers::{GruScratch, LstmScratch};
 use irnn_train::quant::cells::{convert_gru, convert_lstm, AffineQuant, Ranges};
 use irnn_train::quant::pwl_fit::PwlFitter;
@@ -245,7 +245,15 @@ fn lstm_case(seed: u64, ln: bool, capped: bool) -> Errors {
         c: vec![0.0; hidden],
     };
     let (ranges, hq) = calibrate(&mut f, 4, &mut rng, input, xq);
-    let cell = convert_lstm(&f.p, &ranges, xq, hq, &mut PwlFitter::new(64)).unwrap();
+    let cell = convert_lstm(
+        &f.p,
+        &ranges,
+        xq,
+        hq,
+        WeightBits::Eight,
+        &mut PwlFitter::new(64),
+    )
+    .unwrap();
     let (mut state, mut scratch) = (cell.zero_state(), LstmScratch::default());
     compare(&mut f, &mut rng, input, xq, hq, |x| {
         cell.step(Isa::detect(), x, &mut state, &mut scratch)
@@ -264,7 +272,15 @@ fn gru_case(seed: u64, reset_before: bool) -> Errors {
         h: vec![0.0; hidden],
     };
     let (ranges, hq) = calibrate(&mut f, 3, &mut rng, input, xq);
-    let cell = convert_gru(&f.p, &ranges, xq, hq, &mut PwlFitter::new(64)).unwrap();
+    let cell = convert_gru(
+        &f.p,
+        &ranges,
+        xq,
+        hq,
+        WeightBits::Eight,
+        &mut PwlFitter::new(64),
+    )
+    .unwrap();
     let (mut state, mut scratch) = (cell.zero_state(), GruScratch::default());
     compare(&mut f, &mut rng, input, xq, hq, |x| {
         cell.step(Isa::detect(), x, &mut state, &mut scratch)
@@ -348,8 +364,26 @@ fn bidirectional_lstm() {
     }
     let hq = AffineQuant::int8_from_range(lo, hi);
     let layer = IntEncoderLayer {
-        forward: convert_lstm(&fwd, &rf, xq, hq, &mut PwlFitter::new(64)).unwrap(),
-        backward: Some(convert_lstm(&bwd, &rb, xq, hq, &mut PwlFitter::new(64)).unwrap()),
+        forward: convert_lstm(
+            &fwd,
+            &rf,
+            xq,
+            hq,
+            WeightBits::Eight,
+            &mut PwlFitter::new(64),
+        )
+        .unwrap(),
+        backward: Some(
+            convert_lstm(
+                &bwd,
+                &rb,
+                xq,
+                hq,
+                WeightBits::Eight,
+                &mut PwlFitter::new(64),
+            )
+            .unwrap(),
+        ),
     };
     layer.validate().unwrap();
     let xs = seq(&mut rng);

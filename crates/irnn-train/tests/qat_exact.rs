@@ -5,6 +5,7 @@
 //! and its logits must equal QAT-mode evaluation's, bit for bit.
 
 use irnn_runtime::format::{read_language_model, write_language_model};
+use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::Isa;
 use irnn_train::lm::checkpoint::{self, QuantInfo};
 use irnn_train::lm::data::{load_corpus, Batches, Level, EMBEDDED_DATA};
@@ -19,25 +20,35 @@ use irnn_train::quant::pwl_fit::PwlFitter;
 
 #[test]
 fn qat_metric_is_the_integer_runtimes_metric() {
-    qat_exactness(CellKind::Lstm, false, false);
+    qat_exactness(CellKind::Lstm, false, false, WeightBits::Eight);
 }
 
 #[test]
 fn layer_norm_lstm_qat_metric_is_the_integer_runtimes_metric() {
-    qat_exactness(CellKind::Lstm, false, true);
+    qat_exactness(CellKind::Lstm, false, true, WeightBits::Eight);
 }
 
 #[test]
 fn gru_qat_metric_is_the_integer_runtimes_metric() {
-    qat_exactness(CellKind::Gru, false, false);
+    qat_exactness(CellKind::Gru, false, false, WeightBits::Eight);
 }
 
 #[test]
 fn reset_before_gru_qat_metric_is_the_integer_runtimes_metric() {
-    qat_exactness(CellKind::Gru, true, false);
+    qat_exactness(CellKind::Gru, true, false, WeightBits::Eight);
 }
 
-fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool) {
+#[test]
+fn four_bit_lstm_qat_metric_is_the_integer_runtimes_metric() {
+    qat_exactness(CellKind::Lstm, false, false, WeightBits::Four);
+}
+
+#[test]
+fn four_bit_reset_before_gru_qat_metric_is_the_integer_runtimes_metric() {
+    qat_exactness(CellKind::Gru, true, false, WeightBits::Four);
+}
+
+fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: WeightBits) {
     let corpus = load_corpus(EMBEDDED_DATA, Level::Char).unwrap();
     let config = LmConfig {
         level: Level::Char,
@@ -85,6 +96,7 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool) {
     let ranges = calibrate(&model, &corpus.train[..4000]);
     let calibrated = ranges.clone();
     let mut qat = Qat::new(model, corpus.vocab.clone(), ranges, 32).unwrap();
+    qat.weight_bits = bits;
     let ptq_loss = qat.evaluate(&corpus.valid, 10, 32, false).unwrap().0.mean();
     let s = QatSettings {
         epochs: 1,
@@ -123,6 +135,7 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool) {
     let info = QuantInfo {
         ranges: qat.ranges.clone(),
         knots: qat.knots(),
+        weight_bits: qat.weight_bits.bits(),
     };
     checkpoint::save_quantized(&ckpt, &qat.model, &qat.vocab, &info).unwrap();
     let back = checkpoint::load(&ckpt).unwrap();
@@ -131,10 +144,14 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool) {
         &back.model,
         &back.vocab,
         &q.ranges,
+        q.weight_bits().unwrap(),
         &mut PwlFitter::new(q.knots),
     )
     .unwrap();
     let bytes = write_language_model(&exported);
+    // 4-bit matrices make a version 9 file; 8-bit models keep version 3.
+    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+    assert_eq!(version, if bits == WeightBits::Four { 9 } else { 3 });
     assert_eq!(bytes, write_language_model(&qat.export().unwrap()));
     let file = dir.join("model.irnn");
     irnn_train::checkpoint::atomic_write(&file, &bytes).unwrap();

@@ -348,6 +348,12 @@ pub mod parse {
     pub fn knots(s: &str) -> Result<usize, String> {
         integer(s, 2, MAX_KNOTS)
     }
+    /// Bits per weight of the recurrent layers: 8 or 4.
+    pub fn weight_bits(s: &str) -> Result<irnn_runtime::kernels::WeightBits, String> {
+        let bits = integer(s, 0, 64)?;
+        irnn_runtime::kernels::WeightBits::from_bits(bits as u32)
+            .ok_or_else(|| format!("{bits} bits per weight: the runtime has kernels for 8 and 4"))
+    }
     /// A beam width (1: greedy).
     pub fn beam(s: &str) -> Result<usize, String> {
         integer(s, 1, MAX_BEAM)

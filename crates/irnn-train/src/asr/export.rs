@@ -6,6 +6,7 @@
 //! is converted, so a model read back from a file quantizes features
 //! exactly as the in-memory one does.
 
+use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::layers::{IntEmbedding, IntEncoderLayer, IntMelConv};
 use irnn_runtime::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
 use irnn_runtime::Isa;
@@ -105,7 +106,15 @@ pub fn integer_model(
         let err = |source| ExportError::Layer { layer: l, source };
         let h = AffineQuant::int8_from_range(r.h.min, r.h.max);
         let mut direction = |cell, ranges| {
-            convert_lstm(&lstm_params(cell), &snapped(ranges), input, h, pwl).map_err(err)
+            convert_lstm(
+                &lstm_params(cell),
+                &snapped(ranges),
+                input,
+                h,
+                WeightBits::Eight,
+                pwl,
+            )
+            .map_err(err)
         };
         let backward = match (&layer.backward, &r.backward) {
             (Some(cell), Some(ranges)) => Some(direction(cell, ranges)?),
@@ -220,7 +229,14 @@ fn integer_decoder(
     let mut joint = r.h;
     joint.widen(memory_range);
     let h = AffineQuant::int8_from_range(joint.min, joint.max);
-    let cell = convert_lstm(&lstm_params(&d.cell), &snapped(&r.cell), e, h, pwl)?;
+    let cell = convert_lstm(
+        &lstm_params(&d.cell),
+        &snapped(&r.cell),
+        e,
+        h,
+        WeightBits::Eight,
+        pwl,
+    )?;
     let mut attention = convert_attention(
         &attention_params(&d.attention),
         d.attention.memory_dim(),

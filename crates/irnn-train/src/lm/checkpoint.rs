@@ -97,6 +97,26 @@ pub struct QuantInfo {
     pub ranges: crate::lm::QuantRanges,
     /// Knots per PWL table.
     pub knots: usize,
+    /// Bits of the recurrent layers' weights (8 or 4; absent in files
+    /// written before 4-bit weights existed: 8).
+    #[serde(default = "eight_bits")]
+    pub weight_bits: u32,
+}
+
+fn eight_bits() -> u32 {
+    8
+}
+
+impl QuantInfo {
+    /// The weight width, checked (a checkpoint is untrusted input).
+    pub fn weight_bits(&self) -> Result<irnn_runtime::kernels::WeightBits, String> {
+        irnn_runtime::kernels::WeightBits::from_bits(self.weight_bits).ok_or_else(|| {
+            format!(
+                "irnn.quant: weight_bits is {}; 8 and 4 are supported",
+                self.weight_bits
+            )
+        })
+    }
 }
 
 /// Serialises a checkpoint to bytes.

@@ -6,6 +6,7 @@
 //! (grids are snapped to steps of 2^(1/4), and [`PwlFitter`] remembers
 //! every table it fitted).
 
+use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::layers::{IntEmbedding, QuantizedAdd};
 use irnn_runtime::model::{IntLanguageModel, RecurrentCell, StackedLayer};
 use irnn_runtime::{TokenLevel, Vocabulary};
@@ -19,11 +20,14 @@ use crate::quant::export::{convert_output, part, quant_multiplier, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
 use crate::quant::ranges::snapped;
 
-/// The integer model of `model` under `ranges`, with tables from `pwl`.
+/// The integer model of `model` under `ranges`, with recurrent weights of
+/// `bits` bits (the embedding and output layer stay 8-bit) and tables from
+/// `pwl`.
 pub fn integer_model(
     model: &LanguageModel<f32>,
     vocab: &Vocab,
     ranges: &QuantRanges,
+    bits: WeightBits,
     pwl: &mut PwlFitter,
 ) -> Result<IntLanguageModel, ExportError> {
     if ranges.layers.len() != model.rnns.len() {
@@ -52,10 +56,10 @@ pub fn integer_model(
         let layer = |source| ExportError::Layer { layer: l, source };
         let cell = match rnn {
             Rnn::Lstm(c) => RecurrentCell::Lstm(Box::new(
-                convert_lstm(&lstm_params(c), &cell_ranges, input, h, pwl).map_err(layer)?,
+                convert_lstm(&lstm_params(c), &cell_ranges, input, h, bits, pwl).map_err(layer)?,
             )),
             Rnn::Gru(c) => RecurrentCell::Gru(Box::new(
-                convert_gru(&gru_params(c), &cell_ranges, input, h, pwl).map_err(layer)?,
+                convert_gru(&gru_params(c), &cell_ranges, input, h, bits, pwl).map_err(layer)?,
             )),
         };
         let residual = if model.config.residual && cell.input() == cell.hidden() {

@@ -27,6 +27,7 @@
 
 use std::time::Instant;
 
+use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::model::{CellState, IntLanguageModel, LmState, RecurrentCell};
 use irnn_runtime::Isa;
 use rayon::prelude::*;
@@ -240,6 +241,10 @@ pub struct Qat {
     pub dropout: f64,
     /// One mask per window and stream, reused across time steps.
     pub locked_dropout: bool,
+    /// Bits of the recurrent layers' weights in the exported model (the
+    /// forward pass runs them; the backward pass updates the float weights
+    /// straight through the rounding).
+    pub weight_bits: WeightBits,
     rng: crate::nn::rng::TrainRng,
     pwl: PwlFitter,
     isa: Isa,
@@ -266,6 +271,7 @@ impl Qat {
             ranges,
             frozen: false,
             momentum: 0.95,
+            weight_bits: WeightBits::Eight,
             pwl: PwlFitter::new(knots),
             isa: Isa::detect(),
         })
@@ -283,7 +289,13 @@ impl Qat {
 
     /// The integer model of the current weights and ranges.
     pub fn export(&mut self) -> Result<IntLanguageModel, ExportError> {
-        integer_model(&self.model, &self.vocab, &self.ranges, &mut self.pwl)
+        integer_model(
+            &self.model,
+            &self.vocab,
+            &self.ranges,
+            self.weight_bits,
+            &mut self.pwl,
+        )
     }
 
     /// Trains on one window: integer forward pass, float backward pass

@@ -4,7 +4,7 @@
 //! multipliers, PWL tables fitted on each gate's own input grid.
 
 use irnn_runtime::fixed_point::QuantizedMultiplier;
-use irnn_runtime::kernels::{PackedMatrix, RowRequant};
+use irnn_runtime::kernels::{PackedMatrix, RowRequant, WeightBits};
 use irnn_runtime::layers::{IntGruCell, IntLayerNorm, IntLstmCell, ResetMode};
 
 use crate::quant::pwl_fit::{Activation, PwlFitter};
@@ -55,16 +55,26 @@ impl AffineQuant {
 /// Symmetric per-row int8 quantization: `(q, scales)` with
 /// `W[r][c] ≈ scales[r] · q[r][c]`, `q ∈ [−127, 127]`.
 pub fn quantize_rows(w: &[f64], rows: usize, cols: usize) -> (Vec<i8>, Vec<f64>) {
+    quantize_rows_bits(w, rows, cols, WeightBits::Eight)
+}
+
+/// Symmetric per-row quantization at `bits` bits: each row's largest
+/// magnitude maps to `bits.max_symmetric()` (127, or 7 at 4 bits), so
+/// `q ∈ [−127, 127]` or `[−7, 7]`.
+pub fn quantize_rows_bits(
+    w: &[f64],
+    rows: usize,
+    cols: usize,
+    bits: WeightBits,
+) -> (Vec<i8>, Vec<f64>) {
+    let top = bits.max_symmetric() as f64;
     let mut q = Vec::with_capacity(rows * cols);
     let mut scales = Vec::with_capacity(rows);
     for r in 0..rows {
         let row = &w[r * cols..(r + 1) * cols];
         let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let s = if max > 0.0 { max / 127.0 } else { 1.0 };
-        q.extend(
-            row.iter()
-                .map(|v| (v / s).round().clamp(-127.0, 127.0) as i8),
-        );
+        let s = if max > 0.0 { max / top } else { 1.0 };
+        q.extend(row.iter().map(|v| (v / s).round().clamp(-top, top) as i8));
         scales.push(s);
     }
     (q, scales)
@@ -144,11 +154,12 @@ fn gate_side(
     w: &[f64],
     rows: usize,
     cols: usize,
+    bits: WeightBits,
     input: AffineQuant,
     gate_scales: &[f64],
     bias: &[f64],
 ) -> Result<(PackedMatrix, RowRequant), ConvertError> {
-    let (q, scales) = quantize_rows(w, rows, cols);
+    let (q, scales) = quantize_rows_bits(w, rows, cols, bits);
     let per_gate = rows / gate_scales.len();
     let mut biases = Vec::with_capacity(rows);
     let mut multipliers = Vec::with_capacity(rows);
@@ -160,7 +171,7 @@ fn gate_side(
         multipliers.push(multiplier(acc_scale / gate_scales[r / per_gate])?);
     }
     Ok((
-        PackedMatrix::from_row_major(rows, cols, &q)?,
+        PackedMatrix::from_row_major_bits(bits, rows, cols, &q)?,
         RowRequant::new(biases, &multipliers, 0)?,
     ))
 }
@@ -189,18 +200,20 @@ pub fn convert_layer_norm(
 }
 
 /// Converts a float LSTM cell. `x` and `h` are the int8 grids of the input
-/// and the hidden state; `pwl` fits (or recalls) the activation tables.
+/// and the hidden state; `bits` the width of both weight matrices; `pwl`
+/// fits (or recalls) the activation tables.
 pub fn convert_lstm(
     p: &LstmParams,
     ranges: &Ranges,
     x: AffineQuant,
     h: AffineQuant,
+    bits: WeightBits,
     pwl: &mut PwlFitter,
 ) -> Result<IntLstmCell, ConvertError> {
     let n = p.hidden;
     let gate_scales: Vec<f64> = ranges.pre.iter().map(|&m| int16_scale(m)).collect();
-    let (w_x, requant_x) = gate_side(&p.w_x, 4 * n, p.input, x, &gate_scales, &p.bias)?;
-    let (w_h, requant_h) = gate_side(&p.w_h, 4 * n, n, h, &gate_scales, &[])?;
+    let (w_x, requant_x) = gate_side(&p.w_x, 4 * n, p.input, bits, x, &gate_scales, &p.bias)?;
+    let (w_h, requant_h) = gate_side(&p.w_h, 4 * n, n, bits, h, &gate_scales, &[])?;
     let (gate_norm, act_scales) = match &p.gate_norm {
         Some((g, b)) => {
             let out: Vec<f64> = ranges.pre_normed.iter().map(|&m| int16_scale(m)).collect();
@@ -250,12 +263,13 @@ pub fn convert_lstm(
     Ok(cell)
 }
 
-/// Converts a float GRU cell.
+/// Converts a float GRU cell (weights at `bits` bits).
 pub fn convert_gru(
     p: &GruParams,
     ranges: &Ranges,
     x: AffineQuant,
     h: AffineQuant,
+    bits: WeightBits,
     pwl: &mut PwlFitter,
 ) -> Result<IntGruCell, ConvertError> {
     let n = p.hidden;
@@ -263,12 +277,13 @@ pub fn convert_gru(
     // input part, the recurrent part and their sum.
     let mut gate_scales: Vec<f64> = ranges.pre.iter().map(|&m| int16_scale(m)).collect();
     gate_scales[2] = int16_scale(ranges.pre[2].max(ranges.recurrent[2]));
-    let (w_x, requant_x) = gate_side(&p.w_x, 3 * n, p.input, x, &gate_scales, &p.b_x)?;
+    let (w_x, requant_x) = gate_side(&p.w_x, 3 * n, p.input, bits, x, &gate_scales, &p.b_x)?;
     let (w_h, w_hn, requant_h) = if p.reset_before {
         let (w_rz, rq_rz) = gate_side(
             &p.w_h[..2 * n * n],
             2 * n,
             n,
+            bits,
             h,
             &gate_scales[..2],
             &p.b_h[..2 * n],
@@ -277,6 +292,7 @@ pub fn convert_gru(
             &p.w_h[2 * n * n..],
             n,
             n,
+            bits,
             h,
             &gate_scales[2..],
             &p.b_h[2 * n..],
@@ -303,7 +319,7 @@ pub fn convert_gru(
             .collect();
         (w_rz, Some(w_n), RowRequant::new(biases, &mults, 0)?)
     } else {
-        let (w, rq) = gate_side(&p.w_h, 3 * n, n, h, &gate_scales, &p.b_h)?;
+        let (w, rq) = gate_side(&p.w_h, 3 * n, n, bits, h, &gate_scales, &p.b_h)?;
         (w, None, rq)
     };
     let cell = IntGruCell {
@@ -370,9 +386,24 @@ pub fn convert_attention(
             v,
         } => {
             let s_a = int16_scale(max_pre);
-            let (w_key, key_requant) = gate_side(w_key, *attn, memory_dim, memory, &[s_a], b_key)?;
-            let (w_query, query_requant) =
-                gate_side(w_query, *attn, query_dim, query, &[s_a], &[])?;
+            let (w_key, key_requant) = gate_side(
+                w_key,
+                *attn,
+                memory_dim,
+                WeightBits::Eight,
+                memory,
+                &[s_a],
+                b_key,
+            )?;
+            let (w_query, query_requant) = gate_side(
+                w_query,
+                *attn,
+                query_dim,
+                WeightBits::Eight,
+                query,
+                &[s_a],
+                &[],
+            )?;
             let v_max = v.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-12);
             let s_v = v_max / 127.0;
             let vq = v

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 use irnn_runtime::format::write_language_model;
+use irnn_runtime::kernels::WeightBits;
 use irnn_train::checkpoint::atomic_write;
 use irnn_train::lm::checkpoint;
 use irnn_train::lm::integer_model;
@@ -19,6 +20,10 @@ pub struct LmConvertArgs {
     /// Training tokens used for calibration.
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = 20_000)]
     pub calibration_tokens: usize,
+    /// Bits per weight of the recurrent layers, 8 or 4 (the embedding and
+    /// output layer stay 8-bit). Default: the QAT checkpoint's, else 8.
+    #[arg(value_parser = crate::args::parse::weight_bits, long)]
+    pub weight_bits: Option<WeightBits>,
 }
 
 /// `irnn convert` of a language-model checkpoint.
@@ -33,16 +38,28 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &LmConvertArgs) -> Result<()>
             a.calibration_tokens,
         ))
     })?;
-    let int = integer_model(&ck.model, &ck.vocab, &ranges, &mut PwlFitter::new(knots))?;
+    let saved_bits = match &ck.quant {
+        Some(q) if c.data.is_none() => q.weight_bits().map_err(anyhow::Error::msg)?,
+        _ => WeightBits::Eight,
+    };
+    let bits = a.weight_bits.unwrap_or(saved_bits);
+    let int = integer_model(
+        &ck.model,
+        &ck.vocab,
+        &ranges,
+        bits,
+        &mut PwlFitter::new(knots),
+    )?;
     let bytes = write_language_model(&int);
     atomic_write(&c.out, &bytes)?;
     let float_bytes = checkpoint::float_bytes(&ck.model, &ck.vocab);
     outln!(
-        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), PWL tables of up to {knots} knots, {how}",
+        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), {}-bit recurrent weights, PWL tables of up to {knots} knots, {how}",
         c.out.display(),
         bytes.len(),
         bytes.len() as f64 / float_bytes as f64,
-        float_bytes
+        float_bytes,
+        bits.bits()
     );
     Ok(())
 }

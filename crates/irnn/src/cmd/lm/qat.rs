@@ -5,6 +5,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use irnn_runtime::format::write_language_model;
+use irnn_runtime::kernels::WeightBits;
 use irnn_train::checkpoint::write_pair;
 use irnn_train::lm::checkpoint::{self, QuantInfo};
 use irnn_train::lm::data::Level;
@@ -38,6 +39,10 @@ pub struct LmQatArgs {
     /// Stop after this many windows (quick runs).
     #[arg(value_parser = crate::args::parse::count, long)]
     pub max_windows: Option<usize>,
+    /// Bits per weight of the recurrent layers, 8 or 4 (the embedding and
+    /// output layer stay 8-bit): QAT's forward pass runs them.
+    #[arg(value_parser = crate::args::parse::weight_bits, long, default_value = "8")]
+    pub weight_bits: WeightBits,
 }
 
 /// `irnn qat` of a language-model checkpoint.
@@ -61,6 +66,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     let float_test = float.evaluate(&corpus.test, EVAL_BATCH, a.bptt);
     let ranges = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
     let mut qat = Qat::new(ck.model, ck.vocab, ranges, c.knots)?;
+    qat.weight_bits = a.weight_bits;
     if let Some(p) = a.dropout {
         qat.dropout = p;
     }
@@ -102,6 +108,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     let info = QuantInfo {
         ranges: qat.ranges.clone(),
         knots: qat.knots(),
+        weight_bits: qat.weight_bits.bits(),
     };
     let int = qat.export()?;
     let bytes = write_language_model(&int);
@@ -117,10 +124,11 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     write_pair((&out, &ck_bytes), (&model_out, &bytes))?;
     let float_bytes = checkpoint::float_bytes(&float, &qat.vocab);
     outln!(
-        "test: float {} | PTQ {} | QAT → integer {}  ({:.0} s, {} PWL fits)",
+        "test: float {} | PTQ {} | QAT → integer {}  ({}-bit recurrent weights, {:.0} s, {} PWL fits)",
         metric(char_level, float_test),
         metric(char_level, ptq_test),
         metric(char_level, qat_test),
+        qat.weight_bits.bits(),
         start.elapsed().as_secs_f64(),
         qat.pwl_fits()
     );
