@@ -390,14 +390,21 @@ pub fn read_bandwidth_gbs(bytes: usize) -> f64 {
 /// instruction mix are counted but memory is not; the best of several
 /// trials (a noisy VM can only make a trial slower). Any ISA the runtime has
 /// gets a roof this way — AVX2 and NEON as much as VNNI.
-pub fn kernel_peak_gmacs(isa: Isa, batch: usize) -> Result<f64, irnn_runtime::Error> {
-    let (rows, cols) = (128, 128);
+/// `bits` chooses the weights' width (the 4-bit kernel, on a 128 × 256
+/// matrix: the same 16 KiB).
+pub fn kernel_peak_gmacs(
+    isa: Isa,
+    batch: usize,
+    bits: WeightBits,
+) -> Result<f64, irnn_runtime::Error> {
+    let (rows, cols) = (128, 16 * 1024 * 8 / bits.bits() as usize / 128);
     let mut rng = StdRng::seed_from_u64(11);
+    let top = bits.max_symmetric();
     let w: Vec<i8> = (0..rows * cols)
-        .map(|_| rng.gen_range(-127..=127))
+        .map(|_| rng.gen_range(-top..=top))
         .collect();
     let x: Vec<i8> = (0..cols * batch).map(|_| rng.gen()).collect();
-    let m = PackedMatrix::from_row_major(rows, cols, &w)?;
+    let m = PackedMatrix::from_row_major_bits(bits, rows, cols, &w)?;
     let mut acc = vec![0i32; rows * batch];
     m.matmul(isa, &x, batch, &mut acc)?;
     let calls = (20_000 / batch).max(50);

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
+use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::layers::SEQUENCE_CHUNK;
 use irnn_runtime::Isa;
 use irnn_train::step_bench::{kernel_peak_gmacs, read_bandwidth_gbs, time_calls, Case, Cell};
@@ -30,6 +31,10 @@ pub struct BenchArgs {
     /// split between the cores).
     #[arg(long)]
     two_threads: bool,
+    /// Bits per weight of the integer cells, 8 and/or 4 (`--weight-bits 8,4`
+    /// times both and compares them).
+    #[arg(long, value_parser = crate::args::parse::weight_bits, value_delimiter = ',', default_value = "8")]
+    weight_bits: Vec<WeightBits>,
     /// Kernels to use (`irnn kernels` lists them); default: the fastest this CPU runs.
     #[arg(long, value_parser = parse_isa)]
     isa: Option<Isa>,
@@ -88,9 +93,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let bytes = 8 * h * h * 5 + b * h * 64 + a.sequence as u64 * h * 16;
     crate::args::check_memory(bytes, &format!("benchmarking H = {h}"))?;
     let isa = a.isa.unwrap_or_else(Isa::detect);
-    let peak = kernel_peak_gmacs(isa, 1)?;
-    // The kernel's in-cache peak per batch size, measured once each.
-    let mut peaks = vec![(1, peak)];
+    let peak = kernel_peak_gmacs(isa, 1, WeightBits::Eight)?;
+    // The kernel's in-cache peak per batch size and width, measured once each.
+    let mut peaks = vec![(1, WeightBits::Eight, peak)];
     if a.tsv {
         outln!("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes");
     } else {
@@ -99,16 +104,22 @@ pub fn run(a: BenchArgs) -> Result<()> {
             cpu_model(),
             isa.name(),
         );
-        outln!("\n| cell | H | batch | int8 µs (min–max) | f32 µs (min–max) | f32 / int8 | int8 bytes | f32 bytes | bytes ratio |");
-        outln!("|---|---:|---:|---|---|---:|---:|---:|---:|");
+        outln!("\n| cell | H | batch | weights | integer µs (min–max) | f32 µs (min–max) | f32 / integer | integer bytes | f32 bytes | bytes ratio |");
+        outln!("|---|---:|---:|---|---|---|---:|---:|---:|---:|");
     }
     let mut roof = Vec::new();
     let mut sequences = Vec::new();
     let mut threaded = Vec::new();
+    let mut widths = Vec::new();
     for &cell in &cells {
         for &h in &a.hidden {
-            for &b in &a.batch {
-                let mut case = Case::new(cell, h, b);
+            for (&b, &bits) in a
+                .batch
+                .iter()
+                .flat_map(|b| a.weight_bits.iter().map(move |w| (b, w)))
+            {
+                let int_name = format!("int{}", bits.bits());
+                let mut case = Case::with_weight_bits(cell, h, b, bits);
                 let calls = (a.calls * 256 / h.max(1) / b.max(1)).clamp(50, a.calls * 4);
                 let x8 = case.x8.clone();
                 let mut err = None;
@@ -124,7 +135,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 let f = time_calls(calls, || case.f32.step(&x32));
                 let (ib, fb) = (case.int.bytes(), case.f32.bytes());
                 if a.tsv {
-                    for (name, t, bytes) in [("irnn-int8", int, ib), ("irnn-f32", f, fb)] {
+                    let name = format!("irnn-{int_name}");
+                    for (name, t, bytes) in [(name.as_str(), int, ib), ("irnn-f32", f, fb)] {
                         outln!(
                             "{name}\t{}\t{h}\t{b}\t{:.3}\t{:.3}\t{:.3}\t{bytes}",
                             cell.name(),
@@ -135,7 +147,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     }
                 } else {
                     outln!(
-                        "| {} | {h} | {b} | {:.2} ({:.2}–{:.2}) | {:.2} ({:.2}–{:.2}) | {:.2}× | {ib} | {fb} | {:.3} |",
+                        "| {} | {h} | {b} | {int_name} | {:.2} ({:.2}–{:.2}) | {:.2} ({:.2}–{:.2}) | {:.2}× | {ib} | {fb} | {:.3} |",
                         cell.name(),
                         int.median_us,
                         int.min_us,
@@ -147,7 +159,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
                         ib as f64 / fb as f64
                     );
                 }
-                roof.push((cell, h, b, int.median_us, ib));
+                roof.push((cell, h, b, bits, int.median_us));
+                widths.push((cell, h, b, bits, int.median_us));
                 if b == 1 && a.two_threads {
                     let mut two = case.int.two_threads()?;
                     let mut err = None;
@@ -161,14 +174,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     }
                     if a.tsv {
                         outln!(
-                            "irnn-int8-2threads\t{}\t{h}\t1\t{:.3}\t{:.3}\t{:.3}\t{ib}",
+                            "irnn-{int_name}-2threads\t{}\t{h}\t1\t{:.3}\t{:.3}\t{:.3}\t{ib}",
                             cell.name(),
                             t2.median_us,
                             t2.min_us,
                             t2.max_us
                         );
                     }
-                    threaded.push((cell, h, int.median_us, t2.median_us));
+                    threaded.push((cell, h, bits, int.median_us, t2.median_us));
                 }
                 if b == 1 && a.sequence > 0 {
                     let mut rng = StdRng::seed_from_u64(h as u64);
@@ -185,13 +198,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     let per_step = seq.median_us / a.sequence as f64;
                     if a.tsv {
                         outln!(
-                            "irnn-int8-seq\t{}\t{h}\t1\t{per_step:.3}\t{:.3}\t{:.3}\t{ib}",
+                            "irnn-{int_name}-seq\t{}\t{h}\t1\t{per_step:.3}\t{:.3}\t{:.3}\t{ib}",
                             cell.name(),
                             seq.min_us / a.sequence as f64,
                             seq.max_us / a.sequence as f64
                         );
                     }
-                    sequences.push((cell, h, int.median_us, per_step));
+                    sequences.push((cell, h, bits, int.median_us, per_step));
                 }
             }
         }
@@ -203,12 +216,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         outln!(
             "\nTwo threads, one stream (batch 1; each product's rows split between the cores):\n"
         );
-        outln!("| cell | H | 1 thread µs | 2 threads µs | speed-up |");
-        outln!("|---|---:|---:|---:|---:|");
-        for (cell, h, one, two) in &threaded {
+        outln!("| cell | H | weights | 1 thread µs | 2 threads µs | speed-up |");
+        outln!("|---|---:|---|---:|---:|---:|");
+        for (cell, h, bits, one, two) in &threaded {
             outln!(
-                "| {} | {h} | {one:.2} | {two:.2} | {:.2}× |",
+                "| {} | {h} | int{} | {one:.2} | {two:.2} | {:.2}× |",
                 cell.name(),
+                bits.bits(),
                 one / two
             );
         }
@@ -218,39 +232,63 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "\nSequence mode: {} steps per call, batch 1, W_x · [x_1 … x_T] batched per {SEQUENCE_CHUNK} steps, then W_h · h per step:\n",
             a.sequence
         );
-        outln!("| cell | H | streaming µs/step | sequence µs/step | streaming / sequence |");
-        outln!("|---|---:|---:|---:|---:|");
-        for (cell, h, stream_us, seq_us) in &sequences {
+        outln!(
+            "| cell | H | weights | streaming µs/step | sequence µs/step | streaming / sequence |"
+        );
+        outln!("|---|---:|---|---:|---:|---:|");
+        for (cell, h, bits, stream_us, seq_us) in &sequences {
             outln!(
-                "| {} | {h} | {stream_us:.2} | {seq_us:.2} | {:.2}× |",
+                "| {} | {h} | int{} | {stream_us:.2} | {seq_us:.2} | {:.2}× |",
                 cell.name(),
+                bits.bits(),
                 stream_us / seq_us
             );
         }
     }
+    if a.weight_bits.contains(&WeightBits::Eight) && a.weight_bits.contains(&WeightBits::Four) {
+        outln!("\n4-bit against 8-bit weights, same run (one step per call):\n");
+        outln!("| cell | H | batch | int8 µs | int4 µs | int8 / int4 |");
+        outln!("|---|---:|---:|---:|---:|---:|");
+        for &(cell, h, b, bits, four) in &widths {
+            if bits != WeightBits::Four {
+                continue;
+            }
+            let eight = widths
+                .iter()
+                .find(|w| (w.0, w.1, w.2, w.3) == (cell, h, b, WeightBits::Eight));
+            if let Some(&(.., eight)) = eight {
+                outln!(
+                    "| {} | {h} | {b} | {eight:.2} | {four:.2} | {:.2}× |",
+                    cell.name(),
+                    eight / four
+                );
+            }
+        }
+    }
     outln!("\nRoofline of the integer step (weights streamed once per call):\n");
-    outln!("| cell | H | batch | weight bytes | read GB/s at that size | memory bound µs | int8 MACs | compute bound µs | bound µs | measured µs | fraction of bound |");
-    outln!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (cell, h, b, measured, bytes) in roof {
+    outln!("| cell | H | batch | weights | weight bytes | read GB/s at that size | memory bound µs | MACs | compute bound µs | bound µs | measured µs | fraction of bound |");
+    outln!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (cell, h, b, bits, measured) in roof {
         let gates = if cell == Cell::Lstm { 4 } else { 3 };
-        let weight_bytes = 2 * gates * h * h;
+        let macs_per_stream = 2 * gates * h * h;
+        let weight_bytes = macs_per_stream * bits.bits() as usize / 8;
         let bw = read_bandwidth_gbs(weight_bytes);
         let mem_us = weight_bytes as f64 / (bw * 1e3);
-        let macs = (weight_bytes * b) as f64;
-        let peak_b = match peaks.iter().find(|(batch, _)| *batch == b) {
-            Some(&(_, p)) => p,
+        let macs = (macs_per_stream * b) as f64;
+        let peak_b = match peaks.iter().find(|p| (p.0, p.1) == (b, bits)) {
+            Some(&(.., p)) => p,
             None => {
-                let p = kernel_peak_gmacs(isa, b)?;
-                peaks.push((b, p));
+                let p = kernel_peak_gmacs(isa, b, bits)?;
+                peaks.push((b, bits, p));
                 p
             }
         };
         let comp_us = macs / (peak_b * 1e3);
         let bound = mem_us.max(comp_us);
-        let _ = bytes;
         outln!(
-            "| {} | {h} | {b} | {weight_bytes} | {bw:.1} | {mem_us:.2} | {macs:.0} | {comp_us:.2} | {bound:.2} | {measured:.2} | {:.0} % |",
+            "| {} | {h} | {b} | int{} | {weight_bytes} | {bw:.1} | {mem_us:.2} | {macs:.0} | {comp_us:.2} | {bound:.2} | {measured:.2} | {:.0} % |",
             cell.name(),
+            bits.bits(),
             100.0 * bound / measured
         );
     }

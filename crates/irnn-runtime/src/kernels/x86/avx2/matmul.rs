@@ -231,6 +231,8 @@ unsafe fn signed_i4<const NB: usize, const NX: usize>(
             hi_x[i] = broadcast_signed(x, cols, b0 + i, 2 * p + 1);
         }
         for k in 0..NB {
+            // A hint only (never faults): this block's line 8 pairs ahead.
+            _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(16 * nb + 2 * k).cast());
             for half in 0..2 {
                 // SAFETY: inside line p·nb + blk0 + k.
                 let v = unsafe { _mm256_load_si256(w.add(2 * k + half)) };

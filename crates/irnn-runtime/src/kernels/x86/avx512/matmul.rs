@@ -209,6 +209,8 @@ unsafe fn tile_i4<const NB: usize, const NX: usize>(
             hi_x[i] = _mm512_set1_epi32(hi);
         }
         for blk in 0..NB {
+            // A hint only (never faults): the lines 8 pairs ahead.
+            _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(8 * NB + blk).cast());
             // SAFETY: lines[p·NB + blk] exists; a line is 64 bytes aligned to 64.
             let v = unsafe { _mm512_load_si512(w.add(blk)) };
             let lo = _mm512_shuffle_epi8(values, _mm512_and_si512(v, nibble));
