@@ -168,6 +168,7 @@ pub(crate) fn random_language_model(seed: u64, vocab: usize, width: usize) -> In
         output: IntOutputLayer {
             weights: matrix(&mut rng, vocab, width),
             bias: (0..vocab).map(|_| rng.gen_range(-1000..1000)).collect(),
+            row_factors: None,
             logit_scale: QuantizedMultiplier {
                 mantissa: 1 << 30,
                 shift: -10,
@@ -185,8 +186,10 @@ pub(crate) fn random_language_model(seed: u64, vocab: usize, width: usize) -> In
 /// A 2-layer bidirectional CTC model (the top layer with LayerNorm) over
 /// `mels` features (through a 2-channel convolution if `with_conv`)
 /// stacked by `stack`, with three classes and an attention decoder.
-/// [`random_language_model`] with every recurrent matrix at 4 bits (the
-/// 8-bit weights divided by 18, so −7 to 7) and the output layer at 8.
+/// [`random_language_model`] with every table at 4 bits: the recurrent
+/// matrices (the 8-bit weights divided by 18, so −7 to 7), the output
+/// layer (with row factors 1 to 3) and the embedding (factors 1 to 9 about
+/// a zero point of −3).
 pub(crate) fn random_four_bit_language_model(
     seed: u64,
     vocab: usize,
@@ -197,6 +200,20 @@ pub(crate) fn random_four_bit_language_model(
         *m = PackedMatrix::from_row_major_bits(WeightBits::Four, m.rows(), m.cols(), &w).unwrap();
     };
     let mut model = random_language_model(seed, vocab, width);
+    let o = &mut model.output;
+    four(&mut o.weights);
+    o.row_factors = Some(
+        (0..o.classes())
+            .map(|r| 1 + r as i32 % 3)
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    let e = &model.embedding;
+    let (v, d) = (e.vocab(), e.dim());
+    let codes: Vec<i8> = e.table().iter().map(|&x| x / 18).collect();
+    let factors = (0..v).map(|t| 1 + t as i32 % 9).collect();
+    model.embedding = IntEmbedding::from_four_bit(v, d, &codes, factors, -3).unwrap();
+    model.validate().unwrap();
     for layer in &mut model.layers {
         match &mut layer.cell {
             RecurrentCell::Lstm(c) => {
@@ -309,6 +326,7 @@ fn speech_model(
         output: IntOutputLayer {
             weights: matrix(&mut rng, classes, width),
             bias: (0..classes).map(|_| rng.gen_range(-3000..3000)).collect(),
+            row_factors: None,
             logit_scale: QuantizedMultiplier {
                 mantissa: 1 << 30,
                 shift: -8,
@@ -372,6 +390,7 @@ fn random_decoder(
         output: IntOutputLayer {
             weights: matrix(rng, 3, hidden + memory),
             bias: (0..3).map(|_| rng.gen_range(-3000..3000)).collect(),
+            row_factors: None,
             logit_scale: QuantizedMultiplier {
                 mantissa: 1 << 30,
                 shift: -8,

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use super::codec::{invalid, Reader, Writer};
 use super::{FormatError, Layout};
-use crate::layers::{IntEmbedding, QuantizedAdd};
+use crate::layers::QuantizedAdd;
 use crate::model::{IntLanguageModel, RecurrentCell, StackedLayer};
 use crate::vocabulary::{TokenLevel, Vocabulary};
 
@@ -23,8 +23,7 @@ pub fn write_language_model_as(model: &IntLanguageModel, layout: Layout) -> Vec<
 
 fn write_payload(w: &mut Writer, model: &IntLanguageModel) {
     w.u8(1); // model kind: language model
-    let e = &model.embedding;
-    w.tensor_i8(&[e.vocab() as u32, e.dim() as u32], e.table());
+    w.embedding(&model.embedding);
     w.u32(model.layers.len() as u32);
     for layer in &model.layers {
         match &layer.residual {
@@ -76,8 +75,7 @@ impl Reader<'_> {
     }
 
     pub(in crate::format) fn language_model(&mut self) -> Result<IntLanguageModel, FormatError> {
-        let (dims, table) = self.i8_slab("embedding", &[0, 0])?;
-        let embedding = IntEmbedding::new(dims[0] as usize, dims[1] as usize, table)?;
+        let embedding = self.embedding()?;
         let layers = self.layer_count()?;
         let mut stack = Vec::new();
         for _ in 0..layers {

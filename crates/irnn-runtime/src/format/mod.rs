@@ -90,6 +90,9 @@ pub const MAX_LAYERS: u32 = 256;
 pub const MAX_TOKEN_BYTES: u32 = 1024;
 
 /// A model of either kind, as read from a file.
+// The language model is a few hundred bytes of handles to its tables, made
+// once per load; boxing it would change every caller for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Model {
     /// A language model (model kind 1).

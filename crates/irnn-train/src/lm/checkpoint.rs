@@ -97,8 +97,8 @@ pub struct QuantInfo {
     pub ranges: crate::lm::QuantRanges,
     /// Knots per PWL table.
     pub knots: usize,
-    /// Bits of the recurrent layers' weights (8 or 4; absent in files
-    /// written before 4-bit weights existed: 8).
+    /// Bits of every weight table (8 or 4; absent in files written before
+    /// 4-bit weights existed: 8).
     #[serde(default = "eight_bits")]
     pub weight_bits: u32,
 }

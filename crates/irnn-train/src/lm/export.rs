@@ -16,13 +16,36 @@ use crate::lm::data::{Level, Vocab};
 use crate::lm::{LanguageModel, Rnn};
 use crate::quant::cells::{convert_gru, convert_lstm, AffineQuant};
 use crate::quant::cells::{gru_params, lstm_params};
-use crate::quant::export::{convert_output, part, quant_multiplier, ExportError};
+use crate::quant::export::{convert_output_bits, part, quant_multiplier, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
 use crate::quant::ranges::snapped;
 
-/// The integer model of `model` under `ranges`, with recurrent weights of
-/// `bits` bits (the embedding and output layer stay 8-bit) and tables from
-/// `pwl`.
+/// 4-bit embedding rows on the int8 grid `x`: row `t`'s values are
+/// `z + k_t · q` with `q ∈ [−7, 7]` and the integer factor `k_t ≥ 1` that
+/// covers the row's largest magnitude (on the grid), kept within int8.
+fn four_bit_rows(table: &[f32], dim: usize, x: AffineQuant) -> (Vec<i8>, Vec<i32>) {
+    let z = x.zero_point;
+    // Largest k with z ± 7k inside int8.
+    let room = ((127 - z).min(z + 128) / 7).max(1);
+    let mut codes = Vec::with_capacity(table.len());
+    let mut factors = Vec::with_capacity(table.len() / dim.max(1));
+    for row in table.chunks(dim.max(1)) {
+        let grid: Vec<f64> = row.iter().map(|&v| v as f64 / x.scale).collect();
+        let max = grid.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let k = ((max / 7.0).round() as i32).clamp(1, room);
+        codes.extend(grid.iter().map(|g| {
+            let lim = ((127 - z) / k).min((z + 128) / k).min(7);
+            (g / k as f64).round().clamp(-lim as f64, lim as f64) as i8
+        }));
+        factors.push(k);
+    }
+    (codes, factors)
+}
+
+/// The integer model of `model` under `ranges`, with every weight table at
+/// `bits` bits — the recurrent matrices, the output layer (row factors at
+/// 4 bits) and the embedding (4-bit codes with a factor per row, expanded
+/// to int8 when loaded) — and tables from `pwl`.
 pub fn integer_model(
     model: &LanguageModel<f32>,
     vocab: &Vocab,
@@ -39,15 +62,19 @@ pub fn integer_model(
     // Embedding: the first layer's input grid.
     let e = ranges.embedding;
     let mut input = AffineQuant::int8_from_range(e.min, e.max);
-    let table: Vec<i8> = model
-        .encoder
-        .weight
-        .value
-        .iter()
-        .map(|&v| input.quantize(v as f64))
-        .collect();
-    let embedding = IntEmbedding::new(model.config.vocab, model.config.embedding, table)
-        .map_err(|e| part("embedding")(e.into()))?;
+    let (tokens, dim) = (model.config.vocab, model.config.embedding);
+    let weights = &model.encoder.weight.value;
+    let embedding = match bits {
+        WeightBits::Eight => {
+            let table: Vec<i8> = weights.iter().map(|&v| input.quantize(v as f64)).collect();
+            IntEmbedding::new(tokens, dim, table)
+        }
+        WeightBits::Four => {
+            let (codes, factors) = four_bit_rows(weights, dim, input);
+            IntEmbedding::from_four_bit(tokens, dim, &codes, factors, input.zero_point)
+        }
+    }
+    .map_err(|e| part("embedding")(e.into()))?;
 
     let mut layers = Vec::with_capacity(model.rnns.len());
     for (l, (rnn, r)) in model.rnns.iter().zip(&ranges.layers).enumerate() {
@@ -80,11 +107,12 @@ pub fn integer_model(
         layers.push(StackedLayer { cell, residual });
     }
 
-    let output = convert_output(
+    let output = convert_output_bits(
         &model.decoder.weight.value,
         &model.decoder.bias.value,
         model.decoder.output(),
         input,
+        bits,
     )
     .map_err(part("output layer"))?;
     let int = IntLanguageModel {

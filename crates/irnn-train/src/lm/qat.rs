@@ -241,9 +241,9 @@ pub struct Qat {
     pub dropout: f64,
     /// One mask per window and stream, reused across time steps.
     pub locked_dropout: bool,
-    /// Bits of the recurrent layers' weights in the exported model (the
-    /// forward pass runs them; the backward pass updates the float weights
-    /// straight through the rounding).
+    /// Bits of every weight table in the exported model (the forward pass
+    /// runs them; the backward pass updates the float weights straight
+    /// through the rounding).
     pub weight_bits: WeightBits,
     rng: crate::nn::rng::TrainRng,
     pwl: PwlFitter,

@@ -1,6 +1,7 @@
 //! What every task's export shares: its errors, the output layer and the
 //! real value of a logit unit.
 
+use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::layers::IntOutputLayer;
 use irnn_runtime::{PackedMatrix, QuantizedMultiplier};
 
@@ -66,24 +67,67 @@ pub fn convert_output(
     classes: usize,
     input: AffineQuant,
 ) -> Result<IntOutputLayer, ConvertError> {
+    convert_output_bits(weight, bias, classes, input, WeightBits::Eight)
+}
+
+/// [`convert_output`] at `bits` bits. At 4 bits each row gets its own
+/// scale as an integer multiple `k_r · s` of one unit `s` (the runtime's
+/// row factors), so logits stay on one grid: `s` is the largest row scale
+/// over the largest factor that keeps `k_r · W_r · h` within int32 (at
+/// most 127), `k_r = round(s_r / s)`, and the row is quantized at `k_r · s`.
+pub fn convert_output_bits(
+    weight: &[f32],
+    bias: &[f32],
+    classes: usize,
+    input: AffineQuant,
+    bits: WeightBits,
+) -> Result<IntOutputLayer, ConvertError> {
     let cols = weight.len() / classes.max(1);
-    let max = weight.iter().fold(0.0f64, |m, &v| m.max((v as f64).abs()));
-    let s_w = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let top = bits.max_symmetric() as f64;
+    let row_max: Vec<f64> = (0..classes)
+        .map(|r| {
+            weight[r * cols..(r + 1) * cols]
+                .iter()
+                .fold(0.0f64, |m, &v| m.max((v as f64).abs()))
+        })
+        .collect();
+    let max = row_max.iter().fold(0.0f64, |m, &v| m.max(v));
+    let positive = |s: f64| if s > 0.0 { s } else { 1.0 };
+    let (s_w, factors): (f64, Option<Vec<i32>>) = match bits {
+        WeightBits::Eight => (positive(max / top), None),
+        WeightBits::Four => {
+            let largest = ((1i64 << 31) / (cols.max(1) as i64 * 8 * 128) - 1).clamp(1, 127);
+            let s = positive(max / top / largest as f64);
+            let k = row_max
+                .iter()
+                .map(|&m| ((m / top / s).round() as i64).clamp(1, largest) as i32)
+                .collect();
+            (s, Some(k))
+        }
+    };
+    let row_scale = |r: usize| s_w * factors.as_ref().map_or(1.0, |k| k[r] as f64);
     let q: Vec<i8> = weight
         .iter()
-        .map(|&v| (v as f64 / s_w).round().clamp(-127.0, 127.0) as i8)
+        .enumerate()
+        .map(|(i, &v)| {
+            (v as f64 / row_scale(i / cols.max(1)))
+                .round()
+                .clamp(-top, top) as i8
+        })
         .collect();
     let logit_unit = s_w * input.scale;
     let bias = (0..classes)
         .map(|r| {
+            let k = factors.as_ref().map_or(1, |k| k[r]) as i64;
             let row_sum: i64 = q[r * cols..(r + 1) * cols].iter().map(|&v| v as i64).sum();
-            let b = bias[r] as f64 / logit_unit - (input.zero_point as i64 * row_sum) as f64;
+            let b = bias[r] as f64 / logit_unit - (k * input.zero_point as i64 * row_sum) as f64;
             b.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32
         })
         .collect();
     Ok(IntOutputLayer {
-        weights: PackedMatrix::from_row_major(classes, cols, &q)?,
+        weights: PackedMatrix::from_row_major_bits(bits, classes, cols, &q)?,
         bias,
         logit_scale: quant_multiplier(logit_unit)?,
+        row_factors: factors.map(Into::into),
     })
 }

@@ -9,9 +9,9 @@ use alloc::vec::Vec;
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::{PackedMatrix, RowRequant};
 
-use crate::format::codec::{invalid, DType, Reader, Writer};
+use crate::format::codec::{invalid, Reader, Writer};
 use crate::format::{holds, FormatError, Layout, Needs};
-use crate::kernels::packed::{nibble_value, WeightBits, COL_GROUP, ROW_BLOCK};
+use crate::kernels::packed::{WeightBits, COL_GROUP, ROW_BLOCK};
 
 impl Writer {
     /// A matrix: from version 9 on its bits per weight first; then, in the
@@ -28,12 +28,7 @@ impl Writer {
             if four {
                 let (rows, cols) = (m.rows(), m.cols());
                 self.u32(cols as u32);
-                let w = m.to_row_major();
-                let packed: Vec<u8> = w
-                    .chunks(cols)
-                    .flat_map(|row| row.chunks(2))
-                    .map(|pair| (pair[0] as u8 & 0x0F) | (pair.get(1).map_or(0, |&h| h as u8) << 4))
-                    .collect();
+                let packed = super::embedding::nibble_rows(&m.to_row_major(), cols);
                 self.tensor_u8(&[rows as u32, cols.div_ceil(2) as u32], &packed);
             } else {
                 self.tensor_i8(&[m.rows() as u32, m.cols() as u32], &m.to_row_major());
@@ -175,21 +170,8 @@ impl Reader<'_> {
                 found: alloc::vec![rows, c],
             });
         }
-        let (dims, data) = self.tensor(what, DType::U8, &[rows, c.div_ceil(2)])?;
-        let (r, c) = (dims[0] as usize, c as usize);
-        let mut weights = Vec::with_capacity(r * c);
-        for row in data.chunks(c.div_ceil(2)) {
-            for (k, &b) in row.iter().enumerate() {
-                weights.push(nibble_value(b & 0x0F));
-                if 2 * k + 1 < c {
-                    weights.push(nibble_value(b >> 4));
-                } else if b >> 4 != 0 {
-                    return Err(invalid(alloc::format!(
-                        "{what}: the padding nibble of a row of odd length must be zero"
-                    )));
-                }
-            }
-        }
+        let (r, weights) = self.nibble_values(what, rows, c)?;
+        let (r, c) = (r as usize, c as usize);
         Ok(PackedMatrix::from_row_major_bits(
             WeightBits::Four,
             r,

@@ -4,6 +4,7 @@
 
 mod attention;
 mod conv;
+mod embedding;
 mod gru;
 mod lstm;
 mod matrix;

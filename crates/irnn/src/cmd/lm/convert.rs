@@ -20,8 +20,8 @@ pub struct LmConvertArgs {
     /// Training tokens used for calibration.
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = 20_000)]
     pub calibration_tokens: usize,
-    /// Bits per weight of the recurrent layers, 8 or 4 (the embedding and
-    /// output layer stay 8-bit). Default: the QAT checkpoint's, else 8.
+    /// Bits per weight of every table (recurrent layers, output layer,
+    /// embedding), 8 or 4. Default: the QAT checkpoint's, else 8.
     #[arg(value_parser = crate::args::parse::weight_bits, long)]
     pub weight_bits: Option<WeightBits>,
 }
@@ -54,7 +54,7 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &LmConvertArgs) -> Result<()>
     atomic_write(&c.out, &bytes)?;
     let float_bytes = checkpoint::float_bytes(&ck.model, &ck.vocab);
     outln!(
-        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), {}-bit recurrent weights, PWL tables of up to {knots} knots, {how}",
+        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), {}-bit weight tables, PWL tables of up to {knots} knots, {how}",
         c.out.display(),
         bytes.len(),
         bytes.len() as f64 / float_bytes as f64,

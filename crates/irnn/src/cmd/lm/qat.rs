@@ -39,8 +39,8 @@ pub struct LmQatArgs {
     /// Stop after this many windows (quick runs).
     #[arg(value_parser = crate::args::parse::count, long)]
     pub max_windows: Option<usize>,
-    /// Bits per weight of the recurrent layers, 8 or 4 (the embedding and
-    /// output layer stay 8-bit): QAT's forward pass runs them.
+    /// Bits per weight of every table (recurrent layers, output layer,
+    /// embedding), 8 or 4: QAT's forward pass runs them.
     #[arg(value_parser = crate::args::parse::weight_bits, long, default_value = "8")]
     pub weight_bits: WeightBits,
 }
@@ -124,7 +124,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     write_pair((&out, &ck_bytes), (&model_out, &bytes))?;
     let float_bytes = checkpoint::float_bytes(&float, &qat.vocab);
     outln!(
-        "test: float {} | PTQ {} | QAT → integer {}  ({}-bit recurrent weights, {:.0} s, {} PWL fits)",
+        "test: float {} | PTQ {} | QAT → integer {}  ({}-bit weight tables, {:.0} s, {} PWL fits)",
         metric(char_level, float_test),
         metric(char_level, ptq_test),
         metric(char_level, qat_test),
