@@ -42,12 +42,15 @@ pub fn print_lstm(label: &str, c: &irnn_runtime::layers::IntLstmCell) {
         }
     );
     outln!(
-        "    weights int8 W_x [{} × {}], W_h [{} × {}] = {} bytes; per-row multipliers and int32 biases",
+        "    weights int{} W_x [{} × {}], W_h [{} × {}] = {} bytes; per-row multipliers and int32 biases",
+        c.w_x.weight_bits().bits(),
         c.w_x.rows(),
         c.w_x.cols(),
         c.w_h.rows(),
         c.w_h.cols(),
-        c.w_x.rows() * c.w_x.cols() + c.w_h.rows() * c.w_h.cols()
+        (c.w_x.rows() * c.w_x.cols() + c.w_h.rows() * c.w_h.cols())
+            * c.w_x.weight_bits().bits() as usize
+            / 8
     );
     outln!(
         "    cell int16, scale 2^-{}; h int8 zero point {}, o·tanh(c) → h multiplier {:.6e}",

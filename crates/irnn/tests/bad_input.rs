@@ -194,6 +194,15 @@ fn options_are_checked_when_parsed() {
             "--epochs",
         ),
         (&["convert", "x", "-o", "y", "--knots", "0"], "--knots"),
+        (
+            &["convert", "x", "-o", "y", "--weight-bits", "5"],
+            "--weight-bits",
+        ),
+        (
+            &["qat", "x", "--data", "d", "--weight-bits", "2"],
+            "--weight-bits",
+        ),
+        (&["bench", "--weight-bits", "8,16"], "--weight-bits"),
         (&["convert", "x", "-o", "y", "--knots", "1"], "--knots"),
         (
             &["convert", "x", "-o", "y", "--knots", "1000000"],

@@ -233,6 +233,44 @@ fn train_qat_convert_eval_generate_inspect() {
         info.contains("LSTM 8 → 16") && info.contains("16 knots"),
         "{info}"
     );
+    // 4-bit weight tables: QAT at 4 bits, the same figure from `irnn eval`,
+    // a checkpoint that converts back to the same (version 9) file.
+    let qat4 = p("qat4.safetensors");
+    let out4 = run_ok(&[
+        "qat",
+        &float,
+        "--weight-bits",
+        "4",
+        "--max-windows",
+        "6",
+        "--batch",
+        "16",
+        "--bptt",
+        "32",
+        "--calibration-tokens",
+        "3000",
+        "-o",
+        &qat4,
+    ]);
+    let model4 = p("qat4.irnn");
+    let eval4 = run_ok(&["eval", &model4]);
+    assert_eq!(
+        bpc_after(&out4, "QAT → integer"),
+        bpc_after(&eval4, "kernels):"),
+        "{out4}\n{eval4}"
+    );
+    let converted4 = p("converted4.irnn");
+    run_ok(&["convert", &qat4, "-o", &converted4]);
+    let bytes4 = std::fs::read(&model4).unwrap();
+    assert_eq!(std::fs::read(&converted4).unwrap(), bytes4);
+    assert_eq!(&bytes4[8..12], &9u32.to_le_bytes());
+    let info4 = run_ok(&["inspect", &model4]);
+    assert!(
+        info4.contains("weights int4")
+            && info4.contains("embedding: int4")
+            && info4.contains("output: int4"),
+        "{info4}"
+    );
     let text = run_ok(&["generate", &model, "--prompt", "ROMEO:", "--tokens", "40"]);
     assert!(
         text.starts_with("ROMEO:") && text.chars().count() > 40,

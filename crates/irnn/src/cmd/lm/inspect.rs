@@ -28,12 +28,20 @@ pub fn run(file: &ModelFile) -> Result<()> {
         }
     );
     let e = &model.embedding;
-    outln!(
-        "embedding: int8 [{} × {}] = {} bytes",
-        e.vocab(),
-        e.dim(),
-        e.vocab() * e.dim()
-    );
+    match e.four_bit() {
+        None => outln!(
+            "embedding: int8 [{} × {}] = {} bytes",
+            e.vocab(),
+            e.dim(),
+            e.vocab() * e.dim()
+        ),
+        Some(_) => outln!(
+            "embedding: int4 codes [{} × {}] = {} bytes in the file, a factor per row; int8 in memory",
+            e.vocab(),
+            e.dim(),
+            e.vocab() * e.dim().div_ceil(2)
+        ),
+    }
     for (l, layer) in model.layers.iter().enumerate() {
         match &layer.cell {
             RecurrentCell::Lstm(c) => print_lstm(&format!("layer {l}"), c),
@@ -45,7 +53,8 @@ pub fn run(file: &ModelFile) -> Result<()> {
                     c.reset
                 );
                 outln!(
-                    "    weights int8 W_x [{} × {}], W_h [{} × {}]; h int8 zero point {}",
+                    "    weights int{} W_x [{} × {}], W_h [{} × {}]; h int8 zero point {}",
+                    c.w_x.weight_bits().bits(),
                     c.w_x.rows(),
                     c.w_x.cols(),
                     c.w_h.rows(),
@@ -74,9 +83,15 @@ pub fn run(file: &ModelFile) -> Result<()> {
     }
     let o = &model.output;
     outln!(
-        "output: int8 [{} × {}], one weight scale; int32 logits, unit {:.6e}",
+        "output: int{} [{} × {}], {}; int32 logits, unit {:.6e}",
+        o.weights.weight_bits().bits(),
         o.weights.rows(),
         o.weights.cols(),
+        if o.row_factors.is_some() {
+            "one weight unit times an integer factor per row"
+        } else {
+            "one weight scale"
+        },
         logit_scale(o.logit_scale)
     );
     Ok(())
