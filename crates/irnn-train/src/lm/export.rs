@@ -21,8 +21,8 @@ use crate::quant::pwl_fit::PwlFitter;
 use crate::quant::ranges::snapped;
 
 /// 4-bit embedding rows on the int8 grid `x`: row `t`'s values are
-/// `z + k_t · q` with `q ∈ [−7, 7]` and the integer factor `k_t ≥ 1` that
-/// covers the row's largest magnitude (on the grid), kept within int8.
+/// `z + k_t · q` with `q ∈ [−7, 7]` and an integer factor `k_t ≥ 1` (kept
+/// within int8), searched like the weights' scales.
 fn four_bit_rows(table: &[f32], dim: usize, x: AffineQuant) -> (Vec<i8>, Vec<i32>) {
     let z = x.zero_point;
     // Largest k with z ± 7k inside int8.
@@ -30,13 +30,29 @@ fn four_bit_rows(table: &[f32], dim: usize, x: AffineQuant) -> (Vec<i8>, Vec<i32
     let mut codes = Vec::with_capacity(table.len());
     let mut factors = Vec::with_capacity(table.len() / dim.max(1));
     for row in table.chunks(dim.max(1)) {
+        // On the grid, about the zero point: the row's value `g` becomes
+        // `z + k·q`. The factor with the least rounding error (sum of
+        // squares) among those up to the one covering the largest value.
         let grid: Vec<f64> = row.iter().map(|&v| v as f64 / x.scale).collect();
         let max = grid.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let k = ((max / 7.0).round() as i32).clamp(1, room);
-        codes.extend(grid.iter().map(|g| {
+        let code = |g: f64, k: i32| {
             let lim = ((127 - z) / k).min((z + 128) / k).min(7);
             (g / k as f64).round().clamp(-lim as f64, lim as f64) as i8
-        }));
+        };
+        let error = |k: i32| -> f64 {
+            grid.iter()
+                .map(|&g| (g - (k * code(g, k) as i32) as f64).powi(2))
+                .sum()
+        };
+        let cover = ((max / 7.0).ceil() as i32).clamp(1, room);
+        let k = (1..=cover)
+            .map(|k| (error(k), k))
+            .fold(
+                (f64::INFINITY, cover),
+                |best, c| if c.0 < best.0 { c } else { best },
+            )
+            .1;
+        codes.extend(grid.iter().map(|&g| code(g, k)));
         factors.push(k);
     }
     (codes, factors)

@@ -72,12 +72,46 @@ pub fn quantize_rows_bits(
     let mut scales = Vec::with_capacity(rows);
     for r in 0..rows {
         let row = &w[r * cols..(r + 1) * cols];
-        let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let s = if max > 0.0 { max / top } else { 1.0 };
+        let s = row_scale(row, bits);
         q.extend(row.iter().map(|v| (v / s).round().clamp(-top, top) as i8));
         scales.push(s);
     }
     (q, scales)
+}
+
+/// The scale of one row of weights at `bits` bits. At 8 bits, the largest
+/// magnitude maps to 127 (min/max). At 4 bits, where 7 levels a side make
+/// the largest weights costly, the scale is searched: the clipping point
+/// among 50 %, 52 %, … 100 % of the largest magnitude whose rounding error
+/// (sum of squares over the row) is smallest.
+pub fn row_scale(row: &[f64], bits: WeightBits) -> f64 {
+    let top = bits.max_symmetric() as f64;
+    let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if max <= 0.0 {
+        return 1.0;
+    }
+    if bits == WeightBits::Eight {
+        return max / top;
+    }
+    let error = |s: f64| -> f64 {
+        row.iter()
+            .map(|v| {
+                let e = v - s * (v / s).round().clamp(-top, top);
+                e * e
+            })
+            .sum()
+    };
+    (25..=50)
+        .map(|c| max * c as f64 / 50.0 / top)
+        .map(|s| (error(s), s))
+        .fold((f64::INFINITY, max / top), |best, c| {
+            if c.0 < best.0 {
+                c
+            } else {
+                best
+            }
+        })
+        .1
 }
 
 /// Ranges seen while running the float model on calibration data.
@@ -496,5 +530,40 @@ pub fn attention_params(a: &crate::nn::attention::AdditiveAttention<f32>) -> Att
         b_key: f64s(&a.key.bias.value),
         w_query: f64s(&a.query.value),
         v: f64s(&a.v.value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn squared_error(row: &[f64], s: f64, top: f64) -> f64 {
+        row.iter()
+            .map(|v| (v - s * (v / s).round().clamp(-top, top)).powi(2))
+            .sum()
+    }
+
+    #[test]
+    fn four_bit_row_scales_clip_where_that_lowers_the_error_and_eight_bit_ones_do_not() {
+        // One outlier beside many weights of up to half its size: clipping
+        // it (to 84 % here) buys the others resolution.
+        let row: Vec<f64> = (0..64)
+            .map(|i| {
+                if i == 0 {
+                    1.0
+                } else {
+                    0.5 * ((i as f64) * 0.7).sin()
+                }
+            })
+            .collect();
+        let minmax = 1.0 / 7.0;
+        let s = row_scale(&row, WeightBits::Four);
+        assert!(s < minmax && s >= 0.5 * minmax, "{s}");
+        assert!(squared_error(&row, s, 7.0) < squared_error(&row, minmax, 7.0));
+        assert_eq!(row_scale(&row, WeightBits::Eight), 1.0 / 127.0);
+        assert_eq!(row_scale(&[0.0; 4], WeightBits::Four), 1.0);
+        let (q, scales) = quantize_rows_bits(&row, 1, 64, WeightBits::Four);
+        assert_eq!(scales, vec![s]);
+        assert!(q.iter().all(|&v| (-7..=7).contains(&v)));
     }
 }

@@ -5,7 +5,7 @@ use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::layers::IntOutputLayer;
 use irnn_runtime::{PackedMatrix, QuantizedMultiplier};
 
-use super::cells::{AffineQuant, ConvertError};
+use super::cells::{row_scale, AffineQuant, ConvertError};
 use super::multiplier::quantize_multiplier;
 
 /// Export failures.
@@ -84,23 +84,22 @@ pub fn convert_output_bits(
 ) -> Result<IntOutputLayer, ConvertError> {
     let cols = weight.len() / classes.max(1);
     let top = bits.max_symmetric() as f64;
-    let row_max: Vec<f64> = (0..classes)
-        .map(|r| {
-            weight[r * cols..(r + 1) * cols]
-                .iter()
-                .fold(0.0f64, |m, &v| m.max((v as f64).abs()))
-        })
-        .collect();
-    let max = row_max.iter().fold(0.0f64, |m, &v| m.max(v));
+    let max = weight.iter().fold(0.0f64, |m, &v| m.max((v as f64).abs()));
     let positive = |s: f64| if s > 0.0 { s } else { 1.0 };
     let (s_w, factors): (f64, Option<Vec<i32>>) = match bits {
         WeightBits::Eight => (positive(max / top), None),
         WeightBits::Four => {
+            // Each row's searched scale, as a multiple of one unit.
+            let row_scales: Vec<f64> = weight
+                .chunks(cols.max(1))
+                .map(|row| row_scale(&row.iter().map(|&v| v as f64).collect::<Vec<_>>(), bits))
+                .collect();
             let largest = ((1i64 << 31) / (cols.max(1) as i64 * 8 * 128) - 1).clamp(1, 127);
-            let s = positive(max / top / largest as f64);
-            let k = row_max
+            let s_max = row_scales.iter().fold(0.0f64, |m, &v| m.max(v));
+            let s = positive(s_max / largest as f64);
+            let k = row_scales
                 .iter()
-                .map(|&m| ((m / top / s).round() as i64).clamp(1, largest) as i32)
+                .map(|&r| ((r / s).round() as i64).clamp(1, largest) as i32)
                 .collect();
             (s, Some(k))
         }
