@@ -432,8 +432,19 @@ fn convert<'py>(
             }
         };
         let knots = knots.unwrap_or(default_knots);
-        let int = integer_model(&ck.model, &ck.vocab, &ranges, &mut PwlFitter::new(knots))
-            .map_err(|e| e.to_string())?;
+        // A QAT checkpoint's weight width (4-bit QAT makes a 4-bit file).
+        let bits = match (&ck.quant, &data) {
+            (Some(q), None) => q.weight_bits()?,
+            _ => irnn_runtime::kernels::WeightBits::Eight,
+        };
+        let int = integer_model(
+            &ck.model,
+            &ck.vocab,
+            &ranges,
+            bits,
+            &mut PwlFitter::new(knots),
+        )
+        .map_err(|e| e.to_string())?;
         let bytes = write_language_model(&int);
         atomic_write(&output, &bytes).map_err(|e| e.to_string())?;
         Ok((bytes.len(), knots, how))
