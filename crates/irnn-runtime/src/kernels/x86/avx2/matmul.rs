@@ -31,6 +31,34 @@
 
 use core::arch::x86_64::*;
 
+/// The product `$m · $x` by `$part::<blocks, streams>`: at batch 1 a whole
+/// tile (4 blocks, 8 accumulators); with several streams two blocks × two
+/// streams (8 accumulators, 4 broadcast inputs), each weight line loaded
+/// once per 2 streams. Must be expanded inside a function with AVX2.
+macro_rules! by_parts {
+    ($part:ident, $m:expr, $x:expr, $batch:expr, $acc:expr) => {{
+        let schedule = Schedule {
+            single: 4,
+            blocks: 2,
+            streams: 2,
+        };
+        for p in schedule.parts($m, $batch) {
+            let (t, blk, b) = (p.t, p.blk0, p.b0);
+            // SAFETY (all arms): the caller's features; the part lies inside the product.
+            unsafe {
+                match (p.blocks, p.streams) {
+                    (4, _) => $part::<4, 1>($m, t, blk, $x, b, $acc),
+                    (3, _) => $part::<3, 1>($m, t, blk, $x, b, $acc),
+                    (2, 2) => $part::<2, 2>($m, t, blk, $x, b, $acc),
+                    (2, _) => $part::<2, 1>($m, t, blk, $x, b, $acc),
+                    (_, 2) => $part::<1, 2>($m, t, blk, $x, b, $acc),
+                    _ => $part::<1, 1>($m, t, blk, $x, b, $acc),
+                }
+            }
+        }
+    }};
+}
+
 use crate::kernels::packed::{store_block_rows, PackedMatrix, Schedule, ROW_BLOCK};
 use crate::kernels::x86::{group_bytes, tile_rows};
 
@@ -42,28 +70,8 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
         // SAFETY: same features.
         return unsafe { matmul_widening(m, x, batch, acc) };
     }
-    // Batch 1: a whole tile (4 blocks, 8 accumulators). Several streams:
-    // two blocks × two streams (8 accumulators, 4 broadcast inputs), each
-    // weight line loaded once per 2 streams.
-    let schedule = Schedule {
-        single: 4,
-        blocks: 2,
-        streams: 2,
-    };
-    for p in schedule.parts(m, batch) {
-        let (t, blk, b) = (p.t, p.blk0, p.b0);
-        // SAFETY (all arms): same features; the part lies inside the product.
-        unsafe {
-            match (p.blocks, p.streams) {
-                (4, _) => signed::<4, 1>(m, t, blk, x, b, acc),
-                (3, _) => signed::<3, 1>(m, t, blk, x, b, acc),
-                (2, 2) => signed::<2, 2>(m, t, blk, x, b, acc),
-                (2, _) => signed::<2, 1>(m, t, blk, x, b, acc),
-                (_, 2) => signed::<1, 2>(m, t, blk, x, b, acc),
-                _ => signed::<1, 1>(m, t, blk, x, b, acc),
-            }
-        }
-    }
+    // The macro's calls are sound here: same features as this function.
+    by_parts!(signed, m, x, batch, acc)
 }
 
 /// Blocks `blk0..blk0 + NB` of tile `t` for streams `b0..b0 + NX`.
@@ -160,25 +168,8 @@ unsafe fn store_part<const NB: usize, const NX: usize>(
 /// The CPU must support AVX2; lengths are checked by the caller.
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_i4(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
-    let schedule = Schedule {
-        single: 4,
-        blocks: 2,
-        streams: 2,
-    };
-    for p in schedule.parts(m, batch) {
-        let (t, blk, b) = (p.t, p.blk0, p.b0);
-        // SAFETY (all arms): same features; the part lies inside the product.
-        unsafe {
-            match (p.blocks, p.streams) {
-                (4, _) => signed_i4::<4, 1>(m, t, blk, x, b, acc),
-                (3, _) => signed_i4::<3, 1>(m, t, blk, x, b, acc),
-                (2, 2) => signed_i4::<2, 2>(m, t, blk, x, b, acc),
-                (2, _) => signed_i4::<2, 1>(m, t, blk, x, b, acc),
-                (_, 2) => signed_i4::<1, 2>(m, t, blk, x, b, acc),
-                _ => signed_i4::<1, 1>(m, t, blk, x, b, acc),
-            }
-        }
-    }
+    // The macro's calls are sound here: same features as this function.
+    by_parts!(signed_i4, m, x, batch, acc)
 }
 
 /// One 4-column group of stream `b`'s input broadcast (`x`) and its

@@ -10,6 +10,25 @@
 
 use core::arch::x86_64::*;
 
+/// The product `$m · $x` by `$tile::<blocks, streams>` over whole tiles:
+/// up to 4 blocks (64 rows) × 4 streams at once, 16 accumulators, each
+/// weight line loaded once per 4 inputs. Must be expanded inside a function
+/// with this file's target features.
+macro_rules! by_tiles {
+    ($tile:ident, $m:expr, $x:expr, $batch:expr, $acc:expr) => {{
+        let schedule = Schedule {
+            single: 4,
+            blocks: 4,
+            streams: 4,
+        };
+        for p in schedule.parts($m, $batch) {
+            let (t, b0) = (p.t, p.b0);
+            // SAFETY: the caller's features; whole tiles (blk0 = 0).
+            unsafe { by_shape!($tile, p.blocks, p.streams, ($m, t, $x, b0, $acc)) }
+        }
+    }};
+}
+
 /// `$tile::<blocks, streams>(args)` for a part of 1–4 blocks × 1–4 streams.
 macro_rules! by_shape {
     ($tile:ident, $blocks:expr, $streams:expr, $args:tt) => {
@@ -41,16 +60,8 @@ use crate::kernels::x86::{group_bytes_plus_128, tile_rows};
 /// The CPU must support AVX-512 F, BW, VL and VNNI; lengths checked by the caller.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
-    let schedule = Schedule {
-        single: 4,
-        blocks: 4,
-        streams: 4,
-    };
-    for p in schedule.parts(m, batch) {
-        let (t, b0) = (p.t, p.b0);
-        // SAFETY: same features as this function; whole tiles (blk0 = 0).
-        unsafe { by_shape!(tile, p.blocks, p.streams, (m, t, x, b0, acc)) }
-    }
+    // The macro's calls are sound here: same features as this function.
+    by_tiles!(tile, m, x, batch, acc)
 }
 
 #[inline]
@@ -151,16 +162,8 @@ unsafe fn store_tile<const NB: usize, const NX: usize>(
 /// The CPU must support AVX-512 F, BW, VL and VNNI; lengths checked by the caller.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn matmul_i4(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
-    let schedule = Schedule {
-        single: 4,
-        blocks: 4,
-        streams: 4,
-    };
-    for p in schedule.parts(m, batch) {
-        let (t, b0) = (p.t, p.b0);
-        // SAFETY: same features as this function; whole tiles (blk0 = 0).
-        unsafe { by_shape!(tile_i4, p.blocks, p.streams, (m, t, x, b0, acc)) }
-    }
+    // The macro's calls are sound here: same features as this function.
+    by_tiles!(tile_i4, m, x, batch, acc)
 }
 
 #[inline]
