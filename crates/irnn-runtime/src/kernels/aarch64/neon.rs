@@ -27,9 +27,19 @@ use crate::kernels::packed::{group_bytes, store_block_rows, PackedMatrix, Schedu
 /// The CPU must support NEON; lengths are checked by the caller.
 #[target_feature(enable = "neon")]
 pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
-    let pair = !m.has_min_weight();
-    // 8 accumulators per block and stream: two blocks at batch 1, one
-    // block × two streams otherwise (16 of the 32 registers).
+    // SAFETY: same contract.
+    unsafe { by_parts::<false>(m, x, batch, acc) }
+}
+
+/// Either product (`FOUR`: a 4-bit matrix) by parts: 8 accumulators per
+/// block and stream, two blocks at batch 1, one block × two streams
+/// otherwise (16 of the 32 registers). Two groups share an int16 lane
+/// unless an 8-bit matrix holds −128 (nibbles never do, so `FOUR` always
+/// pairs).
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn by_parts<const FOUR: bool>(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    let pair = FOUR || !m.has_min_weight();
     let schedule = Schedule {
         single: 2,
         blocks: 1,
@@ -40,12 +50,12 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
         // SAFETY (all arms): same features; the part lies inside the product.
         unsafe {
             match (p.blocks, p.streams, pair) {
-                (2, _, true) => tile::<2, 1, true, false>(m, t, blk, x, b, acc),
-                (2, _, false) => tile::<2, 1, false, false>(m, t, blk, x, b, acc),
-                (_, 2, true) => tile::<1, 2, true, false>(m, t, blk, x, b, acc),
-                (_, 2, false) => tile::<1, 2, false, false>(m, t, blk, x, b, acc),
-                (_, _, true) => tile::<1, 1, true, false>(m, t, blk, x, b, acc),
-                (_, _, false) => tile::<1, 1, false, false>(m, t, blk, x, b, acc),
+                (2, _, true) => tile::<2, 1, true, FOUR>(m, t, blk, x, b, acc),
+                (2, _, false) => tile::<2, 1, false, FOUR>(m, t, blk, x, b, acc),
+                (_, 2, true) => tile::<1, 2, true, FOUR>(m, t, blk, x, b, acc),
+                (_, 2, false) => tile::<1, 2, false, FOUR>(m, t, blk, x, b, acc),
+                (_, _, true) => tile::<1, 1, true, FOUR>(m, t, blk, x, b, acc),
+                (_, _, false) => tile::<1, 1, false, FOUR>(m, t, blk, x, b, acc),
             }
         }
     }
@@ -68,22 +78,8 @@ fn broadcast_group(x: &[i8], cols: usize, b: usize, g: usize) -> int8x16_t {
 /// The CPU must support NEON; lengths are checked by the caller.
 #[target_feature(enable = "neon")]
 pub unsafe fn matmul_i4(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
-    let schedule = Schedule {
-        single: 2,
-        blocks: 1,
-        streams: 2,
-    };
-    for p in schedule.parts(m, batch) {
-        let (t, blk, b) = (p.t, p.blk0, p.b0);
-        // SAFETY (all arms): same features; the part lies inside the product.
-        unsafe {
-            match (p.blocks, p.streams) {
-                (2, _) => tile::<2, 1, true, true>(m, t, blk, x, b, acc),
-                (_, 2) => tile::<1, 2, true, true>(m, t, blk, x, b, acc),
-                _ => tile::<1, 1, true, true>(m, t, blk, x, b, acc),
-            }
-        }
-    }
+    // SAFETY: same contract.
+    unsafe { by_parts::<true>(m, x, batch, acc) }
 }
 
 /// The low and high nibbles of 16 bytes as signed bytes (−8 to 7).
