@@ -5,6 +5,11 @@ int8 DynamicQuantizeLSTM). Prints tab-separated lines like `irnn bench --tsv`:
 
 runtime  cell  hidden  batch  median_us  min_us  max_us  bytes
 
+With SEQUENCE = T > 0 (default 200) each runtime is also timed at batch 1 on
+T steps per call (one [T, 1, H] input; the runtimes hoist the input product
+out of the recurrence there, as `irnn bench` does in its sequence mode): those
+rows are named `<runtime>-seq` and give µs per step (the call's time / T).
+
 Run by bench/peers/run.sh, which pins the packages."""
 import io
 import os
@@ -52,14 +57,17 @@ class Wrap(torch.nn.Module):
         return self.rnn(x, state)
 
 
-def torch_cases(cell, h, batch, calls, out):
+def torch_cases(cell, h, batch, calls, out, steps=1):
+    """Times each PyTorch variant on `steps` steps per call (state carried);
+    with steps > 1 the rows are named `-seq` and report µs per step."""
     torch.manual_seed(0)
     cls = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
     fp32 = Wrap(cls(h, h)).eval()
     int8 = torch.ao.quantization.quantize_dynamic(fp32, {cls}, dtype=torch.qint8)
     if isinstance(int8.rnn, cls):
         sys.exit(f"quantize_dynamic left {cell} in fp32")
-    x = torch.randn(1, batch, h)
+    x = torch.randn(steps, batch, h)
+    suffix = "-seq" if steps > 1 else ""
     # PyTorch's default CPU LSTM goes through oneDNN (mkldnn), which
     # re-prepares the weights on every call: very slow for one step at a
     # time. "-native" turns oneDNN off (ATen's own cell over MKL GEMMs), the
@@ -76,10 +84,10 @@ def torch_cases(cell, h, batch, calls, out):
                 state[0] = s
 
         med, lo, hi = timed(calls, step)
-        out(name, cell, h, batch, med, lo, hi, torch_bytes(m))
+        out(name + suffix, cell, h, batch, med / steps, lo / steps, hi / steps, torch_bytes(m))
 
 
-def onnx_model(cell, h, batch, path):
+def onnx_model(cell, h, batch, path, steps=1):
     g = 4 if cell == "lstm" else 3
     rng = np.random.default_rng(0)
     k = 1 / np.sqrt(h)
@@ -92,7 +100,7 @@ def onnx_model(cell, h, batch, path):
         helper.make_tensor("B", TensorProto.FLOAT, b.shape, b.flatten()),
     ]
     inputs = [
-        helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, batch, h]),
+        helper.make_tensor_value_info("X", TensorProto.FLOAT, [steps, batch, h]),
         helper.make_tensor_value_info("H0", TensorProto.FLOAT, [1, batch, h]),
     ]
     outputs = [helper.make_tensor_value_info("HN", TensorProto.FLOAT, [1, batch, h])]
@@ -114,19 +122,23 @@ def onnx_model(cell, h, batch, path):
     onnx.save(model, path)
 
 
-def ort_cases(cell, h, batch, calls, out, tmp):
-    fp32 = os.path.join(tmp, f"{cell}{h}b{batch}.onnx")
-    onnx_model(cell, h, batch, fp32)
+def ort_cases(cell, h, batch, calls, out, tmp, steps=1):
+    """Times ONNX Runtime fp32 (and int8 for the LSTM) on `steps` steps per
+    call, like torch_cases."""
+    stem = os.path.join(tmp, f"{cell}{h}b{batch}t{steps}")
+    fp32 = stem + ".onnx"
+    onnx_model(cell, h, batch, fp32, steps)
     models = [("onnxruntime-fp32", fp32)]
+    suffix = "-seq" if steps > 1 else ""
     if cell == "lstm":
-        int8 = os.path.join(tmp, f"{cell}{h}b{batch}.int8.onnx")
+        int8 = stem + ".int8.onnx"
         quantize_dynamic(fp32, int8, op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8)
         models.append(("onnxruntime-int8", int8))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    x = np.random.default_rng(1).standard_normal((1, batch, h)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((steps, batch, h)).astype(np.float32)
     for name, path in models:
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         ops = {n.op_type for n in onnx.load(path).graph.node}
@@ -145,13 +157,17 @@ def ort_cases(cell, h, batch, calls, out, tmp):
                 feeds["C0"] = res[1]
 
         med, lo, hi = timed(calls, step)
-        out(name, cell, h, batch, med, lo, hi, os.path.getsize(path))
+        out(name + suffix, cell, h, batch, med / steps, lo / steps, hi / steps,
+            os.path.getsize(path))
 
 
 def main():
     hidden = [int(v) for v in os.environ.get("HIDDEN", "256,1024").split(",")]
     batches = [int(v) for v in os.environ.get("BATCH", "1,16").split(",")]
     base_calls = int(os.environ.get("CALLS", "2000"))
+    sequence = int(os.environ.get("SEQUENCE", "200"))
+    if sequence < 0:
+        sys.exit(f"SEQUENCE must be 0 (off) or a number of steps, got {sequence}")
 
     def out(name, cell, h, b, med, lo, hi, nbytes):
         print(f"{name}\t{cell}\t{h}\t{b}\t{med:.3f}\t{lo:.3f}\t{hi:.3f}\t{nbytes}", flush=True)
@@ -164,6 +180,11 @@ def main():
                     calls = max(50, min(base_calls * 4, base_calls * 256 // h // b))
                     torch_cases(cell, h, b, calls, out)
                     ort_cases(cell, h, b, calls, out, tmp)
+                if sequence > 1:
+                    # The same number of calls as `irnn bench`'s sequence mode.
+                    calls = max(20, max(50, min(base_calls * 4, base_calls * 256 // h)) // sequence)
+                    torch_cases(cell, h, 1, calls, out, sequence)
+                    ort_cases(cell, h, 1, calls, out, tmp, sequence)
 
 
 if __name__ == "__main__":
