@@ -18,7 +18,7 @@ use irnn_train::asr::data::fsdd::digit_units;
 use irnn_train::asr::data::{DigitSets, Speakers};
 use irnn_train::asr::decode::*;
 use irnn_train::asr::export::*;
-use irnn_train::asr::qat::qat_epoch;
+use irnn_train::asr::qat::{qat_epoch, MovingRanges};
 use irnn_train::asr::train::{featurize, train_epoch, SeededDropout};
 use irnn_train::asr::{AsrConfig, AsrModel};
 use irnn_train::audio::{LogMel, MelConfig};
@@ -80,13 +80,22 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
             |_, _| {},
         );
     }
-    let ranges = calibrate(&model, &train.features, &train.targets);
+    let mut ranges = calibrate(&model, &train.features, &train.targets);
+    let calibrated = ranges.clone();
     let mut pwl = PwlFitter::new(32);
+    // The ranges move for the first two of the three updates: the file
+    // must carry where they ended.
+    let mut moving = MovingRanges {
+        momentum: 0.9,
+        freeze_at: 2,
+        done: 0,
+    };
     qat_epoch(
         &mut model,
         &mel,
         &units,
-        &ranges,
+        &mut ranges,
+        &mut moving,
         &mut pwl,
         &train,
         &order,
@@ -98,6 +107,7 @@ fn the_integer_file_reproduces_qat_transcripts_on_real_speech() {
         |_, _| {},
     )
     .unwrap();
+    assert_ne!(ranges, calibrated, "QAT's ranges did not move");
     // QAT mode: the model QAT ends with, exported in memory.
     let qat_model = integer_model(&model, &mel, &units, &ranges, &mut pwl).unwrap();
     let qat_transcripts = integer_transcripts(&qat_model, &test.features).unwrap();

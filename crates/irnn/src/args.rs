@@ -161,6 +161,11 @@ pub struct QatCommon {
     /// Gradient-norm clip (loss averaged over tokens).
     #[arg(value_parser = crate::args::parse::non_negative, long, default_value_t = 1.0)]
     pub clip: f64,
+    /// Fraction of the run, at the end, with frozen ranges (before it the
+    /// ranges follow the model by a moving average; 1 keeps the
+    /// calibrated ones).
+    #[arg(value_parser = crate::args::parse::fraction, long, default_value_t = 0.25)]
+    pub freeze: f64,
 }
 
 impl QatCommon {

@@ -86,26 +86,41 @@ impl AsrRanges {
             a.widen(b);
         }
         for (a, b) in self.layers.iter_mut().zip(&other.layers) {
-            widen_cell(&mut a.forward, &b.forward);
+            a.forward.widen(&b.forward);
             if let (Some(a), Some(b)) = (&mut a.backward, &b.backward) {
-                widen_cell(a, b);
+                a.widen(b);
             }
             a.h.widen(b.h);
         }
         if let (Some(a), Some(b)) = (&mut self.decoder, &other.decoder) {
-            widen_cell(&mut a.cell, &b.cell);
+            a.cell.widen(&b.cell);
             a.h.widen(b.h);
             a.attention = a.attention.max(b.attention);
         }
     }
-}
 
-fn widen_cell(a: &mut Ranges, b: &Ranges) {
-    let widen = |x: &mut [f64], y: &[f64]| x.iter_mut().zip(y).for_each(|(p, &q)| *p = p.max(q));
-    widen(&mut a.pre, &b.pre);
-    widen(&mut a.pre_normed, &b.pre_normed);
-    a.cell = a.cell.max(b.cell);
-    a.cell_in = a.cell_in.max(b.cell_in);
+    /// Exponential moving average towards `seen` (the ranges of one QAT
+    /// minibatch) with momentum `m`; the decoder's label embedding takes
+    /// `seen`'s, the range of its weights now.
+    pub fn blend(&mut self, seen: &AsrRanges, m: f64) {
+        self.input.blend(seen.input, m);
+        if let (Some(a), Some(b)) = (&mut self.conv, seen.conv) {
+            a.blend(b, m);
+        }
+        for (a, b) in self.layers.iter_mut().zip(&seen.layers) {
+            a.forward.blend(&b.forward, m);
+            if let (Some(a), Some(b)) = (&mut a.backward, &b.backward) {
+                a.blend(b, m);
+            }
+            a.h.blend(b.h, m);
+        }
+        if let (Some(a), Some(b)) = (&mut self.decoder, &seen.decoder) {
+            a.embedding = b.embedding;
+            a.cell.blend(&b.cell, m);
+            a.h.blend(b.h, m);
+            a.attention = m * a.attention + (1.0 - m) * b.attention;
+        }
+    }
 }
 
 /// Post-training calibration: the f64 reference of `model` over the

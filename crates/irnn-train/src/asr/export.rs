@@ -26,7 +26,38 @@ use crate::quant::pwl_fit::Q15;
 use crate::quant::quantize_multiplier;
 use crate::quant::ranges::{snap_range, snapped, MinMax};
 
-use super::calibrate::{AsrRanges, DecoderRanges};
+use super::calibrate::{AsrRanges, DecoderRanges, EncoderLayerRanges};
+
+/// The grid of the convolution's outputs (after its ReLU, so from 0).
+fn conv_grid(r: MinMax) -> AffineQuant {
+    AffineQuant::int8_from_range(0.0, r.max)
+}
+
+/// The h grid both directions of an encoder layer share.
+fn h_grid(r: &EncoderLayerRanges) -> AffineQuant {
+    AffineQuant::int8_from_range(r.h.min, r.h.max)
+}
+
+/// The int8 grid of the features `model` reads (its stored scale).
+pub fn feature_grid(model: &IntSpeechModel) -> AffineQuant {
+    AffineQuant {
+        scale: logit_scale(model.input_scale),
+        zero_point: model.input_zero_point,
+    }
+}
+
+/// The grid of each encoder layer's int8 input, bottom first, then of the
+/// top layer's output: the grids [`integer_model`] built `model` with
+/// from `ranges`, for reading its int8 activations back as reals (QAT).
+pub fn encoder_grids(model: &IntSpeechModel, ranges: &AsrRanges) -> Vec<AffineQuant> {
+    let first = match (&model.conv, ranges.conv) {
+        (Some(_), Some(r)) => conv_grid(r),
+        _ => feature_grid(model),
+    };
+    std::iter::once(first)
+        .chain(ranges.layers.iter().map(h_grid))
+        .collect()
+}
 
 /// The runtime's record of a front end (Hz rounded to integers).
 pub fn front_end(mel: &MelConfig) -> FrontEnd {
@@ -89,7 +120,7 @@ pub fn integer_model(
     };
     let (conv, mut input) = match (&model.conv, ranges.conv) {
         (Some(c), Some(r)) => {
-            let out = AffineQuant::int8_from_range(0.0, r.max);
+            let out = conv_grid(r);
             let conv = integer_conv(c, features, out).map_err(part("convolution"))?;
             (Some(conv), out)
         }
@@ -104,7 +135,7 @@ pub fn integer_model(
     let mut layers = Vec::with_capacity(model.layers.len());
     for (l, (layer, r)) in model.layers.iter().zip(&ranges.layers).enumerate() {
         let err = |source| ExportError::Layer { layer: l, source };
-        let h = AffineQuant::int8_from_range(r.h.min, r.h.max);
+        let h = h_grid(r);
         let mut direction = |cell, ranges| {
             convert_lstm(
                 &lstm_params(cell),
@@ -261,10 +292,7 @@ fn integer_decoder(
 
 /// Normalised features (`frames × mels`) → the model's int8 feature grid.
 pub fn quantize_features(model: &IntSpeechModel, features: &[f32]) -> Vec<i8> {
-    let q = AffineQuant {
-        scale: logit_scale(model.input_scale),
-        zero_point: model.input_zero_point,
-    };
+    let q = feature_grid(model);
     features.iter().map(|&v| q.quantize(v as f64)).collect()
 }
 

@@ -115,6 +115,33 @@ pub struct EncoderLayer<T> {
     pub backward: Option<Lstm<T>>,
 }
 
+/// One direction of an encoder layer over an utterance, as some other run
+/// computed it (QAT: the integer model, dequantized), in the order it ran
+/// — right to left for a backward direction: post-activation gates
+/// [T × 4H], cells and hidden states [(T + 1) × H] with the initial
+/// state first.
+#[derive(Debug, Clone)]
+pub struct DirectionValues<T> {
+    /// i, f, g, o after activation.
+    pub gates: Vec<T>,
+    /// c_0 … c_T.
+    pub c: Vec<T>,
+    /// h_0 … h_T.
+    pub h: Vec<T>,
+}
+
+/// One encoder layer's values for [`AsrModel::cache_from_values`]: the
+/// layer's input [T × width] in time order and each direction's values.
+#[derive(Debug, Clone)]
+pub struct LayerValues<T> {
+    /// What the layer read.
+    pub input: Vec<T>,
+    /// Left to right.
+    pub forward: DirectionValues<T>,
+    /// Right to left (`None` for a unidirectional layer).
+    pub backward: Option<DirectionValues<T>>,
+}
+
 /// What a forward pass keeps for the backward pass.
 pub struct AsrCache<T> {
     inputs: Vec<Vec<T>>,
@@ -330,6 +357,55 @@ impl<T: Real> AsrModel<T> {
         &cache.top
     }
 
+    /// A cache for [`backward`](Self::backward) made of values computed
+    /// elsewhere instead of this model's forward pass: the backward pass
+    /// then takes this model's derivatives at those values. QAT passes the
+    /// integer model's activations (dequantized), so the gradient is taken
+    /// where the deployed model is, not where the float one would be.
+    /// `features` and `conv_out` (the convolution's output, frames ×
+    /// frame_dim; empty without one) feed the convolution's gradient;
+    /// `top` is the top layer's output [T × width], the output layer's
+    /// input. No dropout.
+    pub fn cache_from_values(
+        &self,
+        features: &[T],
+        conv_out: Vec<T>,
+        layers: Vec<LayerValues<T>>,
+        top: Vec<T>,
+    ) -> AsrCache<T> {
+        let steps = top.len() / self.config.encoder_width().max(1);
+        let mut inputs = Vec::with_capacity(layers.len());
+        let mut caches = Vec::with_capacity(layers.len());
+        for (values, layer) in layers.into_iter().zip(&self.layers) {
+            let width = values.input.len() / steps.max(1);
+            let cache = |input: Vec<T>, d: DirectionValues<T>, cell: &Lstm<T>| {
+                LstmCache::from_values(steps, 1, input, d.gates, d.c, d.h).with_layer_norm(cell)
+            };
+            let backward = match (values.backward, &layer.backward) {
+                (Some(d), Some(cell)) => Some(cache(reverse_rows(&values.input, width), d, cell)),
+                _ => None,
+            };
+            caches.push((
+                cache(values.input.clone(), values.forward, &layer.forward),
+                backward,
+            ));
+            inputs.push(values.input);
+        }
+        AsrCache {
+            inputs,
+            caches,
+            top,
+            steps,
+            masks: Vec::new(),
+            features: if self.conv.is_some() {
+                features.to_vec()
+            } else {
+                Vec::new()
+            },
+            conv_out,
+        }
+    }
+
     /// Accumulates parameter gradients from `d_scores` (the gradient of the
     /// loss with respect to the scores).
     pub fn backward(&mut self, cache: &AsrCache<T>, d_scores: &[T]) {
@@ -510,6 +586,76 @@ mod tests {
                 |analytic, numeric| (numeric - analytic).abs() <= 1e-6 * (1.0 + numeric.abs()),
             );
             assert!(checked > 100, "{checked}");
+        }
+    }
+
+    /// A cache rebuilt from the values of the model's own forward pass
+    /// gives the same gradients as that pass's cache: the plumbing of
+    /// [`AsrModel::cache_from_values`] (reversed rows, LayerNorm
+    /// statistics, the convolution) is what QAT relies on.
+    #[test]
+    fn a_cache_from_the_forward_values_gives_the_same_gradients() {
+        for (layer_norm, unidirectional, conv_channels) in
+            [(false, false, 0), (true, false, 2), (true, true, 0)]
+        {
+            let config = AsrConfig {
+                features: 3,
+                stack: 2,
+                layers: 2,
+                hidden: 4,
+                unidirectional,
+                layer_norm,
+                decoder: None,
+                conv_channels,
+                units: 10,
+            };
+            let mut model = AsrModel::<f64>::new(config, &mut TrainRng::seed(7));
+            let features: Vec<f64> = (0..9 * 3)
+                .map(|i| ((i * 5 % 13) as f64 - 6.0) / 4.0)
+                .collect();
+            let (scores, cache) = model.forward(&features);
+            let d: Vec<f64> = (0..scores.len())
+                .map(|i| ((i % 7) as f64 - 3.0) / 10.0)
+                .collect();
+            model.zero_grad();
+            model.backward(&cache, &d);
+            let expected: Vec<Vec<f64>> = model.params().iter().map(|p| p.grad.clone()).collect();
+            let direction = |c: &LstmCache<f64>| {
+                let [_, gates, c, h] = c.values();
+                DirectionValues {
+                    gates: gates.to_vec(),
+                    c: c.to_vec(),
+                    h: h.to_vec(),
+                }
+            };
+            let layers = cache
+                .caches
+                .iter()
+                .zip(&cache.inputs)
+                .map(|((f, b), input)| LayerValues {
+                    input: input.clone(),
+                    forward: direction(f),
+                    backward: b.as_ref().map(direction),
+                })
+                .collect();
+            let rebuilt = model.cache_from_values(
+                &features,
+                cache.conv_out.clone(),
+                layers,
+                cache.top.clone(),
+            );
+            model.zero_grad();
+            model.backward(&rebuilt, &d);
+            for (p, e) in model.params().iter().zip(&expected) {
+                for (a, b) in p.grad.iter().zip(e) {
+                    assert!(
+                        (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                        "{}: {a} vs {b}",
+                        p.name
+                    );
+                }
+            }
+            assert!(expected.iter().flatten().any(|g| *g != 0.0));
         }
     }
 

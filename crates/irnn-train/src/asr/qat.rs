@@ -1,35 +1,42 @@
 //! Quantization-aware training of the acoustic model.
 //!
 //! The forward pass is the integer model itself: before every update the
-//! float weights are exported under the calibrated ranges
-//! ([`integer_model`]) and each utterance is run by the runtime, so the CTC
-//! loss (and the attention decoder's cross-entropy, teacher-forced) is the
-//! loss of the int32 scores the deployed model will produce.
-//! The gradient of that loss with respect to the (dequantized) scores is
-//! then carried back through the float network evaluated at its own float
-//! activations — a straight-through estimate that treats every rounding,
-//! saturation and PWL segment as the identity. (The language models' QAT
-//! goes further and evaluates the backward pass at the integer activations;
-//! for the bidirectional stack with LayerNorm this simpler estimate is the
-//! one implemented.)
+//! float weights are exported under the current ranges ([`integer_model`])
+//! and each utterance is run by the runtime, step by step, recording every
+//! encoder layer's int8 inputs and, per direction, its activated gates,
+//! cells and hidden states ([`run_encoder`]). The CTC loss (and the
+//! attention decoder's cross-entropy, teacher-forced) is the loss of the
+//! int32 scores the deployed model produces, and the backward pass is the
+//! float encoder's evaluated *at those recorded integer activations*,
+//! dequantized ([`AsrModel::cache_from_values`]; LayerNorm statistics
+//! recomputed from the recorded inputs and states) — the estimator the
+//! language models' QAT uses: each rounding and PWL segment is treated as
+//! the identity, but the derivatives are taken where the deployed model
+//! is, not where the float one would be. The attention decoder's backward
+//! pass runs at its float activations over the recorded (integer) encoder
+//! output.
 //!
-//! The ranges stay those of the calibration the run starts from, so the
-//! PWL tables are fitted once; QAT moves the weights only. Transcripts of
-//! the model QAT ends with and of the `.irnn` written from it are the same
-//! by construction (same export, same runtime) and tested to be.
+//! Ranges move: after each minibatch's forward pass the float model's
+//! ranges on that minibatch ([`calibrate`]) are blended into them by an
+//! exponential moving average, until a final fraction of the updates runs
+//! with frozen ranges; PWL tables are refitted whenever a moving range
+//! changes a (snapped) grid. Transcripts of the model QAT ends with and of
+//! the `.irnn` written from it are the same by construction (same export,
+//! same runtime, the final ranges saved) and tested to be.
 
 use std::time::Instant;
 
+use irnn_runtime::layers::IntLstmCell;
 use irnn_runtime::speech::IntSpeechModel;
 use irnn_runtime::Isa;
 use rand::seq::SliceRandom;
 
 use super::attention::{decoder_inputs, decoder_targets};
-use super::calibrate::AsrRanges;
+use super::calibrate::{calibrate, AsrRanges};
 use super::data::{featurize, Corpus, CorpusError, DigitSets};
 use super::eval::Transcripts;
-use super::export::{integer_model, quantize_features};
-use super::model::AsrModel;
+use super::export::{encoder_grids, integer_model, quantize_features};
+use super::model::{AsrModel, DirectionValues, LayerValues};
 use super::train::{
     augmented, minibatch_update, over_minibatches, AsrData, SeededMasks, SpecAugment,
 };
@@ -39,6 +46,7 @@ use crate::nn::ctc::{ctc_loss, log_softmax};
 use crate::nn::optim::cosine_lr;
 use crate::nn::optim::Optimizer;
 use crate::nn::rng::TrainRng;
+use crate::quant::cells::AffineQuant;
 use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
 use crate::train::Observer;
@@ -56,25 +64,147 @@ fn cross_entropy(logits: &[f64], classes: usize, targets: &[u32]) -> (f64, Vec<f
     (loss, grad)
 }
 
+/// What the integer encoder computed for one utterance: the values its
+/// float twin's backward pass reads (dequantized), and its int8 output.
+pub struct EncoderRun {
+    /// Per layer, bottom first.
+    pub layers: Vec<LayerValues<f32>>,
+    /// The convolution's output (frames × frame_dim; empty without one).
+    pub conv_out: Vec<f32>,
+    /// The top layer's output, int8 [T × width]: the CTC head's and the
+    /// decoder's input.
+    pub top: Vec<i8>,
+    /// `top` dequantized.
+    pub top_real: Vec<f32>,
+}
+
+/// One direction of one layer over `xs` (`steps × input`, int8), step by
+/// step (identical to the runtime's sequence path), right to left if
+/// `reverse`: its values dequantized (`h` on `h_grid`) and its int8 h of
+/// each step, in time order.
+fn run_direction(
+    cell: &IntLstmCell,
+    isa: Isa,
+    xs: &[i8],
+    reverse: bool,
+    h_grid: AffineQuant,
+) -> Result<(DirectionValues<f32>, Vec<i8>), irnn_runtime::Error> {
+    let (input, n) = (cell.input, cell.hidden);
+    let steps = xs.len() / input.max(1);
+    let cell_unit = (-(cell.cell_fraction_bits as f64)).exp2() as f32;
+    let mut state = cell.zero_state();
+    let mut scratch = cell.step_scratch();
+    let mut v = DirectionValues {
+        gates: Vec::with_capacity(steps * 4 * n),
+        c: Vec::with_capacity((steps + 1) * n),
+        h: Vec::with_capacity((steps + 1) * n),
+    };
+    let mut hs = vec![0i8; steps * n];
+    let keep = |v: &mut DirectionValues<f32>, h: &[i8], c: &[i16]| {
+        v.c.extend(c.iter().map(|&q| q as f32 * cell_unit));
+        v.h.extend(h.iter().map(|&q| h_grid.dequantize(q) as f32));
+    };
+    keep(&mut v, &state.h, &state.c);
+    for k in 0..steps {
+        let t = if reverse { steps - 1 - k } else { k };
+        cell.step(
+            isa,
+            &xs[t * input..(t + 1) * input],
+            &mut state,
+            &mut scratch,
+        )?;
+        let gates = scratch.activated_gates();
+        v.gates.extend(gates.iter().map(|&q| q as f32 / 32768.0));
+        keep(&mut v, &state.h, &state.c);
+        hs[t * n..(t + 1) * n].copy_from_slice(&state.h);
+    }
+    Ok((v, hs))
+}
+
+/// Runs the integer encoder of `int` over int8 features (`frames ×
+/// features`), recording what [`AsrModel::cache_from_values`] needs;
+/// `grids` are [`encoder_grids`] of `int`. Its `top` is what
+/// [`IntSpeechModel::encode`] returns (tested).
+pub fn run_encoder(
+    int: &IntSpeechModel,
+    isa: Isa,
+    grids: &[AffineQuant],
+    features: &[i8],
+) -> Result<EncoderRun, irnn_runtime::Error> {
+    let frames = features.len() / int.features().max(1);
+    let steps = int.steps(frames);
+    let (mut x, pad) = match &int.conv {
+        Some(c) => {
+            let mut out = Vec::new();
+            c.run_into(features, &mut out)?;
+            (out, c.output_zero_point)
+        }
+        None => (features.to_vec(), int.input_zero_point),
+    };
+    let conv_out = match &int.conv {
+        Some(_) => x.iter().map(|&q| grids[0].dequantize(q) as f32).collect(),
+        None => Vec::new(),
+    };
+    x.resize(steps * int.stack * int.frame_dim(), pad as i8);
+    let mut layers = Vec::with_capacity(int.layers.len());
+    for (l, layer) in int.layers.iter().enumerate() {
+        let (g_in, g_h) = (grids[l], grids[l + 1]);
+        let n = layer.forward.hidden;
+        let width = layer.output_width();
+        let (forward, hf) = run_direction(&layer.forward, isa, &x, false, g_h)?;
+        let mut out = vec![0i8; steps * width];
+        for (row, h) in out.chunks_exact_mut(width).zip(hf.chunks_exact(n)) {
+            row[..n].copy_from_slice(h);
+        }
+        let backward = match &layer.backward {
+            Some(cell) => {
+                let (values, hb) = run_direction(cell, isa, &x, true, g_h)?;
+                for (row, h) in out.chunks_exact_mut(width).zip(hb.chunks_exact(n)) {
+                    row[n..].copy_from_slice(h);
+                }
+                Some(values)
+            }
+            None => None,
+        };
+        let input = x.iter().map(|&q| g_in.dequantize(q) as f32).collect();
+        layers.push(LayerValues {
+            input,
+            forward,
+            backward,
+        });
+        x = out;
+    }
+    let top_grid = grids[int.layers.len()];
+    Ok(EncoderRun {
+        layers,
+        conv_out,
+        top_real: x.iter().map(|&q| top_grid.dequantize(q) as f32).collect(),
+        top: x,
+    })
+}
+
 /// The integer model's loss of one utterance — CTC, and with an attention
 /// decoder `λ·CTC + (1 − λ)·cross-entropy` of its teacher-forced scores —
-/// with the gradient of the float network (straight-through) accumulated
-/// into `model`; `None` if the utterance is too short for its units.
+/// with the gradient of the float network at the integer model's
+/// activations ([`run_encoder`]) accumulated into `model`; `grids` are
+/// [`encoder_grids`] of `int`. `None` if the utterance is too short for
+/// its units.
 pub fn qat_utterance(
     model: &mut AsrModel<f32>,
     int: &IntSpeechModel,
+    grids: &[AffineQuant],
     features: &[f32],
     targets: &[u32],
 ) -> Option<f64> {
     let isa = Isa::detect();
-    let encoded = int.encode(isa, &quantize_features(int, features)).ok()?;
-    let logits = int.ctc_logits(isa, &encoded).ok()?;
+    let run = run_encoder(int, isa, grids, &quantize_features(int, features)).ok()?;
+    let logits = int.ctc_logits(isa, &run.top).ok()?;
     let unit = logit_scale(int.output.logit_scale);
     let scores: Vec<f64> = logits.iter().map(|&l| l as f64 * unit).collect();
     let target: Vec<usize> = targets.iter().map(|&d| d as usize + 1).collect();
     let (ctc, grad) = ctc_loss(&scores, model.classes(), &target)?;
-    let (_, cache) = model.forward(features);
-    let float_memory = model.encoder_output(&cache).to_vec();
+    let memory_real = run.top_real.clone();
+    let cache = model.cache_from_values(features, run.conv_out, run.layers, run.top_real);
     let (Some(int_decoder), Some(decoder)) = (&int.decoder, &mut model.decoder) else {
         let grad: Vec<f32> = grad.iter().map(|&g| g as f32).collect();
         model.backward(&cache, &grad);
@@ -83,31 +213,57 @@ pub fn qat_utterance(
     let lambda = decoder.config.ctc_weight;
     let units = model.config.units;
     let inputs = decoder_inputs(targets, units);
-    let memory = int_decoder.prepare(isa, &encoded).ok()?;
+    let memory = int_decoder.prepare(isa, &run.top).ok()?;
     let forced = int_decoder.run_forced(isa, &memory, &inputs).ok()?;
     let unit = logit_scale(int_decoder.output.logit_scale);
     let forced: Vec<f64> = forced.iter().map(|&l| l as f64 * unit).collect();
     let (ce, d_logits) = cross_entropy(&forced, units + 1, &decoder_targets(targets, units));
-    let (_, dc) = decoder.forward(&float_memory, &inputs);
+    let (_, dc) = decoder.forward(&memory_real, &inputs);
     let d_logits: Vec<f32> = d_logits
         .iter()
         .map(|&g| (g * (1.0 - lambda)) as f32)
         .collect();
-    let d_memory = decoder.backward(&dc, &float_memory, &d_logits);
+    let d_memory = decoder.backward(&dc, &memory_real, &d_logits);
     let grad: Vec<f32> = grad.iter().map(|&g| (g * lambda) as f32).collect();
     model.backward_with_memory(&cache, &grad, Some(&d_memory));
     Some(lambda * ctc + (1.0 - lambda) * ce)
 }
 
+/// The default EMA momentum of the ranges per minibatch (the language
+/// models' QAT uses the same per window).
+pub const RANGE_MOMENTUM: f64 = 0.95;
+
+/// How QAT's ranges move: an exponential moving average per minibatch,
+/// frozen from update `freeze_at` on.
+#[derive(Debug, Clone, Copy)]
+pub struct MovingRanges {
+    /// EMA momentum per minibatch.
+    pub momentum: f64,
+    /// The first update with frozen ranges.
+    pub freeze_at: usize,
+    /// Updates so far.
+    pub done: usize,
+}
+
+impl MovingRanges {
+    /// Whether the next update moves the ranges (and counts it).
+    fn next(&mut self) -> bool {
+        self.done += 1;
+        self.done <= self.freeze_at
+    }
+}
+
 /// One QAT pass over `order`: an export per minibatch, then
-/// [`qat_utterance`] for each of its utterances, in parallel. Returns the
-/// mean integer-model CTC loss.
+/// [`qat_utterance`] for each of its utterances, in parallel, then (while
+/// `moving` says so) the ranges blended towards the float model's on the
+/// minibatch. Returns the mean integer-model loss.
 #[allow(clippy::too_many_arguments)]
 pub fn qat_epoch(
     model: &mut AsrModel<f32>,
     mel: &MelConfig,
     units: &Units,
-    ranges: &AsrRanges,
+    ranges: &mut AsrRanges,
+    moving: &mut MovingRanges,
     pwl: &mut PwlFitter,
     data: &AsrData,
     order: &[usize],
@@ -121,14 +277,25 @@ pub fn qat_epoch(
     let dim = model.config.features;
     over_minibatches(order, batch, on_batch, |chunk| {
         let int = integer_model(model, mel, units, ranges, pwl)?;
-        Ok(minibatch_update(
-            model,
-            chunk,
-            optimizer,
-            lr,
-            clip,
-            |m, i| qat_utterance(m, &int, &augmented(data, i, dim, augment), &data.targets[i]),
-        ))
+        let grids = encoder_grids(&int, ranges);
+        let features: Vec<Vec<f32>> = chunk
+            .iter()
+            .map(|&i| augmented(data, i, dim, augment).into_owned())
+            .collect();
+        // The ranges this minibatch needs, before the update (as the
+        // forward pass saw it).
+        let seen = moving.next().then(|| {
+            let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| data.targets[i].clone()).collect();
+            calibrate(model, &features, &targets)
+        });
+        let result = minibatch_update(model, chunk, optimizer, lr, clip, |m, i| {
+            let k = chunk.iter().position(|&j| j == i)?;
+            qat_utterance(m, &int, &grids, &features[k], &data.targets[i])
+        });
+        if let Some(seen) = seen {
+            ranges.blend(&seen, moving.momentum);
+        }
+        Ok(result)
     })
 }
 
@@ -149,6 +316,11 @@ pub struct AsrQatSettings {
     pub fresh_utterances: bool,
     /// SpecAugment masks during QAT.
     pub spec_augment: SpecAugment,
+    /// Fraction of the updates, at the end, with frozen ranges (1: the
+    /// calibrated ranges never move).
+    pub freeze_fraction: f64,
+    /// EMA momentum of the ranges per minibatch.
+    pub range_momentum: f64,
 }
 
 /// One epoch of speech QAT.
@@ -183,16 +355,17 @@ pub enum AsrQatError {
     Diverged(#[from] crate::train::Diverged),
 }
 
-/// QAT of `model` under the fixed `ranges` for the settings' epochs:
-/// `train` holds the first epoch's features (rebuilt from `corpus` each
-/// epoch with fresh utterances), `valid` is scored by the integer model
-/// after each epoch and reported to `observer`.
+/// QAT of `model` from the calibrated `ranges` for the settings' epochs
+/// (the ranges move, then freeze, as the settings say; `ranges` ends as
+/// the final model's): `train` holds the first epoch's features (rebuilt
+/// from `corpus` each epoch with fresh utterances), `valid` is scored by
+/// the integer model after each epoch and reported to `observer`.
 #[allow(clippy::too_many_arguments)]
 pub fn train_qat(
     model: &mut AsrModel<f32>,
     mel: &MelConfig,
     units: &Units,
-    ranges: &AsrRanges,
+    ranges: &mut AsrRanges,
     pwl: &mut PwlFitter,
     corpus: &Corpus,
     mut train: AsrData,
@@ -204,6 +377,12 @@ pub fn train_qat(
     let mut optimizer = Optimizer::default();
     let mut order: Vec<usize> = (0..train.features.len()).collect();
     let mut rng = TrainRng::seed(s.sets.seed);
+    let updates = s.epochs * order.len().div_ceil(s.batch.max(1));
+    let mut moving = MovingRanges {
+        momentum: s.range_momentum,
+        freeze_at: ((1.0 - s.freeze_fraction.clamp(0.0, 1.0)) * updates as f64).round() as usize,
+        done: 0,
+    };
     for epoch in 1..=s.epochs {
         if s.fresh_utterances && epoch > 1 {
             train = featurize(&corpus.train_for_epoch(epoch)?, &front, units)?;
@@ -217,6 +396,7 @@ pub fn train_qat(
             mel,
             units,
             ranges,
+            &mut moving,
             pwl,
             &train,
             &order,
@@ -267,6 +447,55 @@ mod tests {
         AsrData { features, targets }
     }
 
+    /// The step-by-step recording is the runtime's encoder: same int8
+    /// output, and values of the shapes the backward pass reads.
+    #[test]
+    fn the_recorded_encoder_is_the_runtimes() {
+        for (layer_norm, unidirectional, conv_channels) in
+            [(true, false, 0), (false, true, 0), (true, false, 2)]
+        {
+            let config = AsrConfig {
+                features: 4,
+                stack: 2,
+                layers: 2,
+                hidden: 8,
+                unidirectional,
+                layer_norm,
+                decoder: None,
+                conv_channels,
+                units: 10,
+            };
+            let mel = MelConfig {
+                mels: 4,
+                ..MelConfig::default()
+            };
+            let model = AsrModel::<f32>::new(config, &mut TrainRng::seed(3));
+            let data = data();
+            let ranges = calibrate(&model, &data.features, &data.targets);
+            let units = crate::asr::data::fsdd::digit_units();
+            let int =
+                integer_model(&model, &mel, &units, &ranges, &mut PwlFitter::new(16)).unwrap();
+            let grids = encoder_grids(&int, &ranges);
+            let isa = Isa::detect();
+            for f in &data.features {
+                let q = quantize_features(&int, f);
+                let run = run_encoder(&int, isa, &grids, &q).unwrap();
+                assert_eq!(run.top, int.encode(isa, &q).unwrap());
+                let steps = int.steps(f.len() / 4);
+                for (values, layer) in run.layers.iter().zip(&int.layers) {
+                    assert_eq!(values.input.len(), steps * layer.input());
+                    for d in std::iter::once(&values.forward).chain(&values.backward) {
+                        assert_eq!(d.gates.len(), steps * 32);
+                        assert_eq!((d.c.len(), d.h.len()), ((steps + 1) * 8, (steps + 1) * 8));
+                        assert!(d.gates.iter().all(|g| (-1.0..=1.0).contains(g)));
+                    }
+                    assert_eq!(values.backward.is_some(), !unidirectional);
+                }
+                assert_eq!(run.conv_out.is_empty(), conv_channels == 0);
+            }
+        }
+    }
+
     #[test]
     fn qat_lowers_the_integer_models_loss() {
         let config = AsrConfig {
@@ -291,18 +520,27 @@ mod tests {
         };
         let mut model = AsrModel::<f32>::new(config, &mut TrainRng::seed(2));
         let data = data();
-        let ranges = calibrate(&model, &data.features, &data.targets);
+        let calibrated = calibrate(&model, &data.features, &data.targets);
+        let mut ranges = calibrated.clone();
         let units = crate::asr::data::fsdd::digit_units();
         let mut pwl = PwlFitter::new(16);
         let order: Vec<usize> = (0..data.features.len()).collect();
         let mut opt = Optimizer::default();
         let mut losses = Vec::new();
-        for _ in 0..16 {
+        // Ranges move for the first 8 epochs (2 updates each), then freeze.
+        let mut moving = MovingRanges {
+            momentum: 0.8,
+            freeze_at: 16,
+            done: 0,
+        };
+        let mut frozen_at = None;
+        for epoch in 0..16 {
             let loss = qat_epoch(
                 &mut model,
                 &mel,
                 &units,
-                &ranges,
+                &mut ranges,
+                &mut moving,
                 &mut pwl,
                 &data,
                 &order,
@@ -315,10 +553,13 @@ mod tests {
             )
             .unwrap();
             losses.push(loss);
+            if epoch == 7 {
+                frozen_at = Some(ranges.clone());
+            }
         }
         let (first, last) = (losses[0], losses[15]);
         assert!(last < 0.5 * first, "integer CTC loss {first} → {last}");
-        // Only the tables of the calibrated grids were ever fitted.
-        assert!(pwl.fits() <= 10, "{} fits", pwl.fits());
+        assert_ne!(ranges, calibrated, "the ranges never moved");
+        assert_eq!(Some(ranges), frozen_at, "the ranges moved after the freeze");
     }
 }

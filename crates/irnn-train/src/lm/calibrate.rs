@@ -36,18 +36,6 @@ pub struct QuantRanges {
     pub layers: Vec<LayerRanges>,
 }
 
-fn blend_max(a: &mut [f64], b: &[f64], m: f64) {
-    for (x, &y) in a.iter_mut().zip(b) {
-        *x = m * *x + (1.0 - m) * y;
-    }
-}
-
-fn widen_max(a: &mut [f64], b: &[f64]) {
-    for (x, &y) in a.iter_mut().zip(b) {
-        *x = x.max(y);
-    }
-}
-
 impl QuantRanges {
     /// All-zero ranges for `model`'s shape.
     pub fn empty(model: &LanguageModel<f32>) -> Self {
@@ -71,11 +59,7 @@ impl QuantRanges {
     pub fn widen(&mut self, other: &QuantRanges) {
         self.embedding.widen(other.embedding);
         for (a, b) in self.layers.iter_mut().zip(&other.layers) {
-            widen_max(&mut a.cell.pre, &b.cell.pre);
-            widen_max(&mut a.cell.pre_normed, &b.cell.pre_normed);
-            widen_max(&mut a.cell.recurrent, &b.cell.recurrent);
-            a.cell.cell = a.cell.cell.max(b.cell.cell);
-            a.cell.cell_in = a.cell.cell_in.max(b.cell.cell_in);
+            a.cell.widen(&b.cell);
             a.h.widen(b.h);
             a.out.widen(b.out);
         }
@@ -85,11 +69,7 @@ impl QuantRanges {
     pub fn blend(&mut self, seen: &QuantRanges, m: f64) {
         self.embedding = seen.embedding;
         for (a, b) in self.layers.iter_mut().zip(&seen.layers) {
-            blend_max(&mut a.cell.pre, &b.cell.pre, m);
-            blend_max(&mut a.cell.pre_normed, &b.cell.pre_normed, m);
-            blend_max(&mut a.cell.recurrent, &b.cell.recurrent, m);
-            a.cell.cell = m * a.cell.cell + (1.0 - m) * b.cell.cell;
-            a.cell.cell_in = m * a.cell.cell_in + (1.0 - m) * b.cell.cell_in;
+            a.cell.blend(&b.cell, m);
             a.h.blend(b.h, m);
             a.out.blend(b.out, m);
         }

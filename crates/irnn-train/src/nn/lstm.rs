@@ -107,6 +107,12 @@ impl<T: Real> LstmCache<T> {
 }
 
 impl<T: Real> LstmCache<T> {
+    /// The values [`from_values`](Self::from_values) takes: x, gates, c, h.
+    #[cfg(test)]
+    pub(crate) fn values(&self) -> [&[T]; 4] {
+        [&self.x, &self.gates, &self.c, &self.h]
+    }
+
     /// Fills the LayerNorm statistics of a cache made by
     /// [`from_values`](Self::from_values) for a LayerNorm cell: the gate
     /// pre-activations `x W_ihᵀ + h W_hhᵀ + b` of its recorded inputs and

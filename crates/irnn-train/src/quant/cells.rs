@@ -159,6 +159,32 @@ impl Ranges {
         self.cell = self.cell.max(maxabs(cell));
         self.cell_in = self.cell_in.max(maxabs(&trace.cell_in));
     }
+
+    /// Widens every range to cover `other`'s.
+    pub fn widen(&mut self, other: &Ranges) {
+        let widen =
+            |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, &y)| *x = x.max(y));
+        widen(&mut self.pre, &other.pre);
+        widen(&mut self.pre_normed, &other.pre_normed);
+        widen(&mut self.recurrent, &other.recurrent);
+        self.cell = self.cell.max(other.cell);
+        self.cell_in = self.cell_in.max(other.cell_in);
+    }
+
+    /// Exponential moving average towards `seen` with momentum `m`
+    /// (QAT's moving ranges).
+    pub fn blend(&mut self, seen: &Ranges, m: f64) {
+        let blend = |a: &mut [f64], b: &[f64]| {
+            a.iter_mut()
+                .zip(b)
+                .for_each(|(x, &y)| *x = m * *x + (1.0 - m) * y)
+        };
+        blend(&mut self.pre, &seen.pre);
+        blend(&mut self.pre_normed, &seen.pre_normed);
+        blend(&mut self.recurrent, &seen.recurrent);
+        self.cell = m * self.cell + (1.0 - m) * seen.cell;
+        self.cell_in = m * self.cell_in + (1.0 - m) * seen.cell_in;
+    }
 }
 
 /// The int16 grid for values up to `maxabs` (capped: beyond ±32 every

@@ -13,7 +13,7 @@ use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
 use irnn_train::asr::data::{featurize, Split};
 use irnn_train::asr::eval::Transcripts;
 use irnn_train::asr::export::integer_model;
-use irnn_train::asr::qat::{train_qat, AsrQatSettings, QatEpochReport};
+use irnn_train::asr::qat::{train_qat, AsrQatSettings, QatEpochReport, RANGE_MOMENTUM};
 use irnn_train::asr::train::SpecAugment;
 use irnn_train::audio::LogMel;
 use irnn_train::checkpoint::write_pair;
@@ -119,7 +119,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     );
     let mut model = ck.model;
     let float_test = Transcripts::float(&model, &test).rates(&scoring, &test.targets);
-    let ranges = calibrate_on(&model, &train, a.calibration_utterances);
+    let mut ranges = calibrate_on(&model, &train, a.calibration_utterances);
     let mut pwl = PwlFitter::new(c.knots);
     let ptq = integer_model(&model, &ck.mel, units, &ranges, &mut pwl)?;
     let ptq_test = Transcripts::integer(&ptq, &test)?.rates(&scoring, &test.targets);
@@ -136,13 +136,15 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
             max_band: a.spec_augment_band,
             max_span: a.spec_augment_span,
         },
+        freeze_fraction: c.freeze,
+        range_momentum: RANGE_MOMENTUM,
     };
     let start = Instant::now();
     train_qat(
         &mut model,
         &ck.mel,
         units,
-        &ranges,
+        &mut ranges,
         &mut pwl,
         &corpus,
         train,
@@ -176,8 +178,9 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     }
     let same = qat_transcripts.len();
     outln!(
-        "{test_name}: float {float_test} | PTQ {ptq_test} | QAT → integer {qat_test}  ({:.0} s)",
-        start.elapsed().as_secs_f64()
+        "{test_name}: float {float_test} | PTQ {ptq_test} | QAT → integer {qat_test}  ({:.0} s, {} PWL fits)",
+        start.elapsed().as_secs_f64(),
+        pwl.fits()
     );
     let fb = checkpoint::float_bytes(&model);
     outln!(

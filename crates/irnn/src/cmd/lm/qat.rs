@@ -30,9 +30,6 @@ pub struct LmQatArgs {
     /// Dropout on the int8 inputs during QAT (default: the checkpoint's).
     #[arg(value_parser = crate::args::parse::probability, long)]
     pub dropout: Option<f64>,
-    /// Fraction of the run, at the end, with frozen ranges.
-    #[arg(value_parser = crate::args::parse::fraction, long, default_value_t = 0.25)]
-    pub freeze: f64,
     /// Training tokens for the initial calibration.
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = 20_000)]
     pub calibration_tokens: usize,
@@ -96,7 +93,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         },
         clip: c.clip,
         sum_over_time: false,
-        freeze_fraction: a.freeze,
+        freeze_fraction: c.freeze,
         max_windows: a.max_windows,
     };
     let start = std::time::Instant::now();
