@@ -202,6 +202,49 @@ impl PackedMatrix {
         unsafe { kernel(self, x, batch, acc) };
         Ok(())
     }
+
+    /// The most columns for which [`matmul_i16`](Self::matmul_i16) is exact
+    /// in int32: every sum is at most `cols · 32768 · |w|max`, below 2³¹ for
+    /// 516 columns of symmetric weights (|w| ≤ 127) and 511 with a −128.
+    pub fn max_i16_columns(&self) -> usize {
+        if self.has_min_weight() {
+            511
+        } else {
+            516
+        }
+    }
+
+    /// `acc[b·rows + r] = Σ_c W[r][c] · x[b·cols + c]` for `batch` int16
+    /// input vectors (16-bit activations, 8-bit weights). The matrix must
+    /// have 8-bit weights and at most
+    /// [`max_i16_columns`](Self::max_i16_columns) columns.
+    pub fn matmul_i16(
+        &self,
+        isa: Isa,
+        x: &[i16],
+        batch: usize,
+        acc: &mut [i32],
+    ) -> Result<(), Error> {
+        let k = isa.kernels()?;
+        if self.weight_bits() != WeightBits::Eight {
+            return Err(Error::InvalidParameter {
+                what: "int16 activations need a matrix of 8-bit weights",
+            });
+        }
+        if self.cols() > self.max_i16_columns() {
+            return Err(Error::DimensionTooLarge {
+                what: "columns of a matrix multiplying int16 activations",
+                value: self.cols(),
+                max: self.max_i16_columns(),
+            });
+        }
+        check_len("matmul input", batch * self.cols(), x.len())?;
+        check_len("matmul output", batch * self.rows(), acc.len())?;
+        // SAFETY: `kernels` admits only tables this CPU runs; lengths,
+        // width and columns checked.
+        unsafe { (k.matmul_i16)(self, x, batch, acc) };
+        Ok(())
+    }
 }
 
 #[cfg(test)]

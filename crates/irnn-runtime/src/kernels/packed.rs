@@ -390,6 +390,25 @@ pub(crate) fn group_bytes(x: &[i8], g: usize) -> i32 {
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
     allow(dead_code)
 )]
+/// The four int16 inputs of column group `g` of `x` (zeros past its end)
+/// as one little-endian 64-bit pattern: what the int16-activation kernels
+/// broadcast.
+#[inline(always)]
+pub(crate) fn group_words(x: &[i16], g: usize) -> i64 {
+    let c = g * COL_GROUP;
+    let mut bits = 0u64;
+    for k in 0..COL_GROUP {
+        if let Some(&v) = x.get(c + k) {
+            bits |= (v as u16 as u64) << (16 * k);
+        }
+    }
+    bits as i64
+}
+
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 /// The rows `r0..r1` of tile `t` (of `nb` blocks) that exist in the matrix:
 /// where a kernel writes the tile's sums.
 #[inline(always)]

@@ -6,6 +6,19 @@ use super::packed::{nibble_value, PackedMatrix, COL_GROUP, ROW_BLOCK, TILE_BLOCK
 /// `acc[b·rows + r] = Σ_c W[r][c] · x[b·cols + c]`. Lengths are checked by
 /// the caller.
 pub fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    product(m, x, batch, acc)
+}
+
+/// The same product with int16 activations (8-bit weights): the reference
+/// of the `matmul_i16` slot. Lengths, the weight width and the column
+/// count that keeps the sums inside int32
+/// ([`PackedMatrix::max_i16_columns`]) are checked by the caller.
+pub fn matmul_i16(m: &PackedMatrix, x: &[i16], batch: usize, acc: &mut [i32]) {
+    product(m, x, batch, acc)
+}
+
+/// [`matmul`] for any activation type that widens to i32.
+fn product<X: Copy + Into<i32>>(m: &PackedMatrix, x: &[X], batch: usize, acc: &mut [i32]) {
     let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
     for t in 0..m.tiles() {
         let nb = m.blocks_in_tile(t);
@@ -17,7 +30,7 @@ pub fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
                 let mut xg = [0i32; COL_GROUP];
                 for (k, v) in xg.iter_mut().enumerate() {
                     if let Some(&xv) = xb.get(g * COL_GROUP + k) {
-                        *v = xv as i32;
+                        *v = xv.into();
                     }
                 }
                 for (blk, line) in tile[g * nb..(g + 1) * nb].iter().enumerate() {

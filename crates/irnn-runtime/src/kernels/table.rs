@@ -27,6 +27,8 @@ use super::{elementwise, scalar, Isa};
 
 /// `acc[b·rows + r] = Σ_c W[r][c] · x[b·cols + c]`.
 pub type MatmulFn = unsafe fn(&PackedMatrix, &[i8], usize, &mut [i32]);
+/// `acc[b·rows + r] = Σ_c W[r][c] · x[b·cols + c]` with int16 activations.
+pub type MatmulI16Fn = unsafe fn(&PackedMatrix, &[i16], usize, &mut [i32]);
 /// Requantize rows `r0..r0 + acc.len()` of one vector.
 pub type RequantFn<T> = unsafe fn(&RowRequant, usize, &[i32], &mut [T]);
 /// PWL over int16 inputs.
@@ -50,6 +52,9 @@ pub struct Kernels {
     pub matmul: MatmulFn,
     /// 4-bit matrix ([`super::packed::WeightBits::Four`]) × int8 vectors → int32.
     pub matmul_i4: MatmulFn,
+    /// int8 matrix × int16 vectors → int32 (columns bounded so the sums
+    /// stay exact: [`PackedMatrix::max_i16_columns`]).
+    pub matmul_i16: MatmulI16Fn,
     /// Bias + per-row requantization to int8.
     pub requant_i8: RequantFn<i8>,
     /// Bias + per-row requantization to int16.
@@ -79,6 +84,7 @@ pub const GENERIC: Kernels = Kernels {
     isa: Isa::Scalar,
     matmul: scalar::matmul,
     matmul_i4: scalar::matmul_i4,
+    matmul_i16: scalar::matmul_i16,
     requant_i8: RowRequant::apply_scalar::<i8>,
     requant_i16: RowRequant::apply_scalar::<i16>,
     pwl_i16: PwlTable::eval_scalar,

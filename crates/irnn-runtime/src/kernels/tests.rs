@@ -9,12 +9,18 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use super::*;
 use crate::fixed_point::QuantizedMultiplier;
 
-fn naive(rows: usize, cols: usize, w: &[i8], x: &[i8], batch: usize) -> Vec<i32> {
+fn naive<X: Copy + Into<i64>>(
+    rows: usize,
+    cols: usize,
+    w: &[i8],
+    x: &[X],
+    batch: usize,
+) -> Vec<i32> {
     let mut out = Vec::with_capacity(batch * rows);
     for b in 0..batch {
         for r in 0..rows {
             let s: i64 = (0..cols)
-                .map(|c| w[r * cols + c] as i64 * x[b * cols + c] as i64)
+                .map(|c| w[r * cols + c] as i64 * x[b * cols + c].into())
                 .sum();
             out.push(i32::try_from(s).unwrap());
         }
@@ -151,6 +157,103 @@ fn four_bit_weights_out_of_range_are_refused_and_nibbles_round_trip() {
     // 16 rows × 8 columns per 64-byte line: half the 8-bit matrix's lines.
     let m8 = PackedMatrix::from_row_major(2, 8, &w).unwrap();
     assert_eq!(2 * m.weight_bytes(), m8.weight_bytes());
+}
+
+/// `n` int16 activations drawn as `fill` says (the extremes ±32767 and −32768).
+fn data_i16(rng: &mut StdRng, n: usize, fill: Fill) -> Vec<i16> {
+    (0..n)
+        .map(|_| match fill {
+            Fill::Random | Fill::RandomFullRange => rng.gen(),
+            Fill::Extreme => {
+                if rng.gen() {
+                    i16::MAX
+                } else {
+                    -i16::MAX
+                }
+            }
+            Fill::MinWeights => i16::MIN,
+        })
+        .collect()
+}
+
+/// The int16-activation product of every ISA against the scalar reference,
+/// and the reference against the naive i64 product.
+fn check_all_isas_i16(rows: usize, cols: usize, batch: usize, fill: Fill, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let w = data(&mut rng, rows * cols, fill, Some(WeightBits::Eight));
+    let x = data_i16(&mut rng, batch * cols, fill);
+    let m = PackedMatrix::from_row_major(rows, cols, &w).unwrap();
+    let expected = naive(rows, cols, &w, &x, batch);
+    let mut reference = vec![0i32; batch * rows];
+    m.matmul_i16(Isa::Scalar, &x, batch, &mut reference)
+        .unwrap();
+    assert_eq!(
+        reference, expected,
+        "scalar vs naive {rows}x{cols} batch {batch} {fill:?}"
+    );
+    for isa in Isa::available() {
+        let mut got = vec![i32::MIN; batch * rows];
+        m.matmul_i16(isa, &x, batch, &mut got).unwrap();
+        assert_eq!(
+            got,
+            reference,
+            "{} int16 {rows}x{cols} batch {batch} {fill:?}",
+            isa.name()
+        );
+    }
+}
+
+#[test]
+fn int16_activations_listed_shapes_all_isas() {
+    let mut seed = 5000;
+    for cols in [1, 3, 4, 5, 33, 257, 511] {
+        for rows in [1, 15, 16, 17, 64, 65, 100] {
+            for batch in [1, 2, 3, 5, 9] {
+                for fill in [
+                    Fill::Random,
+                    Fill::RandomFullRange,
+                    Fill::Extreme,
+                    Fill::MinWeights,
+                ] {
+                    seed += 1;
+                    check_all_isas_i16(rows, cols, batch, fill, seed);
+                }
+            }
+        }
+    }
+    // The widest exact products: 516 columns of ±127 against ±32767, and
+    // batches the sequence path uses.
+    check_all_isas_i16(70, 516, 3, Fill::Extreme, 1);
+    check_all_isas_i16(300, 129, 64, Fill::Random, 2);
+}
+
+#[test]
+fn int16_activations_refuse_what_could_overflow_or_does_not_fit() {
+    let x = [0i16; 517];
+    let mut acc = [0i32; 2];
+    let wide = PackedMatrix::from_row_major(2, 517, &[1; 1034]).unwrap();
+    assert_eq!(wide.max_i16_columns(), 516);
+    assert!(matches!(
+        wide.matmul_i16(Isa::Scalar, &x, 1, &mut acc),
+        Err(crate::Error::DimensionTooLarge { max: 516, .. })
+    ));
+    // A −128 weight lowers the bound.
+    let mut w = [1i8; 1024];
+    w[0] = -128;
+    let min = PackedMatrix::from_row_major(2, 512, &w).unwrap();
+    assert_eq!(min.max_i16_columns(), 511);
+    assert!(min.matmul_i16(Isa::Scalar, &x[..512], 1, &mut acc).is_err());
+    let four = PackedMatrix::from_row_major_bits(WeightBits::Four, 2, 4, &[1; 8]).unwrap();
+    assert!(matches!(
+        four.matmul_i16(Isa::Scalar, &x[..4], 1, &mut acc),
+        Err(crate::Error::InvalidParameter { .. })
+    ));
+    let m = PackedMatrix::from_row_major(2, 4, &[1; 8]).unwrap();
+    assert!(m.matmul_i16(Isa::Scalar, &x[..3], 1, &mut acc).is_err());
+    assert!(m
+        .matmul_i16(Isa::Scalar, &x[..4], 1, &mut acc[..1])
+        .is_err());
+    assert!(m.matmul_i16(Isa::Scalar, &x[..4], 1, &mut acc).is_ok());
 }
 
 #[test]

@@ -14,7 +14,9 @@
 //!   Cortex-A710/X2 and later, Apple M2): `smmla` for two or more streams
 //!   ([`i8mm`]); one stream still runs `sdot`.
 //!
-//! Every slot of [`NEON`] is NEON code; the PWL activation ([`pwl`]) counts
+//! The int16-activation product ([`matmul_i16`]) is one NEON kernel for
+//! every tier (`sdot` and `smmla` take bytes only). Every slot of [`NEON`]
+//! is NEON code; the PWL activation ([`pwl`]) counts
 //! knots in vector lanes and applies each lane's segment formula in scalar
 //! code, since NEON has no gather. `sdot` and `smmla` have no stable Rust intrinsics
 //! yet, so they are one-instruction `asm!` blocks behind
@@ -26,6 +28,7 @@
 pub mod dot;
 pub mod elementwise;
 pub mod i8mm;
+pub mod matmul_i16;
 pub mod neon;
 pub mod pwl;
 pub mod requant;
@@ -66,6 +69,7 @@ pub const NEON: Kernels = Kernels {
     isa: Isa::Neon,
     matmul: neon::matmul,
     matmul_i4: neon::matmul_i4,
+    matmul_i16: matmul_i16::matmul_i16,
     requant_i8: requant::apply_neon::<i8>,
     requant_i16: requant::apply_neon::<i16>,
     pwl_i16: pwl::eval_neon,

@@ -31,6 +31,7 @@ pub const AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     matmul: avx2::matmul::matmul,
     matmul_i4: avx2::matmul::matmul_i4,
+    matmul_i16: avx2::matmul_i16::matmul_i16,
     requant_i8: avx2::requant::apply_avx2::<i8>,
     requant_i16: avx2::requant::apply_avx2::<i16>,
     pwl_i16: avx2::pwl::eval_avx2,
@@ -54,6 +55,7 @@ pub const AVX512_VNNI_YMM: Kernels = Kernels {
     isa: Isa::Avx512VnniYmm,
     matmul: vnni256::matmul_avx512_vl,
     matmul_i4: avx2::matmul::matmul_i4,
+    matmul_i16: avx2::matmul_i16::matmul_i16,
     requant_i8: avx512::requant::apply_avx512::<i8>,
     requant_i16: avx512::requant::apply_avx512::<i16>,
     pwl_i16: avx512::pwl::eval_avx512,
@@ -68,6 +70,7 @@ pub const AVX512_VNNI: Kernels = Kernels {
     isa: Isa::Avx512Vnni,
     matmul: avx512::matmul::matmul,
     matmul_i4: avx512::matmul::matmul_i4,
+    matmul_i16: avx512::matmul_i16::matmul_i16,
     ..AVX512_VNNI_YMM
 };
 

@@ -2,5 +2,6 @@
 
 pub mod elementwise;
 pub mod matmul;
+pub mod matmul_i16;
 pub mod pwl;
 pub mod requant;

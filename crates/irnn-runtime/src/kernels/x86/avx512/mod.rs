@@ -3,5 +3,6 @@
 
 pub mod elementwise;
 pub mod matmul;
+pub mod matmul_i16;
 pub mod pwl;
 pub mod requant;
