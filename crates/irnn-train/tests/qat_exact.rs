@@ -8,7 +8,7 @@ use irnn_runtime::format::{read_language_model, write_language_model};
 use irnn_runtime::kernels::WeightBits;
 use irnn_runtime::Isa;
 use irnn_train::lm::checkpoint::{self, QuantInfo};
-use irnn_train::lm::data::{load_corpus, Batches, Level, EMBEDDED_DATA};
+use irnn_train::lm::data::{load_corpus, Batches, Corpus, Level, EMBEDDED_DATA};
 use irnn_train::lm::eval;
 use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
 use irnn_train::lm::train::{fresh_progress, train, RunOptions, Silent};
@@ -17,6 +17,58 @@ use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{OptimizerKind, Schedule};
 use irnn_train::nn::rng::TrainRng;
 use irnn_train::quant::pwl_fit::PwlFitter;
+
+/// Validation decides whether QAT's updates are kept: updates that make
+/// the model worse leave it at the calibrated start with `keep_best`, and
+/// stay without it.
+#[test]
+fn keep_best_returns_to_the_calibrated_start_when_qat_hurts_validation() {
+    let (corpus, model) = trained_model(CellKind::Lstm, false, false);
+    let ranges = calibrate(&model, &corpus.train[..4000]);
+    let mut s = QatSettings {
+        epochs: 1,
+        batch: 16,
+        bptt: 32,
+        // A rate that wrecks the model in a few windows.
+        optimizer: OptimizerKind::Sgd,
+        lr: 20.0,
+        schedule: Schedule::Constant,
+        clip: 1.0,
+        sum_over_time: false,
+        freeze_fraction: 0.0,
+        max_windows: Some(5),
+        keep_best: true,
+    };
+    let start = || Qat::new(model.clone(), corpus.vocab.clone(), ranges.clone(), 32).unwrap();
+    let mut kept = start();
+    let ptq = kept
+        .evaluate(&corpus.valid, 10, 32, false)
+        .unwrap()
+        .0
+        .mean();
+    let run = train_qat(&mut kept, &corpus, &s, &mut Silent).unwrap();
+    assert_eq!(run.kept_epoch, 0);
+    assert_eq!(run.start_valid.to_bits(), ptq.to_bits());
+    assert!(run.reports[0].valid_loss > ptq, "the updates did not hurt");
+    assert_eq!(kept.ranges, ranges);
+    let back = kept
+        .evaluate(&corpus.valid, 10, 32, false)
+        .unwrap()
+        .0
+        .mean();
+    assert_eq!(back.to_bits(), ptq.to_bits());
+
+    s.keep_best = false;
+    let mut last = start();
+    let run = train_qat(&mut last, &corpus, &s, &mut Silent).unwrap();
+    assert_eq!(run.kept_epoch, 1);
+    let after = last
+        .evaluate(&corpus.valid, 10, 32, false)
+        .unwrap()
+        .0
+        .mean();
+    assert!(after > ptq, "{after} vs {ptq}");
+}
 
 #[test]
 fn qat_metric_is_the_integer_runtimes_metric() {
@@ -48,7 +100,12 @@ fn four_bit_reset_before_gru_qat_metric_is_the_integer_runtimes_metric() {
     qat_exactness(CellKind::Gru, true, false, WeightBits::Four);
 }
 
-fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: WeightBits) {
+/// A small character model trained for 40 windows on the embedded slice.
+fn trained_model(
+    cell: CellKind,
+    reset_before: bool,
+    layer_norm: bool,
+) -> (Corpus, LanguageModel<f32>) {
     let corpus = load_corpus(EMBEDDED_DATA, Level::Char).unwrap();
     let config = LmConfig {
         level: Level::Char,
@@ -91,6 +148,11 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: Wei
         &mut Silent,
     )
     .unwrap();
+    (corpus, model)
+}
+
+fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: WeightBits) {
+    let (corpus, mut model) = trained_model(cell, reset_before, layer_norm);
     let float_loss = model.evaluate(&corpus.valid, 10, 32);
 
     let ranges = calibrate(&model, &corpus.train[..4000]);
@@ -109,6 +171,7 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: Wei
         sum_over_time: false,
         freeze_fraction: 0.5,
         max_windows: Some(20),
+        keep_best: false,
     };
     // Training exercises dropout on the int8 inputs; evaluation has none.
     qat.dropout = 0.1;

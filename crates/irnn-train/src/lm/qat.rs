@@ -610,16 +610,34 @@ pub struct QatSettings {
     pub freeze_fraction: f64,
     /// Stop after this many windows in total.
     pub max_windows: Option<usize>,
+    /// End with the weights and ranges of the lowest validation loss among
+    /// the calibrated start (PTQ) and each epoch's end, so validation
+    /// decides whether QAT's updates are kept; with `false`, the last
+    /// epoch's. Without a validation split the last epoch's are kept.
+    pub keep_best: bool,
+}
+
+/// What [`train_qat`] did.
+#[derive(Debug, Clone)]
+pub struct QatRun {
+    /// One report per epoch run.
+    pub reports: Vec<EpochReport>,
+    /// The calibrated start's validation loss (NaN without a validation split).
+    pub start_valid: f64,
+    /// The epoch whose weights and ranges the model ends with: 0 for the
+    /// calibrated start, when no epoch beat it on validation.
+    pub kept_epoch: usize,
 }
 
 /// Runs QAT. Each epoch ends with a QAT-mode validation pass (the integer
-/// model's own metric).
+/// model's own metric); with [`QatSettings::keep_best`] the model ends as
+/// the best of those and the calibrated start.
 pub fn train_qat(
     qat: &mut Qat,
     corpus: &Corpus,
     s: &QatSettings,
     observer: &mut dyn Observer<EpochReport>,
-) -> Result<Vec<EpochReport>, QatError> {
+) -> Result<QatRun, QatError> {
     let batches = Batches::new(&corpus.train, s.batch);
     let windows = batches.windows(s.bptt);
     let total = s
@@ -630,6 +648,24 @@ pub fn train_qat(
     let mut schedule = ScheduleState::new(s.lr);
     let mut reports = Vec::new();
     let mut done = 0usize;
+    let validate = |qat: &mut Qat| -> Result<f64, QatError> {
+        Ok(if corpus.valid.len() > EVAL_BATCH + 1 {
+            qat.evaluate(&corpus.valid, EVAL_BATCH, s.bptt, false)?
+                .0
+                .mean()
+        } else {
+            f64::NAN
+        })
+    };
+    let start_valid = if s.keep_best {
+        validate(qat)?
+    } else {
+        f64::NAN
+    };
+    // The best state so far by validation: (loss, epoch, weights, ranges).
+    let mut best = start_valid
+        .is_finite()
+        .then(|| (start_valid, 0, qat.model.clone(), qat.ranges.clone()));
     for epoch in 1..=s.epochs {
         if done >= total {
             break;
@@ -667,18 +703,30 @@ pub fn train_qat(
             observer.update_done(w + 1, tokens, loss, schedule.lr);
         }
         let seconds = start.elapsed().as_secs_f64();
-        let valid_loss = if corpus.valid.len() > EVAL_BATCH + 1 {
-            qat.evaluate(&corpus.valid, EVAL_BATCH, s.bptt, false)?
-                .0
-                .mean()
-        } else {
-            f64::NAN
-        };
+        let valid_loss = validate(qat)?;
+        if let Some(b) = &mut best {
+            if valid_loss < b.0 {
+                *b = (valid_loss, epoch, qat.model.clone(), qat.ranges.clone());
+            }
+        }
         let lr = schedule.lr;
         schedule.end_epoch(s.schedule, epoch, valid_loss);
         let report = EpochReport::new(epoch, loss_sum, tokens, valid_loss, lr, seconds);
         observer.epoch_end(&report);
         reports.push(report);
     }
-    Ok(reports)
+    let last = reports.last().map_or(0, |r| r.epoch);
+    let kept_epoch = match best {
+        Some((_, epoch, model, ranges)) if epoch != last => {
+            qat.model = model;
+            qat.ranges = ranges;
+            epoch
+        }
+        _ => last,
+    };
+    Ok(QatRun {
+        reports,
+        start_valid,
+        kept_epoch,
+    })
 }

@@ -112,6 +112,8 @@ pub fn run() -> Result<()> {
         sum_over_time: false,
         freeze_fraction: 0.25,
         max_windows: None,
+        // The demo shows what QAT's updates do, kept or not.
+        keep_best: false,
     };
     train_qat(&mut qat, &corpus, &qat_settings, &mut Bars::new(true))?;
     let qat_test = qat
