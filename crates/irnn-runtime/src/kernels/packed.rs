@@ -396,13 +396,16 @@ pub(crate) fn group_bytes(x: &[i8], g: usize) -> i32 {
 #[inline(always)]
 pub(crate) fn group_words(x: &[i16], g: usize) -> i64 {
     let c = g * COL_GROUP;
-    let mut bits = 0u64;
-    for k in 0..COL_GROUP {
-        if let Some(&v) = x.get(c + k) {
-            bits |= (v as u16 as u64) << (16 * k);
+    let word = |k: usize| x.get(c + k).map_or(0, |&v| v as u16 as u64) << (16 * k);
+    match x.get(c..c + COL_GROUP) {
+        Some(&[x0, x1, x2, x3]) => {
+            (x0 as u16 as u64
+                | (x1 as u16 as u64) << 16
+                | (x2 as u16 as u64) << 32
+                | (x3 as u16 as u64) << 48) as i64
         }
+        _ => (word(0) | word(1) | word(2) | word(3)) as i64,
     }
-    bits as i64
 }
 
 #[cfg_attr(

@@ -57,17 +57,10 @@ unsafe fn part<const NB: usize, const NX: usize>(
     let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * groups];
     // sums[i][blk][q]: stream i, block blk, rows 4q..4q + 4.
     let mut sums = [[[_mm256_setzero_si256(); 4]; NB]; NX];
-    let full = cols / 4;
     for g in 0..groups {
         let mut xb = [_mm256_setzero_si256(); NX];
         for i in 0..NX {
-            let xi = &x[(b0 + i) * cols..(b0 + i + 1) * cols];
-            let words = if g < full {
-                // SAFETY: 4g + 4 ≤ cols, inside input vector b0 + i.
-                unsafe { xi.as_ptr().add(4 * g).cast::<i64>().read_unaligned() }
-            } else {
-                group_words(xi, g)
-            };
+            let words = group_words(&x[(b0 + i) * cols..(b0 + i + 1) * cols], g);
             xb[i] = _mm256_set1_epi64x(words);
         }
         for blk in 0..NB {

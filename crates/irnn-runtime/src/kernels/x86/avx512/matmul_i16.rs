@@ -61,17 +61,10 @@ unsafe fn part<const NB: usize, const NX: usize>(
     let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + nb * groups];
     let mut lo = [[_mm512_setzero_si512(); NB]; NX];
     let mut hi = [[_mm512_setzero_si512(); NB]; NX];
-    let full = cols / 4;
     for g in 0..groups {
         let mut xb = [_mm512_setzero_si512(); NX];
         for i in 0..NX {
-            let xi = &x[(b0 + i) * cols..(b0 + i + 1) * cols];
-            let words = if g < full {
-                // SAFETY: 4g + 4 ≤ cols, inside input vector b0 + i.
-                unsafe { xi.as_ptr().add(4 * g).cast::<i64>().read_unaligned() }
-            } else {
-                group_words(xi, g)
-            };
+            let words = group_words(&x[(b0 + i) * cols..(b0 + i + 1) * cols], g);
             xb[i] = _mm512_set1_epi64(words);
         }
         for blk in 0..NB {
