@@ -131,6 +131,15 @@ pub fn run_encoder(
     grids: &[AffineQuant],
     features: &[i8],
 ) -> Result<EncoderRun, irnn_runtime::Error> {
+    // One grid per layer input and one for the top: a caller's other
+    // grids would index past the end.
+    if grids.len() != int.layers.len() + 1 {
+        return Err(irnn_runtime::Error::ShapeMismatch {
+            what: "encoder grids (one per layer input, then the top's)",
+            expected: int.layers.len() + 1,
+            found: grids.len(),
+        });
+    }
     let frames = features.len() / int.features().max(1);
     let steps = int.steps(frames);
     let (mut x, pad) = match &int.conv {
@@ -493,6 +502,9 @@ mod tests {
                 }
                 assert_eq!(run.conv_out.is_empty(), conv_channels == 0);
             }
+            // Grids of another shape are an error, not an out-of-bounds index.
+            let q = quantize_features(&int, &data.features[0]);
+            assert!(run_encoder(&int, isa, &grids[1..], &q).is_err());
         }
     }
 
