@@ -38,6 +38,7 @@ fn keep_best_returns_to_the_calibrated_start_when_qat_hurts_validation() {
         freeze_fraction: 0.0,
         max_windows: Some(5),
         keep_best: true,
+        anneal_per_update: false,
     };
     let start = || Qat::new(model.clone(), corpus.vocab.clone(), ranges.clone(), 32).unwrap();
     let mut kept = start();
@@ -68,6 +69,59 @@ fn keep_best_returns_to_the_calibrated_start_when_qat_hurts_validation() {
         .0
         .mean();
     assert!(after > ptq, "{after} vs {ptq}");
+}
+
+/// The rates one run's updates used.
+#[derive(Default)]
+struct Rates(Vec<f64>);
+
+impl irnn_train::train::Observer<irnn_train::lm::train::EpochReport> for Rates {
+    fn update_done(&mut self, _done: usize, _units: usize, _loss: f64, lr: f64) {
+        self.0.push(lr);
+    }
+}
+
+/// With `anneal_per_update` the rate falls by a cosine over the run's
+/// updates (a run cut short by `max_windows` included), from `lr` at the
+/// first update towards 0 at the last; without it, it stays at `lr` for
+/// the whole (single) epoch.
+#[test]
+fn qat_anneals_the_rate_over_every_update() {
+    let (corpus, model) = trained_model(CellKind::Lstm, false, false);
+    let ranges = calibrate(&model, &corpus.train[..4000]);
+    let mut s = QatSettings {
+        epochs: 1,
+        batch: 16,
+        bptt: 32,
+        optimizer: OptimizerKind::Adam,
+        lr: 1e-3,
+        schedule: Schedule::Cosine {
+            epochs: 1,
+            min_lr: 0.0,
+        },
+        clip: 1.0,
+        sum_over_time: false,
+        freeze_fraction: 0.0,
+        max_windows: Some(6),
+        keep_best: false,
+        anneal_per_update: true,
+    };
+    let mut rates = Rates::default();
+    let mut qat = Qat::new(model.clone(), corpus.vocab.clone(), ranges.clone(), 32).unwrap();
+    train_qat(&mut qat, &corpus, &s, &mut rates).unwrap();
+    let expected: Vec<f64> = (0..6)
+        .map(|done| irnn_train::nn::optim::cosine_lr(1e-3, 0.0, done, 6))
+        .collect();
+    assert_eq!(rates.0, expected);
+    assert_eq!(rates.0[0], 1e-3);
+    assert!(rates.0.windows(2).all(|w| w[1] < w[0]), "{:?}", rates.0);
+    assert!(rates.0[5] < 1e-4, "{:?}", rates.0);
+
+    s.anneal_per_update = false;
+    let mut rates = Rates::default();
+    let mut qat = Qat::new(model, corpus.vocab.clone(), ranges, 32).unwrap();
+    train_qat(&mut qat, &corpus, &s, &mut rates).unwrap();
+    assert_eq!(rates.0, vec![1e-3; 6]);
 }
 
 #[test]
@@ -172,6 +226,7 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: Wei
         freeze_fraction: 0.5,
         max_windows: Some(20),
         keep_best: false,
+        anneal_per_update: false,
     };
     // Training exercises dropout on the int8 inputs; evaluation has none.
     qat.dropout = 0.1;

@@ -42,7 +42,7 @@ use crate::nn::dropout::DropoutMask;
 use crate::nn::gru::GruCache;
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::lstm::LstmCache;
-use crate::nn::optim::{Optimizer, OptimizerKind, Schedule, ScheduleState};
+use crate::nn::optim::{cosine_lr, Optimizer, OptimizerKind, Schedule, ScheduleState};
 use crate::quant::cells::{f64s, gru_params, lstm_params, AffineQuant};
 use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
@@ -615,6 +615,10 @@ pub struct QatSettings {
     /// decides whether QAT's updates are kept; with `false`, the last
     /// epoch's. Without a validation split the last epoch's are kept.
     pub keep_best: bool,
+    /// The rate follows a cosine from `lr` to 0 over the run's updates (all
+    /// of them, `max_windows` included) instead of `schedule`'s per-epoch
+    /// steps, so even a run shorter than an epoch ends annealed.
+    pub anneal_per_update: bool,
 }
 
 /// What [`train_qat`] did.
@@ -681,6 +685,9 @@ pub fn train_qat(
             }
             if done >= freeze_at {
                 qat.frozen = true;
+            }
+            if s.anneal_per_update {
+                schedule.lr = cosine_lr(s.lr, 0.0, done, total);
             }
             let (x, y, steps) = batches.window(w, s.bptt);
             qat.model.zero_grad();

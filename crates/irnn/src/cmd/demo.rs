@@ -114,6 +114,7 @@ pub fn run() -> Result<()> {
         max_windows: None,
         // The demo shows what QAT's updates do, kept or not.
         keep_best: false,
+        anneal_per_update: false,
     };
     train_qat(&mut qat, &corpus, &qat_settings, &mut Bars::new(true))?;
     let qat_test = qat

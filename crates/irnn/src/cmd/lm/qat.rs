@@ -45,6 +45,10 @@ pub struct LmQatArgs {
     /// validation is kept).
     #[arg(long)]
     pub keep_last: bool,
+    /// Anneal the rate by a cosine to 0 over every update of the run
+    /// (`--max-windows` included) instead of once per epoch.
+    #[arg(long)]
+    pub anneal: bool,
 }
 
 /// `irnn qat` of a language-model checkpoint.
@@ -101,6 +105,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         freeze_fraction: c.freeze,
         max_windows: a.max_windows,
         keep_best: !a.keep_last,
+        anneal_per_update: a.anneal,
     };
     let start = std::time::Instant::now();
     let run = train_qat(&mut qat, &corpus, &settings, &mut Bars::new(char_level))?;
