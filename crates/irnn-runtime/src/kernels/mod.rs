@@ -54,6 +54,8 @@ pub enum Isa {
     Avx512VnniYmm,
     /// x86-64 AVX-512 VNNI (`vpdpbusd` on 512-bit registers).
     Avx512Vnni,
+    /// AVX-512 VNNI with the batched product on AMX-INT8 tiles (`tdpbssd`).
+    Amx,
     /// aarch64 ARMv8.0 NEON (`smull`/`smlal`/`sadalp`, `sqrdmulh`).
     Neon,
     /// aarch64 NEON with the dot-product extension (`sdot`).
@@ -65,12 +67,13 @@ pub enum Isa {
 impl Isa {
     /// Every implementation, slowest first within each architecture (a CPU
     /// runs those of one architecture only).
-    pub const ALL: [Isa; 8] = [
+    pub const ALL: [Isa; 9] = [
         Isa::Scalar,
         Isa::Avx2,
         Isa::AvxVnni,
         Isa::Avx512VnniYmm,
         Isa::Avx512Vnni,
+        Isa::Amx,
         Isa::Neon,
         Isa::NeonDot,
         Isa::NeonI8mm,
@@ -84,6 +87,7 @@ impl Isa {
             Isa::AvxVnni => "avx-vnni",
             Isa::Avx512VnniYmm => "avx512-vnni-ymm",
             Isa::Avx512Vnni => "avx512-vnni",
+            Isa::Amx => "amx-int8",
             Isa::Neon => "neon",
             Isa::NeonDot => "neon-dot",
             Isa::NeonI8mm => "neon-i8mm",
@@ -105,6 +109,8 @@ impl Isa {
             Isa::AvxVnni => x86::has_avx_vnni(),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512VnniYmm | Isa::Avx512Vnni => x86::has_avx512_vnni(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Amx => x86::has_avx512_vnni() && x86::amx::has_amx_int8(),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => aarch64::has_neon(),
             #[cfg(target_arch = "aarch64")]
@@ -169,6 +175,8 @@ impl Isa {
             Isa::Avx512VnniYmm => &x86::AVX512_VNNI_YMM,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => &x86::AVX512_VNNI,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Amx => &x86::AMX,
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => &aarch64::NEON,
             #[cfg(target_arch = "aarch64")]

@@ -256,6 +256,24 @@ fn int16_activations_refuse_what_could_overflow_or_does_not_fit() {
     assert!(m.matmul_i16(Isa::Scalar, &x[..4], 1, &mut acc).is_ok());
 }
 
+/// Batches and widths around the AMX kernel's tiles: 16 streams and 64
+/// columns per tile, so groups of streams with a remainder, whole and
+/// partial column chunks, and row blocks with a remainder.
+#[test]
+fn tile_shaped_batches_all_isas() {
+    let mut seed = 1000;
+    for cols in [4, 60, 63, 64, 65, 128, 200, 1024] {
+        for rows in [16, 17, 64, 100, 256] {
+            for batch in [2, 15, 16, 17, 32, 33] {
+                for fill in [Fill::Random, Fill::Extreme, Fill::MinWeights] {
+                    seed += 1;
+                    check_all_isas(rows, cols, batch, fill, seed);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn batch_64_and_tall_matrix() {
     check_all_isas_bits(WeightBits::Four, 300, 129, 64, Fill::Random, 3);
@@ -325,6 +343,11 @@ fn widest_matrix_does_not_overflow() {
             let mut acc = [0];
             m.matvec(isa, &xs, &mut acc).unwrap();
             assert_eq!(acc[0], expected, "{}", isa.name());
+            // Two streams: the batched kernels (AMX's tiles) too.
+            let two = [xs.clone(), xs.clone()].concat();
+            let mut acc = [0; 2];
+            m.matmul(isa, &two, 2, &mut acc).unwrap();
+            assert_eq!(acc, [expected; 2], "{} batch 2", isa.name());
         }
     }
 }

@@ -18,6 +18,7 @@
 // reads better there than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
+pub mod amx;
 pub mod avx2;
 pub mod avx512;
 pub mod vnni256;
@@ -72,6 +73,14 @@ pub const AVX512_VNNI: Kernels = Kernels {
     matmul_i4: avx512::matmul::matmul_i4,
     matmul_i16: avx512::matmul_i16::matmul_i16,
     ..AVX512_VNNI_YMM
+};
+
+/// AVX-512 VNNI with the batched 8-bit product on AMX-INT8 tiles
+/// (Sapphire Rapids and later Xeons).
+pub const AMX: Kernels = Kernels {
+    isa: Isa::Amx,
+    matmul: amx::matmul::matmul,
+    ..AVX512_VNNI
 };
 
 macro_rules! has_features {
