@@ -248,7 +248,11 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: Wei
     }
 
     // Save float weights + ranges, reload, export as `irnn convert` does.
-    let dir = std::env::temp_dir().join(format!("irnn-qat-exact-{}", std::process::id()));
+    // One folder per call: the exactness tests run in parallel threads of
+    // one process, and each removes its folder when done.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("irnn-qat-exact-{}-{call}", std::process::id()));
     let ckpt = dir.join("qat.safetensors");
     let info = QuantInfo {
         ranges: qat.ranges.clone(),
