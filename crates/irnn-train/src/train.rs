@@ -85,3 +85,84 @@ impl UpdateRule {
         optimizer.step(self.optimizer, params, lr);
     }
 }
+
+/// The best state of a run by a validation score (lower is better):
+/// offered the calibrated start as epoch 0 and each epoch's end, it keeps a
+/// copy only when the score is strictly lower than every earlier one, so a
+/// tie keeps the earlier state (the start before any QAT epoch). QAT uses it
+/// so that validation decides whether its updates are kept.
+#[derive(Debug, Clone)]
+pub struct KeepBest<S, M> {
+    best: Option<(S, usize, M)>,
+}
+
+impl<S: PartialOrd, M> Default for KeepBest<S, M> {
+    fn default() -> Self {
+        Self { best: None }
+    }
+}
+
+impl<S: PartialOrd, M> KeepBest<S, M> {
+    /// Offers `epoch`'s state with `score`; `state` is only called (to
+    /// copy it) when it is the best so far. Unordered scores (NaN) never win.
+    pub fn offer(&mut self, score: S, epoch: usize, state: impl FnOnce() -> M) {
+        let better = match &self.best {
+            None => score.partial_cmp(&score).is_some(),
+            Some((b, _, _)) => score < *b,
+        };
+        if better {
+            self.best = Some((score, epoch, state()));
+        }
+    }
+
+    /// The best epoch so far and its score.
+    pub fn best(&self) -> Option<(&S, usize)> {
+        self.best.as_ref().map(|(s, e, _)| (s, *e))
+    }
+
+    /// The kept state if it is not `last`'s (the run's own end needs no
+    /// copy back), with its epoch.
+    pub fn unless_last(self, last: usize) -> Option<(usize, M)> {
+        self.best
+            .and_then(|(_, e, m)| (e != last).then_some((e, m)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeepBest;
+
+    #[test]
+    fn keeps_the_strictly_best_and_the_earlier_on_ties() {
+        let mut k = KeepBest::default();
+        k.offer(2.0, 0, || "start");
+        k.offer(3.0, 1, || "one");
+        k.offer(2.0, 2, || "two (tie)");
+        assert_eq!(k.best(), Some((&2.0, 0)));
+        assert_eq!(k.clone().unless_last(2), Some((0, "start")));
+        k.offer(1.5, 3, || "three");
+        assert_eq!(k.clone().unless_last(3), None, "the last is the best");
+        assert_eq!(k.unless_last(4), Some((3, "three")));
+    }
+
+    #[test]
+    fn copies_only_improvements_and_never_a_nan() {
+        let mut copies = 0;
+        let mut k = KeepBest::default();
+        k.offer(f64::NAN, 0, || {
+            copies += 1;
+        });
+        assert_eq!(k.best(), None);
+        k.offer(1.0, 1, || copies += 1);
+        k.offer(f64::NAN, 2, || copies += 1);
+        k.offer(1.0, 3, || copies += 1);
+        assert_eq!(copies, 1);
+        assert_eq!(k.best().map(|b| b.1), Some(1));
+        // Tuples order lexicographically: (WER, CER).
+        let mut k = KeepBest::default();
+        k.offer((10.0, 5.0), 0, || ());
+        k.offer((10.0, 4.0), 1, || ());
+        k.offer((9.0, 9.0), 2, || ());
+        assert_eq!(k.best().map(|b| b.1), Some(2));
+    }
+}

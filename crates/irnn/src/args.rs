@@ -166,6 +166,12 @@ pub struct QatCommon {
     /// calibrated ones).
     #[arg(value_parser = crate::args::parse::fraction, long, default_value_t = 0.25)]
     pub freeze: f64,
+    /// Keep the weights QAT ends with even where validation prefers the
+    /// calibrated start (PTQ) or an earlier epoch (by default the best on
+    /// validation is kept: loss for language models, the CTC head's WER
+    /// then CER for speech).
+    #[arg(long)]
+    pub keep_last: bool,
 }
 
 impl QatCommon {

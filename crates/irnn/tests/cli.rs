@@ -473,6 +473,39 @@ fn speech_pipeline_on_the_fsdd_fixture() {
         std::fs::read(&model).unwrap()
     );
 
+    // QAT keeps the calibrated start unless an epoch beats it on
+    // validation: with updates too small to change any integer (and ranges
+    // that never move) the epoch only ties, so the start is kept, and its
+    // test figures are PTQ's; --keep-last keeps the epoch. (The fixture's
+    // float model is too weak for a wrecking rate to do worse: its CTC
+    // head inserts, 200 % WER, and a wrecked one writes nothing, 100 %.)
+    let wrecked = dir.join("tie.safetensors");
+    let mut args = vec![
+        "qat",
+        float.to_str().unwrap(),
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--lr",
+        "1e-12",
+        "--freeze",
+        "1",
+    ];
+    args.extend(sets);
+    args.extend(["--out", wrecked.to_str().unwrap()]);
+    let text = run_ok(&args);
+    assert!(text.contains("kept the calibrated start (PTQ)"), "{text}");
+    // "…: float … | PTQ <figures> | QAT → integer <figures>  (…"
+    let line = text.lines().find(|l| l.contains("QAT → integer")).unwrap();
+    let ptq = line.split(" | PTQ ").nth(1).unwrap();
+    let (ptq, qat) = ptq.split_once(" | QAT → integer ").unwrap();
+    let qat = &qat[..qat.find("  (").unwrap()];
+    assert_eq!(ptq, qat, "{line}");
+    args.push("--keep-last");
+    let text = run_ok(&args);
+    assert!(!text.contains("kept the calibrated start"), "{text}");
+
     // Inspect names the parts of a speech model.
     let text = run_ok(&["inspect", model.to_str().unwrap()]);
     for part in [

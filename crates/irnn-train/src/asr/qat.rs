@@ -34,7 +34,7 @@ use rand::seq::SliceRandom;
 use super::attention::{decoder_inputs, decoder_targets};
 use super::calibrate::{calibrate, AsrRanges};
 use super::data::{featurize, Corpus, CorpusError, DigitSets};
-use super::eval::Transcripts;
+use super::eval::{score, Transcripts};
 use super::export::{encoder_grids, integer_model, quantize_features};
 use super::model::{AsrModel, DirectionValues, LayerValues};
 use super::train::{
@@ -49,7 +49,7 @@ use crate::nn::rng::TrainRng;
 use crate::quant::cells::AffineQuant;
 use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
-use crate::train::Observer;
+use crate::train::{KeepBest, Observer};
 
 /// Summed softmax cross-entropy of `logits` rows against `targets`, and
 /// its gradient with respect to the logits (f64).
@@ -330,6 +330,30 @@ pub struct AsrQatSettings {
     pub freeze_fraction: f64,
     /// EMA momentum of the ranges per minibatch.
     pub range_momentum: f64,
+    /// End with the weights and ranges whose integer model has the lowest
+    /// validation error — CTC head's WER, then CER — among the calibrated
+    /// start (PTQ) and each epoch's end (ties keep the earlier); with
+    /// `false`, the last epoch's.
+    pub keep_best: bool,
+}
+
+/// What a speech QAT run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsrQatRun {
+    /// The calibrated start's validation (WER, CER) of the CTC head, when
+    /// `keep_best` scored it.
+    pub start_valid: Option<(f64, f64)>,
+    /// The epoch whose weights and ranges the model ends with: 0 for the
+    /// calibrated start.
+    pub kept_epoch: usize,
+    /// Epochs run.
+    pub epochs: usize,
+}
+
+/// The CTC head's validation (WER, CER) of integer transcripts.
+fn ctc_error(units: &Units, t: &Transcripts, valid: &AsrData) -> (f64, f64) {
+    let e = score(units, &t.ctc, &valid.targets);
+    (e.wer(), e.cer())
 }
 
 /// One epoch of speech QAT.
@@ -381,7 +405,7 @@ pub fn train_qat(
     valid: &AsrData,
     s: &AsrQatSettings,
     observer: &mut dyn Observer<QatEpochReport>,
-) -> Result<(), AsrQatError> {
+) -> Result<AsrQatRun, AsrQatError> {
     let front = LogMel::new(mel.clone());
     let mut optimizer = Optimizer::default();
     let mut order: Vec<usize> = (0..train.features.len()).collect();
@@ -392,6 +416,14 @@ pub fn train_qat(
         freeze_at: ((1.0 - s.freeze_fraction.clamp(0.0, 1.0)) * updates as f64).round() as usize,
         done: 0,
     };
+    let mut best = KeepBest::default();
+    let mut start_valid = None;
+    if s.keep_best {
+        let int = integer_model(model, mel, units, ranges, pwl)?;
+        let score = ctc_error(units, &Transcripts::integer(&int, valid)?, valid);
+        start_valid = Some(score);
+        best.offer(score, 0, || (model.clone(), ranges.clone()));
+    }
     for epoch in 1..=s.epochs {
         if s.fresh_utterances && epoch > 1 {
             train = featurize(&corpus.train_for_epoch(epoch)?, &front, units)?;
@@ -418,16 +450,32 @@ pub fn train_qat(
         )?;
         crate::train::check_finite(train_loss, epoch, order.len().div_ceil(s.batch))?;
         let int = integer_model(model, mel, units, ranges, pwl)?;
-        let valid = Transcripts::integer(&int, valid)?;
+        let transcripts = Transcripts::integer(&int, valid)?;
+        if s.keep_best {
+            let score = ctc_error(units, &transcripts, valid);
+            best.offer(score, epoch, || (model.clone(), ranges.clone()));
+        }
         observer.epoch_end(&QatEpochReport {
             epoch,
             lr,
             seconds: t.elapsed().as_secs_f64(),
             train_loss,
-            valid,
+            valid: transcripts,
         });
     }
-    Ok(())
+    let kept_epoch = match best.unless_last(s.epochs) {
+        Some((epoch, (m, r))) => {
+            *model = m;
+            *ranges = r;
+            epoch
+        }
+        None => s.epochs,
+    };
+    Ok(AsrQatRun {
+        start_valid,
+        kept_epoch,
+        epochs: s.epochs,
+    })
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
 use crate::quant::ranges::MinMax;
 use crate::quant::reference::{GruParams, LstmParams};
+use crate::train::KeepBest;
 
 /// QAT failures.
 #[derive(Debug, thiserror::Error)]
@@ -666,10 +667,11 @@ pub fn train_qat(
     } else {
         f64::NAN
     };
-    // The best state so far by validation: (loss, epoch, weights, ranges).
-    let mut best = start_valid
-        .is_finite()
-        .then(|| (start_valid, 0, qat.model.clone(), qat.ranges.clone()));
+    // The best state so far by validation: weights and ranges.
+    let mut best = KeepBest::default();
+    if s.keep_best {
+        best.offer(start_valid, 0, || (qat.model.clone(), qat.ranges.clone()));
+    }
     for epoch in 1..=s.epochs {
         if done >= total {
             break;
@@ -711,10 +713,10 @@ pub fn train_qat(
         }
         let seconds = start.elapsed().as_secs_f64();
         let valid_loss = validate(qat)?;
-        if let Some(b) = &mut best {
-            if valid_loss < b.0 {
-                *b = (valid_loss, epoch, qat.model.clone(), qat.ranges.clone());
-            }
+        if s.keep_best {
+            best.offer(valid_loss, epoch, || {
+                (qat.model.clone(), qat.ranges.clone())
+            });
         }
         let lr = schedule.lr;
         schedule.end_epoch(s.schedule, epoch, valid_loss);
@@ -723,13 +725,13 @@ pub fn train_qat(
         reports.push(report);
     }
     let last = reports.last().map_or(0, |r| r.epoch);
-    let kept_epoch = match best {
-        Some((_, epoch, model, ranges)) if epoch != last => {
+    let kept_epoch = match best.unless_last(last) {
+        Some((epoch, (model, ranges))) => {
             qat.model = model;
             qat.ranges = ranges;
             epoch
         }
-        _ => last,
+        None => last,
     };
     Ok(QatRun {
         reports,

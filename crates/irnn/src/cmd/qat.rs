@@ -38,3 +38,19 @@ pub fn run(a: QatArgs, matches: &ArgMatches) -> Result<()> {
         lm::qat::run(&file, &a.common, &a.lm)
     }
 }
+
+/// Says which state QAT ended with when it is not the last epoch's:
+/// `start` is the calibrated start's validation figure.
+pub fn report_kept(kept_epoch: usize, last_epoch: usize, start: Option<String>) {
+    if kept_epoch == last_epoch {
+        return;
+    }
+    match (kept_epoch, start) {
+        (0, Some(start)) => outln!(
+            "kept the calibrated start (PTQ): validation {start} beat every epoch's (--keep-last keeps the last)"
+        ),
+        _ => outln!(
+            "kept epoch {kept_epoch}, the best on validation (--keep-last keeps the last)"
+        ),
+    }
+}

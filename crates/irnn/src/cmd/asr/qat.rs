@@ -138,9 +138,10 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         },
         freeze_fraction: c.freeze,
         range_momentum: RANGE_MOMENTUM,
+        keep_best: !c.keep_last,
     };
     let start = Instant::now();
-    train_qat(
+    let run = train_qat(
         &mut model,
         &ck.mel,
         units,
@@ -156,6 +157,12 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
             references: valid.targets.clone(),
         },
     )?;
+    crate::cmd::qat::report_kept(
+        run.kept_epoch,
+        run.epochs,
+        run.start_valid
+            .map(|(wer, cer)| format!("WER {wer:.2} % | CER {cer:.2} %")),
+    );
     let int = integer_model(&model, &ck.mel, units, &ranges, &mut pwl)?;
     let qat_transcripts = Transcripts::integer(&int, &test)?;
     let qat_test = qat_transcripts.rates(&scoring, &test.targets);

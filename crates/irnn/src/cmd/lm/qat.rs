@@ -40,11 +40,6 @@ pub struct LmQatArgs {
     /// embedding), 8 or 4: QAT's forward pass runs them.
     #[arg(value_parser = crate::args::parse::weight_bits, long, default_value = "8")]
     pub weight_bits: WeightBits,
-    /// Keep the weights QAT ends with even where validation prefers the
-    /// calibrated start (PTQ) or an earlier epoch (by default the best on
-    /// validation is kept).
-    #[arg(long)]
-    pub keep_last: bool,
     /// Anneal the rate by a cosine to 0 over every update of the run
     /// (`--max-windows` included) instead of once per epoch.
     #[arg(long)]
@@ -104,22 +99,18 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         sum_over_time: false,
         freeze_fraction: c.freeze,
         max_windows: a.max_windows,
-        keep_best: !a.keep_last,
+        keep_best: !c.keep_last,
         anneal_per_update: a.anneal,
     };
     let start = std::time::Instant::now();
     let run = train_qat(&mut qat, &corpus, &settings, &mut Bars::new(char_level))?;
-    if run.kept_epoch == 0 && run.start_valid.is_finite() {
-        outln!(
-            "kept the calibrated start (PTQ): validation {} beat every epoch's (--keep-last keeps the last)",
-            metric(char_level, run.start_valid)
-        );
-    } else if run.kept_epoch != run.reports.last().map_or(0, |r| r.epoch) {
-        outln!(
-            "kept epoch {}, the best on validation (--keep-last keeps the last)",
-            run.kept_epoch
-        );
-    }
+    crate::cmd::qat::report_kept(
+        run.kept_epoch,
+        run.reports.last().map_or(0, |r| r.epoch),
+        run.start_valid
+            .is_finite()
+            .then(|| metric(char_level, run.start_valid)),
+    );
     let qat_test = qat
         .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
         .0
