@@ -54,7 +54,8 @@ pub enum Isa {
     Avx512VnniYmm,
     /// x86-64 AVX-512 VNNI (`vpdpbusd` on 512-bit registers).
     Avx512Vnni,
-    /// AVX-512 VNNI with the batched product on AMX-INT8 tiles (`tdpbssd`).
+    /// AVX-512 VNNI with the batched products (8-bit and 4-bit weights) on
+    /// AMX-INT8 tiles (`tdpbssd`).
     Amx,
     /// aarch64 ARMv8.0 NEON (`smull`/`smlal`/`sadalp`, `sqrdmulh`).
     Neon,

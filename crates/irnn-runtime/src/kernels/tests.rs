@@ -268,6 +268,7 @@ fn tile_shaped_batches_all_isas() {
                 for fill in [Fill::Random, Fill::Extreme, Fill::MinWeights] {
                     seed += 1;
                     check_all_isas(rows, cols, batch, fill, seed);
+                    check_all_isas_bits(WeightBits::Four, rows, cols, batch, fill, seed);
                 }
             }
         }

@@ -75,11 +75,12 @@ pub const AVX512_VNNI: Kernels = Kernels {
     ..AVX512_VNNI_YMM
 };
 
-/// AVX-512 VNNI with the batched 8-bit product on AMX-INT8 tiles
-/// (Sapphire Rapids and later Xeons).
+/// AVX-512 VNNI with the batched 8-bit and 4-bit products on AMX-INT8
+/// tiles (Sapphire Rapids and later Xeons).
 pub const AMX: Kernels = Kernels {
     isa: Isa::Amx,
     matmul: amx::matmul::matmul,
+    matmul_i4: amx::matmul::matmul_i4,
     ..AVX512_VNNI
 };
 

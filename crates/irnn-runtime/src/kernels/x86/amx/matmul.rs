@@ -14,8 +14,9 @@
 //! tiles, so it runs only between groups of streams.
 
 use core::arch::asm;
+use core::arch::x86_64::*;
 
-use crate::kernels::packed::{PackedMatrix, COL_GROUP, ROW_BLOCK, TILE_BLOCKS};
+use crate::kernels::packed::{Line, PackedMatrix, COL_GROUP, ROW_BLOCK, TILE_BLOCKS};
 use crate::kernels::x86::avx512;
 
 /// Columns one input tile holds (16 groups of 4).
@@ -119,6 +120,69 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
         // SAFETY: the same features.
         return unsafe { avx512::matmul::matmul(m, x, batch, acc) };
     }
+    // SAFETY: the caller's.
+    unsafe { product::<false>(m, x, batch, acc) }
+}
+
+/// The 4-bit product: each weight tile is unpacked first — per line pair,
+/// `vpandd` + `vpshufb` (low nibbles) and `vpsrlw` + `vpandd` + `vpshufb`
+/// (high), as in the AVX-512 kernel — into a 1 KB buffer of the 8-bit
+/// layout, which the tile loads. Half the bytes from memory.
+///
+/// # Safety
+/// As [`matmul`].
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn matmul_i4(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
+    if batch < 2 {
+        // SAFETY: the same features.
+        return unsafe { avx512::matmul::matmul_i4(m, x, batch, acc) };
+    }
+    // SAFETY: the caller's.
+    unsafe { product::<true>(m, x, batch, acc) }
+}
+
+/// Unpacks `present` line pairs of 4-bit weights, `nb` lines apart from
+/// `line`, into the 8-bit lines of groups 2j and 2j + 1 of `out` (zeros
+/// after them).
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn unpack_nibbles(
+    lines: &[Line],
+    line: usize,
+    nb: usize,
+    present: usize,
+    out: &mut [[i8; 64]; CHUNK_GROUPS],
+) {
+    let nibble = _mm512_set1_epi8(0x0F);
+    let values = _mm512_broadcast_i32x4(_mm_setr_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
+    ));
+    for j in 0..CHUNK_GROUPS / 2 {
+        let (lo, hi) = if j < present {
+            // SAFETY: a line is 64 bytes aligned to 64.
+            let v = unsafe { _mm512_load_si512(lines[line + j * nb].0.as_ptr().cast()) };
+            (
+                _mm512_shuffle_epi8(values, _mm512_and_si512(v, nibble)),
+                _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble)),
+            )
+        } else {
+            (_mm512_setzero_si512(), _mm512_setzero_si512())
+        };
+        // SAFETY: rows 2j and 2j + 1 of `out`, 64 bytes each.
+        unsafe {
+            _mm512_storeu_si512(out[2 * j].as_mut_ptr().cast(), lo);
+            _mm512_storeu_si512(out[2 * j + 1].as_mut_ptr().cast(), hi);
+        }
+    }
+}
+
+/// The product over AMX tiles; `FOUR`: the matrix holds 4-bit weights.
+///
+/// # Safety
+/// As [`matmul`]; `batch ≥ 1`.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn product<const FOUR: bool>(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) {
     let (rows, cols, groups) = (m.rows(), m.cols(), m.groups());
     let lines = m.lines();
     let mut inputs_tail = Aligned([[0i8; CHUNK]; STREAMS]);
@@ -168,6 +232,17 @@ pub unsafe fn matmul(m: &PackedMatrix, x: &[i8], batch: usize, acc: &mut [i32]) 
                 let g0 = k * CHUNK_GROUPS;
                 let present = (groups - g0).min(CHUNK_GROUPS);
                 for blk in 0..nb {
+                    if FOUR {
+                        // Line pairs of this chunk: g0/2 … g0/2 + 8.
+                        let (p0, pairs) = (g0 / 2, m.line_groups());
+                        let line = first + p0 * nb + blk;
+                        let n = (pairs - p0).min(CHUNK_GROUPS / 2);
+                        // SAFETY: the same features; lines of this tile.
+                        unsafe { unpack_nibbles(lines, line, nb, n, &mut weights_tail.0) };
+                        // SAFETY: 16 rows of 64 bytes in the buffer.
+                        unsafe { multiply_block(blk, weights_tail.0.as_ptr().cast(), 64) };
+                        continue;
+                    }
                     let line = first + g0 * nb + blk;
                     if present == CHUNK_GROUPS {
                         // SAFETY: lines `line + j·nb`, j < 16, are this

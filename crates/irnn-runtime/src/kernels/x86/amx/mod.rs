@@ -1,5 +1,6 @@
-//! AMX-INT8 (Sapphire Rapids and later Xeons): the matrix product for
-//! batches, on the tile unit. Everything else is AVX-512's.
+//! AMX-INT8 (Sapphire Rapids and later Xeons): the matrix products (8-bit
+//! and 4-bit weights) for batches, on the tile unit. Everything else is
+//! AVX-512's.
 //!
 //! One `tdpbssd` multiplies a 16 × 64-byte tile of inputs (16 streams, 64
 //! columns) by a 64 × 16 tile of weights into 16 × 16 int32 sums: 16,384
