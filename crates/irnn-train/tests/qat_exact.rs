@@ -18,6 +18,25 @@ use irnn_train::nn::optim::{OptimizerKind, Schedule};
 use irnn_train::nn::rng::TrainRng;
 use irnn_train::quant::pwl_fit::PwlFitter;
 
+/// A one-epoch QAT run of `windows` windows (batch 16, bptt 32), keeping
+/// the last epoch, the rate following `schedule`.
+fn short_run(optimizer: OptimizerKind, lr: f64, schedule: Schedule, windows: usize) -> QatSettings {
+    QatSettings {
+        epochs: 1,
+        batch: 16,
+        bptt: 32,
+        optimizer,
+        lr,
+        schedule,
+        clip: 1.0,
+        sum_over_time: false,
+        freeze_fraction: 0.0,
+        max_windows: Some(windows),
+        keep_best: false,
+        anneal_per_update: false,
+    }
+}
+
 /// Validation decides whether QAT's updates are kept: updates that make
 /// the model worse leave it at the calibrated start with `keep_best`, and
 /// stay without it.
@@ -26,19 +45,9 @@ fn keep_best_returns_to_the_calibrated_start_when_qat_hurts_validation() {
     let (corpus, model) = trained_model(CellKind::Lstm, false, false);
     let ranges = calibrate(&model, &corpus.train[..4000]);
     let mut s = QatSettings {
-        epochs: 1,
-        batch: 16,
-        bptt: 32,
-        // A rate that wrecks the model in a few windows.
-        optimizer: OptimizerKind::Sgd,
-        lr: 20.0,
-        schedule: Schedule::Constant,
-        clip: 1.0,
-        sum_over_time: false,
-        freeze_fraction: 0.0,
-        max_windows: Some(5),
         keep_best: true,
-        anneal_per_update: false,
+        // A rate that wrecks the model in a few windows.
+        ..short_run(OptimizerKind::Sgd, 20.0, Schedule::Constant, 5)
     };
     let start = || Qat::new(model.clone(), corpus.vocab.clone(), ranges.clone(), 32).unwrap();
     let mut kept = start();
@@ -89,22 +98,13 @@ impl irnn_train::train::Observer<irnn_train::lm::train::EpochReport> for Rates {
 fn qat_anneals_the_rate_over_every_update() {
     let (corpus, model) = trained_model(CellKind::Lstm, false, false);
     let ranges = calibrate(&model, &corpus.train[..4000]);
-    let mut s = QatSettings {
+    let cosine = Schedule::Cosine {
         epochs: 1,
-        batch: 16,
-        bptt: 32,
-        optimizer: OptimizerKind::Adam,
-        lr: 1e-3,
-        schedule: Schedule::Cosine {
-            epochs: 1,
-            min_lr: 0.0,
-        },
-        clip: 1.0,
-        sum_over_time: false,
-        freeze_fraction: 0.0,
-        max_windows: Some(6),
-        keep_best: false,
+        min_lr: 0.0,
+    };
+    let mut s = QatSettings {
         anneal_per_update: true,
+        ..short_run(OptimizerKind::Adam, 1e-3, cosine, 6)
     };
     let mut rates = Rates::default();
     let mut qat = Qat::new(model.clone(), corpus.vocab.clone(), ranges.clone(), 32).unwrap();

@@ -423,19 +423,17 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     let text = run_ok(&args);
     assert!(text.contains("test speaker yweweler: WER"), "{text}");
 
-    let mut args = vec![
+    let qat_base = [
         "qat",
         float.to_str().unwrap(),
         "--data",
         data,
         "--epochs",
         "1",
-        // QAT with the training's time masks.
-        "--spec-augment",
-        "2",
-        "--spec-augment-band",
-        "0",
     ];
+    let mut args = qat_base.to_vec();
+    // QAT with the training's time masks.
+    args.extend(["--spec-augment", "2", "--spec-augment-band", "0"]);
     args.extend(sets);
     args.extend(["--out", qat.to_str().unwrap()]);
     let text = run_ok(&args);
@@ -480,18 +478,8 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     // float model is too weak for a wrecking rate to do worse: its CTC
     // head inserts, 200 % WER, and a wrecked one writes nothing, 100 %.)
     let wrecked = dir.join("tie.safetensors");
-    let mut args = vec![
-        "qat",
-        float.to_str().unwrap(),
-        "--data",
-        data,
-        "--epochs",
-        "1",
-        "--lr",
-        "1e-12",
-        "--freeze",
-        "1",
-    ];
+    let mut args = qat_base.to_vec();
+    args.extend(["--lr", "1e-12", "--freeze", "1"]);
     args.extend(sets);
     args.extend(["--out", wrecked.to_str().unwrap()]);
     let text = run_ok(&args);
