@@ -29,6 +29,9 @@ fn pseudo_random_i8(n: usize, mut state: u64) -> Vec<i8> {
         .collect()
 }
 
+/// Streams of the batched check.
+const BATCH: usize = 16;
+
 /// Runs `irnn kernels`.
 pub fn run(a: KernelsArgs) -> Result<()> {
     let (rows, cols) = (a.rows, a.cols);
@@ -38,10 +41,16 @@ pub fn run(a: KernelsArgs) -> Result<()> {
         .into_iter()
         .map(|v| v.max(-127))
         .collect();
-    let x = pseudo_random_i8(cols, 0xD1B5_4A32_D192_ED03);
+    // One stream and a batch of 16: batched products run other kernels
+    // (AMX tiles, register tiles of several streams).
+    let x = pseudo_random_i8(cols * BATCH, 0xD1B5_4A32_D192_ED03);
     let m = PackedMatrix::from_row_major(rows, cols, &w).context("packing the check matrix")?;
-    let mut reference = vec![0i32; rows];
-    m.matvec(Isa::Scalar, &x, &mut reference)?;
+    let product = |isa: Isa, batch: usize| -> Result<Vec<i32>> {
+        let mut acc = vec![0i32; rows * batch];
+        m.matmul(isa, &x[..cols * batch], batch, &mut acc)?;
+        Ok(acc)
+    };
+    let reference = [product(Isa::Scalar, 1)?, product(Isa::Scalar, BATCH)?];
     outln!("detected best kernel: {}", Isa::fastest().name());
     if let Ok(Some(isa)) = Isa::from_env() {
         outln!(
@@ -51,16 +60,14 @@ pub fn run(a: KernelsArgs) -> Result<()> {
         );
     }
     outln!(
-        "{:<18} {:>10}  bit-exact vs scalar on {rows}x{cols}",
+        "{:<18} {:>10}  bit-exact vs scalar on {rows}x{cols}, batch 1 and {BATCH}",
         "kernel",
         "available"
     );
     let mut failures = 0;
     for isa in Isa::ALL {
         let verdict = if isa.is_available() {
-            let mut got = vec![0i32; rows];
-            m.matvec(isa, &x, &mut got)?;
-            if got == reference {
+            if [product(isa, 1)?, product(isa, BATCH)?] == reference {
                 "yes"
             } else {
                 failures += 1;
