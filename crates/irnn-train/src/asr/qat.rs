@@ -34,7 +34,7 @@ use rand::seq::SliceRandom;
 use super::attention::{decoder_inputs, decoder_targets};
 use super::calibrate::{calibrate, AsrRanges};
 use super::data::{featurize, Corpus, CorpusError, DigitSets};
-use super::eval::{score, Transcripts};
+use super::eval::{score, ErrorCounts, Transcripts};
 use super::export::{encoder_grids, integer_model, quantize_features};
 use super::model::{AsrModel, DirectionValues, LayerValues};
 use super::train::{
@@ -340,9 +340,9 @@ pub struct AsrQatSettings {
 /// What a speech QAT run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AsrQatRun {
-    /// The calibrated start's validation (WER, CER) of the CTC head, when
+    /// The calibrated start's validation errors of the CTC head, when
     /// `keep_best` scored it.
-    pub start_valid: Option<(f64, f64)>,
+    pub start_valid: Option<ErrorCounts>,
     /// The epoch whose weights and ranges the model ends with: 0 for the
     /// calibrated start.
     pub kept_epoch: usize,
@@ -350,10 +350,11 @@ pub struct AsrQatRun {
     pub epochs: usize,
 }
 
-/// The CTC head's validation (WER, CER) of integer transcripts.
-fn ctc_error(units: &Units, t: &Transcripts, valid: &AsrData) -> (f64, f64) {
+/// The CTC head's validation errors of integer transcripts, and the key
+/// [`KeepBest`] ranks them by: (WER, CER).
+fn ctc_error(units: &Units, t: &Transcripts, valid: &AsrData) -> (ErrorCounts, (f64, f64)) {
     let e = score(units, &t.ctc, &valid.targets);
-    (e.wer(), e.cer())
+    (e, (e.wer(), e.cer()))
 }
 
 /// One epoch of speech QAT.
@@ -420,9 +421,9 @@ pub fn train_qat(
     let mut start_valid = None;
     if s.keep_best {
         let int = integer_model(model, mel, units, ranges, pwl)?;
-        let score = ctc_error(units, &Transcripts::integer(&int, valid)?, valid);
-        start_valid = Some(score);
-        best.offer(score, 0, || (model.clone(), ranges.clone()));
+        let (errors, key) = ctc_error(units, &Transcripts::integer(&int, valid)?, valid);
+        start_valid = Some(errors);
+        best.offer(key, 0, || (model.clone(), ranges.clone()));
     }
     for epoch in 1..=s.epochs {
         if s.fresh_utterances && epoch > 1 {
@@ -452,8 +453,8 @@ pub fn train_qat(
         let int = integer_model(model, mel, units, ranges, pwl)?;
         let transcripts = Transcripts::integer(&int, valid)?;
         if s.keep_best {
-            let score = ctc_error(units, &transcripts, valid);
-            best.offer(score, epoch, || (model.clone(), ranges.clone()));
+            let (_, key) = ctc_error(units, &transcripts, valid);
+            best.offer(key, epoch, || (model.clone(), ranges.clone()));
         }
         observer.epoch_end(&QatEpochReport {
             epoch,

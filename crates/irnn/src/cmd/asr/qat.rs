@@ -11,7 +11,7 @@ use indicatif::ProgressBar;
 use irnn_runtime::format::write_speech_model;
 use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
 use irnn_train::asr::data::{featurize, Split};
-use irnn_train::asr::eval::Transcripts;
+use irnn_train::asr::eval::{rates, Transcripts};
 use irnn_train::asr::export::integer_model;
 use irnn_train::asr::qat::{train_qat, AsrQatSettings, QatEpochReport, RANGE_MOMENTUM};
 use irnn_train::asr::train::SpecAugment;
@@ -160,8 +160,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     crate::cmd::qat::report_kept(
         run.kept_epoch,
         run.epochs,
-        run.start_valid
-            .map(|(wer, cer)| format!("WER {wer:.2} % | CER {cer:.2} %")),
+        run.start_valid.as_ref().map(rates),
     );
     let int = integer_model(&model, &ck.mel, units, &ranges, &mut pwl)?;
     let qat_transcripts = Transcripts::integer(&int, &test)?;

@@ -18,6 +18,7 @@ use core::arch::x86_64::*;
 
 use crate::kernels::packed::{Line, PackedMatrix, COL_GROUP, ROW_BLOCK, TILE_BLOCKS};
 use crate::kernels::x86::avx512;
+use crate::kernels::x86::avx512::matmul::Nibbles;
 
 /// Columns one input tile holds (16 groups of 4).
 const CHUNK: usize = 64;
@@ -153,18 +154,12 @@ unsafe fn unpack_nibbles(
     present: usize,
     out: &mut [[i8; 64]; CHUNK_GROUPS],
 ) {
-    let nibble = _mm512_set1_epi8(0x0F);
-    let values = _mm512_broadcast_i32x4(_mm_setr_epi8(
-        0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
-    ));
+    let nibbles = Nibbles::new();
     for j in 0..CHUNK_GROUPS / 2 {
         let (lo, hi) = if j < present {
             // SAFETY: a line is 64 bytes aligned to 64.
             let v = unsafe { _mm512_load_si512(lines[line + j * nb].0.as_ptr().cast()) };
-            (
-                _mm512_shuffle_epi8(values, _mm512_and_si512(v, nibble)),
-                _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble)),
-            )
+            nibbles.unpack(v)
         } else {
             (_mm512_setzero_si512(), _mm512_setzero_si512())
         };

@@ -178,10 +178,7 @@ unsafe fn tile_i4<const NB: usize, const NX: usize>(
     let (cols, pairs) = (m.cols(), m.line_groups());
     let lines = &m.lines()[m.tile_start(t)..m.tile_start(t) + NB * pairs];
     let k80 = _mm512_set1_epi32(0x8080_8080u32 as i32);
-    let nibble = _mm512_set1_epi8(0x0F);
-    let values = _mm512_broadcast_i32x4(_mm_setr_epi8(
-        0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
-    ));
+    let nibbles = Nibbles::new();
     let mut sums = [[_mm512_setzero_si512(); NB]; NX];
     let full = cols / 8;
     let mut w = lines.as_ptr().cast::<__m512i>();
@@ -216,8 +213,7 @@ unsafe fn tile_i4<const NB: usize, const NX: usize>(
             _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(8 * NB + blk).cast());
             // SAFETY: lines[p·NB + blk] exists; a line is 64 bytes aligned to 64.
             let v = unsafe { _mm512_load_si512(w.add(blk)) };
-            let lo = _mm512_shuffle_epi8(values, _mm512_and_si512(v, nibble));
-            let hi = _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble));
+            let (lo, hi) = nibbles.unpack(v);
             for i in 0..NX {
                 sums[i][blk] = _mm512_dpbusd_epi32(sums[i][blk], lo_x[i], lo);
                 sums[i][blk] = _mm512_dpbusd_epi32(sums[i][blk], hi_x[i], hi);
@@ -228,4 +224,40 @@ unsafe fn tile_i4<const NB: usize, const NX: usize>(
     }
     // SAFETY: same features; `sums` are this tile's.
     unsafe { store_tile(m, t, b0, &sums, acc) };
+}
+
+/// The constants of the 4-bit unpacking: the low-nibble mask and the
+/// lookup from nibble to its two's-complement value.
+#[derive(Clone, Copy)]
+pub(crate) struct Nibbles {
+    mask: __m512i,
+    values: __m512i,
+}
+
+impl Nibbles {
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(crate) fn new() -> Self {
+        Self {
+            mask: _mm512_set1_epi8(0x0F),
+            values: _mm512_broadcast_i32x4(_mm_setr_epi8(
+                0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
+            )),
+        }
+    }
+
+    /// A 4-bit line as the two int8 lines of the 8-bit layout: its low
+    /// nibbles (`vpandd` + `vpshufb`), then its high ones (`vpsrlw` +
+    /// `vpandd` + `vpshufb`).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(crate) fn unpack(self, v: __m512i) -> (__m512i, __m512i) {
+        (
+            _mm512_shuffle_epi8(self.values, _mm512_and_si512(v, self.mask)),
+            _mm512_shuffle_epi8(
+                self.values,
+                _mm512_and_si512(_mm512_srli_epi16(v, 4), self.mask),
+            ),
+        )
+    }
 }
