@@ -1,9 +1,18 @@
 #!/usr/bin/env python3
 """One recurrent step (input = hidden = H), one thread, state carried from
 call to call, in PyTorch (fp32 and dynamic int8) and ONNX Runtime (fp32 and
-int8 DynamicQuantizeLSTM). Prints tab-separated lines like `irnn bench --tsv`:
+int8 DynamicQuantizeLSTM). Prints tab-separated lines like `irnn bench --tsv`,
+with one more column:
 
-runtime  cell  hidden  batch  median_us  min_us  max_us  bytes
+runtime  cell  hidden  batch  median_us  min_us  max_us  bytes  max_err
+
+`max_err` is the largest |h − h_fp32| after 20 calls from the zero state, h_fp32
+being the same runtime's fp32 model on the same inputs (int8 rows only). It
+shows whether an int8 path is exact: without VNNI, ONNX Runtime's default u8s8
+product uses `vpmaddubsw`, whose int16 pair sums saturate (its maintainers'
+remedy is the session option `session.x64quantprecision`, which widens to
+int16 at a cost in speed); that variant is timed too, as
+`onnxruntime-int8-precise`.
 
 With SEQUENCE = T > 0 (default 200) each runtime is also timed at batch 1 on
 T steps per call (one [T, 1, H] input; the runtimes hoist the input product
@@ -57,6 +66,19 @@ class Wrap(torch.nn.Module):
         return self.rnn(x, state)
 
 
+ERR_CALLS = 20
+
+
+def max_err(run, reference, h_of):
+    """The largest |h − h_ref| after ERR_CALLS calls of `run` and of
+    `reference` (callables that take the state, None at first, and return
+    the next) from zero; `h_of` takes h out of a state."""
+    state, ref = None, None
+    for _ in range(ERR_CALLS):
+        state, ref = run(state), reference(ref)
+    return float(np.abs(np.asarray(h_of(state)) - np.asarray(h_of(ref))).max())
+
+
 def torch_cases(cell, h, batch, calls, out, steps=1):
     """Times each PyTorch variant on `steps` steps per call (state carried);
     with steps > 1 the rows are named `-seq` and report µs per step."""
@@ -74,17 +96,29 @@ def torch_cases(cell, h, batch, calls, out, steps=1):
     # better choice for streaming; both are reported.
     variants = [("pytorch-fp32", fp32, True), ("pytorch-fp32-native", fp32, False),
                 ("pytorch-dynamic-int8", int8, True)]
+    zero = torch.zeros(1, batch, h)
+
+    def caller(m, mkldnn):
+        """One call of `m` from `state` (None: zero), returning the new state."""
+        def call(state):
+            if state is None:
+                state = (zero, zero.clone()) if cell == "lstm" else zero
+            with torch.no_grad(), torch.backends.mkldnn.flags(enabled=mkldnn):
+                return m(x, state)[1]
+        return call
+
     for name, m, mkldnn in variants:
-        zero = torch.zeros(1, batch, h)
-        state = [(zero, zero.clone()) if cell == "lstm" else zero]
+        state, call = [None], caller(m, mkldnn)
 
         def step():
-            with torch.no_grad(), torch.backends.mkldnn.flags(enabled=mkldnn):
-                _, s = m(x, state[0])
-                state[0] = s
+            state[0] = call(state[0])
 
         med, lo, hi = timed(calls, step)
-        out(name + suffix, cell, h, batch, med / steps, lo / steps, hi / steps, torch_bytes(m))
+        err = ""
+        if "int8" in name:
+            err = max_err(caller(m, mkldnn), caller(fp32, mkldnn),
+                          lambda s: s[0] if cell == "lstm" else s)
+        out(name + suffix, cell, h, batch, med / steps, lo / steps, hi / steps, torch_bytes(m), err)
 
 
 def onnx_model(cell, h, batch, path, steps=1):
@@ -134,31 +168,47 @@ def ort_cases(cell, h, batch, calls, out, tmp, steps=1):
         int8 = stem + ".int8.onnx"
         quantize_dynamic(fp32, int8, op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8)
         models.append(("onnxruntime-int8", int8))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        models.append(("onnxruntime-int8-precise", int8))
+
+    def session(name, path):
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if name.endswith("-precise"):
+            opts.add_session_config_entry("session.x64quantprecision", "1")
+        return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
     x = np.random.default_rng(1).standard_normal((steps, batch, h)).astype(np.float32)
+    zero = np.zeros((1, batch, h), np.float32)
+    names = ["HN", "CN"] if cell == "lstm" else ["HN"]
+
+    def caller(sess):
+        """One call from `state` (None: zero), returning the new state."""
+        def call(state):
+            if state is None:
+                state = [zero, zero.copy()] if cell == "lstm" else [zero]
+            feeds = {"X": x, "H0": state[0]}
+            if cell == "lstm":
+                feeds["C0"] = state[1]
+            return sess.run(names, feeds)
+        return call
+
+    reference = caller(session(*models[0]))
     for name, path in models:
-        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        sess = session(name, path)
         ops = {n.op_type for n in onnx.load(path).graph.node}
-        if name.endswith("int8") and "DynamicQuantizeLSTM" not in ops:
+        if "int8" in name and "DynamicQuantizeLSTM" not in ops:
             print(f"warning: {path} has no DynamicQuantizeLSTM ({ops})", file=sys.stderr)
-        zero = np.zeros((1, batch, h), np.float32)
-        feeds = {"X": x, "H0": zero}
-        if cell == "lstm":
-            feeds["C0"] = zero.copy()
-        names = ["HN", "CN"] if cell == "lstm" else ["HN"]
+        state, call = [None], caller(sess)
 
         def step():
-            res = sess.run(names, feeds)
-            feeds["H0"] = res[0]
-            if cell == "lstm":
-                feeds["C0"] = res[1]
+            state[0] = call(state[0])
 
         med, lo, hi = timed(calls, step)
+        err = max_err(call, reference, lambda s: s[0]) if "int8" in name else ""
         out(name + suffix, cell, h, batch, med / steps, lo / steps, hi / steps,
-            os.path.getsize(path))
+            os.path.getsize(path), err)
 
 
 def main():
@@ -169,10 +219,12 @@ def main():
     if sequence < 0:
         sys.exit(f"SEQUENCE must be 0 (off) or a number of steps, got {sequence}")
 
-    def out(name, cell, h, b, med, lo, hi, nbytes):
-        print(f"{name}\t{cell}\t{h}\t{b}\t{med:.3f}\t{lo:.3f}\t{hi:.3f}\t{nbytes}", flush=True)
+    def out(name, cell, h, b, med, lo, hi, nbytes, err):
+        err = f"{err:.4f}" if err != "" else ""
+        print(f"{name}\t{cell}\t{h}\t{b}\t{med:.3f}\t{lo:.3f}\t{hi:.3f}\t{nbytes}\t{err}",
+              flush=True)
 
-    print("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes")
+    print("runtime\tcell\thidden\tbatch\tmedian_us\tmin_us\tmax_us\tbytes\tmax_err")
     with tempfile.TemporaryDirectory() as tmp:
         for cell in ("lstm", "gru"):
             for h in hidden:
