@@ -12,7 +12,7 @@ use irnn_train::lm::data::{load_corpus, Batches, Corpus, Level, EMBEDDED_DATA};
 use irnn_train::lm::eval;
 use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
 use irnn_train::lm::train::{fresh_progress, train, RunOptions, Silent};
-use irnn_train::lm::{calibrate, integer_model};
+use irnn_train::lm::{calibrate, integer_model_with_steps};
 use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{OptimizerKind, Schedule};
 use irnn_train::nn::rng::TrainRng;
@@ -154,6 +154,15 @@ fn four_bit_reset_before_gru_qat_metric_is_the_integer_runtimes_metric() {
     qat_exactness(CellKind::Gru, true, false, WeightBits::Four);
 }
 
+/// With learned row scales (LSQ) the scales move, the checkpoint carries
+/// them, and the export from it is still the file QAT measured.
+#[test]
+fn learned_step_qat_metric_is_the_integer_runtimes_metric() {
+    for cell in [CellKind::Lstm, CellKind::Gru] {
+        qat_exactness_with(cell, false, false, WeightBits::Four, true);
+    }
+}
+
 /// A small character model trained for 40 windows on the embedded slice.
 fn trained_model(
     cell: CellKind,
@@ -206,6 +215,16 @@ fn trained_model(
 }
 
 fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: WeightBits) {
+    qat_exactness_with(cell, reset_before, layer_norm, bits, false);
+}
+
+fn qat_exactness_with(
+    cell: CellKind,
+    reset_before: bool,
+    layer_norm: bool,
+    bits: WeightBits,
+    learn_steps: bool,
+) {
     let (corpus, mut model) = trained_model(cell, reset_before, layer_norm);
     let float_loss = model.evaluate(&corpus.valid, 10, 32);
 
@@ -213,6 +232,13 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: Wei
     let calibrated = ranges.clone();
     let mut qat = Qat::new(model, corpus.vocab.clone(), ranges, 32).unwrap();
     qat.weight_bits = bits;
+    let searched = write_language_model(&qat.export().unwrap());
+    if learn_steps {
+        qat.learn_steps();
+        // They start at the searched scales: the same model.
+        assert!(write_language_model(&qat.export().unwrap()) == searched);
+    }
+    let start_steps = qat.learned_steps.as_ref().map(|s| s.cell_steps());
     let ptq_loss = qat.evaluate(&corpus.valid, 10, 32, false).unwrap().0.mean();
     let s = QatSettings {
         epochs: 1,
@@ -254,19 +280,36 @@ fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: Wei
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("irnn-qat-exact-{}-{call}", std::process::id()));
     let ckpt = dir.join("qat.safetensors");
+    let steps = qat.learned_steps.as_ref().map(|s| s.cell_steps());
+    if learn_steps {
+        let (start, now) = (start_steps.unwrap(), steps.clone().unwrap());
+        assert!(start != now, "{cell:?}: the learned scales did not move");
+        // And they are not simply the searched scales of the new weights.
+        assert!(
+            write_language_model(&qat.export().unwrap()) != {
+                let kept = qat.learned_steps.take();
+                let bytes = write_language_model(&qat.export().unwrap());
+                qat.learned_steps = kept;
+                bytes
+            }
+        );
+    }
     let info = QuantInfo {
         ranges: qat.ranges.clone(),
         knots: qat.knots(),
         weight_bits: qat.weight_bits.bits(),
+        steps,
     };
     checkpoint::save_quantized(&ckpt, &qat.model, &qat.vocab, &info).unwrap();
     let back = checkpoint::load(&ckpt).unwrap();
     let q = back.quant.expect("ranges saved");
-    let exported = integer_model(
+    assert_eq!(q.steps, info.steps);
+    let exported = integer_model_with_steps(
         &back.model,
         &back.vocab,
         &q.ranges,
         q.weight_bits().unwrap(),
+        q.steps.as_deref(),
         &mut PwlFitter::new(q.knots),
     )
     .unwrap();

@@ -233,14 +233,16 @@ fn train_qat_convert_eval_generate_inspect() {
         info.contains("LSTM 8 → 16") && info.contains("16 knots"),
         "{info}"
     );
-    // 4-bit weight tables: QAT at 4 bits, the same figure from `irnn eval`,
-    // a checkpoint that converts back to the same (version 9) file.
+    // 4-bit weight tables: QAT at 4 bits with learned row scales, the same
+    // figure from `irnn eval`, a checkpoint that converts back to the same
+    // (version 9) file (so it carries the learned scales).
     let qat4 = p("qat4.safetensors");
     let out4 = run_ok(&[
         "qat",
         &float,
         "--weight-bits",
         "4",
+        "--learn-steps",
         "--max-windows",
         "6",
         "--batch",

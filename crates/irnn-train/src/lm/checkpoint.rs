@@ -101,6 +101,11 @@ pub struct QuantInfo {
     /// 4-bit weights existed: 8).
     #[serde(default = "eight_bits")]
     pub weight_bits: u32,
+    /// Learned scales of the recurrent layers' weight rows (`irnn qat
+    /// --learn-steps`), one set per layer, at `weight_bits`; absent: each
+    /// export searches them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<crate::quant::cells::CellSteps>>,
 }
 
 fn eight_bits() -> u32 {

@@ -14,7 +14,9 @@ use irnn_runtime::{TokenLevel, Vocabulary};
 use super::calibrate::QuantRanges;
 use crate::lm::data::{Level, Vocab};
 use crate::lm::{LanguageModel, Rnn};
-use crate::quant::cells::{convert_gru, convert_lstm, AffineQuant};
+use crate::quant::cells::{
+    convert_gru_with_steps, convert_lstm_with_steps, AffineQuant, CellSteps, ConvertError,
+};
 use crate::quant::cells::{gru_params, lstm_params};
 use crate::quant::export::{convert_output_bits, part, quant_multiplier, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
@@ -69,11 +71,29 @@ pub fn integer_model(
     bits: WeightBits,
     pwl: &mut PwlFitter,
 ) -> Result<IntLanguageModel, ExportError> {
+    integer_model_with_steps(model, vocab, ranges, bits, None, pwl)
+}
+
+/// [`integer_model`] with each recurrent layer's weight rows quantized at
+/// the scales `steps[l]` (QAT's learned step sizes) instead of searched ones.
+pub fn integer_model_with_steps(
+    model: &LanguageModel<f32>,
+    vocab: &Vocab,
+    ranges: &QuantRanges,
+    bits: WeightBits,
+    steps: Option<&[CellSteps]>,
+    pwl: &mut PwlFitter,
+) -> Result<IntLanguageModel, ExportError> {
     if ranges.layers.len() != model.rnns.len() {
         return Err(ExportError::RangesMismatch {
             ranges: ranges.layers.len(),
             model: model.rnns.len(),
         });
+    }
+    if steps.is_some_and(|s| s.len() != model.rnns.len()) {
+        return Err(part("recurrent layers' learned row scales")(
+            ConvertError::Invalid("one set of learned row scales per recurrent layer is needed"),
+        ));
     }
     // Embedding: the first layer's input grid.
     let e = ranges.embedding;
@@ -97,12 +117,15 @@ pub fn integer_model(
         let h = AffineQuant::int8_from_range(r.h.min, r.h.max);
         let cell_ranges = snapped(&r.cell);
         let layer = |source| ExportError::Layer { layer: l, source };
+        let st = steps.and_then(|s| s.get(l));
         let cell = match rnn {
             Rnn::Lstm(c) => RecurrentCell::Lstm(Box::new(
-                convert_lstm(&lstm_params(c), &cell_ranges, input, h, bits, pwl).map_err(layer)?,
+                convert_lstm_with_steps(&lstm_params(c), &cell_ranges, input, h, bits, st, pwl)
+                    .map_err(layer)?,
             )),
             Rnn::Gru(c) => RecurrentCell::Gru(Box::new(
-                convert_gru(&gru_params(c), &cell_ranges, input, h, bits, pwl).map_err(layer)?,
+                convert_gru_with_steps(&gru_params(c), &cell_ranges, input, h, bits, st, pwl)
+                    .map_err(layer)?,
             )),
         };
         let residual = if model.config.residual && cell.input() == cell.hidden() {

@@ -34,7 +34,7 @@ use rayon::prelude::*;
 
 use super::calibrate::QuantRanges;
 use super::eval::{token_nll, NllSum};
-use super::export::integer_model;
+use super::export::integer_model_with_steps;
 use crate::lm::data::{Batches, Corpus, Vocab};
 use crate::lm::train::{EpochReport, Observer, EVAL_BATCH};
 use crate::lm::{CellKind, LanguageModel, Rnn};
@@ -45,6 +45,7 @@ use crate::nn::lstm::LstmCache;
 use crate::nn::optim::{cosine_lr, Optimizer, OptimizerKind, Schedule, ScheduleState};
 use crate::quant::cells::{f64s, gru_params, lstm_params, AffineQuant};
 use crate::quant::export::{logit_scale, ExportError};
+use crate::quant::lsq::{LearnedSteps, WeightsAndGrad};
 use crate::quant::pwl_fit::PwlFitter;
 use crate::quant::ranges::MinMax;
 use crate::quant::reference::{GruParams, LstmParams};
@@ -246,9 +247,40 @@ pub struct Qat {
     /// runs them; the backward pass updates the float weights straight
     /// through the rounding).
     pub weight_bits: WeightBits,
+    /// Each recurrent weight row's scale learned with the weights (LSQ,
+    /// [`Qat::learn_steps`]); `None`: searched at every export.
+    pub learned_steps: Option<LearnedSteps>,
     rng: crate::nn::rng::TrainRng,
     pwl: PwlFitter,
     isa: Isa,
+}
+
+fn matrix(p: &crate::nn::Param<f32>) -> WeightsAndGrad<'_> {
+    let cols = p.shape.get(1).copied().unwrap_or(1);
+    WeightsAndGrad {
+        rows: p.len() / cols.max(1),
+        cols,
+        value: &p.value,
+        grad: &p.grad,
+    }
+}
+
+/// Each recurrent layer's W_x and W_h with their gradients, as
+/// [`LearnedSteps`] reads them.
+fn recurrent_weights(model: &LanguageModel<f32>) -> Vec<[WeightsAndGrad<'_>; 2]> {
+    model
+        .rnns
+        .iter()
+        .map(|rnn| {
+            let (w, gates) = match rnn {
+                Rnn::Lstm(c) => (&c.weights, 4),
+                Rnn::Gru(c) => (&c.weights, 3),
+            };
+            let (x, h) = (matrix(&w.w_ih), matrix(&w.w_hh));
+            debug_assert_eq!(x.rows % gates, 0);
+            [x, h]
+        })
+        .collect()
 }
 
 impl Qat {
@@ -273,6 +305,7 @@ impl Qat {
             frozen: false,
             momentum: 0.95,
             weight_bits: WeightBits::Eight,
+            learned_steps: None,
             pwl: PwlFitter::new(knots),
             isa: Isa::detect(),
         })
@@ -288,13 +321,24 @@ impl Qat {
         self.pwl.fits()
     }
 
+    /// From now on, each recurrent weight row's scale is a parameter
+    /// trained with the weights (LSQ), starting at the searched scale of
+    /// the current weights at [`Qat::weight_bits`] (so the exported model
+    /// does not change until the first update).
+    pub fn learn_steps(&mut self) {
+        let weights = recurrent_weights(&self.model);
+        self.learned_steps = Some(LearnedSteps::new(self.weight_bits, &weights));
+    }
+
     /// The integer model of the current weights and ranges.
     pub fn export(&mut self) -> Result<IntLanguageModel, ExportError> {
-        integer_model(
+        let steps = self.learned_steps.as_ref().map(|s| s.cell_steps());
+        integer_model_with_steps(
             &self.model,
             &self.vocab,
             &self.ranges,
             self.weight_bits,
+            steps.as_deref(),
             &mut self.pwl,
         )
     }
@@ -669,8 +713,15 @@ pub fn train_qat(
     };
     // The best state so far by validation: weights and ranges.
     let mut best = KeepBest::default();
+    let snapshot = |qat: &Qat| {
+        (
+            qat.model.clone(),
+            qat.ranges.clone(),
+            qat.learned_steps.clone(),
+        )
+    };
     if s.keep_best {
-        best.offer(start_valid, 0, || (qat.model.clone(), qat.ranges.clone()));
+        best.offer(start_valid, 0, || snapshot(qat));
     }
     for epoch in 1..=s.epochs {
         if done >= total {
@@ -695,6 +746,10 @@ pub fn train_qat(
             qat.model.zero_grad();
             let loss = qat.train_window(&x, &y, steps, &mut states)?;
             crate::train::check_finite(loss, epoch, w + 1)?;
+            // Before the update rule scales and clips the weights' gradients.
+            if let Some(learned) = &mut qat.learned_steps {
+                learned.set_gradients(&recurrent_weights(&qat.model));
+            }
             let rule = crate::train::UpdateRule {
                 sum_over_time: s.sum_over_time,
                 clip: s.clip,
@@ -706,6 +761,9 @@ pub fn train_qat(
                 &mut optimizer,
                 schedule.lr,
             );
+            if let Some(learned) = &mut qat.learned_steps {
+                learned.update(s.optimizer, schedule.lr);
+            }
             done += 1;
             loss_sum += loss * (steps * s.batch) as f64;
             tokens += steps * s.batch;
@@ -714,9 +772,7 @@ pub fn train_qat(
         let seconds = start.elapsed().as_secs_f64();
         let valid_loss = validate(qat)?;
         if s.keep_best {
-            best.offer(valid_loss, epoch, || {
-                (qat.model.clone(), qat.ranges.clone())
-            });
+            best.offer(valid_loss, epoch, || snapshot(qat));
         }
         let lr = schedule.lr;
         schedule.end_epoch(s.schedule, epoch, valid_loss);
@@ -726,9 +782,10 @@ pub fn train_qat(
     }
     let last = reports.last().map_or(0, |r| r.epoch);
     let kept_epoch = match best.unless_last(last) {
-        Some((epoch, (model, ranges))) => {
+        Some((epoch, (model, ranges, learned_steps))) => {
             qat.model = model;
             qat.ranges = ranges;
+            qat.learned_steps = learned_steps;
             epoch
         }
         None => last,

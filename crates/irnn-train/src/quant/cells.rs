@@ -20,6 +20,9 @@ pub enum ConvertError {
     /// The runtime rejected the result.
     #[error("runtime: {0}")]
     Runtime(#[from] irnn_runtime::Error),
+    /// A quantization parameter given by the caller is unusable.
+    #[error("{0}")]
+    Invalid(&'static str),
 }
 
 /// An asymmetric int8 quantizer: `real = scale · (q − zero_point)`.
@@ -67,16 +70,69 @@ pub fn quantize_rows_bits(
     cols: usize,
     bits: WeightBits,
 ) -> (Vec<i8>, Vec<f64>) {
+    let scales: Vec<f64> = w
+        .chunks(cols.max(1))
+        .take(rows)
+        .map(|row| row_scale(row, bits))
+        .collect();
+    (quantize_rows_at(w, cols, bits, &scales), scales)
+}
+
+/// Quantizes each row `r` of a row-major matrix at the scale `scales[r]`
+/// given by the caller (QAT's learned step sizes): `q = round(w / s)`
+/// clamped to `±bits.max_symmetric()`.
+pub fn quantize_rows_at(w: &[f64], cols: usize, bits: WeightBits, scales: &[f64]) -> Vec<i8> {
     let top = bits.max_symmetric() as f64;
-    let mut q = Vec::with_capacity(rows * cols);
-    let mut scales = Vec::with_capacity(rows);
-    for r in 0..rows {
-        let row = &w[r * cols..(r + 1) * cols];
-        let s = row_scale(row, bits);
-        q.extend(row.iter().map(|v| (v / s).round().clamp(-top, top) as i8));
-        scales.push(s);
+    w.chunks(cols.max(1))
+        .zip(scales)
+        .flat_map(|(row, &s)| {
+            row.iter()
+                .map(move |v| (v / s).round().clamp(-top, top) as i8)
+        })
+        .collect()
+}
+
+/// Row scales of a cell's two weight matrices chosen by the caller instead
+/// of searched by [`row_scale`]: QAT's learned step sizes
+/// ([`crate::lm::qat::LearnedSteps`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CellSteps {
+    /// One per row of W_x.
+    pub w_x: Vec<f64>,
+    /// One per row of W_h.
+    pub w_h: Vec<f64>,
+}
+
+/// How the rows of one matrix are quantized: the width, and the row scales
+/// when the caller gives them (else each row's is searched).
+#[derive(Clone, Copy, Debug)]
+struct RowGrid<'a> {
+    bits: WeightBits,
+    scales: Option<&'a [f64]>,
+}
+
+impl<'a> RowGrid<'a> {
+    /// Each row's scale searched ([`row_scale`]).
+    fn searched(bits: WeightBits) -> Self {
+        Self { bits, scales: None }
     }
-    (q, scales)
+
+    /// The grids of a cell's W_x and W_h.
+    fn pair(bits: WeightBits, steps: Option<&'a CellSteps>) -> (Self, Self) {
+        let grid = |scales: Option<&'a [f64]>| Self { bits, scales };
+        (
+            grid(steps.map(|s| &s.w_x[..])),
+            grid(steps.map(|s| &s.w_h[..])),
+        )
+    }
+
+    /// Rows `rows` of this grid (a matrix cut in parts).
+    fn rows(self, rows: core::ops::Range<usize>) -> Self {
+        Self {
+            bits: self.bits,
+            scales: self.scales.map(|s| &s[rows]),
+        }
+    }
 }
 
 /// The scale of one row of weights at `bits` bits. At 8 bits, the largest
@@ -214,12 +270,19 @@ fn gate_side(
     w: &[f64],
     rows: usize,
     cols: usize,
-    bits: WeightBits,
+    grid: RowGrid,
     input: AffineQuant,
     gate_scales: &[f64],
     bias: &[f64],
 ) -> Result<(PackedMatrix, RowRequant), ConvertError> {
-    let (q, scales) = quantize_rows_bits(w, rows, cols, bits);
+    let bits = grid.bits;
+    let (q, scales) = match grid.scales {
+        Some(scales) => {
+            check_steps(scales, rows)?;
+            (quantize_rows_at(w, cols, bits, scales), scales.to_vec())
+        }
+        None => quantize_rows_bits(w, rows, cols, bits),
+    };
     let per_gate = rows / gate_scales.len();
     let mut biases = Vec::with_capacity(rows);
     let mut multipliers = Vec::with_capacity(rows);
@@ -234,6 +297,16 @@ fn gate_side(
         PackedMatrix::from_row_major_bits(bits, rows, cols, &q)?,
         RowRequant::new(biases, &multipliers, 0)?,
     ))
+}
+
+/// Given row scales must be one per row, finite and positive.
+fn check_steps(scales: &[f64], rows: usize) -> Result<(), ConvertError> {
+    if scales.len() != rows || !scales.iter().all(|s| s.is_finite() && *s > 0.0) {
+        return Err(ConvertError::Invalid(
+            "learned row scales must be one positive finite value per row",
+        ));
+    }
+    Ok(())
 }
 
 /// An integer LayerNorm from input grid `s_in` to output grid `s_out`.
@@ -270,10 +343,25 @@ pub fn convert_lstm(
     bits: WeightBits,
     pwl: &mut PwlFitter,
 ) -> Result<IntLstmCell, ConvertError> {
+    convert_lstm_with_steps(p, ranges, x, h, bits, None, pwl)
+}
+
+/// [`convert_lstm`] with the weight rows' scales given (`steps`) instead
+/// of searched.
+pub fn convert_lstm_with_steps(
+    p: &LstmParams,
+    ranges: &Ranges,
+    x: AffineQuant,
+    h: AffineQuant,
+    bits: WeightBits,
+    steps: Option<&CellSteps>,
+    pwl: &mut PwlFitter,
+) -> Result<IntLstmCell, ConvertError> {
     let n = p.hidden;
     let gate_scales: Vec<f64> = ranges.pre.iter().map(|&m| int16_scale(m)).collect();
-    let (w_x, requant_x) = gate_side(&p.w_x, 4 * n, p.input, bits, x, &gate_scales, &p.bias)?;
-    let (w_h, requant_h) = gate_side(&p.w_h, 4 * n, n, bits, h, &gate_scales, &[])?;
+    let (grid_x, grid_h) = RowGrid::pair(bits, steps);
+    let (w_x, requant_x) = gate_side(&p.w_x, 4 * n, p.input, grid_x, x, &gate_scales, &p.bias)?;
+    let (w_h, requant_h) = gate_side(&p.w_h, 4 * n, n, grid_h, h, &gate_scales, &[])?;
     let (gate_norm, act_scales) = match &p.gate_norm {
         Some((g, b)) => {
             let out: Vec<f64> = ranges.pre_normed.iter().map(|&m| int16_scale(m)).collect();
@@ -332,18 +420,33 @@ pub fn convert_gru(
     bits: WeightBits,
     pwl: &mut PwlFitter,
 ) -> Result<IntGruCell, ConvertError> {
+    convert_gru_with_steps(p, ranges, x, h, bits, None, pwl)
+}
+
+/// [`convert_gru`] with the weight rows' scales given (`steps`) instead
+/// of searched.
+pub fn convert_gru_with_steps(
+    p: &GruParams,
+    ranges: &Ranges,
+    x: AffineQuant,
+    h: AffineQuant,
+    bits: WeightBits,
+    steps: Option<&CellSteps>,
+    pwl: &mut PwlFitter,
+) -> Result<IntGruCell, ConvertError> {
     let n = p.hidden;
+    let (grid_x, grid_h) = RowGrid::pair(bits, steps);
     // r and z: the gate pre-activation grid. n: the grid must hold the
     // input part, the recurrent part and their sum.
     let mut gate_scales: Vec<f64> = ranges.pre.iter().map(|&m| int16_scale(m)).collect();
     gate_scales[2] = int16_scale(ranges.pre[2].max(ranges.recurrent[2]));
-    let (w_x, requant_x) = gate_side(&p.w_x, 3 * n, p.input, bits, x, &gate_scales, &p.b_x)?;
+    let (w_x, requant_x) = gate_side(&p.w_x, 3 * n, p.input, grid_x, x, &gate_scales, &p.b_x)?;
     let (w_h, w_hn, requant_h) = if p.reset_before {
         let (w_rz, rq_rz) = gate_side(
             &p.w_h[..2 * n * n],
             2 * n,
             n,
-            bits,
+            grid_h.rows(0..2 * n),
             h,
             &gate_scales[..2],
             &p.b_h[..2 * n],
@@ -352,7 +455,7 @@ pub fn convert_gru(
             &p.w_h[2 * n * n..],
             n,
             n,
-            bits,
+            grid_h.rows(2 * n..3 * n),
             h,
             &gate_scales[2..],
             &p.b_h[2 * n..],
@@ -379,7 +482,7 @@ pub fn convert_gru(
             .collect();
         (w_rz, Some(w_n), RowRequant::new(biases, &mults, 0)?)
     } else {
-        let (w, rq) = gate_side(&p.w_h, 3 * n, n, bits, h, &gate_scales, &p.b_h)?;
+        let (w, rq) = gate_side(&p.w_h, 3 * n, n, grid_h, h, &gate_scales, &p.b_h)?;
         (w, None, rq)
     };
     let cell = IntGruCell {
@@ -450,7 +553,7 @@ pub fn convert_attention(
                 w_key,
                 *attn,
                 memory_dim,
-                WeightBits::Eight,
+                RowGrid::searched(WeightBits::Eight),
                 memory,
                 &[s_a],
                 b_key,
@@ -459,7 +562,7 @@ pub fn convert_attention(
                 w_query,
                 *attn,
                 query_dim,
-                WeightBits::Eight,
+                RowGrid::searched(WeightBits::Eight),
                 query,
                 &[s_a],
                 &[],

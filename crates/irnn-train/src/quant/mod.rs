@@ -11,9 +11,11 @@
 //!   [`pwl_report`] measures it against uniform knots.
 //! * [`export`] — the errors, output layer and logit unit every task's
 //!   export shares.
+//! * [`lsq`] — learned step sizes for the weight rows (QAT at 4 bits).
 
 pub mod cells;
 pub mod export;
+pub mod lsq;
 pub mod multiplier;
 pub mod pwl_fit;
 pub mod pwl_report;

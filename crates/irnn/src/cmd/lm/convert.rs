@@ -7,7 +7,7 @@ use irnn_runtime::format::write_language_model;
 use irnn_runtime::kernels::WeightBits;
 use irnn_train::checkpoint::atomic_write;
 use irnn_train::lm::checkpoint;
-use irnn_train::lm::integer_model;
+use irnn_train::lm::integer_model_with_steps;
 use irnn_train::quant::pwl_fit::PwlFitter;
 
 use super::{calibrate_with_spinner, load_matching_corpus};
@@ -43,11 +43,17 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &LmConvertArgs) -> Result<()>
         _ => WeightBits::Eight,
     };
     let bits = a.weight_bits.unwrap_or(saved_bits);
-    let int = integer_model(
+    // QAT's learned row scales belong to its ranges and width.
+    let steps = match &ck.quant {
+        Some(q) if c.data.is_none() && bits == saved_bits => q.steps.as_deref(),
+        _ => None,
+    };
+    let int = integer_model_with_steps(
         &ck.model,
         &ck.vocab,
         &ranges,
         bits,
+        steps,
         &mut PwlFitter::new(knots),
     )?;
     let bytes = write_language_model(&int);

@@ -44,6 +44,12 @@ pub struct LmQatArgs {
     /// (`--max-windows` included) instead of once per epoch.
     #[arg(long)]
     pub anneal: bool,
+    /// Learn each recurrent weight row's scale with the loss (LSQ), starting
+    /// from the searched one, instead of searching it again at every export;
+    /// meant for `--weight-bits 4` (the output layer and embedding keep
+    /// searched scales).
+    #[arg(long)]
+    pub learn_steps: bool,
 }
 
 /// `irnn qat` of a language-model checkpoint.
@@ -68,6 +74,9 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     let ranges = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
     let mut qat = Qat::new(ck.model, ck.vocab, ranges, c.knots)?;
     qat.weight_bits = a.weight_bits;
+    if a.learn_steps {
+        qat.learn_steps();
+    }
     if let Some(p) = a.dropout {
         qat.dropout = p;
     }
@@ -119,6 +128,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         ranges: qat.ranges.clone(),
         knots: qat.knots(),
         weight_bits: qat.weight_bits.bits(),
+        steps: qat.learned_steps.as_ref().map(|s| s.cell_steps()),
     };
     let int = qat.export()?;
     let bytes = write_language_model(&int);
