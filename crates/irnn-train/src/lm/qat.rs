@@ -250,6 +250,9 @@ pub struct Qat {
     /// Each recurrent weight row's scale learned with the weights (LSQ,
     /// [`Qat::learn_steps`]); `None`: searched at every export.
     pub learned_steps: Option<LearnedSteps>,
+    /// The learned scales' rate as a multiple of the weights' (their
+    /// parameter is a log, so a step of the rate is a relative change).
+    pub step_lr_factor: f64,
     rng: crate::nn::rng::TrainRng,
     pwl: PwlFitter,
     isa: Isa,
@@ -306,6 +309,7 @@ impl Qat {
             momentum: 0.95,
             weight_bits: WeightBits::Eight,
             learned_steps: None,
+            step_lr_factor: 1.0,
             pwl: PwlFitter::new(knots),
             isa: Isa::detect(),
         })
@@ -762,7 +766,7 @@ pub fn train_qat(
                 schedule.lr,
             );
             if let Some(learned) = &mut qat.learned_steps {
-                learned.update(s.optimizer, schedule.lr);
+                learned.update(s.optimizer, schedule.lr * qat.step_lr_factor);
             }
             done += 1;
             loss_sum += loss * (steps * s.batch) as f64;

@@ -50,6 +50,10 @@ pub struct LmQatArgs {
     /// searched scales).
     #[arg(long)]
     pub learn_steps: bool,
+    /// With `--learn-steps`: the scales' rate as a multiple of `--lr` (each
+    /// step of their rate is a relative change of a scale).
+    #[arg(value_parser = crate::args::parse::rate, long, default_value_t = 1.0, requires = "learn_steps")]
+    pub step_lr_factor: f64,
 }
 
 /// `irnn qat` of a language-model checkpoint.
@@ -76,6 +80,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     qat.weight_bits = a.weight_bits;
     if a.learn_steps {
         qat.learn_steps();
+        qat.step_lr_factor = a.step_lr_factor;
     }
     if let Some(p) = a.dropout {
         qat.dropout = p;
