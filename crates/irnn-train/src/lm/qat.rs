@@ -2,7 +2,7 @@
 //!
 //! The forward pass is not an imitation of the integer model: it *is* the
 //! integer model. Every window, the current float weights and ranges are
-//! exported ([`integer_model`]) and the runtime runs the window with its own
+//! exported ([`super::integer_model`]) and the runtime runs the window with its own
 //! kernels, recording the integer gates, cells, hidden states and logits.
 //! Those values, dequantized, are what the loss and the backward pass see;
 //! the backward pass is the float LSTM's, with straight-through estimates

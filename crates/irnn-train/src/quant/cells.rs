@@ -94,7 +94,7 @@ pub fn quantize_rows_at(w: &[f64], cols: usize, bits: WeightBits, scales: &[f64]
 
 /// Row scales of a cell's two weight matrices chosen by the caller instead
 /// of searched by [`row_scale`]: QAT's learned step sizes
-/// ([`crate::lm::qat::LearnedSteps`]).
+/// ([`crate::quant::lsq::LearnedSteps`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CellSteps {
     /// One per row of W_x.
