@@ -234,7 +234,7 @@ fn qat_exactness_with(
     qat.weight_bits = bits;
     let searched = write_language_model(&qat.export().unwrap());
     if learn_steps {
-        qat.learn_steps();
+        qat.learn_steps(1.0);
         // They start at the searched scales: the same model.
         assert!(write_language_model(&qat.export().unwrap()) == searched);
     }

@@ -250,9 +250,6 @@ pub struct Qat {
     /// Each recurrent weight row's scale learned with the weights (LSQ,
     /// [`Qat::learn_steps`]); `None`: searched at every export.
     pub learned_steps: Option<LearnedSteps>,
-    /// The learned scales' rate as a multiple of the weights' (their
-    /// parameter is a log, so a step of the rate is a relative change).
-    pub step_lr_factor: f64,
     rng: crate::nn::rng::TrainRng,
     pwl: PwlFitter,
     isa: Isa,
@@ -275,13 +272,11 @@ fn recurrent_weights(model: &LanguageModel<f32>) -> Vec<[WeightsAndGrad<'_>; 2]>
         .rnns
         .iter()
         .map(|rnn| {
-            let (w, gates) = match rnn {
-                Rnn::Lstm(c) => (&c.weights, 4),
-                Rnn::Gru(c) => (&c.weights, 3),
+            let w = match rnn {
+                Rnn::Lstm(c) => &c.weights,
+                Rnn::Gru(c) => &c.weights,
             };
-            let (x, h) = (matrix(&w.w_ih), matrix(&w.w_hh));
-            debug_assert_eq!(x.rows % gates, 0);
-            [x, h]
+            [matrix(&w.w_ih), matrix(&w.w_hh)]
         })
         .collect()
 }
@@ -309,7 +304,6 @@ impl Qat {
             momentum: 0.95,
             weight_bits: WeightBits::Eight,
             learned_steps: None,
-            step_lr_factor: 1.0,
             pwl: PwlFitter::new(knots),
             isa: Isa::detect(),
         })
@@ -328,10 +322,11 @@ impl Qat {
     /// From now on, each recurrent weight row's scale is a parameter
     /// trained with the weights (LSQ), starting at the searched scale of
     /// the current weights at [`Qat::weight_bits`] (so the exported model
-    /// does not change until the first update).
-    pub fn learn_steps(&mut self) {
+    /// does not change until the first update), at `lr_factor` times the
+    /// weights' rate.
+    pub fn learn_steps(&mut self, lr_factor: f64) {
         let weights = recurrent_weights(&self.model);
-        self.learned_steps = Some(LearnedSteps::new(self.weight_bits, &weights));
+        self.learned_steps = Some(LearnedSteps::new(self.weight_bits, &weights, lr_factor));
     }
 
     /// The integer model of the current weights and ranges.
@@ -766,7 +761,7 @@ pub fn train_qat(
                 schedule.lr,
             );
             if let Some(learned) = &mut qat.learned_steps {
-                learned.update(s.optimizer, schedule.lr * qat.step_lr_factor);
+                learned.update(s.optimizer, schedule.lr);
             }
             done += 1;
             loss_sum += loss * (steps * s.batch) as f64;

@@ -56,14 +56,18 @@ pub struct LearnedSteps {
     start: Vec<[Vec<f64>; 2]>,
     /// Per layer: `δ = ln(s / s₀)` of W_x's rows, W_h's rows.
     layers: Vec<[Param<f32>; 2]>,
+    /// Their rate as a multiple of the weights' (`δ` is a log, so a step
+    /// of the rate is a relative change of a scale).
+    lr_factor: f64,
     optimizer: Optimizer,
 }
 
 impl LearnedSteps {
     /// Starts every row at its searched scale ([`row_scale`]): the PTQ
     /// export's, so QAT starts from the calibrated model unchanged.
-    /// `layers[l]` holds layer `l`'s W_x and W_h (gradients unused).
-    pub fn new(bits: WeightBits, layers: &[[WeightsAndGrad; 2]]) -> Self {
+    /// `layers[l]` holds layer `l`'s W_x and W_h (gradients unused);
+    /// [`Self::update`] runs at `lr_factor` times the rate it is given.
+    pub fn new(bits: WeightBits, layers: &[[WeightsAndGrad; 2]], lr_factor: f64) -> Self {
         let searched = |m: &WeightsAndGrad| -> Vec<f64> {
             m.value
                 .chunks(m.cols.max(1))
@@ -84,6 +88,7 @@ impl LearnedSteps {
                 .enumerate()
                 .map(|(l, [x, h])| [offsets(l, 0, x), offsets(l, 1, h)])
                 .collect(),
+            lr_factor,
             optimizer: Optimizer::default(),
         }
     }
@@ -135,10 +140,10 @@ impl LearnedSteps {
         }
     }
 
-    /// One update of every `ln s` at rate `lr`.
+    /// One update of every `δ` at `lr_factor · lr`, `lr` the weights' rate.
     pub fn update(&mut self, kind: OptimizerKind, lr: f64) {
         let mut params: Vec<&mut Param<f32>> = self.layers.iter_mut().flatten().collect();
-        self.optimizer.step(kind, &mut params, lr);
+        self.optimizer.step(kind, &mut params, lr * self.lr_factor);
     }
 }
 
@@ -201,7 +206,7 @@ mod tests {
             value: &value,
             grad: &vec![0.0; cols],
         };
-        let mut steps = LearnedSteps::new(WeightBits::Four, &[[m, m]]);
+        let mut steps = LearnedSteps::new(WeightBits::Four, &[[m, m]], 1.0);
         // Start from the largest weight's scale (no clipping at all).
         let max = w.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         for s0 in &mut steps.start[0] {
@@ -241,7 +246,7 @@ mod tests {
             value: &value,
             grad: &zero,
         };
-        let mut steps = LearnedSteps::new(WeightBits::Four, &[[m, m]]);
+        let mut steps = LearnedSteps::new(WeightBits::Four, &[[m, m]], 1.0);
         let start = steps.cell_steps();
         for (r, row) in value.chunks(16).enumerate() {
             let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();

@@ -79,8 +79,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     let mut qat = Qat::new(ck.model, ck.vocab, ranges, c.knots)?;
     qat.weight_bits = a.weight_bits;
     if a.learn_steps {
-        qat.learn_steps();
-        qat.step_lr_factor = a.step_lr_factor;
+        qat.learn_steps(a.step_lr_factor);
     }
     if let Some(p) = a.dropout {
         qat.dropout = p;
