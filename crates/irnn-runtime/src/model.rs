@@ -107,7 +107,7 @@ impl RecurrentCell {
 }
 
 /// The hidden state of `state`, a state of `cell`'s kind.
-fn h_of<'s, C: IntCell>(_cell: &C, state: &'s C::State) -> &'s [i8] {
+fn h_of<'s, C: IntCell<Act = i8>>(_cell: &C, state: &'s C::State) -> &'s [i8] {
     C::h(state)
 }
 

@@ -9,6 +9,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::{PackedMatrix, RowRequant, WeightBits};
+use crate::layers::activation::Activation;
 use crate::layers::{
     IntEmbedding, IntGruCell, IntLayerNorm, IntLstmCell, IntOutputLayer, QuantizedAdd, ResetMode,
 };
@@ -24,12 +25,19 @@ fn matrix(rng: &mut StdRng, rows: usize, cols: usize) -> PackedMatrix {
 }
 
 fn requant(rng: &mut StdRng, rows: usize) -> RowRequant {
+    requant_for(rng, rows, 8)
+}
+
+/// Requantization of products of `input_bits`-bit inputs.
+fn requant_for(rng: &mut StdRng, rows: usize, input_bits: u32) -> RowRequant {
     let bias = (0..rows).map(|_| rng.gen_range(-5000..5000)).collect();
-    // Gate grids: a product of ~64 int8 terms mapped to a few thousand LSBs.
+    // Gate grids: a product of ~64 int8 terms mapped to a few thousand LSBs
+    // (int16 inputs: 2^8 times smaller multipliers).
+    let extra = input_bits as i32 - 8;
     let mults: Vec<QuantizedMultiplier> = (0..rows)
         .map(|_| QuantizedMultiplier {
             mantissa: rng.gen_range(1 << 30..i32::MAX),
-            shift: rng.gen_range(-4..=-1),
+            shift: rng.gen_range(-4..=-1) - extra,
         })
         .collect();
     RowRequant::new(bias, &mults, 0).unwrap()
@@ -78,13 +86,25 @@ pub(crate) fn lstm(
     ln: bool,
     capped: bool,
 ) -> IntLstmCell {
+    lstm_of::<i8>(rng, input, hidden, ln, capped)
+}
+
+/// [`lstm`] with activations of width `A` (int16: symmetric h grid, ±32767).
+pub(crate) fn lstm_of<A: Activation>(
+    rng: &mut StdRng,
+    input: usize,
+    hidden: usize,
+    ln: bool,
+    capped: bool,
+) -> IntLstmCell<A> {
+    let wide = A::BITS == 16;
     let cell = IntLstmCell {
         input,
         hidden,
         w_x: matrix(rng, 4 * hidden, input),
         w_h: matrix(rng, 4 * hidden, hidden),
-        requant_x: requant(rng, 4 * hidden),
-        requant_h: requant(rng, 4 * hidden),
+        requant_x: requant_for(rng, 4 * hidden, A::BITS),
+        requant_h: requant_for(rng, 4 * hidden, A::BITS),
         gate_norm: ln.then(|| core::array::from_fn(|_| norm(rng, hidden))),
         gate_activation: [
             s_curve(rng, 0),
@@ -96,8 +116,17 @@ pub(crate) fn lstm(
         capped_input_gate: capped,
         cell_norm: ln.then(|| norm(rng, hidden)),
         cell_tanh: s_curve(rng, -32767),
-        output_multiplier: h_multiplier(),
-        h_zero_point: rng.gen_range(-3..=3),
+        // 2^−30 / (1/32767) for int16.
+        output_multiplier: if wide {
+            QuantizedMultiplier {
+                mantissa: 32767 << 16,
+                shift: -15,
+            }
+        } else {
+            h_multiplier()
+        },
+        h_zero_point: if wide { 0 } else { rng.gen_range(-3..=3) },
+        activation: core::marker::PhantomData,
     };
     cell.validate().unwrap();
     cell

@@ -87,6 +87,39 @@ pub fn product_to_i8_scalar(
     }
 }
 
+/// `out[u] = sat16(sat32(m.apply(a[u]·b[u]) + zero_point))`: a product of
+/// two Q0.15 values onto an int16 grid (an LSTM's h with 16-bit
+/// activations).
+pub fn product_to_i16(
+    isa: Isa,
+    a: &[i16],
+    b: &[i16],
+    m: QuantizedMultiplier,
+    zero_point: i32,
+    out: &mut [i16],
+) -> Result<(), Error> {
+    check_len("gate product first input", out.len(), a.len())?;
+    check_len("gate product second input", out.len(), b.len())?;
+    let k = isa.kernels()?;
+    // SAFETY: a table this CPU runs; lengths checked above.
+    unsafe { (k.product_to_i16)(a, b, m, zero_point, out) };
+    Ok(())
+}
+
+/// The scalar definition of [`product_to_i16`] (lengths already equal).
+pub fn product_to_i16_scalar(
+    a: &[i16],
+    b: &[i16],
+    m: QuantizedMultiplier,
+    zero_point: i32,
+    out: &mut [i16],
+) {
+    for u in 0..out.len() {
+        let product = a[u] as i32 * b[u] as i32;
+        out[u] = saturate_i32_to_i16(m.apply(product).saturating_add(zero_point));
+    }
+}
+
 /// GRU, reset after the product: `out[u] = sat16(x[u] + rdbpot(r[u]·rec[u], 15))`.
 pub fn gru_reset_after(
     isa: Isa,
@@ -209,6 +242,11 @@ mod tests {
                             let mut got = alloc::vec![0i8; n];
                             product_to_i8(isa, &i, &g, m, zp, &mut got).unwrap();
                             assert_eq!(got, want, "{} n={n} m={m:?} zp={zp}", isa.name());
+                            let mut want = alloc::vec![0i16; n];
+                            product_to_i16_scalar(&i, &g, m, zp, &mut want);
+                            let mut got = alloc::vec![0i16; n];
+                            product_to_i16(isa, &i, &g, m, zp, &mut got).unwrap();
+                            assert_eq!(got, want, "{} i16 n={n} m={m:?} zp={zp}", isa.name());
                         }
                     }
                 }
@@ -267,5 +305,6 @@ mod tests {
             shift: 0,
         };
         assert!(product_to_i8(Isa::Scalar, &[0; 4], &[0; 3], m, 0, &mut [0; 4]).is_err());
+        assert!(product_to_i16(Isa::Scalar, &[0; 3], &[0; 4], m, 0, &mut [0; 4]).is_err());
     }
 }

@@ -37,6 +37,8 @@ pub type PwlFn = unsafe fn(&PwlTable, &[i16], &mut [i16]);
 pub type CellUpdateFn = unsafe fn(&[i16], &[i16], &[i16], &mut [i16], u32, bool);
 /// Product of two Q0.15 vectors onto an int8 grid `(a, b, m, zero_point, out)`.
 pub type ProductFn = unsafe fn(&[i16], &[i16], QuantizedMultiplier, i32, &mut [i8]);
+/// Product of two Q0.15 vectors onto an int16 grid.
+pub type ProductI16Fn = unsafe fn(&[i16], &[i16], QuantizedMultiplier, i32, &mut [i16]);
 /// GRU reset-after `(x, rec, r, out)`.
 pub type ResetAfterFn = unsafe fn(&[i16], &[i16], &[i16], &mut [i16]);
 /// GRU mix `(z, n, h, to_q15, out_m, zero_point)`.
@@ -65,6 +67,8 @@ pub struct Kernels {
     pub lstm_cell_update: CellUpdateFn,
     /// LSTM `o · tanh(c)` onto the h grid (and any Q0.15 product to int8).
     pub product_to_i8: ProductFn,
+    /// The same product onto an int16 grid (h with 16-bit activations).
+    pub product_to_i16: ProductI16Fn,
     /// GRU reset applied after the recurrent product.
     pub gru_reset_after: ResetAfterFn,
     /// GRU `(1 − z)·n + z·h`.
@@ -90,6 +94,7 @@ pub const GENERIC: Kernels = Kernels {
     pwl_i16: PwlTable::eval_scalar,
     lstm_cell_update: elementwise::cell_update_scalar,
     product_to_i8: elementwise::product_to_i8_scalar,
+    product_to_i16: elementwise::product_to_i16_scalar,
     gru_reset_after: elementwise::gru_reset_after_scalar,
     gru_mix: elementwise::gru_mix_scalar,
 };

@@ -7,10 +7,14 @@
 
 use crate::error::Error;
 use crate::kernels::Isa;
+use crate::layers::activation::Activation;
 
-/// An integer recurrent cell: int8 input and hidden state, fixed
+/// An integer recurrent cell: input and hidden state of one activation
+/// width (int8, or int16 for an LSTM with 16-bit activations), fixed
 /// quantization parameters, every step bit-exact on every kernel.
 pub trait IntCell {
+    /// The type of the input and of h.
+    type Act: Activation;
     /// What a stream carries from one step to the next (h, and c for an
     /// LSTM).
     type State: Clone + core::fmt::Debug;
@@ -29,13 +33,13 @@ pub trait IntCell {
     /// allocates with it (the batched and sequence paths size their own
     /// buffers on first use).
     fn step_scratch(&self) -> Self::Scratch;
-    /// The int8 hidden state of `state`: the cell's output.
-    fn h(state: &Self::State) -> &[i8];
+    /// The hidden state of `state`: the cell's output.
+    fn h(state: &Self::State) -> &[Self::Act];
     /// One step: reads `x` and `state`, overwrites `state`.
     fn step(
         &self,
         isa: Isa,
-        x: &[i8],
+        x: &[Self::Act],
         state: &mut Self::State,
         scratch: &mut Self::Scratch,
     ) -> Result<(), Error>;
@@ -44,7 +48,7 @@ pub trait IntCell {
     fn step_batch(
         &self,
         isa: Isa,
-        xs: &[i8],
+        xs: &[Self::Act],
         states: &mut [Self::State],
         scratch: &mut Self::Scratch,
     ) -> Result<(), Error>;
@@ -54,19 +58,20 @@ pub trait IntCell {
     fn run_sequence(
         &self,
         isa: Isa,
-        xs: &[i8],
+        xs: &[Self::Act],
         reverse: bool,
         state: &mut Self::State,
         scratch: &mut Self::Scratch,
-        on_step: &mut dyn FnMut(usize, &[i8]),
+        on_step: &mut dyn FnMut(usize, &[Self::Act]),
     ) -> Result<(), Error>;
 }
 
 /// Implements [`IntCell`] for a cell type whose inherent methods have the
 /// trait's names and signatures (each cell's file invokes it once).
 macro_rules! impl_int_cell {
-    ($cell:ty, $state:ty, $scratch:ty) => {
-        impl $crate::layers::cell::IntCell for $cell {
+    ([$($generics:tt)*] $cell:ty, $state:ty, $scratch:ty, $act:ty) => {
+        impl<$($generics)*> $crate::layers::cell::IntCell for $cell {
+            type Act = $act;
             type State = $state;
             type Scratch = $scratch;
             fn input(&self) -> usize {
@@ -84,13 +89,13 @@ macro_rules! impl_int_cell {
             fn step_scratch(&self) -> $scratch {
                 <$cell>::step_scratch(self)
             }
-            fn h(state: &$state) -> &[i8] {
+            fn h(state: &$state) -> &[$act] {
                 &state.h
             }
             fn step(
                 &self,
                 isa: $crate::kernels::Isa,
-                x: &[i8],
+                x: &[$act],
                 state: &mut $state,
                 scratch: &mut $scratch,
             ) -> Result<(), $crate::error::Error> {
@@ -99,7 +104,7 @@ macro_rules! impl_int_cell {
             fn step_batch(
                 &self,
                 isa: $crate::kernels::Isa,
-                xs: &[i8],
+                xs: &[$act],
                 states: &mut [$state],
                 scratch: &mut $scratch,
             ) -> Result<(), $crate::error::Error> {
@@ -108,11 +113,11 @@ macro_rules! impl_int_cell {
             fn run_sequence(
                 &self,
                 isa: $crate::kernels::Isa,
-                xs: &[i8],
+                xs: &[$act],
                 reverse: bool,
                 state: &mut $state,
                 scratch: &mut $scratch,
-                on_step: &mut dyn FnMut(usize, &[i8]),
+                on_step: &mut dyn FnMut(usize, &[$act]),
             ) -> Result<(), $crate::error::Error> {
                 <$cell>::run_sequence(self, isa, xs, reverse, state, scratch, on_step)
             }
@@ -130,8 +135,9 @@ mod tests {
 
     use super::IntCell;
     use crate::kernels::Isa;
+    use crate::layers::activation::Activation;
     use crate::layers::ResetMode;
-    use crate::test_models::{gru, lstm};
+    use crate::test_models::{gru, lstm, lstm_of};
 
     /// What every cell must honour, checked through the trait alone on
     /// every kernel this CPU runs: a sequence run (forward and reversed)
@@ -139,7 +145,9 @@ mod tests {
     fn honours_the_contract<C: IntCell>(cell: &C, seed: u64) {
         let mut rng = StdRng::seed_from_u64(seed);
         let (input, steps) = (cell.input(), 5);
-        let xs: Vec<i8> = (0..steps * input).map(|_| rng.gen()).collect();
+        let xs: Vec<C::Act> = (0..steps * input)
+            .map(|_| C::Act::saturate(rng.gen_range(C::Act::MIN..=C::Act::MAX)))
+            .collect();
         cell.validate().unwrap();
         assert_eq!(C::h(&cell.zero_state()).len(), cell.hidden());
         for isa in Isa::available() {
@@ -212,6 +220,8 @@ mod tests {
             honours_the_contract(&lstm(&mut rng, input, hidden, true, true), 2);
             honours_the_contract(&gru(&mut rng, input, hidden, ResetMode::After), 3);
             honours_the_contract(&gru(&mut rng, input, hidden, ResetMode::Before), 4);
+            honours_the_contract(&lstm_of::<i16>(&mut rng, input, hidden, false, false), 5);
+            honours_the_contract(&lstm_of::<i16>(&mut rng, input, hidden, true, true), 6);
         }
     }
 }

@@ -93,7 +93,7 @@ impl GruScratch {
     }
 }
 
-super::cell::impl_int_cell!(IntGruCell, GruState, GruScratch);
+super::cell::impl_int_cell!([] IntGruCell, GruState, GruScratch, i8);
 
 impl IntGruCell {
     /// Checks that every part agrees on the sizes.

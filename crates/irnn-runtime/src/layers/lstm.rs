@@ -4,7 +4,7 @@
 //!
 //! | tensor | type | scale |
 //! |---|---|---|
-//! | x, h | int8, asymmetric | `s_x, z_x`; `s_h, z_h` |
+//! | x, h | int8, asymmetric — or int16, symmetric ([`Activation`]) | `s_x, z_x`; `s_h, z_h` |
 //! | W_x, W_h | int8, symmetric per row | folded into the gate multipliers |
 //! | gate pre-activations | int16 | one scale per gate (i, f, g, o) |
 //! | sigmoid / tanh outputs | int16 Q0.15 | 2^−15 |
@@ -14,20 +14,23 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 
 use crate::error::{check_len, Error};
 use crate::fixed_point::QuantizedMultiplier;
-use crate::kernels::elementwise::{lstm_cell_update, product_to_i8};
+use crate::kernels::elementwise::lstm_cell_update;
 use crate::kernels::{Isa, PackedMatrix, RowRequant};
+use crate::layers::activation::{check_matrix, check_zero_point, Activation};
 use crate::layers::norm::IntLayerNorm;
 use crate::layers::sequence;
 use crate::pwl::PwlTable;
 
 pub use crate::fixed_point::Q15_ONE;
 
-/// The parameters of one integer LSTM cell.
+/// The parameters of one integer LSTM cell whose input and h are of type
+/// `A` (int8 unless a model asks for 16-bit activations).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntLstmCell {
+pub struct IntLstmCell<A: Activation = i8> {
     /// Input size.
     pub input: usize,
     /// Hidden size H.
@@ -53,25 +56,27 @@ pub struct IntLstmCell {
     pub cell_norm: Option<IntLayerNorm>,
     /// tanh of the (normalised) cell, on its int16 grid.
     pub cell_tanh: PwlTable,
-    /// `o·tanh(c)` (units of 2^−30) → h's int8 grid: `2^−30 / s_h`.
+    /// `o·tanh(c)` (units of 2^−30) → h's grid: `2^−30 / s_h`.
     pub output_multiplier: QuantizedMultiplier,
-    /// h's zero point.
+    /// h's zero point (0 for int16).
     pub h_zero_point: i32,
+    /// The activation width, `A`.
+    pub activation: PhantomData<A>,
 }
 
 /// The state a caller carries between steps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LstmState {
-    /// int8 hidden state.
-    pub h: Vec<i8>,
+pub struct LstmState<A: Activation = i8> {
+    /// Hidden state.
+    pub h: Vec<A>,
     /// int16 cell state.
     pub c: Vec<i16>,
 }
 
 /// Buffers reused across steps so a step allocates nothing.
 #[derive(Debug, Clone, Default)]
-pub struct LstmScratch {
-    h_batch: Vec<i8>,
+pub struct LstmScratch<A: Activation = i8> {
+    h_batch: Vec<A>,
     acc_seq: Vec<i32>,
     acc_x: Vec<i32>,
     acc_h: Vec<i32>,
@@ -84,7 +89,7 @@ pub struct LstmScratch {
     cell_tanh: Vec<i16>,
 }
 
-impl LstmScratch {
+impl<A: Activation> LstmScratch<A> {
     /// After a step: the activated gates i, f, g, o (Q0.15, `[4H]`).
     pub fn activated_gates(&self) -> &[i16] {
         &self.activated
@@ -96,9 +101,9 @@ impl LstmScratch {
     }
 }
 
-super::cell::impl_int_cell!(IntLstmCell, LstmState, LstmScratch);
+super::cell::impl_int_cell!([A: Activation] IntLstmCell<A>, LstmState<A>, LstmScratch<A>, A);
 
-impl IntLstmCell {
+impl<A: Activation> IntLstmCell<A> {
     /// Checks that every part agrees on the sizes.
     pub fn validate(&self) -> Result<(), Error> {
         let (i, h) = (self.input, self.hidden);
@@ -129,34 +134,35 @@ impl IntLstmCell {
                 what: "LSTM cell fraction bits must be in 0..=15",
             });
         }
-        if !(-128..=127).contains(&self.h_zero_point) {
-            return Err(Error::InvalidParameter {
-                what: "LSTM h zero point must be in the int8 range",
-            });
-        }
+        check_zero_point::<A>(
+            self.h_zero_point,
+            "LSTM h zero point must be in the int8 range (0 with int16 activations)",
+        )?;
+        check_matrix::<A>(&self.w_x, "LSTM W_x columns with int16 activations")?;
+        check_matrix::<A>(&self.w_h, "LSTM W_h columns with int16 activations")?;
         Ok(())
     }
 
     /// The zero state: h = the quantized 0 (its zero point), c = 0.
-    pub fn zero_state(&self) -> LstmState {
+    pub fn zero_state(&self) -> LstmState<A> {
         LstmState {
-            h: vec![self.h_zero_point as i8; self.hidden],
+            h: vec![A::saturate(self.h_zero_point); self.hidden],
             c: vec![0; self.hidden],
         }
     }
 
     /// Sets `state` to the zero state in place (no allocation when its
     /// buffers are large enough already).
-    pub fn reset_state(&self, state: &mut LstmState) {
+    pub fn reset_state(&self, state: &mut LstmState<A>) {
         state.h.clear();
-        state.h.resize(self.hidden, self.h_zero_point as i8);
+        state.h.resize(self.hidden, A::saturate(self.h_zero_point));
         state.c.clear();
         state.c.resize(self.hidden, 0);
     }
 
     /// Scratch with every buffer [`step`](Self::step) uses at its size, so
     /// that stepping allocates nothing.
-    pub fn step_scratch(&self) -> LstmScratch {
+    pub fn step_scratch(&self) -> LstmScratch<A> {
         let (g, h) = (4 * self.hidden, self.hidden);
         LstmScratch {
             acc_x: vec![0; g],
@@ -176,18 +182,16 @@ impl IntLstmCell {
     pub fn step(
         &self,
         isa: Isa,
-        x: &[i8],
-        state: &mut LstmState,
-        s: &mut LstmScratch,
+        x: &[A],
+        state: &mut LstmState<A>,
+        s: &mut LstmScratch<A>,
     ) -> Result<(), Error> {
         let h = self.hidden;
         check_len("LSTM input", self.input, x.len())?;
         // 1. The input product; the recurrent one and the rest follow.
         let mut acc_x = core::mem::take(&mut s.acc_x);
         acc_x.resize(4 * h, 0);
-        let result = self
-            .w_x
-            .matvec(isa, x, &mut acc_x)
+        let result = A::matmul(&self.w_x, isa, x, 1, &mut acc_x)
             .and_then(|_| self.recurrent_step(isa, &acc_x, state, s));
         s.acc_x = acc_x;
         result
@@ -201,11 +205,11 @@ impl IntLstmCell {
     pub fn run_sequence(
         &self,
         isa: Isa,
-        xs: &[i8],
+        xs: &[A],
         reverse: bool,
-        state: &mut LstmState,
-        s: &mut LstmScratch,
-        on_step: &mut dyn FnMut(usize, &[i8]),
+        state: &mut LstmState<A>,
+        s: &mut LstmScratch<A>,
+        on_step: &mut dyn FnMut(usize, &[A]),
     ) -> Result<(), Error> {
         let mut acc = core::mem::take(&mut s.acc_seq);
         let result = sequence::run(isa, &self.w_x, xs, reverse, &mut acc, &mut |acc_x, t| {
@@ -223,17 +227,15 @@ impl IntLstmCell {
         &self,
         isa: Isa,
         acc_x: &[i32],
-        state: &mut LstmState,
-        s: &mut LstmScratch,
+        state: &mut LstmState<A>,
+        s: &mut LstmScratch<A>,
     ) -> Result<(), Error> {
         let h = self.hidden;
         check_len("LSTM state h", h, state.h.len())?;
         check_len("LSTM state c", h, state.c.len())?;
         let mut acc_h = core::mem::take(&mut s.acc_h);
         acc_h.resize(4 * h, 0);
-        let result = self
-            .w_h
-            .matvec(isa, &state.h, &mut acc_h)
+        let result = A::matmul(&self.w_h, isa, &state.h, 1, &mut acc_h)
             .and_then(|_| self.finish_products(isa, acc_x, &acc_h, state, s));
         s.acc_h = acc_h;
         result
@@ -245,8 +247,8 @@ impl IntLstmCell {
         isa: Isa,
         acc_x: &[i32],
         acc_h: &[i32],
-        state: &mut LstmState,
-        s: &mut LstmScratch,
+        state: &mut LstmState<A>,
+        s: &mut LstmScratch<A>,
     ) -> Result<(), Error> {
         self.gate_preactivations(isa, acc_x, acc_h, s)?;
         let gates = core::mem::take(&mut s.gates);
@@ -263,9 +265,9 @@ impl IntLstmCell {
     pub fn step_batch(
         &self,
         isa: Isa,
-        xs: &[i8],
-        states: &mut [LstmState],
-        s: &mut LstmScratch,
+        xs: &[A],
+        states: &mut [LstmState<A>],
+        s: &mut LstmScratch<A>,
     ) -> Result<(), Error> {
         let (h, b) = (self.hidden, states.len());
         check_len("LSTM batch input", b * self.input, xs.len())?;
@@ -279,10 +281,8 @@ impl IntLstmCell {
         let (mut acc_x, mut acc_h) = (core::mem::take(&mut s.acc_x), core::mem::take(&mut s.acc_h));
         acc_x.resize(4 * h * b, 0);
         acc_h.resize(4 * h * b, 0);
-        let result = self
-            .w_x
-            .matmul(isa, xs, b, &mut acc_x)
-            .and_then(|_| self.w_h.matmul(isa, &hs, b, &mut acc_h))
+        let result = A::matmul(&self.w_x, isa, xs, b, &mut acc_x)
+            .and_then(|_| A::matmul(&self.w_h, isa, &hs, b, &mut acc_h))
             .and_then(|_| self.gate_preactivations(isa, &acc_x, &acc_h, s));
         (s.acc_x, s.acc_h, s.h_batch) = (acc_x, acc_h, hs);
         result?;
@@ -306,7 +306,7 @@ impl IntLstmCell {
         isa: Isa,
         acc_x: &[i32],
         acc_h: &[i32],
-        s: &mut LstmScratch,
+        s: &mut LstmScratch<A>,
     ) -> Result<(), Error> {
         for buf in [&mut s.gate_x, &mut s.gate_h, &mut s.gates] {
             buf.resize(acc_x.len(), 0);
@@ -325,8 +325,8 @@ impl IntLstmCell {
         &self,
         isa: Isa,
         gates: &[i16],
-        state: &mut LstmState,
-        s: &mut LstmScratch,
+        state: &mut LstmState<A>,
+        s: &mut LstmScratch<A>,
     ) -> Result<(), Error> {
         let h = self.hidden;
         for buf in [&mut s.normed, &mut s.activated] {
@@ -369,7 +369,7 @@ impl IntLstmCell {
             self.capped_input_gate,
         )?;
 
-        // 4. h = o ⊙ tanh(LN(c)), requantized to int8.
+        // 4. h = o ⊙ tanh(LN(c)), requantized to h's grid.
         let cell_in: &[i16] = if let Some(norm) = &self.cell_norm {
             norm.apply(&state.c, &mut s.cell_in)?;
             &s.cell_in
@@ -377,7 +377,7 @@ impl IntLstmCell {
             &state.c
         };
         self.cell_tanh.eval_i16(isa, cell_in, &mut s.cell_tanh)?;
-        product_to_i8(
+        A::product(
             isa,
             o_gate,
             &s.cell_tanh,

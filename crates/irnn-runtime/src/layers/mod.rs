@@ -5,6 +5,7 @@
 // better than nested zips.
 #![allow(clippy::needless_range_loop)]
 
+pub mod activation;
 pub mod attention;
 pub mod cell;
 pub mod conv;
@@ -19,6 +20,7 @@ pub mod sequence;
 #[cfg(feature = "std")]
 pub mod two_threads;
 
+pub use activation::Activation;
 pub use attention::{AttentionScore, IntAttention};
 pub use cell::IntCell;
 pub use conv::IntMelConv;

@@ -17,6 +17,7 @@ use core::ops::Range;
 
 use crate::error::Error;
 use crate::kernels::{Isa, PackedMatrix};
+use crate::layers::activation::Activation;
 
 /// Steps per batched input product.
 pub const SEQUENCE_CHUNK: usize = 64;
@@ -28,10 +29,10 @@ pub(crate) type SequenceStep<'a> = dyn FnMut(&[i32], usize) -> Result<(), Error>
 /// batched product `W_x · [x_t …]` into `acc`, then `step(W_x·x_t, t)` for
 /// each step in visiting order (last to first when `reverse`). The cell's
 /// `step` does the recurrent product and the rest of its step.
-pub(crate) fn run(
+pub(crate) fn run<A: Activation>(
     isa: Isa,
     w_x: &PackedMatrix,
-    xs: &[i8],
+    xs: &[A],
     reverse: bool,
     acc: &mut Vec<i32>,
     step: &mut SequenceStep<'_>,
@@ -41,7 +42,7 @@ pub(crate) fn run(
     for chunk in chunks(steps, reverse) {
         acc.resize(chunk.len() * g, 0);
         let inputs = &xs[chunk.start * n..chunk.end * n];
-        w_x.matmul(isa, inputs, chunk.len(), acc)?;
+        A::matmul(w_x, isa, inputs, chunk.len(), acc)?;
         for k in order(chunk.len(), reverse) {
             step(&acc[k * g..(k + 1) * g], chunk.start + k)?;
         }
@@ -65,7 +66,7 @@ fn order(len: usize, reverse: bool) -> impl Iterator<Item = usize> {
 }
 
 /// The number of whole steps in `xs` for a cell with `input` inputs.
-fn steps_of(xs: &[i8], input: usize) -> Result<usize, Error> {
+fn steps_of<A>(xs: &[A], input: usize) -> Result<usize, Error> {
     if input == 0 || !xs.len().is_multiple_of(input) {
         return Err(Error::ShapeMismatch {
             what: "sequence input (a whole number of steps)",
@@ -97,8 +98,8 @@ mod tests {
                 assert_eq!(visited, want, "steps {steps} reverse {reverse}");
             }
         }
-        assert!(steps_of(&[0; 7], 2).is_err());
-        assert!(steps_of(&[0; 0], 0).is_err());
-        assert_eq!(steps_of(&[0; 8], 2).unwrap(), 4);
+        assert!(steps_of(&[0i8; 7], 2).is_err());
+        assert!(steps_of(&[0i8; 0], 0).is_err());
+        assert_eq!(steps_of(&[0i16; 8], 2).unwrap(), 4);
     }
 }

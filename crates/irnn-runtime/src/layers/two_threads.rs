@@ -22,7 +22,7 @@ use crate::layers::lstm::{IntLstmCell, LstmScratch, LstmState};
 /// A cell whose step is two products, `W_x · x` and `W_h · h`, followed by
 /// a tail that reads only their int32 results: what [`TwoThreadCell`]
 /// splits between two cores.
-pub trait TwoProductCell: IntCell {
+pub trait TwoProductCell: IntCell<Act = i8> {
     /// `W_x`.
     fn input_weights(&self) -> &PackedMatrix;
     /// `W_h`.

@@ -5,7 +5,9 @@
 
 use irnn_runtime::fixed_point::QuantizedMultiplier;
 use irnn_runtime::kernels::{PackedMatrix, RowRequant, WeightBits};
-use irnn_runtime::layers::{IntGruCell, IntLayerNorm, IntLstmCell, ResetMode};
+use irnn_runtime::layers::{
+    Activation as ActivationWidth, IntGruCell, IntLayerNorm, IntLstmCell, ResetMode,
+};
 
 use crate::quant::pwl_fit::{Activation, PwlFitter};
 use crate::quant::reference::{AttentionParams, GruParams, LstmParams, StepTrace, LN_EPSILON};
@@ -25,7 +27,8 @@ pub enum ConvertError {
     Invalid(&'static str),
 }
 
-/// An asymmetric int8 quantizer: `real = scale · (q − zero_point)`.
+/// An affine quantizer, `real = scale · (q − zero_point)`: asymmetric for
+/// int8, symmetric ([`from_range`](Self::from_range)) for int16.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AffineQuant {
     /// Real value of one step.
@@ -52,6 +55,32 @@ impl AffineQuant {
     /// The real value of `q`.
     pub fn dequantize(&self, q: i8) -> f64 {
         self.scale * (q as i32 - self.zero_point) as f64
+    }
+
+    /// The quantizer of `[min, max]` for activations of width `A`: the
+    /// int8 one of [`int8_from_range`](Self::int8_from_range), or for
+    /// int16 the symmetric one (zero point 0, `max |v|` onto 32767), which
+    /// the runtime's int16 products require.
+    pub fn from_range<A: ActivationWidth>(min: f64, max: f64) -> Self {
+        if A::BITS == 8 {
+            return Self::int8_from_range(min, max);
+        }
+        let m = min.abs().max(max.abs());
+        Self {
+            scale: (m / A::MAX as f64).max(1e-12),
+            zero_point: 0,
+        }
+    }
+
+    /// Nearest value of width `A` (saturated).
+    pub fn quantize_as<A: ActivationWidth>(&self, v: f64) -> A {
+        let q = (v / self.scale).round() + self.zero_point as f64;
+        A::saturate(q.clamp(A::MIN as f64, A::MAX as f64) as i32)
+    }
+
+    /// The real value of `q` of width `A`.
+    pub fn value_of<A: ActivationWidth>(&self, q: A) -> f64 {
+        self.scale * (q.widen() - self.zero_point) as f64
     }
 }
 
@@ -335,20 +364,22 @@ pub fn convert_layer_norm(
 /// Converts a float LSTM cell. `x` and `h` are the int8 grids of the input
 /// and the hidden state; `bits` the width of both weight matrices; `pwl`
 /// fits (or recalls) the activation tables.
-pub fn convert_lstm(
+pub fn convert_lstm<A: ActivationWidth>(
     p: &LstmParams,
     ranges: &Ranges,
     x: AffineQuant,
     h: AffineQuant,
     bits: WeightBits,
     pwl: &mut PwlFitter,
-) -> Result<IntLstmCell, ConvertError> {
+) -> Result<IntLstmCell<A>, ConvertError> {
     convert_lstm_with_steps(p, ranges, x, h, bits, None, pwl)
 }
 
 /// [`convert_lstm`] with the weight rows' scales given (`steps`) instead
-/// of searched.
-pub fn convert_lstm_with_steps(
+/// of searched. `A` is the activation width of `x` and `h` (int8, or int16
+/// for a speech encoder's 16-bit activations: then both grids must be
+/// symmetric).
+pub fn convert_lstm_with_steps<A: ActivationWidth>(
     p: &LstmParams,
     ranges: &Ranges,
     x: AffineQuant,
@@ -356,7 +387,7 @@ pub fn convert_lstm_with_steps(
     bits: WeightBits,
     steps: Option<&CellSteps>,
     pwl: &mut PwlFitter,
-) -> Result<IntLstmCell, ConvertError> {
+) -> Result<IntLstmCell<A>, ConvertError> {
     let n = p.hidden;
     let gate_scales: Vec<f64> = ranges.pre.iter().map(|&m| int16_scale(m)).collect();
     let (grid_x, grid_h) = RowGrid::pair(bits, steps);
@@ -406,6 +437,7 @@ pub fn convert_lstm_with_steps(
         cell_tanh: pwl.table(Activation::Tanh, tanh_scale),
         output_multiplier: multiplier(2f64.powi(-30) / h.scale)?,
         h_zero_point: h.zero_point,
+        activation: core::marker::PhantomData,
     };
     cell.validate()?;
     Ok(cell)

@@ -1,13 +1,17 @@
 //! The integer LSTM cell: shape, flags, weights, requantization, optional
 //! LayerNorms, gate and cell tables, output grid.
 
-use crate::layers::IntLstmCell;
+use core::marker::PhantomData;
+
+use crate::layers::{Activation, IntLstmCell};
 
 use crate::format::codec::{invalid, Reader, Writer};
 use crate::format::FormatError;
 
 impl Writer {
-    pub(in crate::format) fn lstm(&mut self, c: &IntLstmCell) {
+    /// Writes a cell of either activation width (the width is the
+    /// enclosing model's, stored once there).
+    pub(in crate::format) fn lstm<A: Activation>(&mut self, c: &IntLstmCell<A>) {
         self.u32(c.input as u32);
         self.u32(c.hidden as u32);
         let flags = (c.gate_norm.is_some() as u8)
@@ -37,7 +41,9 @@ impl Writer {
 }
 
 impl Reader<'_> {
-    pub(in crate::format) fn lstm(&mut self) -> Result<IntLstmCell, FormatError> {
+    /// Reads a cell with activations of width `A` (which the enclosing
+    /// model's header says), validated for that width.
+    pub(in crate::format) fn lstm<A: Activation>(&mut self) -> Result<IntLstmCell<A>, FormatError> {
         let input = self.dim("LSTM input size")?;
         let hidden = self.dim("LSTM hidden size")?;
         let flags = self.u8("LSTM flags")?;
@@ -88,6 +94,7 @@ impl Reader<'_> {
             cell_tanh: self.pwl("LSTM cell tanh PWL")?,
             output_multiplier: self.multiplier("LSTM output multiplier")?,
             h_zero_point: self.i32("LSTM h zero point")?,
+            activation: PhantomData,
         };
         cell.validate()?;
         Ok(cell)

@@ -8,7 +8,7 @@ use core::arch::aarch64::*;
 
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::elementwise::{
-    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i8_scalar,
+    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i16_scalar, product_to_i8_scalar,
 };
 
 /// `rounding_divide_by_pot(x, e)` per lane (ties away from zero), `e ≤ 31`.
@@ -122,6 +122,32 @@ pub unsafe fn product_to_i8_neon(
         unsafe { vst1_s8(out.as_mut_ptr().add(u), vqmovn_s16(narrow16(y))) };
     }
     product_to_i8_scalar(&a[full..], &b[full..], m, zero_point, &mut out[full..]);
+}
+
+/// # Safety
+/// The CPU must support NEON; all slices have `out.len()` elements.
+#[target_feature(enable = "neon")]
+pub unsafe fn product_to_i16_neon(
+    a: &[i16],
+    b: &[i16],
+    m: QuantizedMultiplier,
+    zero_point: i32,
+    out: &mut [i16],
+) {
+    let n = out.len();
+    let full = n - n % 8;
+    let zp = vdupq_n_s32(zero_point);
+    for u in (0..full).step_by(8) {
+        // SAFETY: u + 8 <= n for every slice.
+        let (av, bv) = unsafe { (load8(a, u), load8(b, u)) };
+        let mut y = [vdupq_n_s32(0); 2];
+        for h in 0..2 {
+            y[h] = vqaddq_s32(apply_multiplier(vmulq_s32(av[h], bv[h]), m), zp);
+        }
+        // SAFETY: u + 8 <= n.
+        unsafe { vst1q_s16(out.as_mut_ptr().add(u), narrow16(y)) };
+    }
+    product_to_i16_scalar(&a[full..], &b[full..], m, zero_point, &mut out[full..]);
 }
 
 /// # Safety

@@ -75,6 +75,7 @@ pub const NEON: Kernels = Kernels {
     pwl_i16: pwl::eval_neon,
     lstm_cell_update: elementwise::cell_update_neon,
     product_to_i8: elementwise::product_to_i8_neon,
+    product_to_i16: elementwise::product_to_i16_neon,
     gru_reset_after: elementwise::gru_reset_after_neon,
     gru_mix: elementwise::gru_mix_neon,
 };

@@ -38,6 +38,7 @@ pub const AVX2: Kernels = Kernels {
     pwl_i16: avx2::pwl::eval_avx2,
     lstm_cell_update: avx2::elementwise::cell_update_avx2,
     product_to_i8: avx2::elementwise::product_to_i8_avx2,
+    product_to_i16: avx2::elementwise::product_to_i16_avx2,
     gru_reset_after: avx2::elementwise::gru_reset_after_avx2,
     gru_mix: avx2::elementwise::gru_mix_avx2,
 };
@@ -62,6 +63,7 @@ pub const AVX512_VNNI_YMM: Kernels = Kernels {
     pwl_i16: avx512::pwl::eval_avx512,
     lstm_cell_update: avx512::elementwise::cell_update_avx512,
     product_to_i8: avx512::elementwise::product_to_i8_avx512,
+    product_to_i16: avx512::elementwise::product_to_i16_avx512,
     gru_reset_after: avx512::elementwise::gru_reset_after_avx512,
     gru_mix: avx512::elementwise::gru_mix_avx512,
 };

@@ -9,7 +9,7 @@ use core::arch::x86_64::*;
 
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::elementwise::{
-    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i8_scalar,
+    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i16_scalar, product_to_i8_scalar,
 };
 
 /// `rounding_divide_by_pot` (ties away from zero) of each lane by a fixed
@@ -177,6 +177,29 @@ pub unsafe fn product_to_i8_avx2(
         unsafe { store_i8(out, u, y) };
     }
     product_to_i8_scalar(&a[full..], &b[full..], m, zero_point, &mut out[full..]);
+}
+
+/// # Safety
+/// The CPU must support AVX2; all slices have `out.len()` elements.
+#[target_feature(enable = "avx2")]
+pub unsafe fn product_to_i16_avx2(
+    a: &[i16],
+    b: &[i16],
+    m: QuantizedMultiplier,
+    zero_point: i32,
+    out: &mut [i16],
+) {
+    let n = out.len();
+    let full = n - n % 8;
+    let zp = _mm256_set1_epi32(zero_point);
+    for u in (0..full).step_by(8) {
+        // SAFETY: u + 8 <= n.
+        let (av, bv) = unsafe { (load_i16(a, u), load_i16(b, u)) };
+        let y = adds_epi32(apply_multiplier(_mm256_mullo_epi32(av, bv), m), zp);
+        // SAFETY: u + 8 <= n.
+        unsafe { _mm_storeu_si128(out[u..].as_mut_ptr().cast(), narrow_i16(y)) };
+    }
+    product_to_i16_scalar(&a[full..], &b[full..], m, zero_point, &mut out[full..]);
 }
 
 /// # Safety

@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::elementwise::{
-    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i8_scalar,
+    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i16_scalar, product_to_i8_scalar,
 };
 
 /// `rounding_divide_by_pot` (ties away from zero) of each lane by a fixed
@@ -139,6 +139,35 @@ pub unsafe fn product_to_i8_avx512(
         unsafe { _mm_storeu_si128(out[u..].as_mut_ptr().cast(), _mm512_cvtsepi32_epi8(y)) };
     }
     product_to_i8_scalar(&a[full..], &b[full..], m, zero_point, &mut out[full..]);
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F and BW; all slices have `out.len()`
+/// elements.
+#[target_feature(enable = "avx2,avx512f,avx512bw")]
+pub unsafe fn product_to_i16_avx512(
+    a: &[i16],
+    b: &[i16],
+    m: QuantizedMultiplier,
+    zero_point: i32,
+    out: &mut [i16],
+) {
+    let n = out.len();
+    let full = n - n % 16;
+    let zp = _mm512_set1_epi32(zero_point);
+    for u in (0..full).step_by(16) {
+        // SAFETY: u + 16 <= n.
+        let (av, bv) = unsafe {
+            (
+                _mm512_cvtepi16_epi32(_mm256_loadu_si256(a[u..].as_ptr().cast())),
+                _mm512_cvtepi16_epi32(_mm256_loadu_si256(b[u..].as_ptr().cast())),
+            )
+        };
+        let y = adds_epi32(apply_multiplier(_mm512_mullo_epi32(av, bv), m), zp);
+        // SAFETY: u + 16 <= n.
+        unsafe { _mm256_storeu_si256(out[u..].as_mut_ptr().cast(), _mm512_cvtsepi32_epi16(y)) };
+    }
+    product_to_i16_scalar(&a[full..], &b[full..], m, zero_point, &mut out[full..]);
 }
 
 /// # Safety
