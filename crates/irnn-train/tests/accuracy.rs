@@ -183,7 +183,11 @@ impl FloatCell for GruRun {
 }
 
 /// One random input step: the int8 values and their real values.
-fn input_step<A: Activation>(rng: &mut StdRng, input: usize, xq: AffineQuant) -> (Vec<A>, Vec<f64>) {
+fn input_step<A: Activation>(
+    rng: &mut StdRng,
+    input: usize,
+    xq: AffineQuant,
+) -> (Vec<A>, Vec<f64>) {
     let xi: Vec<A> = uniform(rng, input, 1.0)
         .iter()
         .map(|&v| xq.quantize_as(v))
@@ -311,7 +315,10 @@ fn lstm_int16_activations() {
             e16.mean,
             e16.max * q16.scale
         );
-        assert!(real16 < 0.7 * real8, "int16 {real16:.2e} vs int8 {real8:.2e}");
+        assert!(
+            real16 < 0.7 * real8,
+            "int16 {real16:.2e} vs int8 {real8:.2e}"
+        );
         assert!(e16.max * q16.scale < 10.0 * q8.scale);
     }
 }

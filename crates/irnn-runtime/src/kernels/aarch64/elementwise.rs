@@ -8,7 +8,8 @@ use core::arch::aarch64::*;
 
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::elementwise::{
-    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i16_scalar, product_to_i8_scalar,
+    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i16_scalar,
+    product_to_i8_scalar,
 };
 
 /// `rounding_divide_by_pot(x, e)` per lane (ties away from zero), `e ≤ 31`.

@@ -6,7 +6,8 @@ use core::arch::x86_64::*;
 
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::elementwise::{
-    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i16_scalar, product_to_i8_scalar,
+    cell_update_scalar, gru_mix_scalar, gru_reset_after_scalar, product_to_i16_scalar,
+    product_to_i8_scalar,
 };
 
 /// `rounding_divide_by_pot` (ties away from zero) of each lane by a fixed
