@@ -7,12 +7,14 @@
 //! ([`IntSpeechModel::input_scale`], [`IntSpeechModel::input_zero_point`]).
 //! From there everything is integer: `stack` frames are concatenated into
 //! one step (a frame-rate reduction — the padding of the last group is the
-//! zero point, the int8 image of 0.0), bidirectional LSTM layers whose int8
+//! zero point, the int8 image of 0.0), bidirectional LSTM layers whose
 //! outputs concatenate with no requantization (both directions share one h
 //! grid) — or forward-only layers, for a model that transcribes audio as it
 //! arrives ([`stream`]) — and the output layer's int32 scores, one grid for
-//! all classes, so that the greedy decoder is a plain integer argmax. An
-//! optional attention decoder ([`decoder`]) reads the same encoder outputs.
+//! all classes, so that the greedy decoder is a plain integer argmax. The
+//! encoder's activations are int8, or int16 for a model converted with
+//! 16-bit activations ([`encoder`]). An optional attention decoder
+//! ([`decoder`]) reads the same encoder outputs (int8 encoders only).
 
 use alloc::string::String;
 use alloc::vec;
@@ -22,12 +24,16 @@ use crate::error::{check_len, Error};
 use crate::fixed_point::QuantizedMultiplier;
 use crate::kernels::Isa;
 use crate::layers::attention::AttentionMemory;
-use crate::layers::{IntEncoderLayer, IntMelConv, IntOutputLayer, LstmScratch, LstmState};
+use crate::layers::{IntMelConv, IntOutputLayer};
 
 pub mod decoder;
+pub mod encoder;
 pub mod stream;
 pub use decoder::{DecoderState, IntAttentionDecoder};
+pub use encoder::{Encoded, EncoderLayers, EncoderWidth};
 pub use stream::SpeechStream;
+
+use encoder::EncoderScratch;
 
 /// The longest transcript decoding may produce for `steps` encoder steps:
 /// one label per step, the most a CTC alignment can hold. (It was capped at
@@ -158,8 +164,8 @@ pub struct IntSpeechModel {
     /// point is the features').
     pub conv: Option<IntMelConv>,
     /// Encoder layers (bidirectional, or forward only for a streaming
-    /// model), bottom first.
-    pub layers: Vec<IntEncoderLayer>,
+    /// model), bottom first, with int8 or int16 activations.
+    pub layers: EncoderLayers,
     /// Scores of every class; class 0 is the CTC blank.
     pub output: IntOutputLayer,
     /// Class names (`labels[0]` names the blank).
@@ -196,12 +202,11 @@ impl IntSpeechModel {
                 });
             }
         }
-        for layer in &self.layers {
-            layer.validate()?;
-            check_len("encoder layer input", width, layer.input())?;
-            width = layer.output_width();
+        width = self.layers.validate(width)?;
+        match &self.layers {
+            EncoderLayers::Int8(_) => self.output.validate()?,
+            EncoderLayers::Int16(_) => self.output.validate_for::<i16>()?,
         }
-        self.output.validate()?;
         check_len("output layer input", width, self.output.weights.cols())?;
         check_len("class labels", self.output.classes(), self.labels.len())?;
         if self.labels.len() < 2 {
@@ -210,6 +215,11 @@ impl IntSpeechModel {
             });
         }
         if let Some(d) = &self.decoder {
+            if self.layers.activation_bits() != 8 {
+                return Err(Error::InvalidParameter {
+                    what: "the attention decoder reads int8 encoder outputs; a model with 16-bit activations decodes with CTC only",
+                });
+            }
             d.validate(width)?;
             // Decoder class k is label k + 1; the last class ends a
             // transcript (joint decoding reads the CTC score of k + 1).
@@ -259,12 +269,13 @@ impl IntSpeechModel {
         Ok(s.logits)
     }
 
-    /// The encoder's outputs (`steps × width`, int8) for one utterance's
-    /// int8 features.
-    pub fn encode(&self, isa: Isa, features: &[i8]) -> Result<Vec<i8>, Error> {
+    /// The encoder's outputs (`steps × width`) for one utterance's int8
+    /// features, of the model's activation width `A` (an error if the
+    /// model's is the other: [`EncoderLayers::activation_bits`]).
+    pub fn encode<A: EncoderWidth>(&self, isa: Isa, features: &[i8]) -> Result<Vec<A>, Error> {
         let mut s = SpeechScratch::empty();
         self.encode_with(isa, features, &mut s)?;
-        Ok(s.x)
+        s.encoded(self).as_width::<A>().map(<[A]>::to_vec)
     }
 
     /// A scratch for utterances of up to `max_frames` feature frames, every
@@ -310,66 +321,30 @@ impl IntSpeechModel {
         let steps = self.steps(frames);
         // Stacking pads with the int8 image of 0.0 on the stacked grid.
         let SpeechScratch {
-            conv,
-            x,
-            y,
-            lstm,
-            state,
-            ..
+            conv, frames, enc, ..
         } = s;
-        x.clear();
         let pad = match &self.conv {
             Some(c) => {
                 c.run_into(features, conv)?;
-                x.extend_from_slice(conv);
+                frames.clone_from(conv);
                 c.output_zero_point
             }
             None => {
-                x.extend_from_slice(features);
+                frames.clear();
+                frames.extend_from_slice(features);
                 self.input_zero_point
             }
         };
-        x.resize(steps * self.stack * self.frame_dim(), pad as i8);
-        for layer in &self.layers {
-            y.clear();
-            y.resize(steps * layer.output_width(), 0);
-            layer.run_with(isa, x, y, lstm, state)?;
-            core::mem::swap(x, y);
-        }
-        Ok(())
+        frames.resize(steps * self.stack * self.frame_dim(), pad as i8);
+        enc.run(&self.layers, isa, frames, pad, false)
     }
 
-    /// CTC class scores from the encoder's outputs.
-    pub fn ctc_logits(&self, isa: Isa, encoded: &[i8]) -> Result<Vec<i32>, Error> {
+    /// CTC class scores from the encoder's outputs (of the model's
+    /// activation width: [`encode`](Self::encode)).
+    pub fn ctc_logits<A: EncoderWidth>(&self, isa: Isa, encoded: &[A]) -> Result<Vec<i32>, Error> {
         let mut logits = Vec::new();
-        self.ctc_logits_into(isa, encoded, &mut logits)?;
+        A::encoded(encoded).logits_into(&self.output, isa, &mut logits)?;
         Ok(logits)
-    }
-
-    /// [`ctc_logits`](Self::ctc_logits) into `logits` (resized).
-    fn ctc_logits_into(
-        &self,
-        isa: Isa,
-        encoded: &[i8],
-        logits: &mut Vec<i32>,
-    ) -> Result<(), Error> {
-        let x = encoded;
-        let width = self.output.weights.cols();
-        if width == 0 || x.is_empty() || !x.len().is_multiple_of(width) {
-            return Err(Error::ShapeMismatch {
-                what: "encoder outputs (a whole, non-zero number of steps)",
-                expected: width,
-                found: x.len(),
-            });
-        }
-        let steps = x.len() / width;
-        let classes = self.classes();
-        logits.clear();
-        logits.resize(steps * classes, 0);
-        for (row, out) in x.chunks_exact(width).zip(logits.chunks_exact_mut(classes)) {
-            self.output.logits(isa, row, out)?;
-        }
-        Ok(())
     }
 
     /// [`logits`](Self::logits) into `s`: returns the scores (`steps ×
@@ -381,7 +356,9 @@ impl IntSpeechModel {
         s: &'s mut SpeechScratch,
     ) -> Result<&'s [i32], Error> {
         self.encode_with(isa, features, s)?;
-        self.ctc_logits_into(isa, &s.x, &mut s.logits)?;
+        s.enc
+            .output(&self.layers)
+            .logits_into(&self.output, isa, &mut s.logits)?;
         Ok(&s.logits)
     }
 
@@ -421,15 +398,17 @@ impl IntSpeechModel {
             return Ok(None);
         };
         self.encode_with(isa, features, s)?;
-        let steps = s.x.len() / self.output.weights.cols().max(1);
         let SpeechScratch {
-            x,
+            enc,
             memory,
             decoder_state,
             decoder_labels,
             labels,
             ..
         } = s;
+        // Validation allows a decoder over int8 outputs only.
+        let x = enc.output(&self.layers).as_width::<i8>()?;
+        let steps = x.len() / self.output.weights.cols().max(1);
         let state = decoder_state.get_or_insert_with(|| decoder.zero_state());
         decoder.prepare_into(isa, x, memory)?;
         decoder.greedy_into(isa, memory, max_labels(steps), state, decoder_labels)?;
@@ -472,7 +451,7 @@ impl IntSpeechModel {
     /// Whether every encoder layer reads the past only, so that the model
     /// can transcribe audio as it arrives ([`stream`](Self::stream)).
     pub fn is_unidirectional(&self) -> bool {
-        self.layers.iter().all(|l| l.backward.is_none())
+        self.layers.is_unidirectional()
     }
 }
 
@@ -500,10 +479,9 @@ pub(crate) fn greedy_step(row: &[i32], previous: &mut usize, out: &mut Vec<usize
 pub struct SpeechScratch {
     max_frames: usize,
     conv: Vec<i8>,
-    x: Vec<i8>,
-    y: Vec<i8>,
-    lstm: LstmScratch,
-    state: LstmState,
+    /// The stacked int8 frames entering the encoder.
+    frames: Vec<i8>,
+    enc: EncoderScratch,
     logits: Vec<i32>,
     labels: Vec<usize>,
     memory: AttentionMemory,
@@ -517,10 +495,8 @@ impl SpeechScratch {
         SpeechScratch {
             max_frames: usize::MAX,
             conv: Vec::new(),
-            x: Vec::new(),
-            y: Vec::new(),
-            lstm: LstmScratch::default(),
-            state: LstmState::default(),
+            frames: Vec::new(),
+            enc: EncoderScratch::default(),
             logits: Vec::new(),
             labels: Vec::new(),
             memory: AttentionMemory::default(),
@@ -534,9 +510,10 @@ impl SpeechScratch {
         self.max_frames
     }
 
-    /// The encoder's outputs of the last utterance (`steps × width`).
-    pub fn encoded(&self) -> &[i8] {
-        &self.x
+    /// The encoder's outputs of the last utterance `model` encoded in
+    /// this scratch (`steps × width`, of the model's activation width).
+    pub fn encoded(&self, model: &IntSpeechModel) -> Encoded<'_> {
+        self.enc.output(&model.layers)
     }
 }
 
@@ -571,19 +548,75 @@ mod tests {
         // not its response to padded features.
         let m = tiny(3, 4, 5);
         let c = m.conv.as_ref().unwrap();
-        let encoded = m.encode(isa, &frames).unwrap();
+        let encoded = m.encode::<i8>(isa, &frames).unwrap();
         let mut stacked = c.run(&frames).unwrap();
         stacked.extend(core::iter::repeat_n(
             c.output_zero_point as i8,
             2 * c.output_dim(),
         ));
         let mut x = stacked;
-        for layer in &m.layers {
+        let EncoderLayers::Int8(layers) = &m.layers else {
+            panic!("an int8 encoder")
+        };
+        for layer in layers {
             let mut y = vec![0i8; 3 * 2 * layer.forward.hidden];
             layer.run(isa, &x, &mut y).unwrap();
             x = y;
         }
         assert_eq!(encoded, x);
+    }
+
+    #[test]
+    fn sixteen_bit_encoders_read_the_frames_widened_and_run_their_layers() {
+        use crate::test_models::random_wide_speech_model;
+        for with_conv in [false, true] {
+            let m = random_wide_speech_model(8, 2, 4, 5, with_conv, false);
+            assert_eq!(m.layers.activation_bits(), 16);
+            // Extremes of the int8 frames included.
+            let frames: Vec<i8> = (0..9 * 4)
+                .map(|i| [-128, 127, (i * 37 % 256) as u8 as i8][i % 3])
+                .collect();
+            let (mut x, pad) = match &m.conv {
+                Some(c) => (c.run(&frames).unwrap(), c.output_zero_point),
+                None => (frames.clone(), m.input_zero_point),
+            };
+            x.resize(5 * 2 * m.frame_dim(), pad as i8);
+            // The int8 frames enter as q − z: the same reals on a symmetric grid.
+            let mut x: Vec<i16> = x.iter().map(|&q| (q as i32 - pad) as i16).collect();
+            let EncoderLayers::Int16(layers) = &m.layers else {
+                panic!("an int16 encoder")
+            };
+            for layer in layers {
+                let mut y = vec![0i16; 5 * layer.output_width()];
+                layer.run(Isa::Scalar, &x, &mut y).unwrap();
+                x = y;
+            }
+            // Wider than int8: the check is not of values int8 could hold.
+            assert!(x.iter().any(|&v| !(-128..=127).contains(&v)));
+            let mut expected = Vec::new();
+            for row in x.chunks_exact(m.output.weights.cols()) {
+                let mut out = vec![0; m.classes()];
+                m.output.logits(Isa::Scalar, row, &mut out).unwrap();
+                expected.extend(out);
+            }
+            for isa in Isa::available() {
+                assert_eq!(m.encode::<i16>(isa, &frames).unwrap(), x, "{isa:?}");
+                assert_eq!(m.logits(isa, &frames).unwrap(), expected, "{isa:?}");
+                let mut s = m.scratch(isa, 9).unwrap();
+                m.logits_with(isa, &frames, &mut s).unwrap();
+                assert_eq!(s.encoded(&m), Encoded::Int16(&x));
+                assert_eq!(m.ctc_logits(isa, &x).unwrap(), expected);
+            }
+            // Asked for the other width, it says so.
+            let e = alloc::format!("{}", m.encode::<i8>(Isa::Scalar, &frames).unwrap_err());
+            assert!(e.contains("16-bit activations"), "{e}");
+            assert_eq!(m.attention_greedy(Isa::Scalar, &frames).unwrap(), None);
+        }
+        // An attention decoder reads int8 outputs: refused with int16 ones.
+        let mut m = random_wide_speech_model(8, 2, 4, 5, false, false);
+        m.decoder = tiny(2, 4, 5).decoder;
+        let e = alloc::format!("{}", m.validate().unwrap_err());
+        assert!(e.contains("CTC only"), "{e}");
     }
 
     #[test]
@@ -650,7 +683,10 @@ mod tests {
         m.stack = 3;
         assert!(m.validate().is_err());
         let mut m = tiny(2, 3, 4);
-        m.layers[0].backward.as_mut().unwrap().h_zero_point += 1;
+        let EncoderLayers::Int8(layers) = &mut m.layers else {
+            panic!("an int8 encoder")
+        };
+        layers[0].backward.as_mut().unwrap().h_zero_point += 1;
         assert!(m.validate().is_err());
         let mut m = tiny(2, 3, 4);
         m.input_zero_point = 200;

@@ -268,7 +268,20 @@ pub(crate) fn random_speech_model(
     hidden: usize,
     with_conv: bool,
 ) -> crate::speech::IntSpeechModel {
-    speech_model(seed, stack, mels, hidden, with_conv, false)
+    speech_model(seed, stack, mels, hidden, with_conv, false, 8)
+}
+
+/// [`random_speech_model`] with 16-bit activations (and so no attention
+/// decoder), bidirectional or forward-only.
+pub(crate) fn random_wide_speech_model(
+    seed: u64,
+    stack: usize,
+    mels: u32,
+    hidden: usize,
+    with_conv: bool,
+    unidirectional: bool,
+) -> crate::speech::IntSpeechModel {
+    speech_model(seed, stack, mels, hidden, with_conv, unidirectional, 16)
 }
 
 /// The streaming shape of [`random_speech_model`]: forward-only layers, no
@@ -279,7 +292,7 @@ pub(crate) fn random_streaming_model(
     mels: u32,
     hidden: usize,
 ) -> crate::speech::IntSpeechModel {
-    speech_model(seed, stack, mels, hidden, false, true)
+    speech_model(seed, stack, mels, hidden, false, true, 8)
 }
 
 fn speech_model(
@@ -289,9 +302,9 @@ fn speech_model(
     hidden: usize,
     with_conv: bool,
     unidirectional: bool,
+    bits: u32,
 ) -> crate::speech::IntSpeechModel {
-    use crate::layers::IntEncoderLayer;
-    use crate::speech::{FrontEnd, IntSpeechModel};
+    use crate::speech::{EncoderLayers, FrontEnd, IntSpeechModel};
     let mut rng = StdRng::seed_from_u64(seed);
     let input_zero_point = rng.gen_range(-5..=5);
     let channels = 2;
@@ -310,20 +323,12 @@ fn speech_model(
         input_zero_point,
         output_zero_point: -128,
     };
-    let mut layers = Vec::new();
     let conv = with_conv.then_some(conv);
     let mut width = conv.as_ref().map_or(mels as usize, |c| c.output_dim()) * stack;
-    for ln in [false, true] {
-        let forward = lstm(&mut rng, width, hidden, ln, false);
-        let mut backward = lstm(&mut rng, width, hidden, ln, false);
-        backward.h_zero_point = forward.h_zero_point;
-        let layer = IntEncoderLayer {
-            forward,
-            backward: (!unidirectional).then_some(backward),
-        };
-        width = layer.output_width();
-        layers.push(layer);
-    }
+    let layers = match bits {
+        16 => EncoderLayers::Int16(encoder_layers(&mut rng, &mut width, hidden, unidirectional)),
+        _ => EncoderLayers::Int8(encoder_layers(&mut rng, &mut width, hidden, unidirectional)),
+    };
     let classes = 3;
     let model = IntSpeechModel {
         front_end: FrontEnd {
@@ -365,10 +370,33 @@ fn speech_model(
             .map(alloc::string::String::from)
             .to_vec(),
         separator: " ".into(),
-        decoder: Some(random_decoder(&mut rng, width, hidden)),
+        decoder: (bits == 8).then(|| random_decoder(&mut rng, width, hidden)),
     };
     model.validate().unwrap();
     model
+}
+
+/// Two encoder layers (plain, then LayerNorm) of width `A` reading
+/// `width` values per step; `width` ends as the top's.
+fn encoder_layers<A: Activation>(
+    rng: &mut StdRng,
+    width: &mut usize,
+    hidden: usize,
+    unidirectional: bool,
+) -> Vec<crate::layers::IntEncoderLayer<A>> {
+    let mut layers = Vec::new();
+    for ln in [false, true] {
+        let forward = lstm_of::<A>(rng, *width, hidden, ln, false);
+        let mut backward = lstm_of::<A>(rng, *width, hidden, ln, false);
+        backward.h_zero_point = forward.h_zero_point;
+        let layer = crate::layers::IntEncoderLayer {
+            forward,
+            backward: (!unidirectional).then_some(backward),
+        };
+        *width = layer.output_width();
+        layers.push(layer);
+    }
+    layers
 }
 
 /// An attention decoder over `memory`-wide encoder outputs: labels a, b,

@@ -365,6 +365,17 @@ pub mod parse {
         irnn_runtime::kernels::WeightBits::from_bits(bits as u32)
             .ok_or_else(|| format!("{bits} bits per weight: the runtime has kernels for 8 and 4"))
     }
+    /// Bits of a speech encoder's activations: 8 or 16.
+    pub fn activation_bits(s: &str) -> Result<u32, String> {
+        let bits = integer(s, 0, 64)? as u32;
+        if irnn_train::asr::export::ACTIVATION_BITS.contains(&bits) {
+            Ok(bits)
+        } else {
+            Err(format!(
+                "{bits}-bit activations: a speech encoder's are 8 or 16 bits"
+            ))
+        }
+    }
     /// A beam width (1: greedy).
     pub fn beam(s: &str) -> Result<usize, String> {
         integer(s, 1, MAX_BEAM)

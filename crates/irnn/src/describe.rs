@@ -20,7 +20,10 @@ pub fn pwl_line(name: &str, t: &irnn_runtime::PwlTable) -> String {
 }
 
 /// An LSTM cell's shape, grids and tables, under `label`.
-pub fn print_lstm(label: &str, c: &irnn_runtime::layers::IntLstmCell) {
+pub fn print_lstm<A: irnn_runtime::layers::Activation>(
+    label: &str,
+    c: &irnn_runtime::layers::IntLstmCell<A>,
+) {
     let mut flags = Vec::new();
     if c.gate_norm.is_some() {
         flags.push("gate LayerNorm");
@@ -53,8 +56,9 @@ pub fn print_lstm(label: &str, c: &irnn_runtime::layers::IntLstmCell) {
             / 8
     );
     outln!(
-        "    cell int16, scale 2^-{}; h int8 zero point {}, o·tanh(c) → h multiplier {:.6e}",
+        "    cell int16, scale 2^-{}; h int{} zero point {}, o·tanh(c) → h multiplier {:.6e}",
         c.cell_fraction_bits,
+        A::BITS,
         c.h_zero_point,
         multiplier_real(c.output_multiplier)
     );

@@ -202,6 +202,14 @@ fn options_are_checked_when_parsed() {
             &["qat", "x", "--data", "d", "--weight-bits", "2"],
             "--weight-bits",
         ),
+        (
+            &["convert", "x", "-o", "y", "--activation-bits", "12"],
+            "--activation-bits",
+        ),
+        (
+            &["qat", "x", "--data", "d", "--activation-bits", "4"],
+            "--activation-bits",
+        ),
         (&["bench", "--weight-bits", "8,16"], "--weight-bits"),
         (&["convert", "x", "-o", "y", "--knots", "1"], "--knots"),
         (

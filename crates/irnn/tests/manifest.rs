@@ -233,6 +233,19 @@ fn a_character_model_trains_on_manifests_and_its_file_transcribes_as_qat() {
         again.to_str().unwrap(),
     ]);
     assert_eq!(std::fs::read(&again).unwrap(), bytes);
+    // 16-bit activations are for CTC models: this one has a decoder.
+    fails_with(
+        &[
+            "convert",
+            qat.to_str().unwrap(),
+            "--activation-bits",
+            "16",
+            "-o",
+            again.to_str().unwrap(),
+        ],
+        "attention decoder",
+    );
+    assert_eq!(std::fs::read(&again).unwrap(), bytes);
 
     // A letter never seen in training, at test time, is named.
     let odd = dir.join("odd.json");
@@ -325,6 +338,47 @@ fn a_unidirectional_model_streams_exactly_its_offline_transcripts() {
     let model = model.to_str().unwrap();
     // Version 7: forward-only layers and fixed statistics.
     assert_eq!(&std::fs::read(model).unwrap()[8..12], &7u32.to_le_bytes());
+    // The same with 16-bit activations: QAT at that width, version 11, and
+    // the QAT checkpoint converts to the same file (it keeps the width).
+    let wide = dir.join("uni16.irnn");
+    let wide_qat = dir.join("uni16-qat.safetensors");
+    let text = run_ok(&[
+        "qat",
+        float,
+        "--train",
+        train,
+        "--valid",
+        valid,
+        "--test",
+        test,
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--activation-bits",
+        "16",
+        "--out",
+        wide_qat.to_str().unwrap(),
+        "--model-out",
+        wide.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("the file reproduces all 8 QAT transcripts"),
+        "{text}"
+    );
+    let wide_bytes = std::fs::read(&wide).unwrap();
+    assert_eq!(&wide_bytes[8..12], &11u32.to_le_bytes());
+    let again = dir.join("uni16-again.irnn");
+    run_ok(&[
+        "convert",
+        wide_qat.to_str().unwrap(),
+        "-o",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&again).unwrap(), wide_bytes);
+    let wide = wide.to_str().unwrap();
+    let text = run_ok(&["inspect", wide]);
+    assert!(text.contains("encoder activations: int16"), "{text}");
     let text = run_ok(&["inspect", model]);
     assert!(text.contains("encoder: unidirectional"), "{text}");
     // Streamed in chunks of any size, every test file gets its offline

@@ -9,7 +9,9 @@ use super::*;
 use crate::kernels::packed::Line;
 use crate::kernels::Isa;
 use crate::model::RecurrentCell;
-use crate::test_models::{random_language_model, random_speech_model, random_streaming_model};
+use crate::test_models::{
+    random_language_model, random_speech_model, random_streaming_model, random_wide_speech_model,
+};
 
 /// A copy of `bytes` at a 64-byte-aligned address that lives for the rest
 /// of the test program, starting `offset` bytes into the aligned buffer.
@@ -80,6 +82,7 @@ fn speech_models_read_in_place_equal_the_compact_ones() {
         random_speech_model(5, 2, 6, 5, false),
         random_speech_model(5, 2, 6, 5, true),
         random_streaming_model(5, 2, 6, 5),
+        random_wide_speech_model(5, 2, 6, 5, true, false),
     ];
     for model in models {
         let file = write_speech_model_as(&model, Layout::InPlace);
@@ -89,7 +92,14 @@ fn speech_models_read_in_place_equal_the_compact_ones() {
         };
         assert_eq!(*borrowed, model);
         assert!(borrowed.output.weights.is_borrowed());
-        assert!(borrowed.layers.iter().all(|l| l.forward.w_h.is_borrowed()));
+        match &borrowed.layers {
+            crate::speech::EncoderLayers::Int8(l) => {
+                assert!(l.iter().all(|l| l.forward.w_h.is_borrowed()))
+            }
+            crate::speech::EncoderLayers::Int16(l) => {
+                assert!(l.iter().all(|l| l.forward.w_h.is_borrowed()))
+            }
+        }
         let frames: Vec<i8> = (0..7 * model.features()).map(|i| (i * 5) as i8).collect();
         assert_eq!(
             borrowed.logits(Isa::detect(), &frames).unwrap(),

@@ -75,8 +75,14 @@ pub const IN_PLACE_STREAMING_VERSION: u32 = 8;
 pub const WEIGHT_BITS_VERSION: u32 = 9;
 /// Version 10: the in-place layout of version 9.
 pub const IN_PLACE_WEIGHT_BITS_VERSION: u32 = 10;
+/// Version 11: version 9 plus a speech encoder's activation bits (8, or 16
+/// for 16-bit inputs and h). Written only for speech models with 16-bit
+/// activations.
+pub const ACTIVATION_BITS_VERSION: u32 = 11;
+/// Version 12: the in-place layout of version 11.
+pub const IN_PLACE_ACTIVATION_BITS_VERSION: u32 = 12;
 /// The newest version this build reads.
-pub const NEWEST_VERSION: u32 = IN_PLACE_WEIGHT_BITS_VERSION;
+pub const NEWEST_VERSION: u32 = IN_PLACE_ACTIVATION_BITS_VERSION;
 /// The oldest version this build reads (version 2 lacks the speech front
 /// end's `range_db`, read as 0).
 pub const OLDEST_VERSION: u32 = 2;
@@ -173,6 +179,8 @@ pub(in crate::format) enum Needs {
     Streaming,
     /// A matrix of 4-bit weights (version 9).
     WeightBits,
+    /// A speech encoder with 16-bit activations (version 11).
+    ActivationBits,
 }
 
 /// The version written for `layout` and a model that `needs` it: the
@@ -188,6 +196,8 @@ pub(in crate::format) fn version_for(layout: Layout, needs: Needs) -> u32 {
         (Layout::InPlace, Needs::Streaming) => IN_PLACE_STREAMING_VERSION,
         (Layout::Compact, Needs::WeightBits) => WEIGHT_BITS_VERSION,
         (Layout::InPlace, Needs::WeightBits) => IN_PLACE_WEIGHT_BITS_VERSION,
+        (Layout::Compact, Needs::ActivationBits) => ACTIVATION_BITS_VERSION,
+        (Layout::InPlace, Needs::ActivationBits) => IN_PLACE_ACTIVATION_BITS_VERSION,
     }
 }
 
@@ -195,14 +205,16 @@ pub(in crate::format) fn version_for(layout: Layout, needs: Needs) -> u32 {
 /// (and `layout`): when a matrix turns out to hold 4-bit weights, the
 /// payload is written again with every matrix's bits, as version 9/10. So
 /// no writer lists matrices, and 8-bit models keep their older versions.
+/// A model that needs version 11/12 writes every matrix's bits at once.
 pub(in crate::format) fn write_for_needs(
     layout: Layout,
     needs: Needs,
     write: impl Fn(&mut Writer, Needs),
 ) -> alloc::vec::Vec<u8> {
     let mut w = Writer::new(layout);
+    w.matrix_bits = needs >= Needs::WeightBits;
     write(&mut w, needs);
-    if !w.saw_four_bit {
+    if !w.saw_four_bit || w.matrix_bits {
         return framing::frame(w.bytes, version_for(layout, needs));
     }
     let mut w = Writer::new(layout);
@@ -217,7 +229,8 @@ pub(in crate::format) fn layout_of(version: u32) -> Layout {
         IN_PLACE_VERSION
         | IN_PLACE_SEPARATOR_VERSION
         | IN_PLACE_STREAMING_VERSION
-        | IN_PLACE_WEIGHT_BITS_VERSION => Layout::InPlace,
+        | IN_PLACE_WEIGHT_BITS_VERSION
+        | IN_PLACE_ACTIVATION_BITS_VERSION => Layout::InPlace,
         _ => Layout::Compact,
     }
 }
@@ -228,6 +241,7 @@ pub(in crate::format) fn holds(version: u32, needs: Needs) -> bool {
         SEPARATOR_VERSION | IN_PLACE_SEPARATOR_VERSION => Needs::Separator,
         STREAMING_VERSION | IN_PLACE_STREAMING_VERSION => Needs::Streaming,
         WEIGHT_BITS_VERSION | IN_PLACE_WEIGHT_BITS_VERSION => Needs::WeightBits,
+        ACTIVATION_BITS_VERSION | IN_PLACE_ACTIVATION_BITS_VERSION => Needs::ActivationBits,
         _ => Needs::Base,
     };
     level >= needs

@@ -1,14 +1,16 @@
 //! The speech model (model kind 2): front end, feature grid, optional
 //! convolution, encoder LSTM layers, CTC output and labels, transcript
 //! separator (version 5 on), features' normalisation (version 7 on),
-//! optional attention decoder.
+//! optional attention decoder; the encoder's activation bits (version 11
+//! on).
 
 use alloc::vec::Vec;
 
 use super::codec::{invalid, Reader, Writer};
 use super::{holds, FormatError, Layout, Needs};
-use crate::layers::{IntEmbedding, IntEncoderLayer};
-use crate::speech::{FeatureNorm, FrontEnd, IntAttentionDecoder, IntSpeechModel};
+use crate::layers::IntEmbedding;
+use crate::layers::{Activation, IntEncoderLayer};
+use crate::speech::{EncoderLayers, FeatureNorm, FrontEnd, IntAttentionDecoder, IntSpeechModel};
 
 /// Serialises a speech model to the bytes of a `.irnn` file (the compact
 /// layout).
@@ -48,15 +50,12 @@ fn write_payload(w: &mut Writer, model: &IntSpeechModel, needs: Needs) {
             w.conv(c);
         }
     }
-    w.u32(model.layers.len() as u32);
-    for layer in &model.layers {
-        if needs >= Needs::Streaming {
-            w.u8(layer.directions() as u8);
-        }
-        w.lstm(&layer.forward);
-        if let Some(backward) = &layer.backward {
-            w.lstm(backward);
-        }
+    if needs >= Needs::ActivationBits {
+        w.u8(model.layers.activation_bits() as u8);
+    }
+    match &model.layers {
+        EncoderLayers::Int8(l) => write_layers(w, l, needs),
+        EncoderLayers::Int16(l) => write_layers(w, l, needs),
     }
     w.output(&model.output);
     w.strings(&model.labels);
@@ -88,14 +87,32 @@ fn write_payload(w: &mut Writer, model: &IntSpeechModel, needs: Needs) {
     }
 }
 
+fn write_layers<A: Activation>(w: &mut Writer, layers: &[IntEncoderLayer<A>], needs: Needs) {
+    w.u32(layers.len() as u32);
+    for layer in layers {
+        if needs >= Needs::Streaming {
+            w.u8(layer.directions() as u8);
+        }
+        w.lstm(&layer.forward);
+        if let Some(backward) = &layer.backward {
+            w.lstm(backward);
+        }
+    }
+}
+
 /// What `model` needs of the format: a space between labels is what
 /// version 3 means, and every layer bidirectional with per-utterance
-/// normalisation; anything else needs a later version (so the files of
-/// models that need nothing new stay readable by older builds).
+/// normalisation and 8-bit activations; anything else needs a later
+/// version (so the files of models that need nothing new stay readable by
+/// older builds).
 fn needs(model: &IntSpeechModel) -> Needs {
-    if !model.layers.iter().all(|l| l.backward.is_some())
-        || model.front_end.norm != FeatureNorm::PerUtterance
-    {
+    let bidirectional = match &model.layers {
+        EncoderLayers::Int8(l) => l.iter().all(|l| l.backward.is_some()),
+        EncoderLayers::Int16(l) => l.iter().all(|l| l.backward.is_some()),
+    };
+    if model.layers.activation_bits() != 8 {
+        Needs::ActivationBits
+    } else if !bidirectional || model.front_end.norm != FeatureNorm::PerUtterance {
         Needs::Streaming
     } else if model.separator != " " {
         Needs::Separator
@@ -105,6 +122,33 @@ fn needs(model: &IntSpeechModel) -> Needs {
 }
 
 impl Reader<'_> {
+    fn encoder_layers<A: Activation>(
+        &mut self,
+        version: u32,
+    ) -> Result<Vec<IntEncoderLayer<A>>, FormatError> {
+        let count = self.layer_count()?;
+        let mut layers = Vec::new();
+        for _ in 0..count {
+            let directions = if holds(version, Needs::Streaming) {
+                self.u8("encoder layer directions")?
+            } else {
+                2
+            };
+            let forward = self.lstm()?;
+            let backward = match directions {
+                1 => None,
+                2 => Some(self.lstm()?),
+                d => {
+                    return Err(invalid(alloc::format!(
+                        "encoder layer directions {d} (must be 1 or 2)"
+                    )))
+                }
+            };
+            layers.push(IntEncoderLayer { forward, backward });
+        }
+        Ok(layers)
+    }
+
     pub(in crate::format) fn speech_model(
         &mut self,
         version: u32,
@@ -137,26 +181,20 @@ impl Reader<'_> {
                 )))
             }
         };
-        let count = self.layer_count()?;
-        let mut layers = Vec::new();
-        for _ in 0..count {
-            let directions = if holds(version, Needs::Streaming) {
-                self.u8("encoder layer directions")?
-            } else {
-                2
-            };
-            let forward = self.lstm()?;
-            let backward = match directions {
-                1 => None,
-                2 => Some(self.lstm()?),
-                d => {
-                    return Err(invalid(alloc::format!(
-                        "encoder layer directions {d} (must be 1 or 2)"
-                    )))
-                }
-            };
-            layers.push(IntEncoderLayer { forward, backward });
-        }
+        let bits = if holds(version, Needs::ActivationBits) {
+            self.u8("encoder activation bits")?
+        } else {
+            8
+        };
+        let layers = match bits {
+            8 => EncoderLayers::Int8(self.encoder_layers(version)?),
+            16 => EncoderLayers::Int16(self.encoder_layers(version)?),
+            b => {
+                return Err(invalid(alloc::format!(
+                    "encoder activation bits {b} (must be 8 or 16)"
+                )))
+            }
+        };
         let output = self.output()?;
         let labels = self.strings("class labels", output.classes())?;
         let separator = if holds(version, Needs::Separator) {

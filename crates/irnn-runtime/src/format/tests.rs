@@ -8,7 +8,7 @@ use crate::kernels::Isa;
 use crate::speech::FeatureNorm;
 use crate::test_models::{
     random_four_bit_language_model, random_language_model, random_speech_model,
-    random_streaming_model,
+    random_streaming_model, random_wide_speech_model,
 };
 
 fn sample_file() -> Vec<u8> {
@@ -66,7 +66,8 @@ fn names_each_problem() {
     );
     // The messages say what is wrong.
     let msg = alloc::format!("{}", read_language_model(&version).unwrap_err());
-    assert!(msg.contains("version 11"), "{msg}");
+    let newer = alloc::format!("version {}", NEWEST_VERSION + 1);
+    assert!(msg.contains(&newer), "{msg}");
 }
 
 /// Rewrites the payload with `edit` and a fresh checksum, so the reader gets
@@ -167,7 +168,7 @@ fn version_2_speech_files_still_read() {
     let v1 = with_version_and_payload_edit(&lm, 1, |_| {});
     let msg = alloc::format!("{}", read_language_model(&v1).unwrap_err());
     assert!(
-        msg.contains("version 1") && msg.contains("versions 2 to 10"),
+        msg.contains("version 1") && msg.contains("versions 2 to 12"),
         "{msg}"
     );
 }
@@ -222,7 +223,10 @@ fn streaming_models_are_written_as_version_7_or_8() {
     assert_eq!(&bytes[8..12], &7u32.to_le_bytes());
     assert_eq!(read_speech_model(&bytes).unwrap(), bidirectional);
     let mut mixed = random_speech_model(9, 2, 6, 5, false);
-    mixed.layers[1].backward = None;
+    let crate::speech::EncoderLayers::Int8(layers) = &mut mixed.layers else {
+        panic!("an int8 encoder")
+    };
+    layers[1].backward = None;
     mixed.output = model.output.clone();
     mixed.decoder = None;
     mixed.validate().unwrap();
@@ -249,6 +253,38 @@ fn streaming_models_are_written_as_version_7_or_8() {
         read_speech_model(&write_speech_model(&zero)).unwrap_err()
     );
     assert!(msg.contains("must be positive"), "{msg}");
+}
+
+#[test]
+fn sixteen_bit_speech_models_are_written_as_version_11_or_12() {
+    for model in [
+        random_wide_speech_model(9, 2, 6, 5, true, false),
+        random_wide_speech_model(9, 3, 4, 6, false, true),
+    ] {
+        for (layout, version) in [(Layout::Compact, 11u32), (Layout::InPlace, 12)] {
+            let bytes = super::write_speech_model_as(&model, layout);
+            assert_eq!(&bytes[8..12], &version.to_le_bytes());
+            let back = read_speech_model(&bytes).unwrap();
+            assert_eq!(back, model);
+            assert_eq!(back.layers.activation_bits(), 16);
+            for len in 0..bytes.len() {
+                assert!(read_model(&bytes[..len]).is_err(), "length {len}");
+            }
+        }
+    }
+    // The width byte must say 8 or 16: without a convolution it follows
+    // the kind (1), front end (32), stack (4), feature multiplier (8),
+    // zero point (4) and convolution flag (1).
+    let model = random_wide_speech_model(9, 2, 6, 5, false, false);
+    let bytes = write_speech_model(&model);
+    let at = 1 + 32 + 4 + 8 + 4 + 1;
+    assert_eq!(bytes[HEADER_LEN + at], 16);
+    let edited = with_version_and_payload_edit(&bytes, 11, |p| p[at] = 9);
+    let msg = alloc::format!("{}", read_speech_model(&edited).unwrap_err());
+    assert!(msg.contains("encoder activation bits 9"), "{msg}");
+    // Read as 8 bits, the same layers are another model (or refused).
+    let edited = with_version_and_payload_edit(&bytes, 11, |p| p[at] = 8);
+    assert_ne!(read_speech_model(&edited).ok(), Some(model));
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! One layer of a speech encoder: a forward LSTM and, unless the encoder
 //! is unidirectional (streaming), a backward one. The two directions share
-//! one h quantizer (scale and zero point), as the paper does, so their int8
+//! one h quantizer (scale and zero point), as the paper does, so their
 //! outputs concatenate into `[h_forward; h_backward]` with no requantization.
+//! The values are of the model's activation width `A` (int8, or int16 for
+//! TFLite's 16×8 mode).
 //!
 //! Why the backward cell is optional rather than a second layer type: a
 //! streaming encoder is the same stack with the right-to-left half left
@@ -10,20 +12,21 @@
 
 use crate::error::{check_len, Error};
 use crate::kernels::Isa;
+use crate::layers::activation::Activation;
 use crate::layers::lstm::{IntLstmCell, LstmScratch, LstmState};
 
 /// A forward LSTM cell and, for a bidirectional layer, a backward one with
 /// the same output grid.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntEncoderLayer {
+pub struct IntEncoderLayer<A: Activation = i8> {
     /// Reads the sequence left to right.
-    pub forward: IntLstmCell,
+    pub forward: IntLstmCell<A>,
     /// Reads it right to left (`None`: a unidirectional layer, whose
     /// outputs depend on the past only).
-    pub backward: Option<IntLstmCell>,
+    pub backward: Option<IntLstmCell<A>>,
 }
 
-impl IntEncoderLayer {
+impl<A: Activation> IntEncoderLayer<A> {
     /// Checks sizes and the shared quantizer.
     pub fn validate(&self) -> Result<(), Error> {
         self.forward.validate()?;
@@ -60,7 +63,7 @@ impl IntEncoderLayer {
 
     /// Runs the sequence `xs` (`steps × input`, row-major) and writes
     /// `steps × output_width` outputs.
-    pub fn run(&self, isa: Isa, xs: &[i8], out: &mut [i8]) -> Result<(), Error> {
+    pub fn run(&self, isa: Isa, xs: &[A], out: &mut [A]) -> Result<(), Error> {
         let mut state = self.forward.zero_state();
         self.run_with(isa, xs, out, &mut LstmScratch::default(), &mut state)
     }
@@ -71,10 +74,10 @@ impl IntEncoderLayer {
     pub fn run_with(
         &self,
         isa: Isa,
-        xs: &[i8],
-        out: &mut [i8],
-        scratch: &mut LstmScratch,
-        state: &mut LstmState,
+        xs: &[A],
+        out: &mut [A],
+        scratch: &mut LstmScratch<A>,
+        state: &mut LstmState<A>,
     ) -> Result<(), Error> {
         self.forward.reset_state(state);
         self.run_from(isa, xs, out, scratch, state)?;
@@ -95,10 +98,10 @@ impl IntEncoderLayer {
     pub fn run_from(
         &self,
         isa: Isa,
-        xs: &[i8],
-        out: &mut [i8],
-        scratch: &mut LstmScratch,
-        state: &mut LstmState,
+        xs: &[A],
+        out: &mut [A],
+        scratch: &mut LstmScratch<A>,
+        state: &mut LstmState<A>,
     ) -> Result<(), Error> {
         let (i, h) = (self.forward.input, self.forward.hidden);
         if i == 0 || !xs.len().is_multiple_of(i) {

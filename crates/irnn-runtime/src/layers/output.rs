@@ -11,6 +11,7 @@
 
 use crate::error::{check_len, Error};
 use crate::kernels::{Isa, PackedMatrix};
+use crate::layers::Activation;
 use crate::slab::Slab;
 
 /// Output projection to int32 logits.
@@ -30,14 +31,28 @@ pub struct IntOutputLayer {
 }
 
 impl IntOutputLayer {
-    /// Checks sizes.
+    /// Checks sizes (for int8 inputs).
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_for::<i8>()
+    }
+
+    /// Checks sizes for inputs of width `A` (int16 inputs bound the
+    /// columns and the row factors further).
+    pub fn validate_for<A: Activation>(&self) -> Result<(), Error> {
         check_len("output bias", self.weights.rows(), self.bias.len())?;
+        let max_cols = A::max_columns(&self.weights);
+        if self.weights.cols() > max_cols {
+            return Err(Error::DimensionTooLarge {
+                what: "output layer inputs (for this activation width)",
+                value: self.weights.cols(),
+                max: max_cols,
+            });
+        }
         if let Some(k) = &self.row_factors {
             check_len("output row factors", self.weights.rows(), k.len())?;
-            // |W_r · h| ≤ cols · max|w| · 128; times k_r it must fit in i32.
+            // |W_r · h| ≤ cols · max|w| · |min h|; times k_r it must fit in i32.
             let max_w = -(*self.weights.weight_bits().range().start() as i64);
-            let bound = self.weights.cols() as i64 * max_w * 128;
+            let bound = self.weights.cols() as i64 * max_w * -(A::MIN as i64);
             if k.iter().any(|&k| k < 1 || bound * k as i64 >= 1 << 31) {
                 return Err(Error::InvalidParameter {
                     what: "output row factors must be at least 1 and keep every logit within int32",
@@ -52,22 +67,28 @@ impl IntOutputLayer {
         self.weights.rows()
     }
 
-    /// `logits = W · h + bias` (int32, wrapping is impossible: |W·h| < 2^30
-    /// and the bias is bounded at load time).
-    pub fn logits(&self, isa: Isa, h: &[i8], logits: &mut [i32]) -> Result<(), Error> {
+    /// `logits = W · h + bias` for an int8 or int16 `h` (int32, wrapping is
+    /// impossible: |W·h| < 2^31 within the columns the width allows, and
+    /// the additions saturate).
+    pub fn logits<A: Activation>(
+        &self,
+        isa: Isa,
+        h: &[A],
+        logits: &mut [i32],
+    ) -> Result<(), Error> {
         self.logits_batch(isa, h, 1, logits)
     }
 
     /// [`logits`](Self::logits) of `batch` vectors stored one after another
     /// (one batched product: each weight line is read once per 2–4 vectors).
-    pub fn logits_batch(
+    pub fn logits_batch<A: Activation>(
         &self,
         isa: Isa,
-        hs: &[i8],
+        hs: &[A],
         batch: usize,
         logits: &mut [i32],
     ) -> Result<(), Error> {
-        self.weights.matmul(isa, hs, batch, logits)?;
+        A::matmul(&self.weights, isa, hs, batch, logits)?;
         for row in logits.chunks_exact_mut(self.classes()) {
             match &self.row_factors {
                 None => {
@@ -111,7 +132,7 @@ mod tests {
         o.validate().unwrap();
         // Rows [−7 −6 −5] and [−4 −3 −2] against h = [1 2 3].
         let mut logits = [0; 2];
-        o.logits(Isa::Scalar, &[1, 2, 3], &mut logits).unwrap();
+        o.logits(Isa::Scalar, &[1i8, 2, 3], &mut logits).unwrap();
         assert_eq!(logits, [-34 + 10, 4 * -16 - 10]);
     }
 

@@ -13,10 +13,10 @@
 
 use alloc::vec::Vec;
 
+use super::encoder::EncoderScratch;
 use super::{greedy_step, IntSpeechModel};
-use crate::error::{check_len, Error};
+use crate::error::Error;
 use crate::kernels::Isa;
-use crate::layers::{LstmScratch, LstmState};
 
 /// A streaming transcription in progress ([`IntSpeechModel::stream`]).
 #[derive(Debug, Clone)]
@@ -27,11 +27,11 @@ pub struct SpeechStream<'m> {
     pending: Vec<i8>,
     /// Model steps computed so far.
     steps: usize,
-    /// Each layer's state, carried across chunks.
-    states: Vec<LstmState>,
-    scratch: LstmScratch,
+    /// The encoder's buffers, with each layer's state carried across
+    /// chunks.
+    enc: EncoderScratch,
+    /// The whole steps of a chunk (int8 frames).
     x: Vec<i8>,
-    y: Vec<i8>,
     logits: Vec<i32>,
     /// The best class of the last step (repeats merge across chunks).
     previous: usize,
@@ -59,15 +59,15 @@ impl IntSpeechModel {
         if !self.front_end.norm.is_causal() || self.front_end.range_db != 0 {
             return refuse("streaming needs features normalised with fixed statistics; this model normalises each whole utterance");
         }
+        let mut enc = EncoderScratch::default();
+        enc.reset_carried(&self.layers);
         Ok(SpeechStream {
             model: self,
             isa,
             pending: Vec::new(),
             steps: 0,
-            states: self.layers.iter().map(|l| l.forward.zero_state()).collect(),
-            scratch: LstmScratch::default(),
+            enc,
             x: Vec::new(),
-            y: Vec::new(),
             logits: Vec::new(),
             previous: 0,
             labels: Vec::new(),
@@ -132,9 +132,7 @@ impl SpeechStream<'_> {
 
     /// Starts a new utterance: zero states, no labels (buffers are kept).
     pub fn reset(&mut self) {
-        for (layer, state) in self.model.layers.iter().zip(&mut self.states) {
-            layer.forward.reset_state(state);
-        }
+        self.enc.reset_carried(&self.model.layers);
         self.pending.clear();
         self.labels.clear();
         self.logits.clear();
@@ -168,40 +166,22 @@ impl SpeechStream<'_> {
     /// Runs whole steps (`x`: `steps × stack·features`) through every
     /// layer from the carried states, then the output layer and greedy
     /// decoding of each step.
-    fn run_steps(&mut self, mut x: Vec<i8>) -> Result<(), Error> {
+    fn run_steps(&mut self, x: Vec<i8>) -> Result<(), Error> {
         let model = self.model;
         let steps = x.len() / (model.features() * model.stack);
-        let mut y = core::mem::take(&mut self.y);
-        let mut result = Ok(());
-        for (layer, state) in model.layers.iter().zip(&mut self.states) {
-            y.clear();
-            y.resize(steps * layer.output_width(), 0);
-            result = layer.run_from(self.isa, &x, &mut y, &mut self.scratch, state);
-            if result.is_err() {
-                break;
-            }
-            core::mem::swap(&mut x, &mut y);
-        }
-        if result.is_ok() {
-            result = self.decode_steps(&x, steps);
-        }
+        let result = self.decode(&x, steps);
         self.x = x;
-        self.y = y;
         result
     }
 
-    /// The output layer and greedy decoding of `steps` encoder outputs.
-    fn decode_steps(&mut self, encoded: &[i8], steps: usize) -> Result<(), Error> {
+    fn decode(&mut self, x: &[i8], steps: usize) -> Result<(), Error> {
         let model = self.model;
-        let (width, classes) = (model.output.weights.cols(), model.classes());
-        check_len("encoder outputs of a chunk", steps * width, encoded.len())?;
-        self.logits.clear();
-        self.logits.resize(steps * classes, 0);
-        for (row, scores) in encoded
-            .chunks_exact(width)
-            .zip(self.logits.chunks_exact_mut(classes))
-        {
-            model.output.logits(self.isa, row, scores)?;
+        self.enc
+            .run(&model.layers, self.isa, x, model.input_zero_point, true)?;
+        self.enc
+            .output(&model.layers)
+            .logits_into(&model.output, self.isa, &mut self.logits)?;
+        for scores in self.logits.chunks_exact(model.classes()) {
             greedy_step(scores, &mut self.previous, &mut self.labels);
         }
         self.steps += steps;
@@ -213,7 +193,9 @@ impl SpeechStream<'_> {
 mod tests {
     use super::*;
     use crate::speech::SpeechScratch;
-    use crate::test_models::{random_speech_model, random_streaming_model};
+    use crate::test_models::{
+        random_speech_model, random_streaming_model, random_wide_speech_model,
+    };
 
     /// Frames with long runs of similar values (so that labels repeat
     /// across chunk boundaries) and extremes.
@@ -231,8 +213,13 @@ mod tests {
     fn chunked_transcripts_equal_whole_utterance_transcripts() {
         // Transcripts of several labels, so that chunks cut through them.
         let mut long = 0;
-        for (stack, mels, hidden) in [(1, 4, 5), (3, 4, 6), (2, 7, 9)] {
-            let mut m = random_streaming_model(11 + stack as u64, stack, mels, hidden);
+        for (stack, mels, hidden, bits) in [(1, 4, 5, 8), (3, 4, 6, 8), (2, 7, 9, 8), (2, 5, 6, 16)]
+        {
+            let seed = 11 + stack as u64;
+            let mut m = match bits {
+                8 => random_streaming_model(seed, stack, mels, hidden),
+                _ => random_wide_speech_model(seed, stack, mels, hidden, false, true),
+            };
             // Biases that centre each class's scores, so that the scores
             // follow the inputs and several classes win in turn.
             m.output.bias = alloc::vec![0; m.classes()].into();
@@ -277,7 +264,7 @@ mod tests {
                 }
             }
         }
-        assert!(long >= 6, "{long}");
+        assert!(long >= 8, "{long}");
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub struct AsrQuantInfo {
     pub ranges: AsrRanges,
     /// Knots per PWL table.
     pub knots: usize,
+    /// Bits of the encoder's activations (8, or 16; older checkpoints: 8).
+    #[serde(default = "eight_bits")]
+    pub activation_bits: u32,
+}
+
+fn eight_bits() -> u32 {
+    8
 }
 
 /// Whether the safetensors file at `path` holds an acoustic model (false
@@ -225,6 +232,7 @@ mod tests {
                 &[],
             ),
             knots: 16,
+            activation_bits: 16,
         };
         save(
             &path,

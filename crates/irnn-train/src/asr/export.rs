@@ -7,8 +7,8 @@
 //! exactly as the in-memory one does.
 
 use irnn_runtime::kernels::WeightBits;
-use irnn_runtime::layers::{IntEmbedding, IntEncoderLayer, IntMelConv};
-use irnn_runtime::speech::{FrontEnd, IntAttentionDecoder, IntSpeechModel};
+use irnn_runtime::layers::{Activation, IntEmbedding, IntEncoderLayer, IntMelConv};
+use irnn_runtime::speech::{EncoderLayers, FrontEnd, IntAttentionDecoder, IntSpeechModel};
 use irnn_runtime::Isa;
 
 use super::attention::{eos, sos, AttentionDecoder};
@@ -33,9 +33,26 @@ fn conv_grid(r: MinMax) -> AffineQuant {
     AffineQuant::int8_from_range(0.0, r.max)
 }
 
-/// The h grid both directions of an encoder layer share.
-fn h_grid(r: &EncoderLayerRanges) -> AffineQuant {
-    AffineQuant::int8_from_range(r.h.min, r.h.max)
+/// The h grid both directions of an encoder layer share, at `bits` bits
+/// (int16 grids are symmetric).
+fn h_grid(r: &EncoderLayerRanges, bits: u32) -> AffineQuant {
+    match bits {
+        16 => AffineQuant::from_range::<i16>(r.h.min, r.h.max),
+        _ => AffineQuant::int8_from_range(r.h.min, r.h.max),
+    }
+}
+
+/// The grid on which the first encoder layer reads the int8 frames of
+/// grid `frames`: the same, or at 16 bits the same scale with zero point 0
+/// (the runtime widens `q` to `q − z`).
+fn first_input_grid(frames: AffineQuant, bits: u32) -> AffineQuant {
+    match bits {
+        16 => AffineQuant {
+            scale: frames.scale,
+            zero_point: 0,
+        },
+        _ => frames,
+    }
 }
 
 /// The int8 grid of the features `model` reads (its stored scale).
@@ -46,18 +63,24 @@ pub fn feature_grid(model: &IntSpeechModel) -> AffineQuant {
     }
 }
 
-/// The grid of each encoder layer's int8 input, bottom first, then of the
-/// top layer's output: the grids [`integer_model`] built `model` with
-/// from `ranges`, for reading its int8 activations back as reals (QAT).
+/// The grid of each encoder layer's input, bottom first, then of the top
+/// layer's output: the grids [`integer_model_at`] built `model` with from
+/// `ranges`, for reading its activations (int8, or int16 at 16 bits) back
+/// as reals (QAT).
 pub fn encoder_grids(model: &IntSpeechModel, ranges: &AsrRanges) -> Vec<AffineQuant> {
+    let bits = model.layers.activation_bits();
     let first = match (&model.conv, ranges.conv) {
         (Some(_), Some(r)) => conv_grid(r),
         _ => feature_grid(model),
     };
-    std::iter::once(first)
-        .chain(ranges.layers.iter().map(h_grid))
+    std::iter::once(first_input_grid(first, bits))
+        .chain(ranges.layers.iter().map(|r| h_grid(r, bits)))
         .collect()
 }
+
+/// The activation widths a speech encoder can be exported at
+/// (`--activation-bits`).
+pub const ACTIVATION_BITS: [u32; 2] = [8, 16];
 
 /// The runtime's record of a front end (Hz rounded to integers).
 pub fn front_end(mel: &MelConfig) -> FrontEnd {
@@ -89,7 +112,8 @@ pub fn mel_config(f: &FrontEnd) -> MelConfig {
     }
 }
 
-/// The integer model of `model` under `ranges`, with tables from `pwl`.
+/// The integer model of `model` under `ranges`, with tables from `pwl`
+/// (8-bit activations).
 pub fn integer_model(
     model: &AsrModel<f32>,
     mel: &MelConfig,
@@ -97,6 +121,30 @@ pub fn integer_model(
     ranges: &AsrRanges,
     pwl: &mut PwlFitter,
 ) -> Result<IntSpeechModel, ExportError> {
+    integer_model_at(model, mel, units, ranges, 8, pwl)
+}
+
+/// [`integer_model`] with the encoder's inputs and h at `activation_bits`
+/// bits: 8, or 16 (TFLite's 16×8 mode: symmetric int16 grids, 8-bit
+/// weights; CTC models only — the attention decoder reads int8).
+pub fn integer_model_at(
+    model: &AsrModel<f32>,
+    mel: &MelConfig,
+    units: &Units,
+    ranges: &AsrRanges,
+    activation_bits: u32,
+    pwl: &mut PwlFitter,
+) -> Result<IntSpeechModel, ExportError> {
+    if !ACTIVATION_BITS.contains(&activation_bits) {
+        return Err(ExportError::Unsupported(
+            "a speech encoder's activations are 8 or 16 bits",
+        ));
+    }
+    if activation_bits == 16 && model.decoder.is_some() {
+        return Err(ExportError::Unsupported(
+            "16-bit activations are for CTC models: this model has an attention decoder, which reads int8 encoder outputs",
+        ));
+    }
     if ranges.layers.len() != model.layers.len() {
         return Err(ExportError::RangesMismatch {
             ranges: ranges.layers.len(),
@@ -118,7 +166,7 @@ pub fn integer_model(
         scale: logit_scale(input_scale),
         zero_point: raw.zero_point,
     };
-    let (conv, mut input) = match (&model.conv, ranges.conv) {
+    let (conv, input) = match (&model.conv, ranges.conv) {
         (Some(c), Some(r)) => {
             let out = conv_grid(r);
             let conv = integer_conv(c, features, out).map_err(part("convolution"))?;
@@ -132,37 +180,11 @@ pub fn integer_model(
             })
         }
     };
-    let mut layers = Vec::with_capacity(model.layers.len());
-    for (l, (layer, r)) in model.layers.iter().zip(&ranges.layers).enumerate() {
-        let err = |source| ExportError::Layer { layer: l, source };
-        let h = h_grid(r);
-        let mut direction = |cell, ranges| {
-            convert_lstm(
-                &lstm_params(cell),
-                &snapped(ranges),
-                input,
-                h,
-                WeightBits::Eight,
-                pwl,
-            )
-            .map_err(err)
-        };
-        let backward = match (&layer.backward, &r.backward) {
-            (Some(cell), Some(ranges)) => Some(direction(cell, ranges)?),
-            (None, None) => None,
-            _ => {
-                return Err(ExportError::RangesMismatch {
-                    ranges: ranges.layers.len(),
-                    model: model.layers.len(),
-                })
-            }
-        };
-        layers.push(IntEncoderLayer {
-            forward: direction(&layer.forward, &r.forward)?,
-            backward,
-        });
-        input = h;
-    }
+    let input = first_input_grid(input, activation_bits);
+    let (layers, input) = match activation_bits {
+        16 => encoder::<i16>(model, ranges, input, pwl)?,
+        _ => encoder::<i8>(model, ranges, input, pwl)?,
+    };
     let output = convert_output(
         &model.output.weight.value,
         &model.output.bias.value,
@@ -199,6 +221,51 @@ pub fn integer_model(
     int.validate()
         .map_err(|e| part("model (validation)")(e.into()))?;
     Ok(int)
+}
+
+/// The encoder layers at width `A`, the first reading the grid `input`;
+/// and the top layer's h grid.
+fn encoder<A: Activation>(
+    model: &AsrModel<f32>,
+    ranges: &AsrRanges,
+    mut input: AffineQuant,
+    pwl: &mut PwlFitter,
+) -> Result<(EncoderLayers, AffineQuant), ExportError>
+where
+    EncoderLayers: From<Vec<IntEncoderLayer<A>>>,
+{
+    let mut layers = Vec::with_capacity(model.layers.len());
+    for (l, (layer, r)) in model.layers.iter().zip(&ranges.layers).enumerate() {
+        let err = |source| ExportError::Layer { layer: l, source };
+        let h = h_grid(r, A::BITS);
+        let mut direction = |cell, ranges| {
+            convert_lstm::<A>(
+                &lstm_params(cell),
+                &snapped(ranges),
+                input,
+                h,
+                WeightBits::Eight,
+                pwl,
+            )
+            .map_err(err)
+        };
+        let backward = match (&layer.backward, &r.backward) {
+            (Some(cell), Some(ranges)) => Some(direction(cell, ranges)?),
+            (None, None) => None,
+            _ => {
+                return Err(ExportError::RangesMismatch {
+                    ranges: ranges.layers.len(),
+                    model: model.layers.len(),
+                })
+            }
+        };
+        layers.push(IntEncoderLayer {
+            forward: direction(&layer.forward, &r.forward)?,
+            backward,
+        });
+        input = h;
+    }
+    Ok((layers.into(), input))
 }
 
 /// The integer convolution: weights symmetric per channel, biases in

@@ -1,9 +1,10 @@
 //! Quantization-aware training of the acoustic model.
 //!
 //! The forward pass is the integer model itself: before every update the
-//! float weights are exported under the current ranges ([`integer_model`])
+//! float weights are exported under the current ranges ([`integer_model_at`])
 //! and each utterance is run by the runtime, step by step, recording every
-//! encoder layer's int8 inputs and, per direction, its activated gates,
+//! encoder layer's inputs (int8, or int16 with 16-bit activations) and,
+//! per direction, its activated gates,
 //! cells and hidden states ([`run_encoder`]). The CTC loss (and the
 //! attention decoder's cross-entropy, teacher-forced) is the loss of the
 //! int32 scores the deployed model produces, and the backward pass is the
@@ -26,8 +27,8 @@
 
 use std::time::Instant;
 
-use irnn_runtime::layers::IntLstmCell;
-use irnn_runtime::speech::IntSpeechModel;
+use irnn_runtime::layers::{IntEncoderLayer, IntLstmCell};
+use irnn_runtime::speech::{EncoderLayers, EncoderWidth, IntSpeechModel};
 use irnn_runtime::Isa;
 use rand::seq::SliceRandom;
 
@@ -35,7 +36,7 @@ use super::attention::{decoder_inputs, decoder_targets};
 use super::calibrate::{calibrate, AsrRanges};
 use super::data::{featurize, Corpus, CorpusError, DigitSets};
 use super::eval::{score, ErrorCounts, Transcripts};
-use super::export::{encoder_grids, integer_model, quantize_features};
+use super::export::{encoder_grids, integer_model_at, quantize_features};
 use super::model::{AsrModel, DirectionValues, LayerValues};
 use super::train::{
     augmented, minibatch_update, over_minibatches, AsrData, SeededMasks, SpecAugment,
@@ -64,31 +65,62 @@ fn cross_entropy(logits: &[f64], classes: usize, targets: &[u32]) -> (f64, Vec<f
     (loss, grad)
 }
 
+/// The top encoder layer's output, of the model's activation width.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Top {
+    /// int8 outputs (every model's default).
+    Int8(Vec<i8>),
+    /// int16 outputs (16-bit activations).
+    Int16(Vec<i16>),
+}
+
+impl From<Vec<i8>> for Top {
+    fn from(v: Vec<i8>) -> Self {
+        Top::Int8(v)
+    }
+}
+
+impl From<Vec<i16>> for Top {
+    fn from(v: Vec<i16>) -> Self {
+        Top::Int16(v)
+    }
+}
+
+impl Top {
+    /// The CTC head's int32 scores of these outputs.
+    fn ctc_logits(&self, int: &IntSpeechModel, isa: Isa) -> Result<Vec<i32>, irnn_runtime::Error> {
+        match self {
+            Top::Int8(x) => int.ctc_logits(isa, x),
+            Top::Int16(x) => int.ctc_logits(isa, x),
+        }
+    }
+}
+
 /// What the integer encoder computed for one utterance: the values its
-/// float twin's backward pass reads (dequantized), and its int8 output.
+/// float twin's backward pass reads (dequantized), and its output.
 pub struct EncoderRun {
     /// Per layer, bottom first.
     pub layers: Vec<LayerValues<f32>>,
     /// The convolution's output (frames × frame_dim; empty without one).
     pub conv_out: Vec<f32>,
-    /// The top layer's output, int8 [T × width]: the CTC head's and the
+    /// The top layer's output [T × width]: the CTC head's and (int8) the
     /// decoder's input.
-    pub top: Vec<i8>,
+    pub top: Top,
     /// `top` dequantized.
     pub top_real: Vec<f32>,
 }
 
-/// One direction of one layer over `xs` (`steps × input`, int8), step by
-/// step (identical to the runtime's sequence path), right to left if
-/// `reverse`: its values dequantized (`h` on `h_grid`) and its int8 h of
-/// each step, in time order.
-fn run_direction(
-    cell: &IntLstmCell,
+/// One direction of one layer over `xs` (`steps × input`), step by step
+/// (identical to the runtime's sequence path), right to left if
+/// `reverse`: its values dequantized (`h` on `h_grid`) and its h of each
+/// step, in time order.
+fn run_direction<A: EncoderWidth>(
+    cell: &IntLstmCell<A>,
     isa: Isa,
-    xs: &[i8],
+    xs: &[A],
     reverse: bool,
     h_grid: AffineQuant,
-) -> Result<(DirectionValues<f32>, Vec<i8>), irnn_runtime::Error> {
+) -> Result<(DirectionValues<f32>, Vec<A>), irnn_runtime::Error> {
     let (input, n) = (cell.input, cell.hidden);
     let steps = xs.len() / input.max(1);
     let cell_unit = (-(cell.cell_fraction_bits as f64)).exp2() as f32;
@@ -99,10 +131,10 @@ fn run_direction(
         c: Vec::with_capacity((steps + 1) * n),
         h: Vec::with_capacity((steps + 1) * n),
     };
-    let mut hs = vec![0i8; steps * n];
-    let keep = |v: &mut DirectionValues<f32>, h: &[i8], c: &[i16]| {
+    let mut hs = vec![A::default(); steps * n];
+    let keep = |v: &mut DirectionValues<f32>, h: &[A], c: &[i16]| {
         v.c.extend(c.iter().map(|&q| q as f32 * cell_unit));
-        v.h.extend(h.iter().map(|&q| h_grid.dequantize(q) as f32));
+        v.h.extend(h.iter().map(|&q| h_grid.value_of(q) as f32));
     };
     keep(&mut v, &state.h, &state.c);
     for k in 0..steps {
@@ -150,45 +182,74 @@ pub fn run_encoder(
         }
         None => (features.to_vec(), int.input_zero_point),
     };
+    // The convolution's outputs as reals: `q − z` on the first grid's
+    // scale (the first layer reads them so at either width).
     let conv_out = match &int.conv {
-        Some(_) => x.iter().map(|&q| grids[0].dequantize(q) as f32).collect(),
+        Some(_) => x
+            .iter()
+            .map(|&q| (grids[0].scale * (q as i32 - pad) as f64) as f32)
+            .collect(),
         None => Vec::new(),
     };
     x.resize(steps * int.stack * int.frame_dim(), pad as i8);
-    let mut layers = Vec::with_capacity(int.layers.len());
-    for (l, layer) in int.layers.iter().enumerate() {
+    match &int.layers {
+        EncoderLayers::Int8(l) => record_layers(l, isa, grids, &x, pad, conv_out),
+        EncoderLayers::Int16(l) => record_layers(l, isa, grids, &x, pad, conv_out),
+    }
+}
+
+/// [`run_encoder`]'s layers at width `A` over the stacked int8 `frames`
+/// (grid zero point `zero_point`).
+fn record_layers<A: EncoderWidth>(
+    layers: &[IntEncoderLayer<A>],
+    isa: Isa,
+    grids: &[AffineQuant],
+    frames: &[i8],
+    zero_point: i32,
+    conv_out: Vec<f32>,
+) -> Result<EncoderRun, irnn_runtime::Error>
+where
+    Top: From<Vec<A>>,
+{
+    let mut x: Vec<A> = frames
+        .iter()
+        .map(|&q| A::from_frame(q, zero_point))
+        .collect();
+    let mut values = Vec::with_capacity(layers.len());
+    for (l, layer) in layers.iter().enumerate() {
         let (g_in, g_h) = (grids[l], grids[l + 1]);
         let n = layer.forward.hidden;
         let width = layer.output_width();
+        let steps = x.len() / layer.input().max(1);
         let (forward, hf) = run_direction(&layer.forward, isa, &x, false, g_h)?;
-        let mut out = vec![0i8; steps * width];
+        let mut out = vec![A::default(); steps * width];
         for (row, h) in out.chunks_exact_mut(width).zip(hf.chunks_exact(n)) {
             row[..n].copy_from_slice(h);
         }
         let backward = match &layer.backward {
             Some(cell) => {
-                let (values, hb) = run_direction(cell, isa, &x, true, g_h)?;
+                let (v, hb) = run_direction(cell, isa, &x, true, g_h)?;
                 for (row, h) in out.chunks_exact_mut(width).zip(hb.chunks_exact(n)) {
                     row[n..].copy_from_slice(h);
                 }
-                Some(values)
+                Some(v)
             }
             None => None,
         };
-        let input = x.iter().map(|&q| g_in.dequantize(q) as f32).collect();
-        layers.push(LayerValues {
+        let input = x.iter().map(|&q| g_in.value_of(q) as f32).collect();
+        values.push(LayerValues {
             input,
             forward,
             backward,
         });
         x = out;
     }
-    let top_grid = grids[int.layers.len()];
+    let top_grid = grids[layers.len()];
     Ok(EncoderRun {
-        layers,
+        layers: values,
         conv_out,
-        top_real: x.iter().map(|&q| top_grid.dequantize(q) as f32).collect(),
-        top: x,
+        top_real: x.iter().map(|&q| top_grid.value_of(q) as f32).collect(),
+        top: x.into(),
     })
 }
 
@@ -207,7 +268,7 @@ pub fn qat_utterance(
 ) -> Option<f64> {
     let isa = Isa::detect();
     let run = run_encoder(int, isa, grids, &quantize_features(int, features)).ok()?;
-    let logits = int.ctc_logits(isa, &run.top).ok()?;
+    let logits = run.top.ctc_logits(int, isa).ok()?;
     let unit = logit_scale(int.output.logit_scale);
     let scores: Vec<f64> = logits.iter().map(|&l| l as f64 * unit).collect();
     let target: Vec<usize> = targets.iter().map(|&d| d as usize + 1).collect();
@@ -222,7 +283,11 @@ pub fn qat_utterance(
     let lambda = decoder.config.ctc_weight;
     let units = model.config.units;
     let inputs = decoder_inputs(targets, units);
-    let memory = int_decoder.prepare(isa, &run.top).ok()?;
+    // Validation allows a decoder over int8 outputs only.
+    let Top::Int8(top) = &run.top else {
+        return None;
+    };
+    let memory = int_decoder.prepare(isa, top).ok()?;
     let forced = int_decoder.run_forced(isa, &memory, &inputs).ok()?;
     let unit = logit_scale(int_decoder.output.logit_scale);
     let forced: Vec<f64> = forced.iter().map(|&l| l as f64 * unit).collect();
@@ -274,6 +339,7 @@ pub fn qat_epoch(
     ranges: &mut AsrRanges,
     moving: &mut MovingRanges,
     pwl: &mut PwlFitter,
+    activation_bits: u32,
     data: &AsrData,
     order: &[usize],
     batch: usize,
@@ -285,7 +351,7 @@ pub fn qat_epoch(
 ) -> Result<f64, ExportError> {
     let dim = model.config.features;
     over_minibatches(order, batch, on_batch, |chunk| {
-        let int = integer_model(model, mel, units, ranges, pwl)?;
+        let int = integer_model_at(model, mel, units, ranges, activation_bits, pwl)?;
         let grids = encoder_grids(&int, ranges);
         let features: Vec<Vec<f32>> = chunk
             .iter()
@@ -335,6 +401,8 @@ pub struct AsrQatSettings {
     /// start (PTQ) and each epoch's end (ties keep the earlier); with
     /// `false`, the last epoch's.
     pub keep_best: bool,
+    /// Bits of the encoder's activations: 8, or 16 (CTC models).
+    pub activation_bits: u32,
 }
 
 /// What a speech QAT run did.
@@ -420,7 +488,7 @@ pub fn train_qat(
     let mut best = KeepBest::default();
     let mut start_valid = None;
     if s.keep_best {
-        let int = integer_model(model, mel, units, ranges, pwl)?;
+        let int = integer_model_at(model, mel, units, ranges, s.activation_bits, pwl)?;
         let (errors, key) = ctc_error(units, &Transcripts::integer(&int, valid)?, valid);
         start_valid = Some(errors);
         best.offer(key, 0, || (model.clone(), ranges.clone()));
@@ -440,6 +508,7 @@ pub fn train_qat(
             ranges,
             &mut moving,
             pwl,
+            s.activation_bits,
             &train,
             &order,
             s.batch,
@@ -450,7 +519,7 @@ pub fn train_qat(
             |b, l| observer.update_done(b, (b * s.batch).min(order.len()), l, lr),
         )?;
         crate::train::check_finite(train_loss, epoch, order.len().div_ceil(s.batch))?;
-        let int = integer_model(model, mel, units, ranges, pwl)?;
+        let int = integer_model_at(model, mel, units, ranges, s.activation_bits, pwl)?;
         let transcripts = Transcripts::integer(&int, valid)?;
         if s.keep_best {
             let (_, key) = ctc_error(units, &transcripts, valid);
@@ -505,13 +574,18 @@ mod tests {
         AsrData { features, targets }
     }
 
-    /// The step-by-step recording is the runtime's encoder: same int8
-    /// output, and values of the shapes the backward pass reads.
+    /// The step-by-step recording is the runtime's encoder: same output
+    /// (int8, or int16 with 16-bit activations), and values of the shapes
+    /// the backward pass reads.
     #[test]
     fn the_recorded_encoder_is_the_runtimes() {
-        for (layer_norm, unidirectional, conv_channels) in
-            [(true, false, 0), (false, true, 0), (true, false, 2)]
-        {
+        for (layer_norm, unidirectional, conv_channels, bits) in [
+            (true, false, 0, 8),
+            (false, true, 0, 8),
+            (true, false, 2, 8),
+            (true, false, 0, 16),
+            (false, true, 2, 16),
+        ] {
             let config = AsrConfig {
                 features: 4,
                 stack: 2,
@@ -532,16 +606,34 @@ mod tests {
             let ranges = calibrate(&model, &data.features, &data.targets);
             let units = crate::asr::data::fsdd::digit_units();
             let int =
-                integer_model(&model, &mel, &units, &ranges, &mut PwlFitter::new(16)).unwrap();
+                integer_model_at(&model, &mel, &units, &ranges, bits, &mut PwlFitter::new(16))
+                    .unwrap();
+            assert_eq!(int.layers.activation_bits(), bits);
             let grids = encoder_grids(&int, &ranges);
             let isa = Isa::detect();
             for f in &data.features {
                 let q = quantize_features(&int, f);
                 let run = run_encoder(&int, isa, &grids, &q).unwrap();
-                assert_eq!(run.top, int.encode(isa, &q).unwrap());
+                let top: Top = match bits {
+                    8 => int.encode::<i8>(isa, &q).unwrap().into(),
+                    _ => int.encode::<i16>(isa, &q).unwrap().into(),
+                };
+                assert_eq!(run.top, top);
+                // The reals the backward pass reads are the outputs' values.
+                if let (Top::Int16(t), Some(g)) = (&run.top, grids.last()) {
+                    assert!(t
+                        .iter()
+                        .zip(&run.top_real)
+                        .all(|(&q, &r)| r == g.value_of(q) as f32));
+                }
                 let steps = int.steps(f.len() / 4);
-                for (values, layer) in run.layers.iter().zip(&int.layers) {
-                    assert_eq!(values.input.len(), steps * layer.input());
+                let inputs: Vec<usize> = match &int.layers {
+                    EncoderLayers::Int8(l) => l.iter().map(|l| l.input()).collect(),
+                    EncoderLayers::Int16(l) => l.iter().map(|l| l.input()).collect(),
+                };
+                assert_eq!(run.layers.len(), inputs.len());
+                for (values, input) in run.layers.iter().zip(inputs) {
+                    assert_eq!(values.input.len(), steps * input);
                     for d in std::iter::once(&values.forward).chain(&values.backward) {
                         assert_eq!(d.gates.len(), steps * 32);
                         assert_eq!((d.c.len(), d.h.len()), ((steps + 1) * 8, (steps + 1) * 8));
@@ -603,6 +695,7 @@ mod tests {
                 &mut ranges,
                 &mut moving,
                 &mut pwl,
+                8,
                 &data,
                 &order,
                 4,

@@ -35,6 +35,9 @@ pub enum ExportError {
         /// Features the model reads.
         features: usize,
     },
+    /// The model has a part the chosen quantization cannot convert.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The ranges do not belong to this model.
     #[error("the quantization ranges describe {ranges} layers, the model has {model}")]
     RangesMismatch {

@@ -6,7 +6,7 @@ use clap::Args;
 use irnn_runtime::format::write_speech_model;
 use irnn_train::asr::checkpoint;
 use irnn_train::asr::data::{featurize, Split};
-use irnn_train::asr::export::integer_model;
+use irnn_train::asr::export::integer_model_at;
 use irnn_train::audio::LogMel;
 use irnn_train::checkpoint::atomic_write;
 use irnn_train::quant::pwl_fit::PwlFitter;
@@ -21,6 +21,11 @@ pub struct AsrConvertArgs {
     /// Training utterances used for calibration.
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = 300)]
     pub calibration_utterances: usize,
+    /// Bits of the encoder's inputs and h: 8, or 16 (16-bit activations
+    /// with 8-bit weights, for CTC models). Default: the QAT checkpoint's,
+    /// else 8.
+    #[arg(value_parser = crate::args::parse::activation_bits, long)]
+    pub activation_bits: Option<u32>,
     #[command(flatten)]
     pub sets: SpeechDataArgs,
 }
@@ -29,6 +34,8 @@ pub struct AsrConvertArgs {
 pub fn run(file: &ModelFile, c: &ConvertCommon, a: &AsrConvertArgs) -> Result<()> {
     let ck = file.asr_checkpoint()?;
     let saved = ck.quant.as_ref().map(|q| (&q.ranges, q.knots));
+    let saved_bits = ck.quant.as_ref().map_or(8, |q| q.activation_bits);
+    let bits = a.activation_bits.unwrap_or(saved_bits);
     let calibrate = |data: Option<&str>| -> Result<_> {
         let corpus = open_corpus(data, &a.sets, &ck.mel)?;
         let train = featurize(
@@ -47,11 +54,12 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &AsrConvertArgs) -> Result<()
     } else {
         c.calibration(saved, "FOLDER", |data| calibrate(Some(data)))?
     };
-    let int = integer_model(
+    let int = integer_model_at(
         &ck.model,
         &ck.mel,
         &ck.units,
         &ranges,
+        bits,
         &mut PwlFitter::new(knots),
     )?;
     let bytes = write_speech_model(&int);
@@ -59,7 +67,7 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &AsrConvertArgs) -> Result<()
     let fb = checkpoint::float_bytes(&ck.model);
     outln!(
         "wrote {}: speech model, {} bytes ({:.3} × the {fb} bytes of float weights), \
-         PWL tables of up to {knots} knots, {how}",
+         {bits}-bit activations, PWL tables of up to {knots} knots, {how}",
         c.out.display(),
         bytes.len(),
         bytes.len() as f64 / fb as f64,

@@ -6,6 +6,8 @@ use irnn_train::quant::export::logit_scale;
 
 use crate::describe::{multiplier_real, print_lstm, pwl_line};
 use crate::model_file::ModelFile;
+use irnn_runtime::layers::{Activation, IntEncoderLayer};
+use irnn_runtime::speech::EncoderLayers;
 
 /// How features are normalised, in words.
 fn norm_line(norm: &FeatureNorm) -> &'static str {
@@ -143,11 +145,18 @@ pub fn run(file: &ModelFile) -> Result<()> {
             c.output_zero_point
         );
     }
-    for (l, layer) in model.layers.iter().enumerate() {
-        print_lstm(&format!("layer {l} forward"), &layer.forward);
-        if let Some(backward) = &layer.backward {
-            print_lstm(&format!("layer {l} backward"), backward);
+    outln!(
+        "encoder activations: int{} inputs and h{}",
+        model.layers.activation_bits(),
+        if model.layers.activation_bits() == 16 {
+            " (symmetric grids; the frames are widened into the first layer)"
+        } else {
+            ""
         }
+    );
+    match &model.layers {
+        EncoderLayers::Int8(l) => print_layers(l),
+        EncoderLayers::Int16(l) => print_layers(l),
     }
     let o = &model.output;
     // Character labels are quoted (one of them is a space).
@@ -189,4 +198,13 @@ pub fn run(file: &ModelFile) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn print_layers<A: Activation>(layers: &[IntEncoderLayer<A>]) {
+    for (l, layer) in layers.iter().enumerate() {
+        print_lstm(&format!("layer {l} forward"), &layer.forward);
+        if let Some(backward) = &layer.backward {
+            print_lstm(&format!("layer {l} backward"), backward);
+        }
+    }
 }

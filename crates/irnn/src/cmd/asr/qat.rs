@@ -12,7 +12,7 @@ use irnn_runtime::format::write_speech_model;
 use irnn_train::asr::checkpoint::{self, AsrQuantInfo};
 use irnn_train::asr::data::{featurize, Split};
 use irnn_train::asr::eval::{rates, Transcripts};
-use irnn_train::asr::export::integer_model;
+use irnn_train::asr::export::integer_model_at;
 use irnn_train::asr::qat::{train_qat, AsrQatSettings, QatEpochReport, RANGE_MOMENTUM};
 use irnn_train::asr::train::SpecAugment;
 use irnn_train::audio::LogMel;
@@ -46,6 +46,10 @@ pub struct AsrQatArgs {
     /// Longest time mask, in frames.
     #[arg(value_parser = crate::args::parse::mask_size, long, default_value_t = 10)]
     pub spec_augment_span: usize,
+    /// Bits of the encoder's inputs and h: 8, or 16 (16-bit activations
+    /// with 8-bit weights, for CTC models).
+    #[arg(value_parser = crate::args::parse::activation_bits, long, default_value_t = 8)]
+    pub activation_bits: u32,
     #[command(flatten)]
     pub sets: SpeechDataArgs,
 }
@@ -121,7 +125,8 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
     let float_test = Transcripts::float(&model, &test).rates(&scoring, &test.targets);
     let mut ranges = calibrate_on(&model, &train, a.calibration_utterances);
     let mut pwl = PwlFitter::new(c.knots);
-    let ptq = integer_model(&model, &ck.mel, units, &ranges, &mut pwl)?;
+    let bits = a.activation_bits;
+    let ptq = integer_model_at(&model, &ck.mel, units, &ranges, bits, &mut pwl)?;
     let ptq_test = Transcripts::integer(&ptq, &test)?.rates(&scoring, &test.targets);
     outln!("{test_name}: float {float_test} | PTQ (calibration only, integer) {ptq_test}");
     let settings = AsrQatSettings {
@@ -139,6 +144,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         freeze_fraction: c.freeze,
         range_momentum: RANGE_MOMENTUM,
         keep_best: !c.keep_last,
+        activation_bits: bits,
     };
     let start = Instant::now();
     let run = train_qat(
@@ -162,12 +168,13 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         run.epochs,
         run.start_valid.as_ref().map(rates),
     );
-    let int = integer_model(&model, &ck.mel, units, &ranges, &mut pwl)?;
+    let int = integer_model_at(&model, &ck.mel, units, &ranges, bits, &mut pwl)?;
     let qat_transcripts = Transcripts::integer(&int, &test)?;
     let qat_test = qat_transcripts.rates(&scoring, &test.targets);
     let quant = AsrQuantInfo {
         ranges,
         knots: c.knots,
+        activation_bits: bits,
     };
     let bytes = write_speech_model(&int);
     let ck_bytes = checkpoint::to_bytes(&model, &ck.mel, units, Some(&quant));
