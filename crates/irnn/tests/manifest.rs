@@ -393,6 +393,13 @@ fn a_unidirectional_model_streams_exactly_its_offline_transcripts() {
     args.extend(wavs.iter().map(String::as_str));
     let offline = run_ok(&args);
     assert_eq!(offline.lines().count(), 8);
+    // The 16-bit model streams too, exactly its own offline transcripts.
+    let mut wide_args = vec!["transcribe", wide];
+    wide_args.extend(wavs.iter().map(String::as_str));
+    let wide_offline = run_ok(&wide_args);
+    assert_eq!(wide_offline.lines().count(), 8);
+    wide_args.extend(["--stream", "--chunk-ms", "30"]);
+    assert_eq!(run_ok(&wide_args), wide_offline);
     let letters: usize = offline
         .lines()
         .map(|l| l.split('\t').nth(1).unwrap_or("").trim().len())
