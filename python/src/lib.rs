@@ -432,10 +432,10 @@ fn convert<'py>(
             }
         };
         let knots = knots.unwrap_or(default_knots);
-        // A QAT checkpoint's weight width (4-bit QAT makes a 4-bit file).
+        // A QAT checkpoint's weight widths (4-bit QAT makes a 4-bit file).
         let bits = match (&ck.quant, &data) {
-            (Some(q), None) => q.weight_bits()?,
-            _ => irnn_runtime::kernels::WeightBits::Eight,
+            (Some(q), None) => q.table_bits()?,
+            _ => irnn_runtime::kernels::WeightBits::Eight.into(),
         };
         let int = integer_model(
             &ck.model,

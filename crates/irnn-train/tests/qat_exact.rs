@@ -12,7 +12,7 @@ use irnn_train::lm::data::{load_corpus, Batches, Corpus, Level, EMBEDDED_DATA};
 use irnn_train::lm::eval;
 use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
 use irnn_train::lm::train::{fresh_progress, train, RunOptions, Silent};
-use irnn_train::lm::{calibrate, integer_model_with_steps};
+use irnn_train::lm::{calibrate, integer_model_with_steps, TableBits};
 use irnn_train::lm::{CellKind, LanguageModel, LmConfig};
 use irnn_train::nn::optim::{OptimizerKind, Schedule};
 use irnn_train::nn::rng::TrainRng;
@@ -159,11 +159,67 @@ fn four_bit_reset_before_gru_qat_metric_is_the_integer_runtimes_metric() {
 #[test]
 fn learned_step_qat_metric_is_the_integer_runtimes_metric() {
     for cell in [CellKind::Lstm, CellKind::Gru] {
-        qat_exactness_with(cell, false, false, WeightBits::Four, true);
+        qat_exactness_with(cell, false, false, WeightBits::Four.into(), true);
     }
 }
 
 /// A small character model trained for 40 windows on the embedded slice.
+/// Distillation changes what QAT descends, not what it runs: one window gives
+/// the same integer loss with and without a teacher (the data's, which is
+/// what QAT reports); with the teacher's
+/// share at 0 the gradients are the plain ones, with a share they move.
+#[test]
+fn distillation_changes_the_gradient_not_the_forward_pass() {
+    let (corpus, model) = trained_model(CellKind::Lstm, false, false);
+    let ranges = calibrate(&model, &corpus.train[..4000]);
+    let window = |teacher: Option<f64>| {
+        let mut qat = Qat::new(model.clone(), corpus.vocab.clone(), ranges.clone(), 32).unwrap();
+        qat.bits = WeightBits::Four.into();
+        if let Some(w) = teacher {
+            qat.distill_from(model.clone(), w);
+        }
+        let int = qat.export().unwrap();
+        let batches = Batches::new(&corpus.train, 16);
+        let (x, y, steps) = batches.window(3, 32);
+        let mut states: Vec<_> = (0..batches.batch()).map(|_| int.zero_state()).collect();
+        qat.model.zero_grad();
+        let loss = qat.train_window(&x, &y, steps, &mut states).unwrap();
+        let grads: Vec<f32> = qat
+            .model
+            .params()
+            .iter()
+            .flat_map(|p| p.grad.clone())
+            .collect();
+        (loss, grads)
+    };
+    let (plain_loss, plain) = window(None);
+    let (zero_loss, zero) = window(Some(0.0));
+    let (half_loss, half) = window(Some(0.5));
+    // The same integer logits (the two loss functions round differently).
+    assert_eq!(zero_loss.to_bits(), half_loss.to_bits());
+    assert!((plain_loss - half_loss).abs() < 1e-5 * plain_loss);
+    let norm = |g: &[f32]| g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+    let gap = |a: &[f32], b: &[f32]| {
+        let d: Vec<f32> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+        norm(&d) / norm(a)
+    };
+    assert!(gap(&plain, &zero) < 1e-4, "{}", gap(&plain, &zero));
+    assert!(gap(&plain, &half) > 1e-2, "{}", gap(&plain, &half));
+}
+
+/// 4-bit recurrent matrices with the output layer and the embedding at 8
+/// bits: the widths travel through the checkpoint, and the file is the
+/// runtime's model.
+#[test]
+fn mixed_width_qat_metric_is_the_integer_runtimes_metric() {
+    let bits = TableBits {
+        recurrent: WeightBits::Four,
+        output: WeightBits::Eight,
+        embedding: WeightBits::Eight,
+    };
+    qat_exactness_with(CellKind::Lstm, false, false, bits, false);
+}
+
 fn trained_model(
     cell: CellKind,
     reset_before: bool,
@@ -215,14 +271,14 @@ fn trained_model(
 }
 
 fn qat_exactness(cell: CellKind, reset_before: bool, layer_norm: bool, bits: WeightBits) {
-    qat_exactness_with(cell, reset_before, layer_norm, bits, false);
+    qat_exactness_with(cell, reset_before, layer_norm, bits.into(), false);
 }
 
 fn qat_exactness_with(
     cell: CellKind,
     reset_before: bool,
     layer_norm: bool,
-    bits: WeightBits,
+    bits: TableBits,
     learn_steps: bool,
 ) {
     let (corpus, mut model) = trained_model(cell, reset_before, layer_norm);
@@ -231,7 +287,7 @@ fn qat_exactness_with(
     let ranges = calibrate(&model, &corpus.train[..4000]);
     let calibrated = ranges.clone();
     let mut qat = Qat::new(model, corpus.vocab.clone(), ranges, 32).unwrap();
-    qat.weight_bits = bits;
+    qat.bits = bits.into();
     let searched = write_language_model(&qat.export().unwrap());
     if learn_steps {
         qat.learn_steps(1.0);
@@ -294,21 +350,17 @@ fn qat_exactness_with(
             }
         );
     }
-    let info = QuantInfo {
-        ranges: qat.ranges.clone(),
-        knots: qat.knots(),
-        weight_bits: qat.weight_bits.bits(),
-        steps,
-    };
+    let info = QuantInfo::new(qat.ranges.clone(), qat.knots(), qat.bits, steps);
     checkpoint::save_quantized(&ckpt, &qat.model, &qat.vocab, &info).unwrap();
     let back = checkpoint::load(&ckpt).unwrap();
     let q = back.quant.expect("ranges saved");
     assert_eq!(q.steps, info.steps);
+    assert_eq!(q.table_bits(), Ok(bits));
     let exported = integer_model_with_steps(
         &back.model,
         &back.vocab,
         &q.ranges,
-        q.weight_bits().unwrap(),
+        q.table_bits().unwrap(),
         q.steps.as_deref(),
         &mut PwlFitter::new(q.knots),
     )
@@ -316,11 +368,19 @@ fn qat_exactness_with(
     let bytes = write_language_model(&exported);
     // 4-bit matrices make a version 9 file; 8-bit models keep version 3.
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
-    assert_eq!(version, if bits == WeightBits::Four { 9 } else { 3 });
+    assert_eq!(
+        version,
+        if bits.recurrent == WeightBits::Four {
+            9
+        } else {
+            3
+        }
+    );
     assert_eq!(bytes, write_language_model(&qat.export().unwrap()));
     let file = dir.join("model.irnn");
     irnn_train::checkpoint::atomic_write(&file, &bytes).unwrap();
     let runtime_model = read_language_model(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(runtime_model.output.weights.weight_bits(), bits.output);
     std::fs::remove_dir_all(&dir).unwrap();
 
     // The runtime over each whole stream, in one call per stream.

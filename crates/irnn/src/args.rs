@@ -5,7 +5,9 @@
 use anyhow::{bail, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, ValueEnum};
+use irnn_runtime::kernels::WeightBits;
 use irnn_train::asr::data::DigitSets;
+use irnn_train::lm::TableBits;
 use irnn_train::nn::optim::OptimizerKind;
 
 use crate::model_file::ModelFile;
@@ -127,6 +129,36 @@ pub fn refuse_options_of<G: Args>(
         }
     }
     Ok(())
+}
+
+/// Widths of a language model's weight tables (`irnn qat`, `irnn convert`).
+#[derive(Args, Debug)]
+pub struct TableBitsArgs {
+    /// Bits per weight of every table (recurrent layers, output layer,
+    /// embedding), 8 or 4; `--output-bits` / `--embedding-bits` set those
+    /// two apart. Default: 8, or for `irnn convert` of a QAT checkpoint its
+    /// widths.
+    #[arg(value_parser = parse::weight_bits, long)]
+    pub weight_bits: Option<WeightBits>,
+    /// Bits of the output layer's table, 8 or 4 (default: --weight-bits).
+    #[arg(value_parser = parse::weight_bits, long)]
+    pub output_bits: Option<WeightBits>,
+    /// Bits of the embedding table, 8 or 4 (default: --weight-bits).
+    #[arg(value_parser = parse::weight_bits, long)]
+    pub embedding_bits: Option<WeightBits>,
+}
+
+impl TableBitsArgs {
+    /// The widths asked for; what is not given comes from `--weight-bits`,
+    /// then from `default`.
+    pub fn or(&self, default: TableBits) -> TableBits {
+        let all = self.weight_bits;
+        TableBits {
+            recurrent: all.unwrap_or(default.recurrent),
+            output: self.output_bits.or(all).unwrap_or(default.output),
+            embedding: self.embedding_bits.or(all).unwrap_or(default.embedding),
+        }
+    }
 }
 
 /// Options of `irnn qat` for every model kind.

@@ -203,6 +203,18 @@ fn options_are_checked_when_parsed() {
             "--weight-bits",
         ),
         (
+            &["qat", "x", "--data", "d", "--output-bits", "16"],
+            "--output-bits",
+        ),
+        (
+            &["convert", "x", "-o", "y", "--embedding-bits", "1"],
+            "--embedding-bits",
+        ),
+        (
+            &["qat", "x", "--data", "d", "--distill", "1.5"],
+            "--distill",
+        ),
+        (
             &["convert", "x", "-o", "y", "--activation-bits", "12"],
             "--activation-bits",
         ),

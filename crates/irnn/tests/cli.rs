@@ -273,6 +273,54 @@ fn train_qat_convert_eval_generate_inspect() {
             && info4.contains("output: int4"),
         "{info4}"
     );
+    // Mixed widths (4-bit recurrent and embedding, 8-bit output layer) and
+    // distillation from the float model: the widths travel through the
+    // checkpoint, and the file is what QAT measured.
+    let mixed = p("mixed.safetensors");
+    let out_mixed = run_ok(&[
+        "qat",
+        &float,
+        "--weight-bits",
+        "4",
+        "--output-bits",
+        "8",
+        "--distill",
+        "0.5",
+        "--max-windows",
+        "4",
+        "--batch",
+        "16",
+        "--bptt",
+        "32",
+        "--calibration-tokens",
+        "3000",
+        "-o",
+        &mixed,
+    ]);
+    assert!(
+        out_mixed.contains("4-bit recurrent, 8-bit output, 4-bit embedding"),
+        "{out_mixed}"
+    );
+    let model_mixed = p("mixed.irnn");
+    let eval_mixed = run_ok(&["eval", &model_mixed]);
+    assert_eq!(
+        bpc_after(&out_mixed, "QAT → integer"),
+        bpc_after(&eval_mixed, "kernels):"),
+        "{out_mixed}\n{eval_mixed}"
+    );
+    let converted_mixed = p("converted-mixed.irnn");
+    run_ok(&["convert", &mixed, "-o", &converted_mixed]);
+    assert_eq!(
+        std::fs::read(&converted_mixed).unwrap(),
+        std::fs::read(&model_mixed).unwrap()
+    );
+    let info_mixed = run_ok(&["inspect", &model_mixed]);
+    assert!(
+        info_mixed.contains("weights int4")
+            && info_mixed.contains("embedding: int4")
+            && info_mixed.contains("output: int8"),
+        "{info_mixed}"
+    );
     let text = run_ok(&["generate", &model, "--prompt", "ROMEO:", "--tokens", "40"]);
     assert!(
         text.starts_with("ROMEO:") && text.chars().count() > 40,

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{load_with, CheckpointError, CheckpointReader, CheckpointWriter};
 
 use crate::lm::data::Vocab;
+use crate::lm::export::TableBits;
 use crate::lm::{LanguageModel, LmConfig, LmState};
 use crate::nn::optim::{Optimizer, OptimizerKind, Schedule, ScheduleState};
 use crate::nn::rng::TrainRng;
+use irnn_runtime::kernels::WeightBits;
 
 /// Hyper-parameters of a training run (stored so `--resume` needs none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,10 +99,18 @@ pub struct QuantInfo {
     pub ranges: crate::lm::QuantRanges,
     /// Knots per PWL table.
     pub knots: usize,
-    /// Bits of every weight table (8 or 4; absent in files written before
-    /// 4-bit weights existed: 8).
+    /// Bits of the recurrent weight tables, and of the others unless given
+    /// below (8 or 4; absent in files written before 4-bit weights
+    /// existed: 8).
     #[serde(default = "eight_bits")]
     pub weight_bits: u32,
+    /// Bits of the output layer's table when they differ from
+    /// `weight_bits` (`irnn qat --output-bits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bits: Option<u32>,
+    /// Bits of the embedding table when they differ from `weight_bits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_bits: Option<u32>,
     /// Learned scales of the recurrent layers' weight rows (`irnn qat
     /// --learn-steps`), one set per layer, at `weight_bits`; absent: each
     /// export searches them.
@@ -113,13 +123,44 @@ fn eight_bits() -> u32 {
 }
 
 impl QuantInfo {
-    /// The weight width, checked (a checkpoint is untrusted input).
-    pub fn weight_bits(&self) -> Result<irnn_runtime::kernels::WeightBits, String> {
-        irnn_runtime::kernels::WeightBits::from_bits(self.weight_bits).ok_or_else(|| {
-            format!(
-                "irnn.quant: weight_bits is {}; 8 and 4 are supported",
-                self.weight_bits
-            )
+    /// What export needs to reproduce QAT's model: its ranges, knot budget,
+    /// table widths and learned row scales (if any). A table at the
+    /// recurrent width is stored without its own field, so uniform
+    /// checkpoints read the same as before per-table widths existed.
+    pub fn new(
+        ranges: crate::lm::QuantRanges,
+        knots: usize,
+        bits: TableBits,
+        steps: Option<Vec<crate::quant::cells::CellSteps>>,
+    ) -> Self {
+        let own = |b: WeightBits| (b != bits.recurrent).then_some(b.bits());
+        Self {
+            ranges,
+            knots,
+            weight_bits: bits.recurrent.bits(),
+            output_bits: own(bits.output),
+            embedding_bits: own(bits.embedding),
+            steps,
+        }
+    }
+
+    /// The tables' widths, checked (a checkpoint is untrusted input).
+    pub fn table_bits(&self) -> Result<TableBits, String> {
+        let width = |field: &str, bits: u32| {
+            WeightBits::from_bits(bits)
+                .ok_or_else(|| format!("irnn.quant: {field} is {bits}; 8 and 4 are supported"))
+        };
+        let recurrent = width("weight_bits", self.weight_bits)?;
+        Ok(TableBits {
+            recurrent,
+            output: match self.output_bits {
+                Some(b) => width("output_bits", b)?,
+                None => recurrent,
+            },
+            embedding: match self.embedding_bits {
+                Some(b) => width("embedding_bits", b)?,
+                None => recurrent,
+            },
         })
     }
 }

@@ -22,6 +22,56 @@ use crate::quant::export::{convert_output_bits, part, quant_multiplier, ExportEr
 use crate::quant::pwl_fit::PwlFitter;
 use crate::quant::ranges::snapped;
 
+/// The width of each weight table of a language model. Most runs give one
+/// width to all (`From<WeightBits>`); at 4 bits the issue of which tables
+/// may stay at 8 is the user's: for a character model the output layer and
+/// the embedding are a few percent of the weights but hold much of 4 bits'
+/// loss, while for a word model they are most of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableBits {
+    /// The recurrent layers' matrices.
+    pub recurrent: WeightBits,
+    /// The output layer's matrix.
+    pub output: WeightBits,
+    /// The embedding table.
+    pub embedding: WeightBits,
+}
+
+impl TableBits {
+    /// Every table at `bits`.
+    pub const fn uniform(bits: WeightBits) -> Self {
+        Self {
+            recurrent: bits,
+            output: bits,
+            embedding: bits,
+        }
+    }
+}
+
+impl From<WeightBits> for TableBits {
+    fn from(bits: WeightBits) -> Self {
+        Self::uniform(bits)
+    }
+}
+
+impl std::fmt::Display for TableBits {
+    /// "4-bit weight tables", or "4-bit recurrent, 8-bit output, 4-bit
+    /// embedding tables" when they differ.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Self::uniform(self.recurrent) {
+            write!(f, "{}-bit weight tables", self.recurrent.bits())
+        } else {
+            write!(
+                f,
+                "{}-bit recurrent, {}-bit output, {}-bit embedding tables",
+                self.recurrent.bits(),
+                self.output.bits(),
+                self.embedding.bits()
+            )
+        }
+    }
+}
+
 /// 4-bit embedding rows on the int8 grid `x`: row `t`'s values are
 /// `z + k_t · q` with `q ∈ [−7, 7]` and an integer factor `k_t ≥ 1` (kept
 /// within int8), searched like the weights' scales.
@@ -60,15 +110,15 @@ fn four_bit_rows(table: &[f32], dim: usize, x: AffineQuant) -> (Vec<i8>, Vec<i32
     (codes, factors)
 }
 
-/// The integer model of `model` under `ranges`, with every weight table at
-/// `bits` bits — the recurrent matrices, the output layer (row factors at
+/// The integer model of `model` under `ranges`, with its weight tables at
+/// `bits` — the recurrent matrices, the output layer (row factors at
 /// 4 bits) and the embedding (4-bit codes with a factor per row, expanded
-/// to int8 when loaded) — and tables from `pwl`.
+/// to int8 when loaded) — and PWL tables from `pwl`.
 pub fn integer_model(
     model: &LanguageModel<f32>,
     vocab: &Vocab,
     ranges: &QuantRanges,
-    bits: WeightBits,
+    bits: impl Into<TableBits>,
     pwl: &mut PwlFitter,
 ) -> Result<IntLanguageModel, ExportError> {
     integer_model_with_steps(model, vocab, ranges, bits, None, pwl)
@@ -80,10 +130,11 @@ pub fn integer_model_with_steps(
     model: &LanguageModel<f32>,
     vocab: &Vocab,
     ranges: &QuantRanges,
-    bits: WeightBits,
+    bits: impl Into<TableBits>,
     steps: Option<&[CellSteps]>,
     pwl: &mut PwlFitter,
 ) -> Result<IntLanguageModel, ExportError> {
+    let bits = bits.into();
     if ranges.layers.len() != model.rnns.len() {
         return Err(ExportError::RangesMismatch {
             ranges: ranges.layers.len(),
@@ -100,7 +151,7 @@ pub fn integer_model_with_steps(
     let mut input = AffineQuant::int8_from_range(e.min, e.max);
     let (tokens, dim) = (model.config.vocab, model.config.embedding);
     let weights = &model.encoder.weight.value;
-    let embedding = match bits {
+    let embedding = match bits.embedding {
         WeightBits::Eight => {
             let table: Vec<i8> = weights.iter().map(|&v| input.quantize(v as f64)).collect();
             IntEmbedding::new(tokens, dim, table)
@@ -120,12 +171,28 @@ pub fn integer_model_with_steps(
         let st = steps.and_then(|s| s.get(l));
         let cell = match rnn {
             Rnn::Lstm(c) => RecurrentCell::Lstm(Box::new(
-                convert_lstm_with_steps(&lstm_params(c), &cell_ranges, input, h, bits, st, pwl)
-                    .map_err(layer)?,
+                convert_lstm_with_steps(
+                    &lstm_params(c),
+                    &cell_ranges,
+                    input,
+                    h,
+                    bits.recurrent,
+                    st,
+                    pwl,
+                )
+                .map_err(layer)?,
             )),
             Rnn::Gru(c) => RecurrentCell::Gru(Box::new(
-                convert_gru_with_steps(&gru_params(c), &cell_ranges, input, h, bits, st, pwl)
-                    .map_err(layer)?,
+                convert_gru_with_steps(
+                    &gru_params(c),
+                    &cell_ranges,
+                    input,
+                    h,
+                    bits.recurrent,
+                    st,
+                    pwl,
+                )
+                .map_err(layer)?,
             )),
         };
         let residual = if model.config.residual && cell.input() == cell.hidden() {
@@ -151,7 +218,7 @@ pub fn integer_model_with_steps(
         &model.decoder.bias.value,
         model.decoder.output(),
         input,
-        bits,
+        bits.output,
     )
     .map_err(part("output layer"))?;
     let int = IntLanguageModel {

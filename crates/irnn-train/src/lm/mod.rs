@@ -29,5 +29,5 @@ pub mod qat;
 pub mod train;
 
 pub use calibrate::{calibrate, QuantRanges};
-pub use export::{integer_model, integer_model_with_steps};
+pub use export::{integer_model, integer_model_with_steps, TableBits};
 pub use model::*;

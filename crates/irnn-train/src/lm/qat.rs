@@ -34,13 +34,13 @@ use rayon::prelude::*;
 
 use super::calibrate::QuantRanges;
 use super::eval::{token_nll, NllSum};
-use super::export::integer_model_with_steps;
+use super::export::{integer_model_with_steps, TableBits};
 use crate::lm::data::{Batches, Corpus, Vocab};
 use crate::lm::train::{EpochReport, Observer, EVAL_BATCH};
 use crate::lm::{CellKind, LanguageModel, Rnn};
 use crate::nn::dropout::DropoutMask;
 use crate::nn::gru::GruCache;
-use crate::nn::loss::softmax_cross_entropy;
+use crate::nn::loss::{distillation_cross_entropy, softmax_cross_entropy};
 use crate::nn::lstm::LstmCache;
 use crate::nn::optim::{cosine_lr, Optimizer, OptimizerKind, Schedule, ScheduleState};
 use crate::quant::cells::{f64s, gru_params, lstm_params, AffineQuant};
@@ -66,6 +66,16 @@ pub enum QatError {
     /// The loss stopped being finite.
     #[error(transparent)]
     Diverged(#[from] crate::train::Diverged),
+}
+
+/// Knowledge distillation: a float model run beside the integer one over the
+/// same windows, its own state carried from window to window.
+struct Teacher {
+    model: LanguageModel<f32>,
+    /// The teacher's share α of the target (the data's token keeps 1 − α).
+    weight: f64,
+    /// The carried state; `None` at the start of an epoch.
+    state: Option<crate::lm::LmState<f32>>,
 }
 
 /// What one stream recorded for one layer over a window (integer values).
@@ -243,13 +253,16 @@ pub struct Qat {
     pub dropout: f64,
     /// One mask per window and stream, reused across time steps.
     pub locked_dropout: bool,
-    /// Bits of every weight table in the exported model (the forward pass
+    /// Bits of each weight table in the exported model (the forward pass
     /// runs them; the backward pass updates the float weights straight
     /// through the rounding).
-    pub weight_bits: WeightBits,
+    pub bits: TableBits,
     /// Each recurrent weight row's scale learned with the weights (LSQ,
     /// [`Qat::learn_steps`]); `None`: searched at every export.
     pub learned_steps: Option<LearnedSteps>,
+    /// A float model whose distribution joins the data's tokens as the
+    /// target ([`Qat::distill_from`]).
+    teacher: Option<Teacher>,
     rng: crate::nn::rng::TrainRng,
     pwl: PwlFitter,
     isa: Isa,
@@ -302,8 +315,9 @@ impl Qat {
             ranges,
             frozen: false,
             momentum: 0.95,
-            weight_bits: WeightBits::Eight,
+            bits: TableBits::uniform(WeightBits::Eight),
             learned_steps: None,
+            teacher: None,
             pwl: PwlFitter::new(knots),
             isa: Isa::detect(),
         })
@@ -321,12 +335,33 @@ impl Qat {
 
     /// From now on, each recurrent weight row's scale is a parameter
     /// trained with the weights (LSQ), starting at the searched scale of
-    /// the current weights at [`Qat::weight_bits`] (so the exported model
+    /// the current weights at the recurrent tables' [`Qat::bits`] (so the exported model
     /// does not change until the first update), at `lr_factor` times the
     /// weights' rate.
     pub fn learn_steps(&mut self, lr_factor: f64) {
         let weights = recurrent_weights(&self.model);
-        self.learned_steps = Some(LearnedSteps::new(self.weight_bits, &weights, lr_factor));
+        self.learned_steps = Some(LearnedSteps::new(self.bits.recurrent, &weights, lr_factor));
+    }
+
+    /// From now on the loss is the cross-entropy against
+    /// `(1 − weight)·onehot(token) + weight·softmax(teacher)`, the teacher
+    /// being `model` in float arithmetic (usually the float model QAT
+    /// started from) over the same windows: the low-bit student learns the
+    /// whole distribution it is losing, not one token per step. The
+    /// reported training loss stays the data's.
+    pub fn distill_from(&mut self, model: LanguageModel<f32>, weight: f64) {
+        self.teacher = Some(Teacher {
+            model,
+            weight,
+            state: None,
+        });
+    }
+
+    /// Starts the teacher's carried state afresh (with the streams').
+    fn restart_teacher(&mut self) {
+        if let Some(t) = &mut self.teacher {
+            t.state = None;
+        }
     }
 
     /// The integer model of the current weights and ranges.
@@ -336,7 +371,7 @@ impl Qat {
             &self.model,
             &self.vocab,
             &self.ranges,
-            self.weight_bits,
+            self.bits,
             steps.as_deref(),
             &mut self.pwl,
         )
@@ -452,7 +487,14 @@ impl Qat {
             classes,
             |q| (q as f64 * scale) as f32,
         );
-        let loss = softmax_cross_entropy(&mut logits, y, classes, true);
+        let loss = match &mut self.teacher {
+            Some(t) => {
+                let state = t.state.get_or_insert_with(|| t.model.zero_state(batch));
+                let soft = t.model.logits(x, steps, batch, state);
+                distillation_cross_entropy(&mut logits, &soft, y, t.weight, classes, true).hard
+            }
+            None => softmax_cross_entropy(&mut logits, y, classes, true),
+        };
         let mut d = self.model.decoder.backward(&input, &logits, rows);
         if let Some(m) = masks.get(layers) {
             m.apply(&mut d);
@@ -728,6 +770,7 @@ pub fn train_qat(
         }
         let int = qat.export()?;
         let mut states: Vec<LmState> = (0..batches.batch()).map(|_| int.zero_state()).collect();
+        qat.restart_teacher();
         observer.epoch_start(epoch, windows, windows * s.bptt * s.batch);
         let start = Instant::now();
         let (mut loss_sum, mut tokens) = (0.0, 0usize);

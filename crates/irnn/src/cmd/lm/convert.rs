@@ -7,11 +7,11 @@ use irnn_runtime::format::write_language_model;
 use irnn_runtime::kernels::WeightBits;
 use irnn_train::checkpoint::atomic_write;
 use irnn_train::lm::checkpoint;
-use irnn_train::lm::integer_model_with_steps;
+use irnn_train::lm::{integer_model_with_steps, TableBits};
 use irnn_train::quant::pwl_fit::PwlFitter;
 
 use super::{calibrate_with_spinner, load_matching_corpus};
-use crate::args::{Calibration, ConvertCommon};
+use crate::args::{Calibration, ConvertCommon, TableBitsArgs};
 use crate::model_file::ModelFile;
 
 /// Options of `irnn convert` for language models.
@@ -20,10 +20,9 @@ pub struct LmConvertArgs {
     /// Training tokens used for calibration.
     #[arg(value_parser = crate::args::parse::count, long, default_value_t = 20_000)]
     pub calibration_tokens: usize,
-    /// Bits per weight of every table (recurrent layers, output layer,
-    /// embedding), 8 or 4. Default: the QAT checkpoint's, else 8.
-    #[arg(value_parser = crate::args::parse::weight_bits, long)]
-    pub weight_bits: Option<WeightBits>,
+    /// Default of the widths: the QAT checkpoint's, else 8.
+    #[command(flatten)]
+    pub bits: TableBitsArgs,
 }
 
 /// `irnn convert` of a language-model checkpoint.
@@ -39,13 +38,13 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &LmConvertArgs) -> Result<()>
         ))
     })?;
     let saved_bits = match &ck.quant {
-        Some(q) if c.data.is_none() => q.weight_bits().map_err(anyhow::Error::msg)?,
-        _ => WeightBits::Eight,
+        Some(q) if c.data.is_none() => q.table_bits().map_err(anyhow::Error::msg)?,
+        _ => TableBits::uniform(WeightBits::Eight),
     };
-    let bits = a.weight_bits.unwrap_or(saved_bits);
-    // QAT's learned row scales belong to its ranges and width.
+    let bits = a.bits.or(saved_bits);
+    // QAT's learned row scales belong to its ranges and recurrent width.
     let steps = match &ck.quant {
-        Some(q) if c.data.is_none() && bits == saved_bits => q.steps.as_deref(),
+        Some(q) if c.data.is_none() && bits.recurrent == saved_bits.recurrent => q.steps.as_deref(),
         _ => None,
     };
     let int = integer_model_with_steps(
@@ -60,12 +59,11 @@ pub fn run(file: &ModelFile, c: &ConvertCommon, a: &LmConvertArgs) -> Result<()>
     atomic_write(&c.out, &bytes)?;
     let float_bytes = checkpoint::float_bytes(&ck.model, &ck.vocab);
     outln!(
-        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), {}-bit weight tables, PWL tables of up to {knots} knots, {how}",
+        "wrote {}: {} bytes ({:.3} × the {}-byte float checkpoint), {bits}, PWL tables of up to {knots} knots, {how}",
         c.out.display(),
         bytes.len(),
         bytes.len() as f64 / float_bytes as f64,
-        float_bytes,
-        bits.bits()
+        float_bytes
     );
     Ok(())
 }

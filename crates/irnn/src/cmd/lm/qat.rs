@@ -11,10 +11,11 @@ use irnn_train::lm::checkpoint::{self, QuantInfo};
 use irnn_train::lm::data::Level;
 use irnn_train::lm::qat::{train_qat, Qat, QatSettings};
 use irnn_train::lm::train::EVAL_BATCH;
+use irnn_train::lm::TableBits;
 use irnn_train::nn::optim::Schedule;
 
 use super::{calibrate_with_spinner, load_matching_corpus};
-use crate::args::{OptimArg, QatCommon};
+use crate::args::{OptimArg, QatCommon, TableBitsArgs};
 use crate::model_file::ModelFile;
 use crate::progress::{metric, Bars};
 
@@ -36,10 +37,8 @@ pub struct LmQatArgs {
     /// Stop after this many windows (quick runs).
     #[arg(value_parser = crate::args::parse::count, long)]
     pub max_windows: Option<usize>,
-    /// Bits per weight of every table (recurrent layers, output layer,
-    /// embedding), 8 or 4: QAT's forward pass runs them.
-    #[arg(value_parser = crate::args::parse::weight_bits, long, default_value = "8")]
-    pub weight_bits: WeightBits,
+    #[command(flatten)]
+    pub bits: TableBitsArgs,
     /// Anneal the rate by a cosine to 0 over every update of the run
     /// (`--max-windows` included) instead of once per epoch.
     #[arg(long)]
@@ -50,6 +49,12 @@ pub struct LmQatArgs {
     /// searched scales).
     #[arg(long)]
     pub learn_steps: bool,
+    /// Distil from the float checkpoint: its output distribution (float
+    /// arithmetic, run beside the integer model over the same windows)
+    /// takes this share of the training target, the data's token the rest.
+    /// Meant for 4-bit weights; 0 is the same as leaving it out.
+    #[arg(value_parser = crate::args::parse::fraction, long)]
+    pub distill: Option<f64>,
     /// With `--learn-steps`: the scales' rate as a multiple of `--lr` (each
     /// step of their rate is a relative change of a scale).
     #[arg(value_parser = crate::args::parse::rate, long, default_value_t = 1.0, requires = "learn_steps")]
@@ -76,8 +81,12 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     let float_valid = float.evaluate(&corpus.valid, EVAL_BATCH, a.bptt);
     let float_test = float.evaluate(&corpus.test, EVAL_BATCH, a.bptt);
     let ranges = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
+    let teacher = a.distill.map(|w| (ck.model.clone(), w));
     let mut qat = Qat::new(ck.model, ck.vocab, ranges, c.knots)?;
-    qat.weight_bits = a.weight_bits;
+    if let Some((model, weight)) = teacher {
+        qat.distill_from(model, weight);
+    }
+    qat.bits = a.bits.or(TableBits::uniform(WeightBits::Eight));
     if a.learn_steps {
         qat.learn_steps(a.step_lr_factor);
     }
@@ -128,12 +137,12 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
         .0
         .mean();
-    let info = QuantInfo {
-        ranges: qat.ranges.clone(),
-        knots: qat.knots(),
-        weight_bits: qat.weight_bits.bits(),
-        steps: qat.learned_steps.as_ref().map(|s| s.cell_steps()),
-    };
+    let info = QuantInfo::new(
+        qat.ranges.clone(),
+        qat.knots(),
+        qat.bits,
+        qat.learned_steps.as_ref().map(|s| s.cell_steps()),
+    );
     let int = qat.export()?;
     let bytes = write_language_model(&int);
     let ck_bytes = checkpoint::to_bytes(
@@ -148,11 +157,11 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     write_pair((&out, &ck_bytes), (&model_out, &bytes))?;
     let float_bytes = checkpoint::float_bytes(&float, &qat.vocab);
     outln!(
-        "test: float {} | PTQ {} | QAT → integer {}  ({}-bit weight tables, {:.0} s, {} PWL fits)",
+        "test: float {} | PTQ {} | QAT → integer {}  ({}, {:.0} s, {} PWL fits)",
         metric(char_level, float_test),
         metric(char_level, ptq_test),
         metric(char_level, qat_test),
-        qat.weight_bits.bits(),
+        qat.bits,
         start.elapsed().as_secs_f64(),
         qat.pwl_fits()
     );
