@@ -287,7 +287,7 @@ fn qat_exactness_with(
     let ranges = calibrate(&model, &corpus.train[..4000]);
     let calibrated = ranges.clone();
     let mut qat = Qat::new(model, corpus.vocab.clone(), ranges, 32).unwrap();
-    qat.bits = bits.into();
+    qat.bits = bits;
     let searched = write_language_model(&qat.export().unwrap());
     if learn_steps {
         qat.learn_steps(1.0);
