@@ -49,7 +49,10 @@ pub fn report_kept(kept_epoch: usize, last_epoch: usize, start: Option<String>) 
         (0, Some(start)) => outln!(
             "kept the calibrated start (PTQ): validation {start} beat every epoch's (--keep-last keeps the last)"
         ),
-        _ => outln!(
+        (_, Some(start)) => outln!(
+            "kept epoch {kept_epoch}, the best on validation (the calibrated start's: {start}; --keep-last keeps the last)"
+        ),
+        (_, None) => outln!(
             "kept epoch {kept_epoch}, the best on validation (--keep-last keeps the last)"
         ),
     }
