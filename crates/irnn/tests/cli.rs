@@ -153,6 +153,50 @@ fn bpc_after<'a>(text: &'a str, key: &str) -> &'a str {
     &rest[..rest.find(" bpc").expect("a bpc figure")]
 }
 
+/// A short 4-bit `irnn qat` of `float` (plus `extra`) into `name`: the
+/// figure QAT prints is `irnn eval`'s, and `irnn convert` of its checkpoint
+/// writes the same file. Returns QAT's output, the file and `irnn inspect`'s
+/// text of it.
+fn qat_round_trip(
+    p: &dyn Fn(&str) -> String,
+    float: &str,
+    name: &str,
+    extra: &[&str],
+) -> (String, Vec<u8>, String) {
+    let checkpoint = p(&format!("{name}.safetensors"));
+    let mut args = vec![
+        "qat",
+        float,
+        "--weight-bits",
+        "4",
+        "--max-windows",
+        "6",
+        "--batch",
+        "16",
+        "--bptt",
+        "32",
+        "--calibration-tokens",
+        "3000",
+        "-o",
+        &checkpoint,
+    ];
+    args.extend(extra);
+    let out = run_ok(&args);
+    let model = p(&format!("{name}.irnn"));
+    let eval = run_ok(&["eval", &model]);
+    assert_eq!(
+        bpc_after(&out, "QAT → integer"),
+        bpc_after(&eval, "kernels):"),
+        "{out}\n{eval}"
+    );
+    let converted = p(&format!("{name}-converted.irnn"));
+    run_ok(&["convert", &checkpoint, "-o", &converted]);
+    let bytes = std::fs::read(&model).unwrap();
+    assert_eq!(std::fs::read(&converted).unwrap(), bytes);
+    let info = run_ok(&["inspect", &model]);
+    (out, bytes, info)
+}
+
 #[test]
 fn train_qat_convert_eval_generate_inspect() {
     let dir = tmp("pipeline");
@@ -236,37 +280,8 @@ fn train_qat_convert_eval_generate_inspect() {
     // 4-bit weight tables: QAT at 4 bits with learned row scales, the same
     // figure from `irnn eval`, a checkpoint that converts back to the same
     // (version 9) file (so it carries the learned scales).
-    let qat4 = p("qat4.safetensors");
-    let out4 = run_ok(&[
-        "qat",
-        &float,
-        "--weight-bits",
-        "4",
-        "--learn-steps",
-        "--max-windows",
-        "6",
-        "--batch",
-        "16",
-        "--bptt",
-        "32",
-        "--calibration-tokens",
-        "3000",
-        "-o",
-        &qat4,
-    ]);
-    let model4 = p("qat4.irnn");
-    let eval4 = run_ok(&["eval", &model4]);
-    assert_eq!(
-        bpc_after(&out4, "QAT → integer"),
-        bpc_after(&eval4, "kernels):"),
-        "{out4}\n{eval4}"
-    );
-    let converted4 = p("converted4.irnn");
-    run_ok(&["convert", &qat4, "-o", &converted4]);
-    let bytes4 = std::fs::read(&model4).unwrap();
-    assert_eq!(std::fs::read(&converted4).unwrap(), bytes4);
+    let (_, bytes4, info4) = qat_round_trip(&p, &float, "qat4", &["--learn-steps"]);
     assert_eq!(&bytes4[8..12], &9u32.to_le_bytes());
-    let info4 = run_ok(&["inspect", &model4]);
     assert!(
         info4.contains("weights int4")
             && info4.contains("embedding: int4")
@@ -275,46 +290,17 @@ fn train_qat_convert_eval_generate_inspect() {
     );
     // Mixed widths (4-bit recurrent and embedding, 8-bit output layer) and
     // distillation from the float model: the widths travel through the
-    // checkpoint, and the file is what QAT measured.
-    let mixed = p("mixed.safetensors");
-    let out_mixed = run_ok(&[
-        "qat",
+    // checkpoint.
+    let (out_mixed, _, info_mixed) = qat_round_trip(
+        &p,
         &float,
-        "--weight-bits",
-        "4",
-        "--output-bits",
-        "8",
-        "--distill",
-        "0.5",
-        "--max-windows",
-        "4",
-        "--batch",
-        "16",
-        "--bptt",
-        "32",
-        "--calibration-tokens",
-        "3000",
-        "-o",
-        &mixed,
-    ]);
+        "mixed",
+        &["--output-bits", "8", "--distill", "0.5"],
+    );
     assert!(
         out_mixed.contains("4-bit recurrent, 8-bit output, 4-bit embedding"),
         "{out_mixed}"
     );
-    let model_mixed = p("mixed.irnn");
-    let eval_mixed = run_ok(&["eval", &model_mixed]);
-    assert_eq!(
-        bpc_after(&out_mixed, "QAT → integer"),
-        bpc_after(&eval_mixed, "kernels):"),
-        "{out_mixed}\n{eval_mixed}"
-    );
-    let converted_mixed = p("converted-mixed.irnn");
-    run_ok(&["convert", &mixed, "-o", &converted_mixed]);
-    assert_eq!(
-        std::fs::read(&converted_mixed).unwrap(),
-        std::fs::read(&model_mixed).unwrap()
-    );
-    let info_mixed = run_ok(&["inspect", &model_mixed]);
     assert!(
         info_mixed.contains("weights int4")
             && info_mixed.contains("embedding: int4")

@@ -168,31 +168,15 @@ pub fn integer_model_with_steps(
         let h = AffineQuant::int8_from_range(r.h.min, r.h.max);
         let cell_ranges = snapped(&r.cell);
         let layer = |source| ExportError::Layer { layer: l, source };
-        let st = steps.and_then(|s| s.get(l));
+        let (st, width) = (steps.and_then(|s| s.get(l)), bits.recurrent);
         let cell = match rnn {
             Rnn::Lstm(c) => RecurrentCell::Lstm(Box::new(
-                convert_lstm_with_steps(
-                    &lstm_params(c),
-                    &cell_ranges,
-                    input,
-                    h,
-                    bits.recurrent,
-                    st,
-                    pwl,
-                )
-                .map_err(layer)?,
+                convert_lstm_with_steps(&lstm_params(c), &cell_ranges, input, h, width, st, pwl)
+                    .map_err(layer)?,
             )),
             Rnn::Gru(c) => RecurrentCell::Gru(Box::new(
-                convert_gru_with_steps(
-                    &gru_params(c),
-                    &cell_ranges,
-                    input,
-                    h,
-                    bits.recurrent,
-                    st,
-                    pwl,
-                )
-                .map_err(layer)?,
+                convert_gru_with_steps(&gru_params(c), &cell_ranges, input, h, width, st, pwl)
+                    .map_err(layer)?,
             )),
         };
         let residual = if model.config.residual && cell.input() == cell.hidden() {
