@@ -200,8 +200,8 @@ pub struct QatCommon {
     pub freeze: f64,
     /// Keep the weights QAT ends with even where validation prefers the
     /// calibrated start (PTQ) or an earlier epoch (by default the best on
-    /// validation is kept: loss for language models, the CTC head's WER
-    /// then CER for speech).
+    /// validation is kept: loss for language models, the CTC head's word
+    /// errors for speech, see --keep-z).
     #[arg(long)]
     pub keep_last: bool,
 }

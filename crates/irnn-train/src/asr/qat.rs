@@ -35,7 +35,7 @@ use rand::seq::SliceRandom;
 use super::attention::{decoder_inputs, decoder_targets};
 use super::calibrate::{calibrate, AsrRanges};
 use super::data::{featurize, Corpus, CorpusError, DigitSets};
-use super::eval::{score, ErrorCounts, Transcripts};
+use super::eval::{ErrorCounts, Transcripts};
 use super::export::{encoder_grids, integer_model_at, quantize_features};
 use super::model::{AsrModel, DirectionValues, LayerValues};
 use super::train::{
@@ -50,7 +50,7 @@ use crate::nn::rng::TrainRng;
 use crate::quant::cells::AffineQuant;
 use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
-use crate::train::{KeepBest, Observer};
+use crate::train::{fewer_beyond_noise, KeepBest, Observer, ValidationScore};
 
 /// Summed softmax cross-entropy of `logits` rows against `targets`, and
 /// its gradient with respect to the logits (f64).
@@ -396,11 +396,16 @@ pub struct AsrQatSettings {
     pub freeze_fraction: f64,
     /// EMA momentum of the ranges per minibatch.
     pub range_momentum: f64,
-    /// End with the weights and ranges whose integer model has the lowest
-    /// validation error — CTC head's WER, then CER — among the calibrated
+    /// End with the weights and ranges whose integer model validation
+    /// prefers — CTC head's word errors, see `keep_z` — among the calibrated
     /// start (PTQ) and each epoch's end (ties keep the earlier); with
     /// `false`, the last epoch's.
     pub keep_best: bool,
+    /// How much fewer an epoch's validation word errors must be to replace
+    /// the kept state: more than `keep_z` standard errors of the paired
+    /// per-utterance difference ([`fewer_beyond_noise`]); 0: any lower
+    /// (WER, CER).
+    pub keep_z: f64,
     /// Bits of the encoder's activations: 8, or 16 (CTC models).
     pub activation_bits: u32,
 }
@@ -418,11 +423,47 @@ pub struct AsrQatRun {
     pub epochs: usize,
 }
 
-/// The CTC head's validation errors of integer transcripts, and the key
-/// [`KeepBest`] ranks them by: (WER, CER).
-fn ctc_error(units: &Units, t: &Transcripts, valid: &AsrData) -> (ErrorCounts, (f64, f64)) {
-    let e = score(units, &t.ctc, &valid.targets);
-    (e, (e.wer(), e.cer()))
+/// The CTC head's validation errors of integer transcripts, per utterance,
+/// as [`KeepBest`] ranks them: with `z > 0` an epoch must have fewer word
+/// errors beyond the noise of the paired difference
+/// ([`fewer_beyond_noise`]), with `z = 0` any lower (WER, CER).
+#[derive(Debug, Clone)]
+struct ValidationErrors {
+    per_utterance: Vec<ErrorCounts>,
+    z: f64,
+}
+
+impl ValidationErrors {
+    fn of(units: &Units, t: &Transcripts, valid: &AsrData, z: f64) -> Self {
+        let per_utterance = t
+            .ctc
+            .iter()
+            .zip(&valid.targets)
+            .map(|(h, r)| ErrorCounts::of(units, h, r))
+            .collect();
+        Self { per_utterance, z }
+    }
+
+    fn total(&self) -> ErrorCounts {
+        self.per_utterance
+            .iter()
+            .fold(ErrorCounts::default(), |a, &b| a + b)
+    }
+
+    fn word_errors(&self) -> Vec<usize> {
+        self.per_utterance.iter().map(|e| e.word_errors).collect()
+    }
+}
+
+impl ValidationScore for ValidationErrors {
+    fn beats(&self, kept: Option<&Self>) -> bool {
+        let Some(kept) = kept else { return true };
+        if self.z > 0.0 {
+            return fewer_beyond_noise(&self.word_errors(), &kept.word_errors(), self.z);
+        }
+        let key = |e: ErrorCounts| (e.wer(), e.cer());
+        key(self.total()).beats(Some(&key(kept.total())))
+    }
 }
 
 /// One epoch of speech QAT.
@@ -489,9 +530,10 @@ pub fn train_qat(
     let mut start_valid = None;
     if s.keep_best {
         let int = integer_model_at(model, mel, units, ranges, s.activation_bits, pwl)?;
-        let (errors, key) = ctc_error(units, &Transcripts::integer(&int, valid)?, valid);
-        start_valid = Some(errors);
-        best.offer(key, 0, || (model.clone(), ranges.clone()));
+        let errors =
+            ValidationErrors::of(units, &Transcripts::integer(&int, valid)?, valid, s.keep_z);
+        start_valid = Some(errors.total());
+        best.offer(errors, 0, || (model.clone(), ranges.clone()));
     }
     for epoch in 1..=s.epochs {
         if s.fresh_utterances && epoch > 1 {
@@ -522,8 +564,8 @@ pub fn train_qat(
         let int = integer_model_at(model, mel, units, ranges, s.activation_bits, pwl)?;
         let transcripts = Transcripts::integer(&int, valid)?;
         if s.keep_best {
-            let (_, key) = ctc_error(units, &transcripts, valid);
-            best.offer(key, epoch, || (model.clone(), ranges.clone()));
+            let errors = ValidationErrors::of(units, &transcripts, valid, s.keep_z);
+            best.offer(errors, epoch, || (model.clone(), ranges.clone()));
         }
         observer.epoch_end(&QatEpochReport {
             epoch,
@@ -572,6 +614,59 @@ mod tests {
             targets.push(vec![d]);
         }
         AsrData { features, targets }
+    }
+
+    /// Validation errors of `hypotheses` against three-digit references
+    /// "1 2 3", scored as `keep_best` scores them.
+    fn errors(hypotheses: &[Vec<u32>], z: f64) -> ValidationErrors {
+        let units = crate::asr::data::fsdd::digit_units();
+        let valid = AsrData {
+            features: vec![Vec::new(); hypotheses.len()],
+            targets: vec![vec![1, 2, 3]; hypotheses.len()],
+        };
+        let t = Transcripts {
+            ctc: hypotheses.to_vec(),
+            attention: None,
+        };
+        ValidationErrors::of(&units, &t, &valid, z)
+    }
+
+    #[test]
+    fn an_epoch_replaces_the_kept_state_only_beyond_the_noise() {
+        let right = vec![1, 2, 3];
+        let wrong = vec![1, 2, 4];
+        // The kept state: 10 of 100 utterances with one wrong word.
+        let kept: Vec<Vec<u32>> = (0..100)
+            .map(|i| if i < 10 { wrong.clone() } else { right.clone() })
+            .collect();
+        // Two fewer errors in total, but six utterances changed.
+        let shuffled: Vec<Vec<u32>> = (0..100)
+            .map(|i| {
+                if (4..12).contains(&i) {
+                    wrong.clone()
+                } else {
+                    right.clone()
+                }
+            })
+            .collect();
+        // Four fewer, nothing else changed.
+        let fixed: Vec<Vec<u32>> = (0..100)
+            .map(|i| if i < 6 { wrong.clone() } else { right.clone() })
+            .collect();
+        for z in [0.0, 2.0] {
+            assert!(errors(&kept, z).beats(None), "anything beats nothing");
+            assert!(!errors(&kept, z).beats(Some(&errors(&kept, z))), "a tie");
+        }
+        assert!(errors(&shuffled, 0.0).beats(Some(&errors(&kept, 0.0))));
+        assert!(!errors(&shuffled, 2.0).beats(Some(&errors(&kept, 2.0))));
+        assert!(errors(&fixed, 2.0).beats(Some(&errors(&kept, 2.0))));
+        // z = 0 breaks a WER tie by CER: "four" for "three" is 4 letters
+        // off, "one" for "three" 3.
+        let closer: Vec<Vec<u32>> = (0..100)
+            .map(|i| if i < 10 { vec![1, 2, 1] } else { right.clone() })
+            .collect();
+        assert!(errors(&closer, 0.0).beats(Some(&errors(&kept, 0.0))));
+        assert!(!errors(&closer, 2.0).beats(Some(&errors(&kept, 2.0))));
     }
 
     /// The step-by-step recording is the runtime's encoder: same output

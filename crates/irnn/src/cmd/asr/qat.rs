@@ -50,6 +50,13 @@ pub struct AsrQatArgs {
     /// with 8-bit weights, for CTC models).
     #[arg(value_parser = crate::args::parse::activation_bits, long, default_value_t = 8)]
     pub activation_bits: u32,
+    /// How much better on validation an epoch must be to replace the
+    /// calibrated start (or the epoch kept before it): fewer word errors by
+    /// more than this many standard errors of the per-utterance difference.
+    /// A few hundred validation utterances move by a few errors between
+    /// epochs, so "lower" alone keeps noise; 0: any lower WER (then CER).
+    #[arg(value_parser = crate::args::parse::non_negative, long, default_value_t = 2.0)]
+    pub keep_z: f64,
     #[command(flatten)]
     pub sets: SpeechDataArgs,
 }
@@ -144,6 +151,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         freeze_fraction: c.freeze,
         range_momentum: RANGE_MOMENTUM,
         keep_best: !c.keep_last,
+        keep_z: a.keep_z,
         activation_bits: bits,
     };
     let start = Instant::now();
@@ -167,6 +175,14 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         run.kept_epoch,
         run.epochs,
         run.start_valid.as_ref().map(rates),
+        &if a.keep_z > 0.0 {
+            format!(
+                " (fewer word errors by more than {} standard errors, --keep-z)",
+                a.keep_z
+            )
+        } else {
+            String::new()
+        },
     );
     let int = integer_model_at(&model, &ck.mel, units, &ranges, bits, &mut pwl)?;
     let qat_transcripts = Transcripts::integer(&int, &test)?;

@@ -132,6 +132,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
         run.start_valid
             .is_finite()
             .then(|| metric(char_level, run.start_valid)),
+        "",
     );
     let qat_test = qat
         .evaluate(&corpus.test, EVAL_BATCH, a.bptt, false)?
