@@ -113,6 +113,51 @@ impl ValidationScore for (f64, f64) {
     }
 }
 
+/// Paired per-item error counts of a candidate against the kept state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedDifference {
+    /// Candidate's errors minus the kept state's, summed.
+    pub total: i64,
+    /// How many standard errors of the mean per-item difference the
+    /// candidate is below the kept state (negative: above; ±∞ when every
+    /// item moved by the same amount).
+    pub standard_errors: f64,
+}
+
+impl PairedDifference {
+    /// `candidate` against `kept`, item by item (the same items in the
+    /// same order).
+    pub fn of(candidate: &[usize], kept: &[usize]) -> Self {
+        let d: Vec<f64> = candidate
+            .iter()
+            .zip(kept)
+            .map(|(&c, &k)| c as f64 - k as f64)
+            .collect();
+        let n = d.len().max(1) as f64;
+        let sum: f64 = d.iter().sum();
+        let mean = sum / n;
+        let var = if d.len() > 1 {
+            d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        let se = (var / n).sqrt();
+        let standard_errors = if se > 0.0 {
+            -mean / se
+        } else if sum < 0.0 {
+            f64::INFINITY
+        } else if sum > 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            0.0
+        };
+        Self {
+            total: sum as i64,
+            standard_errors,
+        }
+    }
+}
+
 /// Whether paired per-item error counts `candidate` are fewer than `kept`'s
 /// by more than `z` standard errors of the per-item difference (a one-sided
 /// paired z test; the items are the same, in the same order). With `z = 0`
@@ -121,26 +166,8 @@ impl ValidationScore for (f64, f64) {
 /// (issue 17's second speech seed: 3.56 % → 3.05 % on validation, 5.39 % →
 /// 6.69 % on the test speaker), so "lower" alone picks noise.
 pub fn fewer_beyond_noise(candidate: &[usize], kept: &[usize], z: f64) -> bool {
-    let n = candidate.len().min(kept.len());
-    if n == 0 {
-        return false;
-    }
-    let d: Vec<f64> = candidate
-        .iter()
-        .zip(kept)
-        .map(|(&c, &k)| c as f64 - k as f64)
-        .collect();
-    let sum: f64 = d.iter().sum();
-    if sum >= 0.0 {
-        return false;
-    }
-    let mean = sum / n as f64;
-    let var = if n > 1 {
-        d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64
-    } else {
-        0.0
-    };
-    -mean > z * (var / n as f64).sqrt()
+    let d = PairedDifference::of(candidate, kept);
+    d.total < 0 && d.standard_errors > z
 }
 
 /// The best state of a run by a validation score: offered the calibrated
@@ -184,7 +211,7 @@ impl<S: ValidationScore, M> KeepBest<S, M> {
 
 #[cfg(test)]
 mod tests {
-    use super::{fewer_beyond_noise, KeepBest};
+    use super::{fewer_beyond_noise, KeepBest, PairedDifference};
 
     #[test]
     fn a_decrease_within_the_noise_is_not_fewer() {
@@ -202,11 +229,17 @@ mod tests {
         let cand: Vec<usize> = (0..200).map(|i| usize::from(i < 25)).collect();
         assert!(fewer_beyond_noise(&cand, &kept, 2.0));
         // z = 0: any decrease; never an increase, a tie or no items.
-        let noisy = cand_noisy;
-        assert!(fewer_beyond_noise(&noisy, &kept, 0.0));
+        assert!(fewer_beyond_noise(&cand_noisy, &kept, 0.0));
         assert!(!fewer_beyond_noise(&kept, &kept, 0.0));
-        assert!(!fewer_beyond_noise(&kept, &noisy, 0.0));
+        assert!(!fewer_beyond_noise(&kept, &cand_noisy, 0.0));
         assert!(!fewer_beyond_noise(&[], &[], 0.0));
+        let d = PairedDifference::of(&cand_noisy, &kept);
+        assert_eq!(d.total, -5);
+        assert!(d.standard_errors > 0.0 && d.standard_errors < 2.0, "{d:?}");
+        assert_eq!(
+            PairedDifference::of(&[2, 2], &[1, 1]).standard_errors,
+            f64::NEG_INFINITY
+        );
     }
 
     #[test]

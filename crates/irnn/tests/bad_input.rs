@@ -222,6 +222,8 @@ fn options_are_checked_when_parsed() {
             &["qat", "x", "--data", "d", "--activation-bits", "4"],
             "--activation-bits",
         ),
+        (&["qat", "x", "--data", "d", "--keep-z", "-1"], "--keep-z"),
+        (&["qat", "x", "--data", "d", "--keep-z", "nan"], "--keep-z"),
         (&["bench", "--weight-bits", "8,16"], "--weight-bits"),
         (&["convert", "x", "-o", "y", "--knots", "1"], "--knots"),
         (

@@ -50,7 +50,7 @@ use crate::nn::rng::TrainRng;
 use crate::quant::cells::AffineQuant;
 use crate::quant::export::{logit_scale, ExportError};
 use crate::quant::pwl_fit::PwlFitter;
-use crate::train::{fewer_beyond_noise, KeepBest, Observer, ValidationScore};
+use crate::train::{fewer_beyond_noise, KeepBest, Observer, PairedDifference, ValidationScore};
 
 /// Summed softmax cross-entropy of `logits` rows against `targets`, and
 /// its gradient with respect to the logits (f64).
@@ -479,6 +479,10 @@ pub struct QatEpochReport {
     pub train_loss: f64,
     /// The integer model's validation transcripts.
     pub valid: Transcripts,
+    /// With `keep_best`: the state kept before this epoch (0: the
+    /// calibrated start) and this epoch's validation word errors against
+    /// it.
+    pub against_kept: Option<(usize, PairedDifference)>,
 }
 
 /// Speech QAT failures.
@@ -563,8 +567,13 @@ pub fn train_qat(
         crate::train::check_finite(train_loss, epoch, order.len().div_ceil(s.batch))?;
         let int = integer_model_at(model, mel, units, ranges, s.activation_bits, pwl)?;
         let transcripts = Transcripts::integer(&int, valid)?;
+        let mut against_kept = None;
         if s.keep_best {
             let errors = ValidationErrors::of(units, &transcripts, valid, s.keep_z);
+            against_kept = best.best().map(|(kept, e)| {
+                let d = PairedDifference::of(&errors.word_errors(), &kept.word_errors());
+                (e, d)
+            });
             best.offer(errors, epoch, || (model.clone(), ranges.clone()));
         }
         observer.epoch_end(&QatEpochReport {
@@ -573,6 +582,7 @@ pub fn train_qat(
             seconds: t.elapsed().as_secs_f64(),
             train_loss,
             valid: transcripts,
+            against_kept,
         });
     }
     let kept_epoch = match best.unless_last(s.epochs) {

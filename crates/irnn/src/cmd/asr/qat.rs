@@ -18,7 +18,7 @@ use irnn_train::asr::train::SpecAugment;
 use irnn_train::audio::LogMel;
 use irnn_train::checkpoint::write_pair;
 use irnn_train::quant::pwl_fit::PwlFitter;
-use irnn_train::train::Observer;
+use irnn_train::train::{Observer, PairedDifference};
 
 use super::{calibrate_on, open_corpus, scoring_units};
 use crate::args::{QatCommon, SpeechDataArgs};
@@ -84,8 +84,13 @@ impl Observer<QatEpochReport> for EpochLines {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        let against = match r.against_kept {
+            Some((0, d)) => format!(" | vs the calibrated start {}", word_difference(d)),
+            Some((e, d)) => format!(" | vs epoch {e} {}", word_difference(d)),
+            None => String::new(),
+        };
         outln!(
-            "QAT epoch {} | lr {:.6} | {:.1} s | integer loss {:.3} | valid (integer) {}",
+            "QAT epoch {} | lr {:.6} | {:.1} s | integer loss {:.3} | valid (integer) {}{against}",
             r.epoch,
             r.lr,
             r.seconds,
@@ -93,6 +98,23 @@ impl Observer<QatEpochReport> for EpochLines {
             r.valid.rates(&self.units, &self.references)
         );
     }
+}
+
+/// "−5 word errors, 1.3 standard errors below", for an epoch's line.
+fn word_difference(d: PairedDifference) -> String {
+    let side = if d.standard_errors >= 0.0 {
+        "below"
+    } else {
+        "above"
+    };
+    if !d.standard_errors.is_finite() {
+        return format!("{:+} word errors, every utterance {side}", d.total);
+    }
+    format!(
+        "{:+} word errors, {:.1} standard errors {side}",
+        d.total,
+        d.standard_errors.abs()
+    )
 }
 
 /// `irnn qat` of an acoustic-model checkpoint.
