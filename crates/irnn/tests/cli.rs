@@ -497,6 +497,11 @@ fn speech_pipeline_on_the_fsdd_fixture() {
     args.extend(["--out", wrecked.to_str().unwrap()]);
     let text = run_ok(&args);
     assert!(text.contains("kept the calibrated start (PTQ)"), "{text}");
+    // The epoch's line compares its validation errors with the start's.
+    assert!(
+        text.contains("vs the calibrated start +0 word errors, 0.0 standard errors"),
+        "{text}"
+    );
     // "…: float … | PTQ <figures> | QAT → integer <figures>  (…"
     let line = text.lines().find(|l| l.contains("QAT → integer")).unwrap();
     let ptq = line.split(" | PTQ ").nth(1).unwrap();
