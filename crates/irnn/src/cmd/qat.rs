@@ -41,20 +41,21 @@ pub fn run(a: QatArgs, matches: &ArgMatches) -> Result<()> {
 
 /// Says which state QAT ended with when it is not the last epoch's:
 /// `start` is the calibrated start's validation figure, `rule` what
-/// "better on validation" took beyond "lower" (empty: nothing).
+/// "better on validation" took beyond "lower", ending in "; " (empty:
+/// nothing).
 pub fn report_kept(kept_epoch: usize, last_epoch: usize, start: Option<String>, rule: &str) {
     if kept_epoch == last_epoch {
         return;
     }
     match (kept_epoch, start) {
         (0, Some(start)) => outln!(
-            "kept the calibrated start (PTQ): no epoch did better than its validation {start}{rule} (--keep-last keeps the last)"
+            "kept the calibrated start (PTQ): no epoch did better than its validation {start} ({rule}--keep-last keeps the last)"
         ),
         (_, Some(start)) => outln!(
-            "kept epoch {kept_epoch}, the best on validation{rule} (the calibrated start's: {start}; --keep-last keeps the last)"
+            "kept epoch {kept_epoch}, the best on validation (the calibrated start's: {start}; {rule}--keep-last keeps the last)"
         ),
         (_, None) => outln!(
-            "kept epoch {kept_epoch}, the best on validation{rule} (--keep-last keeps the last)"
+            "kept epoch {kept_epoch}, the best on validation ({rule}--keep-last keeps the last)"
         ),
     }
 }

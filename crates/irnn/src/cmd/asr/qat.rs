@@ -199,7 +199,7 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &AsrQatArgs) -> Result<()> {
         run.start_valid.as_ref().map(rates),
         &if a.keep_z > 0.0 {
             format!(
-                " (fewer word errors by more than {} standard errors, --keep-z)",
+                "better: fewer word errors by more than {} standard errors, --keep-z; ",
                 a.keep_z
             )
         } else {
