@@ -217,7 +217,7 @@ mod tests {
     fn a_decrease_within_the_noise_is_not_fewer() {
         // One error fewer on each of 20 items: a clear decrease.
         assert!(fewer_beyond_noise(&[0; 20], &[1; 20], 2.0));
-        // 5 errors fewer in total, but 25 items moved each way: noise.
+        // 5 errors fewer in total, but 25 items went down and 20 up: noise.
         let kept: Vec<usize> = (0..200).map(|i| usize::from(i < 30)).collect();
         let cand_noisy: Vec<usize> = (0..200)
             .map(|i| usize::from((25..30).contains(&i) || (50..70).contains(&i)))
