@@ -72,14 +72,24 @@ impl Observer<EpochReport> for Bars {
             "-".into()
         };
         outln!(
-            "epoch {:>3} | lr {:.4} | {:.0} tok/s | {:.1} s | train {} | valid {}",
+            "epoch {:>3} | lr {} | {:.0} tok/s | {:.1} s | train {} | valid {}",
             r.epoch,
-            r.lr,
+            rate(r.lr),
             r.tokens_per_second,
             r.seconds,
             metric(self.char_level, r.train_loss),
             valid
         );
+    }
+}
+
+/// A learning rate for an epoch's line: four decimals, or two significant
+/// digits below 0.001 (QAT's 3e-5 is not "0.0000").
+pub fn rate(lr: f64) -> String {
+    if lr == 0.0 || lr.abs() >= 1e-3 {
+        format!("{lr:.4}")
+    } else {
+        format!("{lr:.1e}")
     }
 }
 
@@ -105,4 +115,14 @@ pub fn with_spinner<T>(message: String, work: impl FnOnce() -> T) -> T {
     let result = work();
     bar.finish_and_clear();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn small_rates_keep_their_digits() {
+        assert_eq!(super::rate(0.002), "0.0020");
+        assert_eq!(super::rate(3e-5), "3.0e-5");
+        assert_eq!(super::rate(0.0), "0.0000");
+    }
 }
