@@ -153,6 +153,21 @@ fn bpc_after<'a>(text: &'a str, key: &str) -> &'a str {
     &rest[..rest.find(" bpc").expect("a bpc figure")]
 }
 
+/// The two errors of the "GPTQ layer 0:" line: nearest rounding's and
+/// GPTQ's.
+fn gptq_errors(text: &str) -> (f64, f64) {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("GPTQ layer 0:"))
+        .unwrap_or_else(|| panic!("no GPTQ line in:\n{text}"));
+    let number = |before: &str| -> f64 {
+        let end = line.find(before).expect("figure");
+        let start = line[..end].trim_end().rfind(' ').expect("figure start");
+        line[start..end].trim().parse().expect("a number")
+    };
+    (number(" nearest"), number(" GPTQ"))
+}
+
 /// A short `irnn qat` of `float` (plus `extra`) into `name`: the
 /// figure QAT prints is `irnn eval`'s, and `irnn convert` of its checkpoint
 /// writes the same file. Returns QAT's output, the file and `irnn inspect`'s
@@ -258,9 +273,9 @@ fn train_qat_convert_eval_generate_inspect() {
             && info4.contains("output: int4"),
         "{info4}"
     );
-    // Mixed widths (4-bit recurrent and embedding, 8-bit output layer) and
-    // distillation from the float model: the widths travel through the
-    // checkpoint.
+    // Mixed widths (4-bit recurrent and embedding, 8-bit output layer),
+    // GPTQ rounding and distillation from the float model: the widths
+    // travel through the checkpoint, GPTQ's rounded weights too.
     let (out_mixed, _, info_mixed) = qat_round_trip(
         &p,
         &float,
@@ -272,8 +287,37 @@ fn train_qat_convert_eval_generate_inspect() {
             "8",
             "--distill",
             "0.5",
+            "--gptq",
         ],
     );
+    let (nearest, gptq) = gptq_errors(&out_mixed);
+    assert!(gptq < nearest, "{out_mixed}");
+    // GPTQ in post-training quantization: over --data only.
+    fails_with(
+        &[
+            "convert",
+            &float,
+            "-o",
+            &p("g.irnn"),
+            "--weight-bits",
+            "4",
+            "--gptq",
+        ],
+        "--data",
+    );
+    let ptq_gptq = run_ok(&[
+        "convert",
+        &float,
+        "--data",
+        "embedded:tinyshakespeare",
+        "--weight-bits",
+        "4",
+        "--gptq",
+        "-o",
+        &p("g.irnn"),
+    ]);
+    let (nearest, gptq) = gptq_errors(&ptq_gptq);
+    assert!(gptq < nearest, "{ptq_gptq}");
     assert!(
         out_mixed.contains("4-bit recurrent, 8-bit output, 4-bit embedding"),
         "{out_mixed}"

@@ -102,6 +102,38 @@ pub fn calibrate(model: &LanguageModel<f32>, tokens: &[u32]) -> QuantRanges {
 
 fn calibrate_stream(model: &LanguageModel<f32>, tokens: &[u32]) -> QuantRanges {
     let mut ranges = QuantRanges::empty(model);
+    run_reference(model, tokens, |l, step| {
+        let r = &mut ranges.layers[l];
+        r.cell.observe(step.trace, step.c);
+        r.h.widen(MinMax::of(step.h.iter().copied()));
+        r.out.widen(MinMax::of(step.out.iter().copied()));
+    });
+    ranges
+}
+
+/// One layer's step of the f64 reference, as [`run_reference`] shows it.
+pub struct ReferenceStep<'a> {
+    /// The layer's input.
+    pub x: &'a [f64],
+    /// h before the step.
+    pub h_before: &'a [f64],
+    /// The step's gate values.
+    pub trace: &'a crate::quant::reference::StepTrace,
+    /// h after the step.
+    pub h: &'a [f64],
+    /// The cell after the step (empty for GRU).
+    pub c: &'a [f64],
+    /// The layer's output (h, plus the input with a residual connection).
+    pub out: &'a [f64],
+}
+
+/// Runs the f64 reference of `model` over `tokens` (one stream, state
+/// carried), showing `visit` every layer's step (layer index, step).
+pub fn run_reference(
+    model: &LanguageModel<f32>,
+    tokens: &[u32],
+    mut visit: impl FnMut(usize, ReferenceStep<'_>),
+) {
     let dim = model.config.embedding;
     let mut cells: Vec<RefCell> = model
         .rnns
@@ -114,27 +146,36 @@ fn calibrate_stream(model: &LanguageModel<f32>, tokens: &[u32]) -> QuantRanges {
     for &t in tokens {
         let row = &model.encoder.weight.value[t as usize * dim..(t as usize + 1) * dim];
         let mut x = f64s(row);
-        for (cell, r) in cells.iter_mut().zip(&mut ranges.layers) {
-            let (trace, h, c) = match cell {
+        for (l, cell) in cells.iter_mut().enumerate() {
+            let (trace, h_before, h, c): (_, Vec<f64>, &[f64], &[f64]) = match cell {
                 RefCell::Lstm(p, h, c) => {
+                    let before = h.clone();
                     let tr = p.step(&x, h, c);
-                    (tr, &*h, c.clone())
+                    (tr, before, h, c)
                 }
                 RefCell::Gru(p, h) => {
+                    let before = h.clone();
                     let tr = p.step(&x, h);
-                    (tr, &*h, Vec::new())
+                    (tr, before, h, &[])
                 }
             };
-            r.cell.observe(&trace, &c);
-            r.h.widen(MinMax::of(h.iter().copied()));
             let out: Vec<f64> = if model.config.residual && x.len() == h.len() {
                 h.iter().zip(&x).map(|(a, b)| a + b).collect()
             } else {
                 h.to_vec()
             };
-            r.out.widen(MinMax::of(out.iter().copied()));
+            visit(
+                l,
+                ReferenceStep {
+                    x: &x,
+                    h_before: &h_before,
+                    trace: &trace,
+                    h,
+                    c,
+                    out: &out,
+                },
+            );
             x = out;
         }
     }
-    ranges
 }

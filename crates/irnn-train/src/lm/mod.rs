@@ -9,6 +9,8 @@
 //!   quantization).
 //! * [`export`] — the float model plus its ranges → the runtime's
 //!   [`irnn_runtime::model::IntLanguageModel`].
+//! * [`gptq`] — data-aware rounding of the recurrent matrices (GPTQ) before
+//!   PTQ or QAT.
 //! * [`qat`] — quantization-aware training: the forward pass *is* the
 //!   integer runtime, the backward pass the float one at the integer
 //!   activations.
@@ -23,6 +25,7 @@ pub mod eval;
 pub mod export;
 pub mod float_export;
 pub mod generate;
+pub mod gptq;
 pub mod import;
 pub mod model;
 pub mod qat;

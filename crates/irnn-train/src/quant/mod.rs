@@ -11,10 +11,12 @@
 //!   [`pwl_report`] measures it against uniform knots.
 //! * [`export`] — the errors, output layer and logit unit every task's
 //!   export shares.
+//! * [`gptq`] — data-aware rounding of weight rows (GPTQ).
 //! * [`lsq`] — learned step sizes for the weight rows (QAT at 4 bits).
 
 pub mod cells;
 pub mod export;
+pub mod gptq;
 pub mod lsq;
 pub mod multiplier;
 pub mod pwl_fit;

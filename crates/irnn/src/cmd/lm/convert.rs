@@ -1,7 +1,7 @@
 //! `irnn convert` of a language model: a checkpoint (with QAT ranges, or
 //! calibrated on `--data`) to an `.irnn` model.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 use irnn_runtime::format::write_language_model;
 use irnn_runtime::kernels::WeightBits;
@@ -10,7 +10,7 @@ use irnn_train::lm::checkpoint;
 use irnn_train::lm::{integer_model_with_steps, TableBits};
 use irnn_train::quant::pwl_fit::PwlFitter;
 
-use super::{calibrate_with_spinner, load_matching_corpus};
+use super::{calibrate_with_spinner, gptq_with_spinner, load_matching_corpus};
 use crate::args::{Calibration, ConvertCommon, TableBitsArgs};
 use crate::model_file::ModelFile;
 
@@ -23,32 +23,46 @@ pub struct LmConvertArgs {
     /// Default of the widths: the QAT checkpoint's, else 8.
     #[command(flatten)]
     pub bits: TableBitsArgs,
+    /// Round the recurrent matrices by GPTQ over the calibration tokens
+    /// (needs --data): each weight row onto its grid, choosing up or down so
+    /// that the gate pre-activations change least. Meant for
+    /// `--weight-bits 4`.
+    #[arg(long)]
+    pub gptq: bool,
 }
 
 /// `irnn convert` of a language-model checkpoint.
 pub fn run(file: &ModelFile, c: &ConvertCommon, a: &LmConvertArgs) -> Result<()> {
     let ck = file.lm_checkpoint()?;
-    let saved = ck.quant.as_ref().map(|q| (&q.ranges, q.knots));
-    let Calibration { ranges, knots, how } = c.calibration(saved, "CORPUS", |data| {
-        let corpus = load_matching_corpus(data, &ck.model, &ck.vocab.tokens)?;
-        Ok(calibrate_with_spinner(
-            &ck.model,
-            &corpus,
-            a.calibration_tokens,
-        ))
-    })?;
     let saved_bits = match &ck.quant {
         Some(q) if c.data.is_none() => q.table_bits().map_err(anyhow::Error::msg)?,
         _ => TableBits::uniform(WeightBits::Eight),
     };
     let bits = a.bits.or(saved_bits);
+    let mut model = ck.model.clone();
+    if a.gptq {
+        let Some(data) = &c.data else {
+            bail!("--gptq rounds over calibration tokens: pass --data CORPUS");
+        };
+        let corpus = load_matching_corpus(data, &model, &ck.vocab.tokens)?;
+        gptq_with_spinner(&mut model, &corpus, a.calibration_tokens, bits.recurrent)?;
+    }
+    let saved = ck.quant.as_ref().map(|q| (&q.ranges, q.knots));
+    let Calibration { ranges, knots, how } = c.calibration(saved, "CORPUS", |data| {
+        let corpus = load_matching_corpus(data, &model, &ck.vocab.tokens)?;
+        Ok(calibrate_with_spinner(
+            &model,
+            &corpus,
+            a.calibration_tokens,
+        ))
+    })?;
     // QAT's learned row scales belong to its ranges and recurrent width.
     let steps = match &ck.quant {
         Some(q) if c.data.is_none() && bits.recurrent == saved_bits.recurrent => q.steps.as_deref(),
         _ => None,
     };
     let int = integer_model_with_steps(
-        &ck.model,
+        &model,
         &ck.vocab,
         &ranges,
         bits,

@@ -39,6 +39,42 @@ pub fn load_matching_corpus(
     Ok(corpus)
 }
 
+/// Rounds `model`'s recurrent matrices by GPTQ at `bits` over the first
+/// `n` training tokens (the calibration tokens) and prints, per layer, the
+/// gate pre-activations' error of nearest rounding against GPTQ's.
+pub fn gptq_with_spinner(
+    model: &mut LanguageModel<f32>,
+    corpus: &Corpus,
+    n: usize,
+    bits: irnn_runtime::kernels::WeightBits,
+) -> Result<()> {
+    let n = n.min(corpus.train.len());
+    let report = with_spinner(
+        format!(
+            "GPTQ rounding at {} bits over {n} training tokens",
+            bits.bits()
+        ),
+        || irnn_train::lm::gptq::round_recurrent_weights(model, &corpus.train[..n], bits),
+    )
+    .context("GPTQ rounding")?;
+    for (l, r) in report.iter().enumerate() {
+        let reverted = if r.reverted > 0 {
+            format!(
+                " ({} rows kept nearest: GPTQ moved their scale)",
+                r.reverted
+            )
+        } else {
+            String::new()
+        };
+        outln!(
+            "GPTQ layer {l}: gate pre-activation error (mean square per row) {:.3e} nearest → {:.3e} GPTQ{reverted}",
+            r.nearest,
+            r.gptq,
+        );
+    }
+    Ok(())
+}
+
 /// Calibration over the first `n` training tokens, with a spinner.
 pub fn calibrate_with_spinner(
     model: &LanguageModel<f32>,

@@ -14,7 +14,7 @@ use irnn_train::lm::train::EVAL_BATCH;
 use irnn_train::lm::TableBits;
 use irnn_train::nn::optim::Schedule;
 
-use super::{calibrate_with_spinner, load_matching_corpus};
+use super::{calibrate_with_spinner, gptq_with_spinner, load_matching_corpus};
 use crate::args::{OptimArg, QatCommon, TableBitsArgs};
 use crate::model_file::ModelFile;
 use crate::progress::{metric, Bars};
@@ -55,6 +55,13 @@ pub struct LmQatArgs {
     /// Meant for 4-bit weights; 0 is the same as leaving it out.
     #[arg(value_parser = crate::args::parse::fraction, long)]
     pub distill: Option<f64>,
+    /// Round the recurrent matrices by GPTQ before calibration: each weight
+    /// row onto its grid (the searched scale at `--weight-bits`), choosing
+    /// up or down so that the gate pre-activations over the calibration
+    /// tokens change least. PTQ (the start) and QAT then run from those
+    /// weights. Meant for `--weight-bits 4`.
+    #[arg(long)]
+    pub gptq: bool,
     /// With `--learn-steps`: the scales' rate as a multiple of `--lr` (each
     /// step of their rate is a relative change of a scale).
     #[arg(value_parser = crate::args::parse::rate, long, default_value_t = 1.0, requires = "learn_steps")]
@@ -80,13 +87,18 @@ pub fn run(file: &ModelFile, c: &QatCommon, a: &LmQatArgs) -> Result<()> {
     let mut float = ck.model.clone();
     let float_valid = float.evaluate(&corpus.valid, EVAL_BATCH, a.bptt);
     let float_test = float.evaluate(&corpus.test, EVAL_BATCH, a.bptt);
-    let ranges = calibrate_with_spinner(&ck.model, &corpus, a.calibration_tokens);
+    let bits = a.bits.or(TableBits::uniform(WeightBits::Eight));
     let teacher = a.distill.map(|w| (ck.model.clone(), w));
-    let mut qat = Qat::new(ck.model, ck.vocab, ranges, c.knots)?;
+    let mut model = ck.model;
+    if a.gptq {
+        gptq_with_spinner(&mut model, &corpus, a.calibration_tokens, bits.recurrent)?;
+    }
+    let ranges = calibrate_with_spinner(&model, &corpus, a.calibration_tokens);
+    let mut qat = Qat::new(model, ck.vocab, ranges, c.knots)?;
     if let Some((model, weight)) = teacher {
         qat.distill_from(model, weight);
     }
-    qat.bits = a.bits.or(TableBits::uniform(WeightBits::Eight));
+    qat.bits = bits;
     if a.learn_steps {
         qat.learn_steps(a.step_lr_factor);
     }
