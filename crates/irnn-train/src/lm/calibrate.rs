@@ -83,21 +83,32 @@ enum RefCell {
 }
 
 /// Post-training calibration: runs the f64 reference of `model` over
-/// `tokens` (cut into a few independent streams, run in parallel) and
-/// returns the largest ranges seen.
+/// `tokens` (cut into independent streams by [`TOKENS_PER_STREAM`], run in
+/// parallel) and returns the largest ranges seen.
 pub fn calibrate(model: &LanguageModel<f32>, tokens: &[u32]) -> QuantRanges {
-    let streams = rayon::current_num_threads().clamp(1, 8);
-    let len = tokens.len() / streams;
-    let parts: Vec<QuantRanges> = (0..streams)
-        .into_par_iter()
-        .map(|s| calibrate_stream(model, &tokens[s * len..(s + 1) * len]))
-        .collect();
+    let parts = over_streams(tokens, |part| calibrate_stream(model, part));
     let mut all = QuantRanges::empty(model);
     for p in &parts {
         all.widen(p);
     }
     all.embedding = MinMax::of(model.encoder.weight.value.iter().map(|&v| v as f64));
     all
+}
+
+/// Calibration tokens per independent stream: the number of streams
+/// depends on the tokens only, never on the thread count, so a model
+/// calibrates (and GPTQ rounds) the same on every machine.
+pub const TOKENS_PER_STREAM: usize = 100_000;
+
+/// Runs `f` over `tokens` cut into `⌈len / TOKENS_PER_STREAM⌉` (at most 8)
+/// equal streams, in parallel; results in stream order.
+pub(crate) fn over_streams<T: Send>(tokens: &[u32], f: impl Fn(&[u32]) -> T + Sync) -> Vec<T> {
+    let streams = tokens.len().div_ceil(TOKENS_PER_STREAM).clamp(1, 8);
+    let len = tokens.len() / streams;
+    (0..streams)
+        .into_par_iter()
+        .map(|s| f(&tokens[s * len..(s + 1) * len]))
+        .collect()
 }
 
 fn calibrate_stream(model: &LanguageModel<f32>, tokens: &[u32]) -> QuantRanges {

@@ -11,9 +11,7 @@
 //! gate scales `W_h h` by the reset gate, so there each matrix is rounded
 //! over its own inputs.
 
-use rayon::prelude::*;
-
-use crate::lm::calibrate::run_reference;
+use crate::lm::calibrate::{over_streams, run_reference};
 use crate::lm::{LanguageModel, Rnn};
 use crate::quant::cells::row_scale;
 use crate::quant::gptq::{gptq_round, mean_output_error, GptqError, Gram};
@@ -41,7 +39,7 @@ fn keeps_scale(v: &[f64], s: f64, bits: WeightBits) -> bool {
 }
 
 /// The Gram matrix of each recurrent layer's inputs `[x; h_before]` over
-/// `tokens` (cut into independent streams, run in parallel).
+/// `tokens` (cut into independent streams as calibration cuts them).
 pub fn input_grams(model: &LanguageModel<f32>, tokens: &[u32]) -> Vec<Gram> {
     let dims: Vec<usize> = model
         .rnns
@@ -51,22 +49,17 @@ pub fn input_grams(model: &LanguageModel<f32>, tokens: &[u32]) -> Vec<Gram> {
             Rnn::Gru(c) => c.input + c.hidden,
         })
         .collect();
-    let streams = rayon::current_num_threads().clamp(1, 8);
-    let len = tokens.len() / streams;
-    let parts: Vec<Vec<Gram>> = (0..streams)
-        .into_par_iter()
-        .map(|s| {
-            let mut grams: Vec<Gram> = dims.iter().map(|&d| Gram::new(d)).collect();
-            let mut z = Vec::new();
-            run_reference(model, &tokens[s * len..(s + 1) * len], |l, step| {
-                z.clear();
-                z.extend_from_slice(step.x);
-                z.extend_from_slice(step.h_before);
-                grams[l].add(&z);
-            });
-            grams
-        })
-        .collect();
+    let parts = over_streams(tokens, |part| {
+        let mut grams: Vec<Gram> = dims.iter().map(|&d| Gram::new(d)).collect();
+        let mut z = Vec::new();
+        run_reference(model, part, |l, step| {
+            z.clear();
+            z.extend_from_slice(step.x);
+            z.extend_from_slice(step.h_before);
+            grams[l].add(&z);
+        });
+        grams
+    });
     let mut all: Vec<Gram> = dims.iter().map(|&d| Gram::new(d)).collect();
     for part in &parts {
         for (a, p) in all.iter_mut().zip(part) {
@@ -218,6 +211,25 @@ mod tests {
 
     fn tokens() -> Vec<u32> {
         (0..600u32).map(|i| (i * 7 + i / 5) % 12).collect()
+    }
+
+    #[test]
+    fn the_inputs_seen_do_not_depend_on_the_thread_count() {
+        // Over two streams' worth of tokens every step's input enters the
+        // sums, so a split that followed the thread count would change
+        // them (where the second stream starts from a zero state).
+        let m = model(CellKind::Lstm);
+        let tokens: Vec<u32> = (0..crate::lm::calibrate::TOKENS_PER_STREAM as u32 + 500)
+            .map(|i| (i * 7 + i / 5) % 12)
+            .collect();
+        let with = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| input_grams(&m, &tokens))
+        };
+        assert_eq!(with(1), with(3));
     }
 
     #[test]
