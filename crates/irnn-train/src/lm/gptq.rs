@@ -186,25 +186,16 @@ pub fn round_recurrent_weights(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lm::data::Level;
     use crate::lm::{CellKind, LmConfig};
     use crate::nn::rng::TrainRng;
     use crate::quant::cells::quantize_rows_bits;
 
     fn model(cell: CellKind) -> LanguageModel<f32> {
         let config = LmConfig {
-            level: Level::Word,
             vocab: 12,
-            cell,
-            layers: 2,
             hidden: 16,
             embedding: 8,
-            dropout: 0.0,
-            locked_dropout: false,
-            capped_input_gate: false,
-            reset_before: false,
-            residual: false,
-            layer_norm: false,
+            ..crate::lm::model::tests::config(cell)
         };
         LanguageModel::new(config, &mut TrainRng::seed(7))
     }

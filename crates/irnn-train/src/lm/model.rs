@@ -398,4 +398,4 @@ impl<T: Real> LanguageModel<T> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

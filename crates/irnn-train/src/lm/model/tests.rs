@@ -8,7 +8,8 @@ use super::*;
 use crate::nn::gradcheck::check_params;
 use crate::nn::rng::TrainRng;
 
-fn config(cell: CellKind) -> LmConfig {
+/// A small plain configuration of `cell` (other tests adjust its sizes).
+pub(crate) fn config(cell: CellKind) -> LmConfig {
     LmConfig {
         level: Level::Word,
         vocab: 7,
