@@ -13,7 +13,7 @@
 
 use crate::lm::calibrate::{over_streams, run_reference};
 use crate::lm::{LanguageModel, Rnn};
-use crate::quant::cells::row_scale;
+use crate::quant::cells::{quantize_rows_at, row_scale};
 use crate::quant::gptq::{gptq_round, mean_output_error, GptqError, Gram};
 use irnn_runtime::kernels::WeightBits;
 
@@ -94,13 +94,12 @@ pub fn round_recurrent_weights(
                 .collect()
         };
         let (sx, sh) = (scales(&wx, input), scales(&wh, hidden));
+        // Nearest rounding, as the export does it, back in real values.
         let nearest = |m: &[f64], cols: usize, s: &[f64]| -> Vec<f64> {
-            m.chunks(cols.max(1))
-                .zip(s)
-                .flat_map(|(row, &s)| {
-                    row.iter()
-                        .map(move |v| (v / s).round().clamp(-(top as f64), top as f64) * s)
-                })
+            let q = quantize_rows_at(m, cols, bits, s);
+            q.iter()
+                .enumerate()
+                .map(|(i, &q)| q as f64 * s[i / cols.max(1)])
                 .collect()
         };
         let (qx, qh, rounding) = if joint {
